@@ -1,0 +1,57 @@
+// The shapes a kernel works on, resolved once by the caller. Kernels trust these structs;
+// `validate()` is the single place where they are checked (the bindings call it).
+#pragma once
+
+#include <cstdint>
+
+namespace convpool {
+
+// One spatial axis of a sliding-window operation. Padding before the first pixel is
+// explicit; padding after the last is whatever the output size implies.
+struct WindowAxis {
+  int64_t in_size = 0;
+  int64_t out_size = 0;
+  int64_t kernel = 1;
+  int64_t stride = 1;
+  int64_t dilation = 1;
+  int64_t pad_before = 0;
+
+  // Input coordinate that tap `k` of output position `o` reads; may lie in the padding.
+  int64_t input_index(int64_t o, int64_t k) const { return o * stride - pad_before + k * dilation; }
+
+  // Output positions [first, last) whose tap `k` lands inside the input.
+  int64_t first_inside(int64_t k) const {
+    const int64_t offset = pad_before - k * dilation;  // o * stride >= offset
+    if (offset <= 0) return 0;
+    const int64_t o = (offset + stride - 1) / stride;
+    return o < out_size ? o : out_size;
+  }
+  int64_t last_inside(int64_t k) const {
+    // o * stride - pad_before + k * dilation <= in_size - 1
+    const int64_t limit = in_size - 1 + pad_before - k * dilation;
+    if (limit < 0) return 0;
+    const int64_t o = limit / stride + 1;
+    return o < out_size ? o : out_size;
+  }
+};
+
+struct Conv2dGeometry {
+  int64_t batch = 0;
+  int64_t in_channels = 0;
+  int64_t out_channels = 0;
+  int64_t groups = 1;
+  WindowAxis rows;
+  WindowAxis cols;
+
+  int64_t in_channels_per_group() const { return in_channels / groups; }
+  int64_t out_channels_per_group() const { return out_channels / groups; }
+  int64_t in_plane() const { return rows.in_size * cols.in_size; }
+  int64_t out_plane() const { return rows.out_size * cols.out_size; }
+  int64_t kernel_plane() const { return rows.kernel * cols.kernel; }
+};
+
+// Throws std::invalid_argument naming the broken rule.
+void validate(const WindowAxis& axis, const char* axis_name);
+void validate(const Conv2dGeometry& g);
+
+}  // namespace convpool

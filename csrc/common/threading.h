@@ -1,0 +1,22 @@
+// The number of OpenMP threads every kernel uses. A process-wide setting rather than
+// omp_set_num_threads(), whose effect is per calling thread and so would be lost for
+// calls made from other Python threads.
+#pragma once
+
+#include <cstdint>
+
+namespace convpool {
+
+int num_threads();
+void set_num_threads(int n);  // n >= 1
+int openmp_version();         // _OPENMP as yyyymm
+
+// Splits [0, total) into `parts` contiguous ranges and returns range `index`.
+// Used for work division that must not depend on OpenMP's schedule (determinism).
+inline void split_range(int64_t total, int64_t parts, int64_t index, int64_t* begin, int64_t* end) {
+  const int64_t base = total / parts, extra = total % parts;
+  *begin = index * base + (index < extra ? index : extra);
+  *end = *begin + base + (index < extra ? 1 : 0);
+}
+
+}  // namespace convpool

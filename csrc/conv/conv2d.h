@@ -1,0 +1,39 @@
+// 2-D convolution (correlation, as in CNNs) on contiguous NCHW arrays, zero padding
+// implicit. The other padding modes are applied beforehand with pad_planes().
+//
+//   y[n, q, i, j] = b[q] + sum_{p in group(q), s, t} w[q, p, s, t] * x[n, p, i*sy - top + s*dy, j*sx - left + t*dx]
+//
+// Shapes: x (N, C_in, H, W), w (C_out, C_in / groups, kh, kw), b (C_out) or null,
+// y (N, C_out, OH, OW). Every function writes its whole output (no accumulation into it).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/geometry.h"
+
+namespace convpool {
+
+template <typename T>
+void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y);
+
+template <typename T>
+void conv2d_grad_input(const Conv2dGeometry& g, const T* grad_y, const T* w, T* grad_x);
+
+template <typename T>
+void conv2d_grad_weight(const Conv2dGeometry& g, const T* x, const T* grad_y, T* grad_w);
+
+template <typename T>
+void conv2d_grad_bias(int64_t batch, int64_t channels, int64_t plane, const T* grad_y, T* grad_b);
+
+// The implementations of each pass ("forward", "grad_input", "grad_weight"), in the order
+// they are tried; the last, "direct", handles every case. Forcing one (tests do, to cover
+// every path) makes dispatch use it wherever it supports the case; "" restores the default.
+std::vector<std::string> conv2d_implementations(const std::string& pass);
+void force_conv2d_implementation(const std::string& pass, const std::string& name);
+// The implementation a call with this geometry and element size would run.
+std::string conv2d_selected_implementation(const std::string& pass, const Conv2dGeometry& g,
+                                           int element_size);
+
+}  // namespace convpool
