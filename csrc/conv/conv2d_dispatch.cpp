@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "common/cpu_features.h"
 #include "conv/conv2d.h"
+#include "conv/conv2d_blocked.h"
 
 namespace convpool {
 
@@ -25,8 +27,22 @@ using ForwardRun = void (*)(const Conv2dGeometry&, const float*, const float*, c
 using GradInputRun = void (*)(const Conv2dGeometry&, const float*, const float*, float*);
 using GradWeightRun = void (*)(const Conv2dGeometry&, const float*, const float*, float*);
 
+// The blocked kernels exist once per ISA; this picks the build for the active SIMD level.
+bool blocked_supports(const Conv2dGeometry& g) { return avx512::blocked_supports(g); }
+
+void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
+                     float* y) {
+  switch (simd_level()) {
+    case SimdLevel::avx512: return avx512::blocked_forward(g, x, w, b, y);
+    case SimdLevel::avx2: return avx2::blocked_forward(g, x, w, b, y);
+    default: return baseline::blocked_forward(g, x, w, b, y);
+  }
+}
+
 const std::vector<Implementation<ForwardRun>>& forward_list() {
-  static const std::vector<Implementation<ForwardRun>> list = {};
+  static const std::vector<Implementation<ForwardRun>> list = {
+      {"blocked", &blocked_supports, &blocked_forward},
+  };
   return list;
 }
 const std::vector<Implementation<GradInputRun>>& grad_input_list() {
