@@ -11,6 +11,8 @@
 
 #include "common/threading.h"
 
+#include <omp.h>
+
 namespace convpool::CONVPOOL_ISA {
 
 namespace {
@@ -184,7 +186,7 @@ int64_t read_extent(const WindowAxis& a) { return (a.out_size - 1) * a.stride + 
 
 }  // namespace
 
-bool blocked_supports(const Conv2dGeometry& g) {
+bool blocked_forward_supports(const Conv2dGeometry& g) {
   return g.cols.stride <= 2 && g.out_channels_per_group() >= 4 && g.batch > 0 &&
          g.rows.out_size > 0 && g.cols.out_size > 0 && g.in_plane() > 0;
 }
@@ -232,14 +234,255 @@ void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w, co
   job.run();
 }
 
-void blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,
-                        float* grad_x) {
-  (void)g; (void)grad_y; (void)w; (void)grad_x;
+namespace {
+
+// The taps of one axis that reach input positions r, r + stride, r + 2 * stride, ...:
+// tap k reads output position a + offset for input position r + a * stride.
+struct PhaseTap {
+  int64_t kernel_index, offset;
+};
+
+std::vector<PhaseTap> phase_taps(const WindowAxis& a, int64_t phase) {
+  std::vector<PhaseTap> taps;
+  for (int64_t k = 0; k < a.kernel; ++k) {
+    const int64_t shift = phase + a.pad_before - k * a.dilation;  // = offset * stride
+    if (((shift % a.stride) + a.stride) % a.stride == 0)
+      taps.push_back({k, (shift - ((shift % a.stride) + a.stride) % a.stride) / a.stride});
+  }
+  return taps;
 }
 
+// Zero margins around the output gradient so that every phase's reads are inside.
+struct GradientMargins {
+  int64_t before = 0, size = 0;
+};
+
+GradientMargins gradient_margins(const WindowAxis& a) {
+  int64_t lowest = 0, highest = 0;
+  for (int64_t phase = 0; phase < a.stride; ++phase)
+    for (const PhaseTap& tap : phase_taps(a, phase)) {
+      lowest = std::min(lowest, tap.offset);
+      highest = std::max(highest, tap.offset);
+    }
+  GradientMargins m;
+  m.before = -lowest;
+  m.size = m.before + std::max(a.out_size, ceil_div(a.in_size, a.stride) + highest);
+  return m;
+}
+
+}  // namespace
+
+bool blocked_grad_input_supports(const Conv2dGeometry& g) {
+  return g.in_channels_per_group() >= 4 && g.batch > 0 && g.in_plane() > 0;
+}
+
+// Input gradient as a tap convolution of the output gradient with the transposed,
+// flipped kernel, once per stride phase (ry, rx): input pixels ry + a*sy, rx + b*sx
+// receive exactly the taps whose offsets are whole multiples of the stride.
+void blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                        float* grad_x) {
+  const WindowAxis &R = g.rows, &C = g.cols;
+  const GradientMargins mr = gradient_margins(R), mc = gradient_margins(C);
+  const std::vector<float> padded = padded_planes(grad_y, g.batch * g.out_channels, R.out_size,
+                                                  C.out_size, mr.before, mc.before, mr.size, mc.size);
+  const int64_t conv_cin_g = g.in_channels_per_group(), conv_cout_g = g.out_channels_per_group();
+  const int64_t K = g.kernel_plane();
+  for (int64_t ry = 0; ry < std::min(R.stride, R.in_size); ++ry) {
+    for (int64_t rx = 0; rx < std::min(C.stride, C.in_size); ++rx) {
+      const std::vector<PhaseTap> row_taps = phase_taps(R, ry), col_taps = phase_taps(C, rx);
+      TapConvolution job;
+      job.batch = g.batch;
+      job.groups = g.groups;
+      job.cin_g = conv_cout_g;
+      job.cout_g = conv_cin_g;
+      job.nb = weight_vectors(job.cout_g);
+      job.in = padded.data();
+      job.in_channels = g.out_channels;
+      job.in_rows = mr.size;
+      job.in_cols = mc.size;
+      std::vector<int64_t> kernel_taps;
+      for (const PhaseTap& rt : row_taps)
+        for (const PhaseTap& ct : col_taps) {
+          job.taps.push_back((rt.offset + mr.before) * mc.size + ct.offset + mc.before);
+          kernel_taps.push_back(rt.kernel_index * C.kernel + ct.kernel_index);
+        }
+      if (job.taps.empty()) {
+        // No tap reaches this phase (dilation a multiple of the stride): its gradient is 0.
+        // A zero-weight tap keeps the one code path.
+        job.taps.push_back(0);
+        kernel_taps.push_back(-1);
+      }
+      job.pack([&](int64_t grp, int64_t o, int64_t i, int64_t t) {
+        const int64_t tap = kernel_taps[size_t(t)];
+        return tap < 0 ? 0.0f : w[((grp * conv_cout_g + i) * conv_cin_g + o) * K + tap];
+      });
+      job.out = grad_x;
+      job.out_channels = g.in_channels;
+      job.out_rows = R.in_size;
+      job.out_cols = C.in_size;
+      job.rows = ceil_div(R.in_size - ry, R.stride);
+      job.cols = ceil_div(C.in_size - rx, C.stride);
+      job.row0 = ry;
+      job.col0 = rx;
+      job.row_step = R.stride;
+      job.col_step = C.stride;
+      job.run();
+    }
+  }
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// The weight-gradient microkernel. Contract, for j < UR input channels and o < NB * V:
+//   tile[j][o] += sum_{r < rows, c < cols} x[r * x_row_step + c * x_col_step + j] * gy[r * gy_row_step + c * NB * V + o]
+// x is channels-last (channels contiguous), gy is pixels x (NB * V) output channels.
+template <int NB, int UR>
+void weight_tile(const float* x, int64_t x_row_step, int64_t x_col_step, const float* gy,
+                 int64_t gy_row_step, int64_t rows, int64_t cols, float* tile) {
+  vec acc[UR][NB];
+  for (int j = 0; j < UR; ++j)
+    for (int b = 0; b < NB; ++b) acc[j][b] = load(tile + (j * NB + b) * V);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xp = x + r * x_row_step;
+    const float* gp = gy + r * gy_row_step;
+    for (int64_t c = 0; c < cols; ++c, xp += x_col_step, gp += NB * V) {
+      vec gv[NB];
+      for (int b = 0; b < NB; ++b) gv[b] = load(gp + b * V);
+      for (int j = 0; j < UR; ++j) {
+        const vec xv = vec{} + xp[j];
+        for (int b = 0; b < NB; ++b) acc[j][b] += xv * gv[b];
+      }
+    }
+  }
+  for (int j = 0; j < UR; ++j)
+    for (int b = 0; b < NB; ++b) store(tile + (j * NB + b) * V, acc[j][b]);
+}
+
+using WeightTileFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t,
+                              int64_t, float*);
+
+template <int NB, int... I>
+constexpr std::array<WeightTileFn, sizeof...(I) + 1> weight_tiles(std::integer_sequence<int, I...>) {
+  return {nullptr, &weight_tile<NB, I + 1>...};
+}
+
+const std::array<WeightTileFn, kMaxTile[1] + 1> kWeightTiles1 =
+    weight_tiles<1>(std::make_integer_sequence<int, kMaxTile[1]>{});
+const std::array<WeightTileFn, kMaxTile[2] + 1> kWeightTiles2 =
+    weight_tiles<2>(std::make_integer_sequence<int, kMaxTile[2]>{});
+
+// Output rows of work per chunk: enough to amortise the tile loads, few enough that the
+// chunk's input and output gradient stay in L2.
+constexpr int64_t kChunkBytes = 192 * 1024;
+
+}  // namespace
+
+bool blocked_grad_weight_supports(const Conv2dGeometry& g) {
+  return g.out_channels_per_group() >= 4 && g.batch > 0 && g.out_plane() > 0;
+}
+
+// Weight gradient: pixels are the reduction axis. Each thread sums its own contiguous
+// share of (image, output row) pairs into a private copy of the gradient; the copies are
+// added in thread order at the end (deterministic, no atomics).
 void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* grad_y,
                          float* grad_w) {
-  (void)g; (void)x; (void)grad_y; (void)grad_w;
+  const WindowAxis &R = g.rows, &C = g.cols;
+  const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
+  const int nb = weight_vectors(cout_g);
+  const int64_t B = int64_t(nb) * V, ob_count = ceil_div(cout_g, B);
+  const int64_t K = g.kernel_plane(), OH = R.out_size, OW = C.out_size;
+  const int64_t rows_read = read_extent(R), cols_read = read_extent(C);
+
+  // x as [n][group][padded row][padded col][channel of group], zero padded.
+  std::vector<float> xt(size_t(g.batch * g.groups * rows_read * cols_read * cin_g));
+  const int64_t image_t = rows_read * cols_read * cin_g;
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
+  for (int64_t ng = 0; ng < g.batch * g.groups; ++ng) {
+    const float* src = x + ng * cin_g * g.in_plane();
+    float* dst = xt.data() + ng * image_t;
+    for (int64_t r = 0; r < rows_read; ++r) {
+      const int64_t sr = r - R.pad_before;
+      for (int64_t c = 0; c < cols_read; ++c) {
+        const int64_t sc = c - C.pad_before;
+        float* d = dst + (r * cols_read + c) * cin_g;
+        if (sr < 0 || sr >= R.in_size || sc < 0 || sc >= C.in_size) {
+          std::fill(d, d + cin_g, 0.0f);
+        } else {
+          const float* s = src + sr * C.in_size + sc;
+          for (int64_t i = 0; i < cin_g; ++i) d[i] = s[i * g.in_plane()];
+        }
+      }
+    }
+  }
+  // grad_y as [n][group][output block][pixel][B], zero beyond the group's channels.
+  std::vector<float> gyt(size_t(g.batch * g.groups * ob_count * OH * OW * B));
+  const int64_t block_t = OH * OW * B;
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
+  for (int64_t nb_idx = 0; nb_idx < g.batch * g.groups * ob_count; ++nb_idx) {
+    const int64_t ob = nb_idx % ob_count, ng = nb_idx / ob_count;
+    const int64_t n = ng / g.groups, grp = ng % g.groups;
+    float* dst = gyt.data() + nb_idx * block_t;
+    const int64_t valid = std::min(B, cout_g - ob * B);
+    const float* src = grad_y + (n * g.out_channels + grp * cout_g + ob * B) * OH * OW;
+    for (int64_t p = 0; p < OH * OW; ++p) {
+      for (int64_t o = 0; o < valid; ++o) dst[p * B + o] = src[o * OH * OW + p];
+      for (int64_t o = valid; o < B; ++o) dst[p * B + o] = 0.0f;
+    }
+  }
+
+  const int threads = num_threads();
+  const int64_t partial_size = g.groups * ob_count * K * cin_g * B;
+  std::vector<std::vector<float>> partials(static_cast<size_t>(threads));
+  const int64_t total_rows = g.batch * OH;
+  const int64_t row_bytes = (OW * B + R.stride * cols_read * cin_g) * int64_t(sizeof(float));
+  const int64_t chunk_rows = std::max<int64_t>(1, kChunkBytes / std::max<int64_t>(1, row_bytes));
+  const int ur_max = kMaxTile[nb];
+#pragma omp parallel num_threads(threads)
+  {
+    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
+    std::vector<float>& partial = partials[size_t(tid)];
+    partial.assign(size_t(partial_size), 0.0f);
+    int64_t begin, end;
+    split_range(total_rows, team, tid, &begin, &end);
+    while (begin < end) {
+      const int64_t n = begin / OH, oh = begin % OH;
+      const int64_t rows = std::min({chunk_rows, end - begin, OH - oh});
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const float* x_image = xt.data() + (n * g.groups + grp) * image_t;
+        for (int64_t ob = 0; ob < ob_count; ++ob) {
+          const float* gy = gyt.data() + ((n * g.groups + grp) * ob_count + ob) * block_t + oh * OW * B;
+          for (int64_t s = 0; s < R.kernel; ++s) {
+            for (int64_t t = 0; t < C.kernel; ++t) {
+              const float* x_tap = x_image + ((oh * R.stride + s * R.dilation) * cols_read + t * C.dilation) * cin_g;
+              float* tile_base = partial.data() + (((grp * ob_count + ob) * K + s * C.kernel + t) * cin_g) * B;
+              for (int64_t i0 = 0; i0 < cin_g; i0 += ur_max) {
+                const int ur = int(std::min<int64_t>(ur_max, cin_g - i0));
+                const WeightTileFn fn = nb == 1 ? kWeightTiles1[ur] : kWeightTiles2[ur];
+                fn(x_tap + i0, R.stride * cols_read * cin_g, C.stride * cin_g, gy, OW * B, rows, OW,
+                   tile_base + i0 * B);
+              }
+            }
+          }
+        }
+      }
+      begin += rows;
+    }
+  }
+
+  // Sum the private copies in thread order and unpack to (C_out, C_in/groups, kh, kw).
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t co = 0; co < g.out_channels; ++co) {
+    const int64_t grp = co / cout_g, o = co % cout_g, ob = o / B, lane = o % B;
+    for (int64_t i = 0; i < cin_g; ++i)
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t at = (((grp * ob_count + ob) * K + k) * cin_g + i) * B + lane;
+        float total = 0.0f;
+        for (const std::vector<float>& partial : partials)
+          if (!partial.empty()) total += partial[size_t(at)];
+        grad_w[(co * cin_g + i) * K + k] = total;
+      }
+  }
 }
 
 }  // namespace convpool::CONVPOOL_ISA

@@ -27,9 +27,8 @@ using ForwardRun = void (*)(const Conv2dGeometry&, const float*, const float*, c
 using GradInputRun = void (*)(const Conv2dGeometry&, const float*, const float*, float*);
 using GradWeightRun = void (*)(const Conv2dGeometry&, const float*, const float*, float*);
 
-// The blocked kernels exist once per ISA; this picks the build for the active SIMD level.
-bool blocked_supports(const Conv2dGeometry& g) { return avx512::blocked_supports(g); }
-
+// The blocked kernels exist once per ISA: these pick the build for the active SIMD level.
+// Whether a case is supported does not depend on the ISA.
 void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
                      float* y) {
   switch (simd_level()) {
@@ -39,18 +38,38 @@ void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w, co
   }
 }
 
+void blocked_grad_input(const Conv2dGeometry& g, const float* gy, const float* w, float* gx) {
+  switch (simd_level()) {
+    case SimdLevel::avx512: return avx512::blocked_grad_input(g, gy, w, gx);
+    case SimdLevel::avx2: return avx2::blocked_grad_input(g, gy, w, gx);
+    default: return baseline::blocked_grad_input(g, gy, w, gx);
+  }
+}
+
+void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* gy, float* gw) {
+  switch (simd_level()) {
+    case SimdLevel::avx512: return avx512::blocked_grad_weight(g, x, gy, gw);
+    case SimdLevel::avx2: return avx2::blocked_grad_weight(g, x, gy, gw);
+    default: return baseline::blocked_grad_weight(g, x, gy, gw);
+  }
+}
+
 const std::vector<Implementation<ForwardRun>>& forward_list() {
   static const std::vector<Implementation<ForwardRun>> list = {
-      {"blocked", &blocked_supports, &blocked_forward},
+      {"blocked", &avx512::blocked_forward_supports, &blocked_forward},
   };
   return list;
 }
 const std::vector<Implementation<GradInputRun>>& grad_input_list() {
-  static const std::vector<Implementation<GradInputRun>> list = {};
+  static const std::vector<Implementation<GradInputRun>> list = {
+      {"blocked", &avx512::blocked_grad_input_supports, &blocked_grad_input},
+  };
   return list;
 }
 const std::vector<Implementation<GradWeightRun>>& grad_weight_list() {
-  static const std::vector<Implementation<GradWeightRun>> list = {};
+  static const std::vector<Implementation<GradWeightRun>> list = {
+      {"blocked", &avx512::blocked_grad_weight_supports, &blocked_grad_weight},
+  };
   return list;
 }
 
