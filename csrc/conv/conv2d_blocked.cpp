@@ -11,6 +11,7 @@
 
 #include "common/threading.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 namespace convpool::CONVPOOL_ISA {
@@ -37,6 +38,18 @@ typedef float vec_unaligned __attribute__((vector_size(V * sizeof(float)), align
 inline vec load(const float* p) { return *reinterpret_cast<const vec_unaligned*>(p); }
 inline void store(float* p, vec v) { *reinterpret_cast<vec_unaligned*>(p) = v; }
 
+// A plain splat: `vec{} + s` would cost an add (it must turn -0.0 into +0.0) before the
+// broadcast, where the intrinsic folds into the FMA's memory operand.
+inline vec broadcast(float s) {
+#if defined(CONVPOOL_ISA_avx512)
+  return _mm512_set1_ps(s);
+#elif defined(CONVPOOL_ISA_avx2)
+  return _mm256_set1_ps(s);
+#else
+  return _mm_set1_ps(s);
+#endif
+}
+
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Output channels per register tile: one vector when a group has few, else two.
@@ -60,7 +73,7 @@ void tap_tile(const float* in, int64_t channels, int64_t channel_stride, const i
       for (int b = 0; b < NB; ++b) wv[b] = load(w + b * V);
       w += NB * V;
       for (int j = 0; j < UR; ++j) {
-        const vec xv = vec{} + src[j * CS];
+        const vec xv = broadcast(src[j * CS]);
         for (int b = 0; b < NB; ++b) acc[j][b] += xv * wv[b];
       }
     }
@@ -350,7 +363,7 @@ void weight_tile(const float* x, int64_t x_row_step, int64_t x_col_step, const f
       vec gv[NB];
       for (int b = 0; b < NB; ++b) gv[b] = load(gp + b * V);
       for (int j = 0; j < UR; ++j) {
-        const vec xv = vec{} + xp[j];
+        const vec xv = broadcast(xp[j]);
         for (int b = 0; b < NB; ++b) acc[j][b] += xv * gv[b];
       }
     }
