@@ -99,43 +99,52 @@ def test_integer_and_mixed_inputs_compute_in_result_type(rng, x_dtype, w_dtype):
 
 # --- geometry: padding forms and modes, stride, dilation, groups, odd sizes -----------
 
+# Most cases have at least 4 channels per group, so that the fast float32 paths (which
+# need a few channels to fill a vector) take them too; some keep fewer for the fallback.
 GEOMETRY_CASES = {
     # name: (x shape, weight shape, keyword arguments)
-    "pad-int": ((2, 3, 6, 7), (4, 3, 3, 3), dict(padding=2)),
-    "pad-pair": ((2, 3, 6, 7), (4, 3, 3, 3), dict(padding=(1, 2))),
-    "pad-sides": ((2, 3, 6, 7), (4, 3, 3, 2), dict(padding=((0, 2), (3, 1)))),
-    "pad-large": ((1, 2, 3, 3), (2, 2, 2, 2), dict(padding=4)),
-    "valid": ((2, 3, 6, 7), (4, 3, 3, 3), dict(padding="valid")),
-    "same-odd": ((2, 3, 6, 7), (4, 3, 3, 3), dict(padding="same")),
-    "same-odd-stride2": ((2, 3, 7, 8), (4, 3, 5, 5), dict(padding="same", stride=2)),
-    "same-even": ((2, 3, 6, 7), (4, 3, 4, 2), dict(padding="same")),
-    "same-even-stride3": ((1, 2, 8, 10), (3, 2, 2, 4), dict(padding="same", stride=3)),
-    "same-dilation": ((1, 2, 7, 8), (3, 2, 3, 2), dict(padding="same", dilation=(2, 3))),
-    "same-kernel-larger": ((1, 2, 3, 4), (2, 2, 5, 6), dict(padding="same")),
-    "stride-1-2": ((2, 2, 7, 9), (3, 2, 3, 3), dict(stride=(1, 2), padding=1)),
-    "stride-3-1": ((2, 2, 10, 6), (3, 2, 2, 3), dict(stride=(3, 1))),
-    "stride-larger-than-kernel": ((1, 2, 9, 9), (2, 2, 2, 2), dict(stride=4, padding=1)),
-    "dilation-2-1": ((2, 2, 8, 7), (3, 2, 3, 3), dict(dilation=(2, 1), padding=(2, 1))),
-    "dilation-1-3": ((1, 2, 6, 11), (3, 2, 2, 3), dict(dilation=(1, 3))),
-    "stride-dilation": ((1, 3, 11, 12), (2, 3, 3, 3), dict(stride=(2, 3), dilation=(2, 2),
+    "pad-int": ((2, 4, 6, 7), (5, 4, 3, 3), dict(padding=2)),
+    "pad-pair": ((2, 5, 6, 7), (4, 5, 3, 3), dict(padding=(1, 2))),
+    "pad-sides": ((2, 4, 6, 7), (6, 4, 3, 2), dict(padding=((0, 2), (3, 1)))),
+    "pad-large": ((1, 4, 3, 3), (4, 4, 2, 2), dict(padding=4)),
+    "pad-small-channels": ((2, 3, 6, 7), (3, 3, 3, 3), dict(padding=((2, 0), (1, 3)))),
+    "valid": ((2, 4, 6, 7), (5, 4, 3, 3), dict(padding="valid")),
+    "same-odd": ((2, 5, 6, 7), (4, 5, 3, 3), dict(padding="same")),
+    "same-odd-stride2": ((2, 4, 7, 8), (4, 4, 5, 5), dict(padding="same", stride=2)),
+    "same-even": ((2, 4, 6, 7), (5, 4, 4, 2), dict(padding="same")),
+    "same-even-stride3": ((1, 4, 8, 10), (4, 4, 2, 4), dict(padding="same", stride=3)),
+    "same-dilation": ((1, 4, 7, 8), (4, 4, 3, 2), dict(padding="same", dilation=(2, 3))),
+    "same-kernel-larger": ((1, 4, 3, 4), (4, 4, 5, 6), dict(padding="same")),
+    "stride-1-2": ((2, 4, 7, 9), (5, 4, 3, 3), dict(stride=(1, 2), padding=1)),
+    "stride-2-2": ((2, 5, 9, 10), (4, 5, 3, 3), dict(stride=2, padding=(0, 1))),
+    "stride-3-1": ((2, 4, 10, 6), (5, 4, 2, 3), dict(stride=(3, 1))),
+    "stride-1-3": ((2, 4, 6, 10), (5, 4, 3, 2), dict(stride=(1, 3), padding=1)),
+    "stride-larger-than-kernel": ((1, 4, 9, 9), (4, 4, 2, 2), dict(stride=4, padding=1)),
+    "dilation-2-1": ((2, 4, 8, 7), (5, 4, 3, 3), dict(dilation=(2, 1), padding=(2, 1))),
+    "dilation-1-3": ((1, 4, 6, 11), (4, 4, 2, 3), dict(dilation=(1, 3))),
+    "stride-dilation": ((1, 4, 11, 12), (5, 4, 3, 3), dict(stride=(2, 2), dilation=(2, 3),
                                                            padding=((1, 0), (2, 3)))),
-    "groups-2": ((2, 4, 5, 6), (6, 2, 3, 3), dict(groups=2, padding=1)),
-    "groups-3": ((1, 6, 5, 5), (3, 2, 2, 3), dict(groups=3, padding=((1, 0), (0, 1)))),
+    "groups-2": ((2, 8, 5, 6), (10, 4, 3, 3), dict(groups=2, padding=1)),
+    "groups-3": ((1, 12, 5, 7), (12, 4, 2, 3), dict(groups=3, padding=((1, 0), (0, 1)))),
+    "groups-small": ((1, 6, 5, 5), (3, 2, 2, 3), dict(groups=3, padding=1)),
+    "groups-stride2": ((2, 8, 7, 9), (8, 4, 3, 3), dict(groups=2, stride=2, padding=1)),
     "depthwise": ((2, 4, 6, 7), (4, 1, 3, 3), dict(groups=4, padding=1)),
-    "depthwise-multiplier": ((1, 3, 6, 5), (6, 1, 3, 3), dict(groups=3, stride=2, padding=1)),
-    "kernel-equals-input": ((2, 3, 5, 4), (2, 3, 5, 4), dict()),
-    "kernel-equals-input-same": ((1, 2, 5, 4), (2, 2, 5, 4), dict(padding="same")),
-    "1x1": ((2, 5, 4, 6), (3, 5, 1, 1), dict()),
-    "1x1-stride2": ((2, 5, 7, 6), (3, 5, 1, 1), dict(stride=2)),
-    "odd-11x28": ((2, 3, 11, 28), (4, 3, 3, 3), dict(padding=1)),
-    "odd-11x28-5x5-same-stride2": ((1, 2, 11, 28), (3, 2, 5, 5), dict(padding="same", stride=2)),
-    "odd-kernel-3x5": ((1, 2, 9, 13), (2, 2, 3, 5), dict(padding=(1, 2))),
+    "depthwise-multiplier-4": ((1, 3, 6, 5), (12, 1, 3, 3), dict(groups=3, stride=2, padding=1)),
+    "kernel-equals-input": ((2, 4, 5, 4), (4, 4, 5, 4), dict()),
+    "kernel-equals-input-same": ((1, 4, 5, 4), (5, 4, 5, 4), dict(padding="same")),
+    "1x1": ((2, 5, 4, 6), (4, 5, 1, 1), dict()),
+    "1x1-stride2": ((2, 5, 7, 6), (6, 5, 1, 1), dict(stride=2)),
+    "1x1-padded": ((1, 4, 3, 5), (4, 4, 1, 1), dict(padding=1)),
+    "odd-11x28": ((2, 4, 11, 28), (5, 4, 3, 3), dict(padding=1)),
+    "odd-11x28-5x5-same-stride2": ((1, 4, 11, 28), (4, 4, 5, 5), dict(padding="same", stride=2)),
+    "odd-kernel-3x5": ((1, 4, 9, 13), (4, 4, 3, 5), dict(padding=(1, 2))),
     "batch-1-one-channel": ((1, 1, 6, 5), (1, 1, 3, 3), dict(padding=1)),
     "one-channel-in": ((3, 1, 6, 5), (4, 1, 3, 3), dict()),
     "one-channel-out": ((2, 4, 6, 5), (1, 4, 3, 3), dict()),
-    "one-pixel": ((2, 3, 1, 1), (2, 3, 1, 1), dict()),
-    "one-pixel-padded": ((1, 2, 1, 1), (2, 2, 3, 3), dict(padding=1)),
-    "single-row": ((1, 2, 1, 9), (2, 2, 1, 3), dict(padding=(0, 1))),
+    "one-pixel": ((2, 4, 1, 1), (4, 4, 1, 1), dict()),
+    "one-pixel-padded": ((1, 4, 1, 1), (4, 4, 3, 3), dict(padding=1)),
+    "single-row": ((1, 4, 1, 9), (4, 4, 1, 3), dict(padding=(0, 1))),
+    "single-column": ((1, 4, 9, 1), (4, 4, 3, 1), dict(padding=(1, 0), stride=2)),
 }
 
 
@@ -163,13 +172,13 @@ def test_padding_modes(rng, mode, padding_name, dtype):
     if padding is None:
         extra = 0 if mode == "reflect" else 1  # reflect: pad < size; the others: pad <= size
         padding = ((3 + extra, 3 + extra), (4 + extra, 4 + extra))
-    check_case(rng, (2, 2, 4, 5), (3, 2, 3, 2), dtype, padding=padding, padding_mode=mode,
+    check_case(rng, (2, 4, 4, 5), (5, 4, 3, 2), dtype, padding=padding, padding_mode=mode,
                where=f"{mode} {padding_name}", **kwargs)
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_padding_modes_with_groups_and_ranks(rng, mode):
-    check_case(rng, (4, 5, 6), (4, 2, 3, 3), np.float32, groups=2, padding=(2, 1),
+    check_case(rng, (8, 5, 6), (8, 4, 3, 3), np.float32, groups=2, padding=(2, 1),
                padding_mode=mode)
     check_case(rng, (5, 6), (3, 4), np.float64, padding=((2, 0), (1, 3)), padding_mode=mode)
 
@@ -199,6 +208,14 @@ def test_float32_tails(rng, channels, kernel, stride):
 def test_float32_depthwise_tails(rng, channels, stride):
     check_case(rng, (2, channels, 6, 19), (channels, 1, 3, 3), np.float32, groups=channels,
                stride=stride, padding=1)
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+@pytest.mark.parametrize("per_group", [(4, 4), (8, 17), (16, 16), (5, 32)], ids=str)
+def test_float32_grouped_tails(rng, groups, per_group):
+    cin_g, cout_g = per_group
+    check_case(rng, (2, groups * cin_g, 5, 18), (groups * cout_g, cin_g, 3, 3), np.float32,
+               groups=groups, padding=1, stride=(1, 2) if cin_g % 2 else 1)
 
 
 @pytest.mark.parametrize(
@@ -311,8 +328,8 @@ def test_out_rejects_wrong_shape_dtype_and_aliasing(rng):
 @st.composite
 def conv_configs(draw):
     groups = draw(st.integers(1, 3))
-    c_in = groups * draw(st.integers(1, 3))
-    c_out = groups * draw(st.integers(1, 3))
+    c_in = groups * draw(st.integers(1, 6))
+    c_out = groups * draw(st.integers(1, 6))
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
