@@ -11,6 +11,10 @@ int num_threads();
 void set_num_threads(int n);  // n >= 1
 int openmp_version();         // _OPENMP as yyyymm
 
+// Threads worth waking for `work` multiply-adds (or element visits): waking a team costs
+// a few microseconds, more than a small convolution takes on one core.
+inline int threads_for(int64_t work) { return work < 32768 ? 1 : num_threads(); }
+
 // Splits [0, total) into `parts` contiguous ranges and returns range `index`.
 // Used for work division that must not depend on OpenMP's schedule (determinism).
 inline void split_range(int64_t total, int64_t parts, int64_t index, int64_t* begin, int64_t* end) {

@@ -139,7 +139,7 @@ struct TapConvolution {
     const int ur_max = kMaxTile[nb];
     const int64_t tasks = batch * groups * ob_count * rows;
     const int64_t in_plane = in_rows * in_cols, out_plane = out_rows * out_cols;
-#pragma omp parallel num_threads(num_threads())
+#pragma omp parallel num_threads(threads_for(tasks * cols * cin_g * T * B))
     {
       alignas(64) float tile[kMaxUr * 2 * V];
 #pragma omp for schedule(static)

@@ -17,7 +17,7 @@ void forward_direct(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
   const WindowAxis& C = g.cols;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
   const int64_t planes = g.batch * g.out_channels;
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(threads_for(planes * g.out_plane() * cin_g * g.kernel_plane())) schedule(static)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const int64_t n = plane / g.out_channels, q = plane % g.out_channels;
     const int64_t first_p = (q / cout_g) * cin_g;

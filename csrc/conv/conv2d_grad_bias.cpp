@@ -7,7 +7,7 @@ namespace convpool {
 template <typename T>
 void conv2d_grad_bias(int64_t batch, int64_t channels, int64_t plane, const T* grad_y, T* grad_b) {
   // One channel per thread, summed in double in a fixed order: deterministic.
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(threads_for(batch * channels * plane)) schedule(static)
   for (int64_t q = 0; q < channels; ++q) {
     double total = 0.0;
     for (int64_t n = 0; n < batch; ++n) {

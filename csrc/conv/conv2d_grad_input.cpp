@@ -16,7 +16,7 @@ void grad_input_direct(const Conv2dGeometry& g, const T* grad_y, const T* w, T* 
   const WindowAxis& C = g.cols;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
   const int64_t planes = g.batch * g.in_channels;
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(threads_for(planes * g.out_plane() * cout_g * g.kernel_plane())) schedule(static)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const int64_t n = plane / g.in_channels, p = plane % g.in_channels;
     const int64_t group = p / cin_g, p_in_group = p % cin_g;

@@ -16,7 +16,7 @@ void grad_weight_direct(const Conv2dGeometry& g, const T* x, const T* grad_y, T*
   const WindowAxis& C = g.cols;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
   const int64_t kernels = g.out_channels * cin_g;
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(threads_for(kernels * g.batch * g.out_plane() * g.kernel_plane())) schedule(static)
   for (int64_t kernel = 0; kernel < kernels; ++kernel) {
     const int64_t q = kernel / cin_g, p = (q / cout_g) * cin_g + kernel % cin_g;
     T* gw = grad_w + kernel * g.kernel_plane();

@@ -49,8 +49,14 @@ def as_array(value: object, name: str) -> np.ndarray:
     return array
 
 
+_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def compute_dtype(*arrays: np.ndarray) -> np.dtype:
     """``numpy.result_type(*arrays, float32)``, which must be float32 or float64."""
+    first = arrays[0].dtype
+    if first in _NATIVE and all(a.dtype == first for a in arrays):
+        return first
     dtype = np.result_type(*arrays, np.float32)
     if dtype not in (np.float32, np.float64):
         raise TypeError(
@@ -62,6 +68,8 @@ def compute_dtype(*arrays: np.ndarray) -> np.dtype:
 
 def contiguous(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """A C-contiguous array of ``dtype`` (the same object when it already is one)."""
+    if array.dtype == dtype and array.flags.c_contiguous:
+        return array
     return np.ascontiguousarray(array, dtype=dtype)
 
 

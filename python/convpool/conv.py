@@ -8,6 +8,7 @@ the input); zero padding costs nothing, the kernels skip it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -40,21 +41,21 @@ class _ConvSetup:
     padding_mode: str
     input_ndim: int  # 4 batched, 3 unbatched, 2 picture
 
-    @property
+    @cached_property
     def flat_padding(self) -> tuple[int, int, int, int]:
         (top, bottom), (left, right) = self.sides
         return top, bottom, left, right
 
-    @property
+    @cached_property
     def explicit_padding(self) -> bool:
         return self.padding_mode != "zeros" and any(self.flat_padding)
 
-    @property
+    @cached_property
     def kernel_padding(self) -> tuple[int, int, int, int]:
         """The zero padding the kernel applies (none once padding was made explicit)."""
         return (0, 0, 0, 0) if self.explicit_padding else self.flat_padding
 
-    @property
+    @cached_property
     def padded_shape(self) -> tuple[int, int, int, int]:
         n, c, h, w = self.input_shape
         top, bottom, left, right = self.flat_padding
@@ -70,6 +71,18 @@ def _as_4d(shape: tuple[int, ...], ndim: int) -> tuple[int, int, int, int]:
 
 
 def _setup(input_shape, weight_shape, stride, padding, dilation, groups, padding_mode) -> _ConvSetup:
+    """The resolved geometry; repeated calls with the same arguments (a training loop)
+    reuse it, which keeps the per-call overhead of small convolutions to microseconds."""
+    key = (tuple(input_shape), tuple(weight_shape), stride, padding, dilation, groups, padding_mode)
+    try:
+        hash(key)
+    except TypeError:  # a list among the arguments: resolve without the cache
+        return _resolve_setup(*key)
+    return _cached_setup(*key)
+
+
+def _resolve_setup(input_shape, weight_shape, stride, padding, dilation, groups,
+                   padding_mode) -> _ConvSetup:
     ndim = len(input_shape)
     if ndim not in (2, 3, 4):
         raise ValueError(
@@ -119,6 +132,9 @@ def _setup(input_shape, weight_shape, stride, padding, dilation, groups, padding
     )
 
 
+_cached_setup = lru_cache(maxsize=1024)(_resolve_setup)
+
+
 def _pad(setup: _ConvSetup, x4: np.ndarray) -> np.ndarray:
     """The input as the kernel reads it: explicitly padded for non-zero padding modes."""
     if not setup.explicit_padding:
@@ -128,9 +144,10 @@ def _pad(setup: _ConvSetup, x4: np.ndarray) -> np.ndarray:
     return padded
 
 
-def _kernel_geometry(setup: _ConvSetup) -> dict:
-    return dict(stride=setup.stride, padding=setup.kernel_padding, dilation=setup.dilation,
-                groups=setup.groups)
+def _kernel_geometry(setup: _ConvSetup) -> tuple:
+    """The kernels' trailing arguments: stride, padding (top, bottom, left, right), dilation,
+    groups."""
+    return setup.stride, setup.kernel_padding, setup.dilation, setup.groups
 
 
 def _bias_vector(bias: object, setup: _ConvSetup, dtype: np.dtype) -> np.ndarray | None:
@@ -181,7 +198,7 @@ def conv2d(
     x4 = _pad(setup, contiguous(x, dtype).reshape(setup.input_shape))
     w4 = contiguous(weight, dtype).reshape(setup.weight_shape)
     target = result if result.flags.c_contiguous else np.empty(result.shape, dtype)
-    _core.conv2d_forward(x4, w4, b, target.reshape(setup.output_shape), **_kernel_geometry(setup))
+    _core.conv2d_forward(x4, w4, b, target.reshape(setup.output_shape), *_kernel_geometry(setup))
     if target is not result:
         result[...] = target
     return result
@@ -214,7 +231,7 @@ def conv2d_grad_input(
     w4 = contiguous(weight, dtype).reshape(setup.weight_shape)
     kernel_input_shape = setup.padded_shape if setup.explicit_padding else setup.input_shape
     grad = np.empty(kernel_input_shape, dtype=dtype)
-    _core.conv2d_grad_input(gy4, w4, grad, **_kernel_geometry(setup))
+    _core.conv2d_grad_input(gy4, w4, grad, *_kernel_geometry(setup))
     if setup.explicit_padding:
         folded = np.empty(setup.input_shape, dtype=dtype)
         _core.pad2d_backward(grad, folded, setup.flat_padding, setup.padding_mode)
@@ -247,7 +264,7 @@ def conv2d_grad_weight(
     x4 = _pad(setup, contiguous(x, dtype).reshape(setup.input_shape))
     gy4 = contiguous(grad_output, dtype).reshape(setup.output_shape)
     grad = np.empty(setup.weight_shape, dtype=dtype)
-    _core.conv2d_grad_weight(x4, gy4, grad, **_kernel_geometry(setup))
+    _core.conv2d_grad_weight(x4, gy4, grad, *_kernel_geometry(setup))
     return grad.reshape(weight_shape)
 
 
