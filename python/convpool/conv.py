@@ -70,15 +70,22 @@ def _as_4d(shape: tuple[int, ...], ndim: int) -> tuple[int, int, int, int]:
     return (1,) * (4 - ndim) + tuple(shape) if ndim > 2 else (1, 1) + tuple(shape)  # type: ignore[return-value]
 
 
-def _setup(input_shape, weight_shape, stride, padding, dilation, groups, padding_mode) -> _ConvSetup:
+def _setup(input_shape, weight_shape, stride, padding, dilation, groups,
+           padding_mode) -> _ConvSetup:
     """The resolved geometry; repeated calls with the same arguments (a training loop)
     reuse it, which keeps the per-call overhead of small convolutions to microseconds."""
     key = (tuple(input_shape), tuple(weight_shape), stride, padding, dilation, groups, padding_mode)
-    try:
-        hash(key)
-    except TypeError:  # a list among the arguments: resolve without the cache
+    if not all(_cacheable(value) for value in key[2:]):  # lists, floats, bools, NumPy ints
         return _resolve_setup(*key)
     return _cached_setup(*key)
+
+
+def _cacheable(value: object) -> bool:
+    """Exact ints and strs, or tuples of them: 1, 1.0 and True are equal and hash alike, so a
+    cache keyed on anything looser would accept ``stride=True`` after ``stride=1``."""
+    if type(value) is tuple:
+        return all(_cacheable(item) for item in value)
+    return type(value) is int or type(value) is str
 
 
 def _resolve_setup(input_shape, weight_shape, stride, padding, dilation, groups,

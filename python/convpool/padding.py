@@ -62,7 +62,7 @@ def resolve_padding(
         return (p, p), (p, p)
     if isinstance(padding, (tuple, list)) and len(padding) == 2:
         sides = []
-        for axis, item in zip(("height", "width"), padding):
+        for axis, item in zip(("height", "width"), padding, strict=True):
             if isinstance(item, (tuple, list)):
                 if len(item) != 2:
                     raise ValueError(
@@ -75,20 +75,27 @@ def resolve_padding(
                 p = _nonnegative_int(item, axis)
                 sides.append((p, p))
         return sides[0], sides[1]
-    raise ValueError(
+    # a sequence of the wrong length is a wrong value; anything else (float, None, bool) a
+    # wrong type
+    error = ValueError if isinstance(padding, (tuple, list)) else TypeError
+    raise error(
         "padding: expected an int, (ph, pw), ((top, bottom), (left, right)), 'valid' or 'same', "
         f"got {padding!r}"
     )
 
 
-def output_size(in_size: int, kernel: int, stride: int, dilation: int, before: int, after: int) -> int:
+def output_size(
+    in_size: int, kernel: int, stride: int, dilation: int, before: int, after: int
+) -> int:
     """``floor((in + before + after - dilation * (kernel - 1) - 1) / stride) + 1``."""
     return (in_size + before + after - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def check_padding_mode(mode: object, sides: Sides, in_size: tuple[int, int]) -> str:
     """Validate ``padding_mode`` and that it can produce ``sides`` for this input size."""
-    if not isinstance(mode, str) or mode not in PADDING_MODES:
+    if not isinstance(mode, str):
+        raise TypeError(f"padding_mode: expected one of {PADDING_MODES}, got {mode!r}")
+    if mode not in PADDING_MODES:
         raise ValueError(f"padding_mode: expected one of {PADDING_MODES}, got {mode!r}")
     limits = {"reflect": ("<", 0), "symmetric": ("<=", 1), "circular": ("<=", 1)}
     if mode in limits:
