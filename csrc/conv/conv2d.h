@@ -32,8 +32,4 @@ void conv2d_grad_bias(int64_t batch, int64_t channels, int64_t plane, const T* g
 // every path) makes dispatch use it wherever it supports the case; "" restores the default.
 std::vector<std::string> conv2d_implementations(const std::string& pass);
 void force_conv2d_implementation(const std::string& pass, const std::string& name);
-// The implementation a call with this geometry and element size would run.
-std::string conv2d_selected_implementation(const std::string& pass, const Conv2dGeometry& g,
-                                           int element_size);
-
 }  // namespace convpool

@@ -9,48 +9,23 @@
 #include <utility>
 #include <vector>
 
+#include "common/simd_vec.h"
 #include "common/threading.h"
 
-#include <immintrin.h>
 #include <omp.h>
 
 namespace convpool::CONVPOOL_ISA {
 
 namespace {
 
-// Vector width and the largest register tiles (pixels x NB weight vectors) that fit the
-// register file with room for the weights and one broadcast.
+// The largest register tiles (pixels x NB weight vectors) that fit the register file
+// with room for the weights and one broadcast.
 #if defined(CONVPOOL_ISA_avx512)
-constexpr int V = 16;                    // 32 zmm registers
 constexpr int kMaxTile[3] = {0, 28, 14};  // indexed by NB
-#elif defined(CONVPOOL_ISA_avx2)
-constexpr int V = 8;  // 16 ymm registers
-constexpr int kMaxTile[3] = {0, 12, 6};
 #else
-constexpr int V = 4;  // 16 xmm registers (SSE2)
 constexpr int kMaxTile[3] = {0, 12, 6};
 #endif
 constexpr int kMaxUr = kMaxTile[1];
-
-typedef float vec __attribute__((vector_size(V * sizeof(float))));
-typedef float vec_unaligned __attribute__((vector_size(V * sizeof(float)), aligned(4), may_alias));
-
-inline vec load(const float* p) { return *reinterpret_cast<const vec_unaligned*>(p); }
-inline void store(float* p, vec v) { *reinterpret_cast<vec_unaligned*>(p) = v; }
-
-// A plain splat: `vec{} + s` would cost an add (it must turn -0.0 into +0.0) before the
-// broadcast, where the intrinsic folds into the FMA's memory operand.
-inline vec broadcast(float s) {
-#if defined(CONVPOOL_ISA_avx512)
-  return _mm512_set1_ps(s);
-#elif defined(CONVPOOL_ISA_avx2)
-  return _mm256_set1_ps(s);
-#else
-  return _mm_set1_ps(s);
-#endif
-}
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Output channels per register tile: one vector when a group has few, else two.
 int weight_vectors(int64_t out_channels_per_group) { return out_channels_per_group > V ? 2 : 1; }

@@ -11,64 +11,52 @@
 #include "common/cpu_features.h"
 #include "conv/conv2d.h"
 #include "conv/conv2d_blocked.h"
+#include "conv/conv2d_plane.h"
 
 namespace convpool {
 
 namespace {
 
-template <typename Run>
-struct Implementation {
-  const char* name;
-  bool (*supports)(const Conv2dGeometry&);
-  Run run;
-};
-
 using ForwardRun = void (*)(const Conv2dGeometry&, const float*, const float*, const float*, float*);
 using GradInputRun = void (*)(const Conv2dGeometry&, const float*, const float*, float*);
 using GradWeightRun = void (*)(const Conv2dGeometry&, const float*, const float*, float*);
+using Supports = bool (*)(const Conv2dGeometry&);
 
-// The blocked kernels exist once per ISA: these pick the build for the active SIMD level.
-// Whether a case is supported does not depend on the ISA.
-void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                     float* y) {
-  switch (simd_level()) {
-    case SimdLevel::avx512: return avx512::blocked_forward(g, x, w, b, y);
-    case SimdLevel::avx2: return avx2::blocked_forward(g, x, w, b, y);
-    default: return baseline::blocked_forward(g, x, w, b, y);
-  }
-}
+// One implementation of one pass, built once per ISA: `run[level]` is the build for
+// SimdLevel `level`. Whether a case is supported does not depend on the ISA.
+template <typename Run>
+struct Implementation {
+  const char* name;
+  Supports supports;
+  Run run[3];  // baseline, avx2, avx512
 
-void blocked_grad_input(const Conv2dGeometry& g, const float* gy, const float* w, float* gx) {
-  switch (simd_level()) {
-    case SimdLevel::avx512: return avx512::blocked_grad_input(g, gy, w, gx);
-    case SimdLevel::avx2: return avx2::blocked_grad_input(g, gy, w, gx);
-    default: return baseline::blocked_grad_input(g, gy, w, gx);
-  }
-}
-
-void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* gy, float* gw) {
-  switch (simd_level()) {
-    case SimdLevel::avx512: return avx512::blocked_grad_weight(g, x, gy, gw);
-    case SimdLevel::avx2: return avx2::blocked_grad_weight(g, x, gy, gw);
-    default: return baseline::blocked_grad_weight(g, x, gy, gw);
-  }
-}
+  Run for_active_level() const { return run[static_cast<int>(simd_level())]; }
+};
 
 const std::vector<Implementation<ForwardRun>>& forward_list() {
   static const std::vector<Implementation<ForwardRun>> list = {
-      {"blocked", &avx512::blocked_forward_supports, &blocked_forward},
+      {"plane", &avx512::plane_supports,
+       {&baseline::plane_forward, &avx2::plane_forward, &avx512::plane_forward}},
+      {"blocked", &avx512::blocked_forward_supports,
+       {&baseline::blocked_forward, &avx2::blocked_forward, &avx512::blocked_forward}},
   };
   return list;
 }
 const std::vector<Implementation<GradInputRun>>& grad_input_list() {
   static const std::vector<Implementation<GradInputRun>> list = {
-      {"blocked", &avx512::blocked_grad_input_supports, &blocked_grad_input},
+      {"plane", &avx512::plane_grad_input_supports,
+       {&baseline::plane_grad_input, &avx2::plane_grad_input, &avx512::plane_grad_input}},
+      {"blocked", &avx512::blocked_grad_input_supports,
+       {&baseline::blocked_grad_input, &avx2::blocked_grad_input, &avx512::blocked_grad_input}},
   };
   return list;
 }
 const std::vector<Implementation<GradWeightRun>>& grad_weight_list() {
   static const std::vector<Implementation<GradWeightRun>> list = {
-      {"blocked", &avx512::blocked_grad_weight_supports, &blocked_grad_weight},
+      {"plane", &avx512::plane_supports,
+       {&baseline::plane_grad_weight, &avx2::plane_grad_weight, &avx512::plane_grad_weight}},
+      {"blocked", &avx512::blocked_grad_weight_supports,
+       {&baseline::blocked_grad_weight, &avx2::blocked_grad_weight, &avx512::blocked_grad_weight}},
   };
   return list;
 }
@@ -110,7 +98,7 @@ bool run_fast_forward(const Conv2dGeometry& g, const float* x, const float* w, c
                       float* y) {
   const auto* impl = select(forward_list(), "forward", g);
   if (impl == nullptr) return false;
-  impl->run(g, x, w, bias, y);
+  impl->for_active_level()(g, x, w, bias, y);
   return true;
 }
 
@@ -118,7 +106,7 @@ bool run_fast_grad_input(const Conv2dGeometry& g, const float* grad_y, const flo
                          float* grad_x) {
   const auto* impl = select(grad_input_list(), "grad_input", g);
   if (impl == nullptr) return false;
-  impl->run(g, grad_y, w, grad_x);
+  impl->for_active_level()(g, grad_y, w, grad_x);
   return true;
 }
 
@@ -126,7 +114,7 @@ bool run_fast_grad_weight(const Conv2dGeometry& g, const float* x, const float* 
                           float* grad_w) {
   const auto* impl = select(grad_weight_list(), "grad_weight", g);
   if (impl == nullptr) return false;
-  impl->run(g, x, grad_y, grad_w);
+  impl->for_active_level()(g, x, grad_y, grad_w);
   return true;
 }
 
@@ -147,20 +135,6 @@ void force_conv2d_implementation(const std::string& pass, const std::string& nam
   }
   std::lock_guard<std::mutex> lock(forced_mutex);
   forced()[pass] = name;
-}
-
-std::string conv2d_selected_implementation(const std::string& pass, const Conv2dGeometry& g,
-                                           int element_size) {
-  if (element_size != 4) return "direct";
-  const void* impl = nullptr;
-  if (pass == "forward") impl = select(forward_list(), pass, g);
-  else if (pass == "grad_input") impl = select(grad_input_list(), pass, g);
-  else if (pass == "grad_weight") impl = select(grad_weight_list(), pass, g);
-  else conv2d_implementations(pass);  // throws
-  if (impl == nullptr) return "direct";
-  if (pass == "forward") return static_cast<const Implementation<ForwardRun>*>(impl)->name;
-  if (pass == "grad_input") return static_cast<const Implementation<GradInputRun>*>(impl)->name;
-  return static_cast<const Implementation<GradWeightRun>*>(impl)->name;
 }
 
 }  // namespace convpool

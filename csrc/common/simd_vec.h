@@ -1,0 +1,49 @@
+// The native float vector of the instruction set a source file is being compiled for.
+// Only for files compiled once per ISA (CONVPOOL_ISA_SOURCES in CMakeLists.txt): GCC
+// vector extensions give each build its own width with one source text.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace convpool::CONVPOOL_ISA {
+
+#if defined(CONVPOOL_ISA_avx512)
+constexpr int V = 16;  // floats per vector; 32 vector registers
+constexpr int kVectorRegisters = 32;
+#elif defined(CONVPOOL_ISA_avx2)
+constexpr int V = 8;
+constexpr int kVectorRegisters = 16;
+#else
+constexpr int V = 4;  // SSE2, part of every x86-64
+constexpr int kVectorRegisters = 16;
+#endif
+
+typedef float vec __attribute__((vector_size(V * sizeof(float))));
+typedef float vec_unaligned __attribute__((vector_size(V * sizeof(float)), aligned(4), may_alias));
+
+inline vec load(const float* p) { return *reinterpret_cast<const vec_unaligned*>(p); }
+inline void store(float* p, vec v) { *reinterpret_cast<vec_unaligned*>(p) = v; }
+
+// A plain splat: `vec{} + s` would cost an add (it must turn -0.0 into +0.0) before the
+// broadcast, where the intrinsic folds into the FMA's memory operand.
+inline vec broadcast(float s) {
+#if defined(CONVPOOL_ISA_avx512)
+  return _mm512_set1_ps(s);
+#elif defined(CONVPOOL_ISA_avx2)
+  return _mm256_set1_ps(s);
+#else
+  return _mm_set1_ps(s);
+#endif
+}
+
+inline float horizontal_sum(vec v) {
+  float total = 0.0f;
+  for (int i = 0; i < V; ++i) total += v[i];
+  return total;
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace convpool::CONVPOOL_ISA

@@ -1,0 +1,222 @@
+// Plane-filter float32 convolution for one instruction set (see conv2d_plane.h): the
+// cases where every output plane reads exactly one input plane (C_in / groups == 1), such
+// as a Sobel filter on a picture, LeNet's first layer and depthwise layers. Vectors run
+// along output rows; channel blocking would leave most vector lanes empty here.
+#include "conv/conv2d_plane.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "common/simd_vec.h"
+#include "common/threading.h"
+
+namespace convpool::CONVPOOL_ISA {
+
+namespace {
+
+// Output rows per task: enough to amortise a task, few enough to spread one big picture
+// over the threads and keep a task's rows in L1/L2.
+int64_t rows_per_task(int64_t out_rows, int64_t out_cols) {
+  return std::clamp<int64_t>(16384 / std::max<int64_t>(out_cols, 1), 1, std::max<int64_t>(out_rows, 1));
+}
+
+// The input rows a task reads, zero padded: buffer row b, column c hold
+// src[first_row + b][c - left] where that lies inside the plane, else zero. Each row
+// has V floats of slack so that vector loads past the last output never leave it.
+struct RowBuffer {
+  std::vector<float> data;
+  int64_t cols = 0;
+
+  void fill(const float* src, int64_t src_rows, int64_t src_cols, int64_t first_row, int64_t rows,
+            int64_t left, int64_t width) {
+    cols = width + V;
+    data.assign(size_t(rows * cols), 0.0f);
+    for (int64_t b = 0; b < rows; ++b) {
+      const int64_t r = first_row + b;
+      if (r < 0 || r >= src_rows) continue;
+      const int64_t c0 = std::max<int64_t>(0, left), c1 = std::min(width, left + src_cols);
+      if (c0 < c1) std::copy(src + r * src_cols + (c0 - left), src + r * src_cols + (c1 - left),
+                             data.data() + b * cols + c0);
+    }
+  }
+  const float* row(int64_t b) const { return data.data() + b * cols; }
+};
+
+// out[i][j] = init + sum_{s,t} w[s][t] * in.row(i * row_step + s * dh)[j + t * dw],
+// for i < rows, j < cols (stride 1 along the row); init is the bias, or out itself.
+struct FilterTaps {
+  const float* w;
+  int64_t kh, kw, dh, dw;
+};
+
+template <int NV>
+inline void filter_vectors(const RowBuffer& in, int64_t first_row, const FilterTaps& f,
+                           int64_t j, vec* acc) {
+  for (int64_t s = 0; s < f.kh; ++s) {
+    const float* r = in.row(first_row + s * f.dh) + j;
+    for (int64_t t = 0; t < f.kw; ++t) {
+      const vec wv = broadcast(f.w[s * f.kw + t]);
+      const float* p = r + t * f.dw;
+      for (int v = 0; v < NV; ++v) acc[v] += wv * load(p + v * V);
+    }
+  }
+}
+
+void filter_rows(const RowBuffer& in, int64_t row_step, const FilterTaps& f, int64_t rows,
+                 int64_t cols, float bias, bool accumulate, float* out, int64_t out_cols) {
+  constexpr int NV = 4;
+  for (int64_t i = 0; i < rows; ++i) {
+    float* o = out + i * out_cols;
+    const int64_t first_row = i * row_step;
+    int64_t j = 0;
+    for (; j + NV * V <= cols; j += NV * V) {
+      vec acc[NV];
+      for (int v = 0; v < NV; ++v) acc[v] = accumulate ? load(o + j + v * V) : broadcast(bias);
+      filter_vectors<NV>(in, first_row, f, j, acc);
+      for (int v = 0; v < NV; ++v) store(o + j + v * V, acc[v]);
+    }
+    for (; j < cols; j += V) {
+      // The last vector may hang past the row: compute it whole (the buffer has slack),
+      // keep only the lanes inside.
+      const int64_t lanes = std::min<int64_t>(V, cols - j);
+      vec acc[1];
+      acc[0] = broadcast(bias);
+      if (accumulate)
+        for (int64_t l = 0; l < lanes; ++l) acc[0][l] = o[j + l];
+      filter_vectors<1>(in, first_row, f, j, acc);
+      for (int64_t l = 0; l < lanes; ++l) o[j + l] = acc[0][l];
+    }
+  }
+}
+
+}  // namespace
+
+bool plane_supports(const Conv2dGeometry& g) {
+  return g.in_channels_per_group() == 1 && g.cols.stride == 1;
+}
+
+void plane_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
+                   float* y) {
+  const WindowAxis &R = g.rows, &C = g.cols;
+  const int64_t cout_g = g.out_channels_per_group();
+  const int64_t block = rows_per_task(R.out_size, C.out_size);
+  const int64_t blocks = ceil_div(R.out_size, block);
+  const int64_t tasks = g.batch * g.out_channels * blocks;
+#pragma omp parallel num_threads(threads_for(tasks * block * C.out_size * g.kernel_plane()))
+  {
+    RowBuffer buffer;
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t b = task % blocks, plane = task / blocks;
+      const int64_t n = plane / g.out_channels, q = plane % g.out_channels, p = q / cout_g;
+      const int64_t r0 = b * block, rows = std::min(block, R.out_size - r0);
+      buffer.fill(x + (n * g.in_channels + p) * g.in_plane(), R.in_size, C.in_size,
+                  r0 * R.stride - R.pad_before, (rows - 1) * R.stride + R.dilation * (R.kernel - 1) + 1,
+                  C.pad_before, C.out_size + C.dilation * (C.kernel - 1));
+      const FilterTaps f{w + q * g.kernel_plane(), R.kernel, C.kernel, R.dilation, C.dilation};
+      filter_rows(buffer, R.stride, f, rows, C.out_size, bias ? bias[q] : 0.0f, false,
+                  y + plane * g.out_plane() + r0 * C.out_size, C.out_size);
+    }
+  }
+}
+
+bool plane_grad_input_supports(const Conv2dGeometry& g) {
+  return plane_supports(g) && g.rows.stride == 1;
+}
+
+// With stride 1 the input gradient is the output gradient filtered by the flipped
+// kernel: gx[i][j] = sum_{s,t} w[kh-1-s][kw-1-t] * gy[i + top - (kh-1-s)*dh][...].
+void plane_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                      float* grad_x) {
+  const WindowAxis &R = g.rows, &C = g.cols;
+  const int64_t cout_g = g.out_channels_per_group(), K = g.kernel_plane();
+  std::vector<float> flipped(size_t(g.out_channels * K));
+  for (int64_t q = 0; q < g.out_channels; ++q)
+    for (int64_t k = 0; k < K; ++k) flipped[size_t(q * K + k)] = w[q * K + (K - 1 - k)];
+  const int64_t top = R.dilation * (R.kernel - 1) - R.pad_before;
+  const int64_t left = C.dilation * (C.kernel - 1) - C.pad_before;
+  const int64_t block = rows_per_task(R.in_size, C.in_size);
+  const int64_t blocks = ceil_div(R.in_size, block);
+  const int64_t tasks = g.batch * g.in_channels * blocks;
+#pragma omp parallel num_threads(threads_for(tasks * block * C.in_size * K * cout_g))
+  {
+    RowBuffer buffer;
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t b = task % blocks, plane = task / blocks;
+      const int64_t n = plane / g.in_channels, p = plane % g.in_channels;
+      const int64_t r0 = b * block, rows = std::min(block, R.in_size - r0);
+      float* out = grad_x + plane * g.in_plane() + r0 * C.in_size;
+      for (int64_t qq = 0; qq < cout_g; ++qq) {
+        const int64_t q = p * cout_g + qq;
+        buffer.fill(grad_y + (n * g.out_channels + q) * g.out_plane(), R.out_size, C.out_size,
+                    r0 - top, rows + R.dilation * (R.kernel - 1), left,
+                    C.in_size + C.dilation * (C.kernel - 1));
+        const FilterTaps f{flipped.data() + q * K, R.kernel, C.kernel, R.dilation, C.dilation};
+        filter_rows(buffer, 1, f, rows, C.in_size, 0.0f, qq > 0, out, C.in_size);
+      }
+    }
+  }
+}
+
+// dW[q][s][t] = sum_n sum_{i,j} gy[n][q][i][j] * x[n][p][i*sy - top + s*dh][j - left + t*dw].
+// Each task sums one block of rows of one image into its own slot; the slots are added
+// in a fixed order, so the result does not depend on the thread count.
+void plane_grad_weight(const Conv2dGeometry& g, const float* x, const float* grad_y,
+                       float* grad_w) {
+  const WindowAxis &R = g.rows, &C = g.cols;
+  const int64_t cout_g = g.out_channels_per_group(), K = g.kernel_plane();
+  const int64_t block = rows_per_task(R.out_size, C.out_size);
+  const int64_t blocks = ceil_div(R.out_size, block);
+  const int64_t slots = g.batch * blocks;  // per output channel
+  std::vector<double> partial(size_t(g.out_channels * slots * K));
+  const int64_t tasks = g.out_channels * slots;
+  const int64_t OW = C.out_size, padded_ow = ceil_div(OW, V) * V;
+#pragma omp parallel num_threads(threads_for(tasks * block * OW * K))
+  {
+    RowBuffer buffer;
+    // The task's rows of grad_y, each zero-filled to a whole number of vectors so that
+    // the products past the row's end are zeros.
+    std::vector<float> gy(size_t(block * padded_ow));
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t q = task / slots, slot = task % slots;
+      const int64_t n = slot / blocks, b = slot % blocks, p = q / cout_g;
+      const int64_t r0 = b * block, rows = std::min(block, R.out_size - r0);
+      buffer.fill(x + (n * g.in_channels + p) * g.in_plane(), R.in_size, C.in_size,
+                  r0 * R.stride - R.pad_before, (rows - 1) * R.stride + R.dilation * (R.kernel - 1) + 1,
+                  C.pad_before, OW + C.dilation * (C.kernel - 1));
+      const float* src = grad_y + (n * g.out_channels + q) * g.out_plane() + r0 * OW;
+      for (int64_t i = 0; i < rows; ++i) {
+        std::copy(src + i * OW, src + (i + 1) * OW, gy.data() + i * padded_ow);
+        std::fill(gy.data() + i * padded_ow + OW, gy.data() + (i + 1) * padded_ow, 0.0f);
+      }
+      double* sums = partial.data() + task * K;
+      for (int64_t s = 0; s < R.kernel; ++s)
+        for (int64_t t = 0; t < C.kernel; ++t) {
+          vec acc[2] = {vec{}, vec{}};
+          for (int64_t i = 0; i < rows; ++i) {
+            const float* xr = buffer.row(i * R.stride + s * R.dilation) + t * C.dilation;
+            const float* gr = gy.data() + i * padded_ow;
+            int64_t j = 0;
+            for (; j + 2 * V <= padded_ow; j += 2 * V) {
+              acc[0] += load(gr + j) * load(xr + j);
+              acc[1] += load(gr + j + V) * load(xr + j + V);
+            }
+            if (j < padded_ow) acc[0] += load(gr + j) * load(xr + j);
+          }
+          sums[s * C.kernel + t] = double(horizontal_sum(acc[0] + acc[1]));
+        }
+    }
+  }
+#pragma omp parallel for num_threads(threads_for(tasks * K)) schedule(static)
+  for (int64_t q = 0; q < g.out_channels; ++q)
+    for (int64_t k = 0; k < K; ++k) {
+      double total = 0.0;
+      for (int64_t slot = 0; slot < slots; ++slot) total += partial[size_t((q * slots + slot) * K + k)];
+      grad_w[q * K + k] = float(total);
+    }
+}
+
+}  // namespace convpool::CONVPOOL_ISA
