@@ -11,6 +11,7 @@
 
 #include "common/simd_vec.h"
 #include "common/threading.h"
+#include "common/workspace.h"
 
 #include <omp.h>
 
@@ -146,12 +147,12 @@ struct TapConvolution {
 
 // Copies planes of (rows x cols) into planes of (padded_rows x padded_cols), pixel (r, c)
 // going to (r + top, c + left); everything else is zero. top/left may be negative (crop).
-std::vector<float> padded_planes(const float* src, int64_t planes, int64_t rows, int64_t cols,
-                                 int64_t top, int64_t left, int64_t padded_rows, int64_t padded_cols) {
-  std::vector<float> dst(size_t(planes * padded_rows * padded_cols));
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+const float* padded_planes(const float* src, int64_t planes, int64_t rows, int64_t cols,
+                           int64_t top, int64_t left, int64_t padded_rows, int64_t padded_cols) {
+  float* dst = workspace(WorkspaceSlot::padded_input, size_t(planes * padded_rows * padded_cols));
+#pragma omp parallel for num_threads(threads_for(planes * padded_rows * padded_cols)) schedule(static)
   for (int64_t p = 0; p < planes; ++p) {
-    float* d = dst.data() + p * padded_rows * padded_cols;
+    float* d = dst + p * padded_rows * padded_cols;
     const float* s = src + p * rows * cols;
     for (int64_t r = 0; r < padded_rows; ++r) {
       float* drow = d + r * padded_cols;
@@ -191,16 +192,14 @@ void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w, co
 
   // Zero padding becomes real zeros so that the microkernel never tests bounds.
   const int64_t rows_read = read_extent(R), cols_read = read_extent(C);
-  std::vector<float> padded;
   job.in = x;
   job.in_rows = R.in_size;
   job.in_cols = C.in_size;
   if (R.pad_before > 0 || C.pad_before > 0 || rows_read > R.in_size || cols_read > C.in_size) {
     job.in_rows = rows_read;
     job.in_cols = cols_read;
-    padded = padded_planes(x, g.batch * g.in_channels, R.in_size, C.in_size, R.pad_before,
+    job.in = padded_planes(x, g.batch * g.in_channels, R.in_size, C.in_size, R.pad_before,
                            C.pad_before, job.in_rows, job.in_cols);
-    job.in = padded.data();
   }
   job.in_channels = g.in_channels;
   job.in_row_step = R.stride;
@@ -271,7 +270,7 @@ void blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const floa
                         float* grad_x) {
   const WindowAxis &R = g.rows, &C = g.cols;
   const GradientMargins mr = gradient_margins(R), mc = gradient_margins(C);
-  const std::vector<float> padded = padded_planes(grad_y, g.batch * g.out_channels, R.out_size,
+  const float* padded = padded_planes(grad_y, g.batch * g.out_channels, R.out_size,
                                                   C.out_size, mr.before, mc.before, mr.size, mc.size);
   const int64_t conv_cin_g = g.in_channels_per_group(), conv_cout_g = g.out_channels_per_group();
   const int64_t K = g.kernel_plane();
@@ -284,7 +283,7 @@ void blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const floa
       job.cin_g = conv_cout_g;
       job.cout_g = conv_cin_g;
       job.nb = weight_vectors(job.cout_g);
-      job.in = padded.data();
+      job.in = padded;
       job.in_channels = g.out_channels;
       job.in_rows = mr.size;
       job.in_cols = mc.size;
@@ -383,12 +382,13 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
   const int64_t rows_read = read_extent(R), cols_read = read_extent(C);
 
   // x as [n][group][padded row][padded col][channel of group], zero padded.
-  std::vector<float> xt(size_t(g.batch * g.groups * rows_read * cols_read * cin_g));
+  float* xt = workspace(WorkspaceSlot::channels_last_input,
+                        size_t(g.batch * g.groups * rows_read * cols_read * cin_g));
   const int64_t image_t = rows_read * cols_read * cin_g;
 #pragma omp parallel for num_threads(num_threads()) schedule(static)
   for (int64_t ng = 0; ng < g.batch * g.groups; ++ng) {
     const float* src = x + ng * cin_g * g.in_plane();
-    float* dst = xt.data() + ng * image_t;
+    float* dst = xt + ng * image_t;
     for (int64_t r = 0; r < rows_read; ++r) {
       const int64_t sr = r - R.pad_before;
       for (int64_t c = 0; c < cols_read; ++c) {
@@ -404,18 +404,24 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
     }
   }
   // grad_y as [n][group][output block][pixel][B], zero beyond the group's channels.
-  std::vector<float> gyt(size_t(g.batch * g.groups * ob_count * OH * OW * B));
+  float* gyt = workspace(WorkspaceSlot::blocked_gradient,
+                         size_t(g.batch * g.groups * ob_count * OH * OW * B));
   const int64_t block_t = OH * OW * B;
 #pragma omp parallel for num_threads(num_threads()) schedule(static)
   for (int64_t nb_idx = 0; nb_idx < g.batch * g.groups * ob_count; ++nb_idx) {
     const int64_t ob = nb_idx % ob_count, ng = nb_idx / ob_count;
     const int64_t n = ng / g.groups, grp = ng % g.groups;
-    float* dst = gyt.data() + nb_idx * block_t;
+    float* dst = gyt + nb_idx * block_t;
     const int64_t valid = std::min(B, cout_g - ob * B);
     const float* src = grad_y + (n * g.out_channels + grp * cout_g + ob * B) * OH * OW;
-    for (int64_t p = 0; p < OH * OW; ++p) {
-      for (int64_t o = 0; o < valid; ++o) dst[p * B + o] = src[o * OH * OW + p];
-      for (int64_t o = valid; o < B; ++o) dst[p * B + o] = 0.0f;
+    std::fill(dst, dst + block_t, 0.0f);
+    // In pixel blocks, so that each plane is read a cache line at a time: planes whose
+    // size is a multiple of 4 KiB would otherwise all compete for the same L1 sets.
+    constexpr int64_t kPixels = 64;
+    for (int64_t p0 = 0; p0 < OH * OW; p0 += kPixels) {
+      const int64_t p1 = std::min(OH * OW, p0 + kPixels);
+      for (int64_t o = 0; o < valid; ++o)
+        for (int64_t p = p0; p < p1; ++p) dst[p * B + o] = src[o * OH * OW + p];
     }
   }
 
@@ -437,9 +443,9 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
       const int64_t n = begin / OH, oh = begin % OH;
       const int64_t rows = std::min({chunk_rows, end - begin, OH - oh});
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const float* x_image = xt.data() + (n * g.groups + grp) * image_t;
+        const float* x_image = xt + (n * g.groups + grp) * image_t;
         for (int64_t ob = 0; ob < ob_count; ++ob) {
-          const float* gy = gyt.data() + ((n * g.groups + grp) * ob_count + ob) * block_t + oh * OW * B;
+          const float* gy = gyt + ((n * g.groups + grp) * ob_count + ob) * block_t + oh * OW * B;
           for (int64_t s = 0; s < R.kernel; ++s) {
             for (int64_t t = 0; t < C.kernel; ++t) {
               const float* x_tap = x_image + ((oh * R.stride + s * R.dilation) * cols_read + t * C.dilation) * cin_g;
