@@ -155,6 +155,18 @@ def test_geometry(rng, case, dtype):
     check_case(rng, x_shape, w_shape, dtype, where=case, **kwargs)
 
 
+@pytest.mark.xfail(
+    strict=True, raises=ValueError,
+    reason="csrc/common/geometry.cpp validate(WindowAxis) bounds the last window by "
+    "in_size + pad_before + kernel, ignoring pad_after: zero padding mostly after the "
+    "input ('output size 7 is too large') is refused though the output size is right",
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_zero_padding_mostly_after_the_input(rng, dtype):
+    # a 1x1 kernel with two zero pixels after a row of 5: output 7 (the last two are 0)
+    check_case(rng, (1, 4, 3, 5), (4, 4, 1, 1), dtype, padding=((0, 2), (0, 2)))
+
+
 MODE_PADDINGS = {
     "asymmetric": (((0, 2), (3, 1)), dict(stride=(1, 2))),
     "same-stride2": ("same", dict(stride=2)),
