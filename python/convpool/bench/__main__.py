@@ -1,0 +1,7 @@
+"""``python -m convpool.bench``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
