@@ -1,8 +1,338 @@
-// Pooling kernels.
+// Pooling kernels. Converts NumPy arrays to raw pointers and a PoolGeometry, checks that
+// they agree (the Python layer has already normalised the arguments; these checks keep a
+// bug there from becoming a wild pointer) and releases the GIL around the kernel.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bindings/arrays.h"
+#include "pool/pool2d.h"
 
 namespace convpool::bindings {
 
-void register_pool(pybind11::module_&) {}
+namespace py = pybind11;
+
+namespace {
+
+// PyTorch's output size: floor, or with ceil_mode ceil unless the last window would then
+// start past the input and the padding before it.
+int64_t pooled_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t before,
+                    int64_t after, bool ceil_mode) {
+  const int64_t span = in + before + after - dilation * (kernel - 1) - 1;
+  if (span < 0) return 0;
+  int64_t out = (ceil_mode ? span + stride - 1 : span) / stride + 1;
+  if (ceil_mode && (out - 1) * stride >= in + before) --out;
+  return out;
+}
+
+WindowAxis make_axis(int64_t in_size, int64_t out_size, int64_t kernel, int64_t stride,
+                     int64_t dilation, int64_t before, int64_t after, bool ceil_mode,
+                     const char* name) {
+  if (after < 0) throw py::value_error(std::string(name) + ": padding must be >= 0");
+  const WindowAxis axis{in_size, out_size, kernel, stride, dilation, before};
+  validate(axis, name);
+  const int64_t expected = pooled_size(in_size, kernel, stride, dilation, before, after, ceil_mode);
+  if (out_size != expected)
+    throw py::value_error(std::string(name) + ": output size " + std::to_string(out_size) +
+                          " does not match input " + std::to_string(in_size) + ", kernel " +
+                          std::to_string(kernel) + ", stride " + std::to_string(stride) +
+                          ", dilation " + std::to_string(dilation) + ", padding (" +
+                          std::to_string(before) + ", " + std::to_string(after) + "), ceil_mode " +
+                          (ceil_mode ? "true" : "false") + " (expected " + std::to_string(expected) + ")");
+  return axis;
+}
+
+// x (N, C, H, W) pooled to y (N, C, OH, OW).
+PoolGeometry make_geometry(const py::array& x, const py::array& y, Pair kernel, Pair stride,
+                           Sides padding, Pair dilation, bool ceil_mode) {
+  PoolGeometry g;
+  g.planes = x.shape(0) * x.shape(1);
+  g.rows = make_axis(x.shape(2), y.shape(2), kernel[0], stride[0], dilation[0], padding[0],
+                     padding[1], ceil_mode, "height");
+  g.cols = make_axis(x.shape(3), y.shape(3), kernel[1], stride[1], dilation[1], padding[2],
+                     padding[3], ceil_mode, "width");
+  validate(g);  // std::invalid_argument reaches Python as ValueError
+  check_shape(y, "output", {x.shape(0), x.shape(1), g.rows.out_size, g.cols.out_size});
+  return g;
+}
+
+int64_t* optional_indices(std::optional<py::array> indices, const py::array& like) {
+  if (!indices) return nullptr;
+  int64_t* data = output_data<int64_t>(*indices, "indices", like.ndim());
+  std::vector<int64_t> shape(like.shape(), like.shape() + like.ndim());
+  check_shape(*indices, "indices", shape);
+  return data;
+}
+
+void max_pool2d_forward_binding(const py::array& x, py::array& out,
+                                const std::optional<py::array>& indices, Pair kernel, Pair stride,
+                                Sides padding, Pair dilation, bool ceil_mode) {
+  const bool f64 = is_float64(x, "x");
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const T* xp = input_data<T>(x, "x", 4);
+    T* yp = output_data<T>(out, "out", 4);
+    const PoolGeometry g = make_geometry(x, out, kernel, stride, padding, dilation, ceil_mode);
+    int64_t* ip = optional_indices(indices, out);
+    check_no_overlap(x, out, "x", "out");
+    if (indices) {
+      check_no_overlap(x, *indices, "x", "indices");
+      check_no_overlap(out, *indices, "out", "indices");
+    }
+    py::gil_scoped_release release;
+    max_pool2d_forward<T>(g, xp, yp, ip);
+  };
+  f64 ? run(double{}) : run(float{});
+}
+
+// The first index outside [0, plane), named by its position: the error the kernel found.
+[[noreturn]] void report_bad_index(const py::array& indices, int64_t plane, int64_t h, int64_t w) {
+  const auto* idx = static_cast<const int64_t*>(indices.data());
+  const int64_t count = static_cast<int64_t>(indices.size());
+  const int64_t oh = indices.shape(2), ow = indices.shape(3), channels = indices.shape(1);
+  for (int64_t k = 0; k < count; ++k) {
+    if (idx[k] >= 0 && idx[k] < plane) continue;
+    const int64_t j = k % ow, i = (k / ow) % oh, c = (k / (ow * oh)) % channels;
+    const int64_t n = k / (ow * oh * channels);
+    throw py::value_error("indices: value " + std::to_string(idx[k]) + " at [" +
+                          std::to_string(n) + ", " + std::to_string(c) + ", " + std::to_string(i) +
+                          ", " + std::to_string(j) + "] is outside the input plane: indices must "
+                          "lie in [0, H*W) = [0, " + std::to_string(plane) + ") for H, W = " +
+                          std::to_string(h) + ", " + std::to_string(w));
+  }
+  throw py::value_error("indices: out of range");  // not reached: the kernel saw one
+}
+
+void max_pool2d_grad_input_binding(const py::array& grad_output, const py::array& indices,
+                                   py::array& grad_input) {
+  const bool f64 = is_float64(grad_output, "grad_output");
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const T* gyp = input_data<T>(grad_output, "grad_output", 4);
+    const int64_t* ip = input_data<int64_t>(indices, "indices", 4);
+    T* gxp = output_data<T>(grad_input, "grad_input", 4);
+    check_shape(indices, "indices", {grad_output.shape(0), grad_output.shape(1),
+                                     grad_output.shape(2), grad_output.shape(3)});
+    check_shape(grad_input, "grad_input", {grad_output.shape(0), grad_output.shape(1),
+                                           grad_input.shape(2), grad_input.shape(3)});
+    check_no_overlap(grad_output, grad_input, "grad_output", "grad_input");
+    check_no_overlap(indices, grad_input, "indices", "grad_input");
+    PoolGeometry g;  // only the plane sizes matter: the indices say where each gradient goes
+    g.planes = grad_output.shape(0) * grad_output.shape(1);
+    g.rows.in_size = grad_input.shape(2);
+    g.cols.in_size = grad_input.shape(3);
+    g.rows.out_size = grad_output.shape(2);
+    g.cols.out_size = grad_output.shape(3);
+    bool in_range;
+    {
+      py::gil_scoped_release release;
+      in_range = max_pool2d_grad_input<T>(g, gyp, ip, gxp);
+    }
+    if (!in_range) report_bad_index(indices, g.in_plane(), g.rows.in_size, g.cols.in_size);
+  };
+  f64 ? run(double{}) : run(float{});
+}
+
+AvgPoolDivisor make_divisor(Sides padding, bool count_include_pad, int64_t divisor_override) {
+  AvgPoolDivisor d;
+  d.count_include_pad = count_include_pad;
+  d.override_value = divisor_override;
+  d.pad_after_rows = padding[1];
+  d.pad_after_cols = padding[3];
+  return d;
+}
+
+void avg_pool2d_forward_binding(const py::array& x, py::array& out, Pair kernel, Pair stride,
+                                Sides padding, bool ceil_mode, bool count_include_pad,
+                                int64_t divisor_override) {
+  const bool f64 = is_float64(x, "x");
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const T* xp = input_data<T>(x, "x", 4);
+    T* yp = output_data<T>(out, "out", 4);
+    const PoolGeometry g = make_geometry(x, out, kernel, stride, padding, {1, 1}, ceil_mode);
+    const AvgPoolDivisor d = make_divisor(padding, count_include_pad, divisor_override);
+    check_no_overlap(x, out, "x", "out");
+    py::gil_scoped_release release;
+    avg_pool2d_forward<T>(g, d, xp, yp);
+  };
+  f64 ? run(double{}) : run(float{});
+}
+
+void avg_pool2d_grad_input_binding(const py::array& grad_output, py::array& grad_input,
+                                   Pair kernel, Pair stride, Sides padding, bool ceil_mode,
+                                   bool count_include_pad, int64_t divisor_override) {
+  const bool f64 = is_float64(grad_output, "grad_output");
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const T* gyp = input_data<T>(grad_output, "grad_output", 4);
+    T* gxp = output_data<T>(grad_input, "grad_input", 4);
+    const PoolGeometry g =
+        make_geometry(grad_input, grad_output, kernel, stride, padding, {1, 1}, ceil_mode);
+    const AvgPoolDivisor d = make_divisor(padding, count_include_pad, divisor_override);
+    check_no_overlap(grad_output, grad_input, "grad_output", "grad_input");
+    py::gil_scoped_release release;
+    avg_pool2d_grad_input<T>(g, d, gyp, gxp);
+  };
+  f64 ? run(double{}) : run(float{});
+}
+
+// x (N, C, H, W) with a non-empty plane; y (N, C).
+int64_t global_plane(const py::array& x, const py::array& y, const char* y_name) {
+  if (x.shape(2) * x.shape(3) < 1)
+    throw py::value_error("x: global pooling needs a non-empty plane, got shape " + shape_string(x));
+  check_shape(y, y_name, {x.shape(0), x.shape(1)});
+  return x.shape(2) * x.shape(3);
+}
+
+void global_avg_pool2d_forward_binding(const py::array& x, py::array& out) {
+  const bool f64 = is_float64(x, "x");
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const T* xp = input_data<T>(x, "x", 4);
+    T* yp = output_data<T>(out, "out", 2);
+    const int64_t plane = global_plane(x, out, "out");
+    check_no_overlap(x, out, "x", "out");
+    py::gil_scoped_release release;
+    global_avg_pool2d_forward<T>(x.shape(0) * x.shape(1), plane, xp, yp);
+  };
+  f64 ? run(double{}) : run(float{});
+}
+
+void global_avg_pool2d_grad_input_binding(const py::array& grad_output, py::array& grad_input) {
+  const bool f64 = is_float64(grad_output, "grad_output");
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const T* gyp = input_data<T>(grad_output, "grad_output", 2);
+    T* gxp = output_data<T>(grad_input, "grad_input", 4);
+    const int64_t plane = global_plane(grad_input, grad_output, "grad_output");
+    check_no_overlap(grad_output, grad_input, "grad_output", "grad_input");
+    py::gil_scoped_release release;
+    global_avg_pool2d_grad_input<T>(grad_input.shape(0) * grad_input.shape(1), plane, gyp, gxp);
+  };
+  f64 ? run(double{}) : run(float{});
+}
+
+void global_max_pool2d_forward_binding(const py::array& x, py::array& out,
+                                       const std::optional<py::array>& indices) {
+  const bool f64 = is_float64(x, "x");
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const T* xp = input_data<T>(x, "x", 4);
+    T* yp = output_data<T>(out, "out", 2);
+    const int64_t plane = global_plane(x, out, "out");
+    int64_t* ip = optional_indices(indices, out);
+    if (indices) {
+      check_no_overlap(x, *indices, "x", "indices");
+      check_no_overlap(out, *indices, "out", "indices");
+    }
+    check_no_overlap(x, out, "x", "out");
+    py::gil_scoped_release release;
+    global_max_pool2d_forward<T>(x.shape(0) * x.shape(1), plane, xp, yp, ip);
+  };
+  f64 ? run(double{}) : run(float{});
+}
+
+void global_max_pool2d_grad_input_binding(const py::array& grad_output, const py::array& x,
+                                          py::array& grad_input) {
+  const bool f64 = is_float64(grad_output, "grad_output");
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const T* gyp = input_data<T>(grad_output, "grad_output", 2);
+    const T* xp = input_data<T>(x, "x", 4);
+    T* gxp = output_data<T>(grad_input, "grad_input", 4);
+    const int64_t plane = global_plane(x, grad_output, "grad_output");
+    check_shape(grad_input, "grad_input", {x.shape(0), x.shape(1), x.shape(2), x.shape(3)});
+    check_no_overlap(grad_output, grad_input, "grad_output", "grad_input");
+    check_no_overlap(x, grad_input, "x", "grad_input");
+    py::gil_scoped_release release;
+    global_max_pool2d_grad_input<T>(x.shape(0) * x.shape(1), plane, gyp, xp, gxp);
+  };
+  f64 ? run(double{}) : run(float{});
+}
+
+ChannelPoolMode parse_mode(const std::string& mode) {
+  if (mode == "max") return ChannelPoolMode::max;
+  if (mode == "avg") return ChannelPoolMode::avg;
+  throw py::value_error("mode: expected 'max' or 'avg', got '" + mode + "'");
+}
+
+// x (N, C, H, W) and y (N, C / size, H, W).
+ChannelPoolShape channel_shape(const py::array& x, const py::array& y, int64_t size,
+                               const char* y_name) {
+  if (size < 1 || size > INT32_MAX)
+    throw py::value_error("size: must be >= 1, got " + std::to_string(size));
+  if (x.shape(1) % size != 0)
+    throw py::value_error("size: " + std::to_string(size) + " must divide the channel count " +
+                          std::to_string(x.shape(1)));
+  check_shape(y, y_name, {x.shape(0), x.shape(1) / size, x.shape(2), x.shape(3)});
+  return {x.shape(0), x.shape(1), size, x.shape(2) * x.shape(3)};
+}
+
+void channel_pool_forward_binding(const py::array& x, py::array& out, int64_t size,
+                                  const std::string& mode) {
+  const bool f64 = is_float64(x, "x");
+  const ChannelPoolMode m = parse_mode(mode);
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const T* xp = input_data<T>(x, "x", 4);
+    T* yp = output_data<T>(out, "out", 4);
+    const ChannelPoolShape s = channel_shape(x, out, size, "out");
+    check_no_overlap(x, out, "x", "out");
+    py::gil_scoped_release release;
+    channel_pool_forward<T>(s, m, xp, yp);
+  };
+  f64 ? run(double{}) : run(float{});
+}
+
+void channel_pool_grad_input_binding(const py::array& grad_output, const py::array& x,
+                                     py::array& grad_input, int64_t size, const std::string& mode) {
+  const bool f64 = is_float64(grad_output, "grad_output");
+  const ChannelPoolMode m = parse_mode(mode);
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const T* gyp = input_data<T>(grad_output, "grad_output", 4);
+    const T* xp = input_data<T>(x, "x", 4);
+    T* gxp = output_data<T>(grad_input, "grad_input", 4);
+    const ChannelPoolShape s = channel_shape(x, grad_output, size, "grad_output");
+    check_shape(grad_input, "grad_input", {x.shape(0), x.shape(1), x.shape(2), x.shape(3)});
+    check_no_overlap(grad_output, grad_input, "grad_output", "grad_input");
+    check_no_overlap(x, grad_input, "x", "grad_input");
+    py::gil_scoped_release release;
+    channel_pool_grad_input<T>(s, m, gyp, xp, gxp);
+  };
+  f64 ? run(double{}) : run(float{});
+}
+
+}  // namespace
+
+void register_pool(py::module_& m) {
+  using namespace py::literals;
+  m.def("max_pool2d_forward", &max_pool2d_forward_binding, "x"_a, "out"_a, "indices"_a,
+        "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a, "ceil_mode"_a);
+  m.def("max_pool2d_grad_input", &max_pool2d_grad_input_binding, "grad_output"_a, "indices"_a,
+        "grad_input"_a);
+  m.def("avg_pool2d_forward", &avg_pool2d_forward_binding, "x"_a, "out"_a, "kernel_size"_a,
+        "stride"_a, "padding"_a, "ceil_mode"_a, "count_include_pad"_a, "divisor_override"_a);
+  m.def("avg_pool2d_grad_input", &avg_pool2d_grad_input_binding, "grad_output"_a, "grad_input"_a,
+        "kernel_size"_a, "stride"_a, "padding"_a, "ceil_mode"_a, "count_include_pad"_a,
+        "divisor_override"_a);
+  m.def("global_avg_pool2d_forward", &global_avg_pool2d_forward_binding, "x"_a, "out"_a);
+  m.def("global_avg_pool2d_grad_input", &global_avg_pool2d_grad_input_binding, "grad_output"_a,
+        "grad_input"_a);
+  m.def("global_max_pool2d_forward", &global_max_pool2d_forward_binding, "x"_a, "out"_a,
+        "indices"_a);
+  m.def("global_max_pool2d_grad_input", &global_max_pool2d_grad_input_binding, "grad_output"_a,
+        "x"_a, "grad_input"_a);
+  m.def("channel_pool_forward", &channel_pool_forward_binding, "x"_a, "out"_a, "size"_a, "mode"_a);
+  m.def("channel_pool_grad_input", &channel_pool_grad_input_binding, "grad_output"_a, "x"_a,
+        "grad_input"_a, "size"_a, "mode"_a);
+}
 
 }  // namespace convpool::bindings

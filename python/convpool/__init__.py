@@ -7,17 +7,39 @@ from . import _core
 from ._config import build_info, get_num_threads, set_num_threads, show_config
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
 from .padding import resolve_padding
+from .pool import (
+    avg_pool2d,
+    avg_pool2d_grad_input,
+    channel_pool,
+    channel_pool_grad_input,
+    global_avg_pool2d,
+    global_avg_pool2d_grad_input,
+    global_max_pool2d,
+    global_max_pool2d_grad_input,
+    max_pool2d,
+    max_pool2d_grad_input,
+)
 
 __version__: str = _core.__version__
 
 __all__ = [
     "__version__",
+    "avg_pool2d",
+    "avg_pool2d_grad_input",
     "build_info",
+    "channel_pool",
+    "channel_pool_grad_input",
     "conv2d",
     "conv2d_grad_bias",
     "conv2d_grad_input",
     "conv2d_grad_weight",
     "get_num_threads",
+    "global_avg_pool2d",
+    "global_avg_pool2d_grad_input",
+    "global_max_pool2d",
+    "global_max_pool2d_grad_input",
+    "max_pool2d",
+    "max_pool2d_grad_input",
     "resolve_padding",
     "set_num_threads",
     "show_config",

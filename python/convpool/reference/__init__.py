@@ -12,11 +12,33 @@ from .conv import (
     conv2d_grad_weight,
     resolve_padding,
 )
+from .pool import (
+    avg_pool2d,
+    avg_pool2d_grad_input,
+    channel_pool,
+    channel_pool_grad_input,
+    global_avg_pool2d,
+    global_avg_pool2d_grad_input,
+    global_max_pool2d,
+    global_max_pool2d_grad_input,
+    max_pool2d,
+    max_pool2d_grad_input,
+)
 
 __all__ = [
+    "avg_pool2d",
+    "avg_pool2d_grad_input",
+    "channel_pool",
+    "channel_pool_grad_input",
     "conv2d",
     "conv2d_grad_bias",
     "conv2d_grad_input",
     "conv2d_grad_weight",
+    "global_avg_pool2d",
+    "global_avg_pool2d_grad_input",
+    "global_max_pool2d",
+    "global_max_pool2d_grad_input",
+    "max_pool2d",
+    "max_pool2d_grad_input",
     "resolve_padding",
 ]

@@ -1,0 +1,87 @@
+// Pieces the pooling kernels share: the max rule, the taps of a window that land inside
+// the input, the fast-path shapes and the division of work between threads.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "common/geometry.h"
+#include "common/threading.h"
+
+namespace convpool::pool {
+
+// Whether `v` replaces the running maximum `best`: it is larger, or it is the first NaN
+// (a NaN then stays, so the first NaN in scan order wins). Scanning in row-major order
+// with this rule gives the first occurrence of the maximum. Bitwise operators, not
+// short-circuit ones: no branches, so that loops using it vectorise.
+template <typename T>
+inline bool replaces(T v, T best) {
+  return (v > best) | ((v != v) & (best == best));
+}
+
+// The running maximum when only the value matters: any NaN sticks.
+template <typename T>
+inline T max_propagating_nan(T v, T best) {
+  return ((v > best) | (v != v)) ? v : best;
+}
+
+// Taps [begin, end) of output position `o` that land inside the input on this axis.
+struct TapRange {
+  int64_t begin;
+  int64_t end;
+};
+
+inline TapRange taps_inside(const WindowAxis& a, int64_t o) {
+  const int64_t start = o * a.stride - a.pad_before;  // input index of tap 0
+  int64_t begin = 0;
+  if (start < 0) begin = (-start + a.dilation - 1) / a.dilation;
+  int64_t end = 0;
+  if (start <= a.in_size - 1) end = std::min(a.kernel, (a.in_size - 1 - start) / a.dilation + 1);
+  return {begin, std::max(begin, end)};
+}
+
+// Output positions [begin, end) whose every tap lies inside the input (the rest are edges).
+inline TapRange interior(const WindowAxis& a) {
+  const int64_t begin = a.first_inside(0);
+  const int64_t end = a.last_inside(a.kernel - 1);
+  return {begin, std::max(begin, end)};
+}
+
+// The (kernel width, column stride) pairs with a vectorised row kernel, for windows without
+// column dilation. `f` is called with both as compile-time constants; false if none fits.
+template <typename F>
+bool with_fast_row_shape(const WindowAxis& cols, F&& f) {
+  using std::integral_constant;
+  if (cols.dilation != 1) return false;
+  const int64_t k = cols.kernel, s = cols.stride;
+  if (k == 2 && s == 2) return f(integral_constant<int, 2>{}, integral_constant<int, 2>{}), true;
+  if (k == 3 && s == 2) return f(integral_constant<int, 3>{}, integral_constant<int, 2>{}), true;
+  if (k == 3 && s == 1) return f(integral_constant<int, 3>{}, integral_constant<int, 1>{}), true;
+  if (k == 2 && s == 1) return f(integral_constant<int, 2>{}, integral_constant<int, 1>{}), true;
+  if (k == 3 && s == 3) return f(integral_constant<int, 3>{}, integral_constant<int, 3>{}), true;
+  if (k == 4 && s == 4) return f(integral_constant<int, 4>{}, integral_constant<int, 4>{}), true;
+  return false;
+}
+
+// Work items for a loop over `planes` planes of `rows` rows: whole planes when there are
+// enough to keep every thread busy, otherwise each plane cut into chunks of rows.
+class RowChunks {
+ public:
+  RowChunks(int64_t planes, int64_t rows) : planes_(planes), rows_(rows) {
+    const int64_t wanted = 4 * static_cast<int64_t>(num_threads());
+    chunks_ = planes >= wanted || rows < 2 ? 1 : std::min(rows, (wanted + planes - 1) / planes);
+  }
+  int64_t items() const { return planes_ * chunks_; }
+  void get(int64_t item, int64_t* plane, int64_t* begin, int64_t* end) const {
+    *plane = item / chunks_;
+    split_range(rows_, chunks_, item % chunks_, begin, end);
+  }
+
+ private:
+  int64_t planes_;
+  int64_t rows_;
+  int64_t chunks_ = 1;
+};
+
+}  // namespace convpool::pool
