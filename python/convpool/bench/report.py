@@ -174,13 +174,13 @@ def _memory_table(memory: dict | None) -> str | None:
         mib = 1 << 20
         rows.append([
             case, pass_, f"{(cp['input_bytes'] + cp['output_bytes']) / mib:.2f}",
-            f"{cp['peak_growth_bytes'] / mib:.2f}", f"{cp['extra_bytes'] / mib:.2f}",
-            _num(cp["extra_per_operand"]),
+            f"{cp['extra_bytes'] / mib:.2f}", _num(cp["extra_per_operand"]),
+            f"{cp['kept_bytes'] / mib:.2f}",
             _num(torch["extra_per_operand"]) if "extra_per_operand" in torch else "-",
             _verdict(cp),
         ])
-    headers = ["case", "pass", "operands MiB", "peak growth MiB", "extra MiB",
-               "extra/operands", "torch extra/operands", "verdict"]
+    headers = ["case", "pass", "operands MiB", "extra MiB", "extra/operands", "kept MiB",
+               "torch extra/operands", "verdict"]
     return (_table(headers, [_pad(row, len(headers)) for row in rows])
             + f"\n(method: {memory['method']})")
 
