@@ -14,7 +14,7 @@ struct Buffer {
 }  // namespace
 
 float* workspace(WorkspaceSlot slot, size_t count) {
-  thread_local Buffer buffers[3];
+  thread_local Buffer buffers[static_cast<int>(WorkspaceSlot::count)];
   Buffer& b = buffers[static_cast<int>(slot)];
   if (count > b.capacity) {
     b.data.reset();  // release first: the old and new buffers need not coexist

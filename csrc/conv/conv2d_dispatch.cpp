@@ -12,6 +12,7 @@
 #include "conv/conv2d.h"
 #include "conv/conv2d_blocked.h"
 #include "conv/conv2d_plane.h"
+#include "conv/conv2d_winograd.h"
 
 namespace convpool {
 
@@ -37,6 +38,8 @@ const std::vector<Implementation<ForwardRun>>& forward_list() {
   static const std::vector<Implementation<ForwardRun>> list = {
       {"plane", &avx512::plane_supports,
        {&baseline::plane_forward, &avx2::plane_forward, &avx512::plane_forward}},
+      {"winograd", &avx512::winograd_supports,
+       {&baseline::winograd_forward, &avx2::winograd_forward, &avx512::winograd_forward}},
       {"blocked", &avx512::blocked_forward_supports,
        {&baseline::blocked_forward, &avx2::blocked_forward, &avx512::blocked_forward}},
   };
@@ -46,6 +49,8 @@ const std::vector<Implementation<GradInputRun>>& grad_input_list() {
   static const std::vector<Implementation<GradInputRun>> list = {
       {"plane", &avx512::plane_grad_input_supports,
        {&baseline::plane_grad_input, &avx2::plane_grad_input, &avx512::plane_grad_input}},
+      {"winograd", &avx512::winograd_supports,
+       {&baseline::winograd_grad_input, &avx2::winograd_grad_input, &avx512::winograd_grad_input}},
       {"blocked", &avx512::blocked_grad_input_supports,
        {&baseline::blocked_grad_input, &avx2::blocked_grad_input, &avx512::blocked_grad_input}},
   };

@@ -1,0 +1,226 @@
+// Winograd F(2x2, 3x3) float32 convolution for one instruction set (see
+// conv2d_winograd.h). A 2x2 output tile of a 3x3 convolution costs 16 multiplies per
+// (input, output) channel pair instead of 36: the input's 4x4 patch and the kernel are
+// transformed (V = B^T d B, U = G g G^T), multiplied element-wise and summed over input
+// channels (16 small matrix products, run by the blocked tap microkernel), and the
+// result is transformed back (Y = A^T M A). The transforms use only 0, +-1 and +-1/2,
+// so float32 rounding stays within a few units in the last place of the direct sum.
+#include "conv/conv2d_winograd.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "conv/tap_tile.h"
+#include "common/simd_vec.h"
+#include "common/threading.h"
+#include "common/workspace.h"
+
+namespace convpool::CONVPOOL_ISA {
+
+namespace {
+
+constexpr int kPoints = 16;  // the 4x4 transformed tile
+
+// One 3x3, stride-1 correlation of `in` (batch x C planes, zero padding pad_top/pad_left
+// and whatever the output size implies after) into `out` (batch x K planes).
+struct WinogradProblem {
+  int64_t batch = 0, in_channels = 0, out_channels = 0;
+  const float* in = nullptr;
+  int64_t in_rows = 0, in_cols = 0, pad_top = 0, pad_left = 0;
+  float* out = nullptr;
+  int64_t out_rows = 0, out_cols = 0;
+  const float* bias = nullptr;
+};
+
+// U = G g G^T with G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
+void transform_kernel(const float g[3][3], float u[kPoints]) {
+  float gg[4][3];
+  for (int j = 0; j < 3; ++j) {
+    gg[0][j] = g[0][j];
+    gg[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
+    gg[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+    gg[3][j] = g[2][j];
+  }
+  for (int i = 0; i < 4; ++i) {
+    u[i * 4 + 0] = gg[i][0];
+    u[i * 4 + 1] = 0.5f * (gg[i][0] + gg[i][1] + gg[i][2]);
+    u[i * 4 + 2] = 0.5f * (gg[i][0] - gg[i][1] + gg[i][2]);
+    u[i * 4 + 3] = gg[i][2];
+  }
+}
+
+// V = B^T d B with B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]];
+// d is the 4x4 patch at `d` with row stride `cols`.
+inline void transform_patch(const float* d, int64_t cols, float v[kPoints]) {
+  float t[4][4];
+  for (int j = 0; j < 4; ++j) {
+    const float d0 = d[j], d1 = d[cols + j], d2 = d[2 * cols + j], d3 = d[3 * cols + j];
+    t[0][j] = d0 - d2;
+    t[1][j] = d1 + d2;
+    t[2][j] = d2 - d1;
+    t[3][j] = d1 - d3;
+  }
+  for (int i = 0; i < 4; ++i) {
+    v[i * 4 + 0] = t[i][0] - t[i][2];
+    v[i * 4 + 1] = t[i][1] + t[i][2];
+    v[i * 4 + 2] = t[i][2] - t[i][1];
+    v[i * 4 + 3] = t[i][1] - t[i][3];
+  }
+}
+
+template <typename WeightAt>
+void winograd_f2x3(const WinogradProblem& p, WeightAt weight_at) {
+  const int64_t C = p.in_channels, K = p.out_channels;
+  const int nb = weight_vectors(K);
+  const int64_t B = int64_t(nb) * V, ob_count = ceil_div(K, B);
+  const int ur_max = kMaxTile[nb];
+  const int64_t tiles_h = ceil_div(p.out_rows, 2), tiles_w = ceil_div(p.out_cols, 2);
+  const int64_t image_tiles = tiles_h * tiles_w, tiles = p.batch * image_tiles;
+  const int64_t padded_rows = 2 * tiles_h + 2, padded_cols = 2 * tiles_w + 2;
+  const float* xp = padded_planes(p.in, p.batch * C, p.in_rows, p.in_cols, p.pad_top, p.pad_left,
+                                  padded_rows, padded_cols);
+
+  // U as [point][output block][input channel][B], zero past the last output channel.
+  const size_t u_size = size_t(kPoints * ob_count * C * B);
+  float* U = workspace(WorkspaceSlot::transformed_weights, u_size);
+  std::fill(U, U + u_size, 0.0f);
+  // Output channel k inner: each point's slice of U is written in order.
+#pragma omp parallel for num_threads(threads_for(K * C * 64)) schedule(static)
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t k = 0; k < K; ++k) {
+      float g[3][3], u[kPoints];
+      for (int s = 0; s < 3; ++s)
+        for (int t = 0; t < 3; ++t) g[s][t] = weight_at(k, c, s, t);
+      transform_kernel(g, u);
+      for (int xi = 0; xi < kPoints; ++xi) U[((xi * ob_count + k / B) * C + c) * B + k % B] = u[xi];
+    }
+
+  // Tiles per block: a whole number of register tiles, the block's transformed input
+  // (16 x C x tiles floats) within about 256 KiB so that it stays in L2.
+  const int64_t tile_block = ur_max * std::clamp<int64_t>((256 * 1024 / 64) / (C * ur_max), 1, 4);
+  const int64_t blocks = ceil_div(tiles, tile_block);
+  const int64_t zero_tap = 0;
+  const int64_t padded_plane = padded_rows * padded_cols;
+#pragma omp parallel num_threads(threads_for(tiles * C * K * 16))
+  {
+    std::vector<float> vb(size_t(kPoints * C * tile_block));             // [point][c][tile]
+    std::vector<float> mb(size_t(kPoints * ob_count * tile_block * B));  // [point][ob][tile][B]
+    const size_t block_size = static_cast<size_t>(tile_block);
+    std::vector<int64_t> patch(block_size), image(block_size), tile_row(block_size), tile_col(block_size);
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t t0 = blk * tile_block, nt = std::min(tile_block, tiles - t0);
+      for (int64_t tt = 0; tt < nt; ++tt) {
+        const int64_t T = t0 + tt;
+        image[tt] = T / image_tiles;
+        tile_row[tt] = (T % image_tiles) / tiles_w;
+        tile_col[tt] = T % tiles_w;
+        patch[tt] = image[tt] * C * padded_plane + 2 * tile_row[tt] * padded_cols + 2 * tile_col[tt];
+      }
+      for (int64_t c = 0; c < C; ++c) {
+        const float* plane = xp + c * padded_plane;
+        float* vc = vb.data() + c * tile_block;
+        for (int64_t tt = 0; tt < nt; ++tt) {
+          float v[kPoints];
+          transform_patch(plane + patch[tt], padded_cols, v);
+          for (int xi = 0; xi < kPoints; ++xi) vc[xi * C * tile_block + tt] = v[xi];
+        }
+      }
+      for (int xi = 0; xi < kPoints; ++xi)
+        for (int64_t ob = 0; ob < ob_count; ++ob)
+          for (int64_t j0 = 0; j0 < nt; j0 += ur_max) {
+            const int ur = int(std::min<int64_t>(ur_max, nt - j0));
+            tap_tile_for(nb, 1, ur)(vb.data() + xi * C * tile_block + j0, C, tile_block, &zero_tap, 1,
+                                    U + (xi * ob_count + ob) * C * B,
+                                    mb.data() + ((xi * ob_count + ob) * tile_block + j0) * B);
+          }
+      // Y = A^T M A with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], a vector of B channels at a time.
+      for (int64_t ob = 0; ob < ob_count; ++ob) {
+        const int64_t valid = std::min(B, K - ob * B);
+        for (int64_t tt = 0; tt < nt; ++tt) {
+          const int64_t n = image[tt], ty = tile_row[tt], tx = tile_col[tt];
+          alignas(64) float y[4][2 * V];
+          for (int b = 0; b < nb; ++b) {
+            vec m[kPoints];
+            for (int xi = 0; xi < kPoints; ++xi)
+              m[xi] = load(mb.data() + ((xi * ob_count + ob) * tile_block + tt) * B + b * V);
+            vec s0[4], s1[4];
+            for (int j = 0; j < 4; ++j) {
+              s0[j] = m[j] + m[4 + j] + m[8 + j];
+              s1[j] = m[4 + j] - m[8 + j] - m[12 + j];
+            }
+            store(y[0] + b * V, s0[0] + s0[1] + s0[2]);
+            store(y[1] + b * V, s0[1] - s0[2] - s0[3]);
+            store(y[2] + b * V, s1[0] + s1[1] + s1[2]);
+            store(y[3] + b * V, s1[1] - s1[2] - s1[3]);
+          }
+          for (int a = 0; a < 2; ++a) {
+            const int64_t oy = 2 * ty + a;
+            if (oy >= p.out_rows) break;
+            for (int e = 0; e < 2; ++e) {
+              const int64_t ox = 2 * tx + e;
+              if (ox >= p.out_cols) break;
+              float* dst = p.out + ((n * K + ob * B) * p.out_rows + oy) * p.out_cols + ox;
+              const float* src = y[a * 2 + e];
+              for (int64_t o = 0; o < valid; ++o)
+                dst[o * p.out_rows * p.out_cols] = src[o] + (p.bias ? p.bias[ob * B + o] : 0.0f);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool winograd_supports(const Conv2dGeometry& g) {
+  const WindowAxis &R = g.rows, &C = g.cols;
+  return R.kernel == 3 && C.kernel == 3 && R.stride == 1 && C.stride == 1 && R.dilation == 1 &&
+         C.dilation == 1 && g.groups == 1 && g.in_channels >= 16 && g.out_channels >= 16 &&
+         R.pad_before <= 2 && C.pad_before <= 2 && g.batch > 0 && g.in_plane() > 0;
+}
+
+void winograd_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
+                      float* y) {
+  WinogradProblem p;
+  p.batch = g.batch;
+  p.in_channels = g.in_channels;
+  p.out_channels = g.out_channels;
+  p.in = x;
+  p.in_rows = g.rows.in_size;
+  p.in_cols = g.cols.in_size;
+  p.pad_top = g.rows.pad_before;
+  p.pad_left = g.cols.pad_before;
+  p.out = y;
+  p.out_rows = g.rows.out_size;
+  p.out_cols = g.cols.out_size;
+  p.bias = bias;
+  const int64_t C = g.in_channels;
+  winograd_f2x3(p, [&](int64_t k, int64_t c, int s, int t) { return w[((k * C + c) * 3 + s) * 3 + t]; });
+}
+
+// With stride 1 the input gradient is a 3x3 correlation of the output gradient with the
+// kernel flipped and its channel axes swapped, padded by 2 - pad.
+void winograd_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                         float* grad_x) {
+  WinogradProblem p;
+  p.batch = g.batch;
+  p.in_channels = g.out_channels;
+  p.out_channels = g.in_channels;
+  p.in = grad_y;
+  p.in_rows = g.rows.out_size;
+  p.in_cols = g.cols.out_size;
+  p.pad_top = 2 - g.rows.pad_before;
+  p.pad_left = 2 - g.cols.pad_before;
+  p.out = grad_x;
+  p.out_rows = g.rows.in_size;
+  p.out_cols = g.cols.in_size;
+  const int64_t Cin = g.in_channels;
+  winograd_f2x3(p, [&](int64_t k, int64_t c, int s, int t) {
+    return w[((c * Cin + k) * 3 + (2 - s)) * 3 + (2 - t)];
+  });
+}
+
+}  // namespace convpool::CONVPOOL_ISA

@@ -1,0 +1,25 @@
+// Winograd F(2x2, 3x3) float32 convolution, compiled once per instruction set
+// (conv2d_winograd.cpp): 3x3, stride-1, dilation-1, ungrouped layers with 16 or more
+// channels each way, forward and input gradient (the transposed, flipped kernel).
+#pragma once
+
+#include "common/geometry.h"
+
+namespace convpool {
+
+#define CONVPOOL_DECLARE_WINOGRAD(isa)                                                         \
+  namespace isa {                                                                              \
+  bool winograd_supports(const Conv2dGeometry& g);                                             \
+  void winograd_forward(const Conv2dGeometry& g, const float* x, const float* w,               \
+                        const float* bias, float* y);                                          \
+  void winograd_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,       \
+                           float* grad_x);                                                     \
+  }
+
+CONVPOOL_DECLARE_WINOGRAD(avx512)
+CONVPOOL_DECLARE_WINOGRAD(avx2)
+CONVPOOL_DECLARE_WINOGRAD(baseline)
+
+#undef CONVPOOL_DECLARE_WINOGRAD
+
+}  // namespace convpool
