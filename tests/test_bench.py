@@ -155,7 +155,7 @@ def test_suite_on_tiny_cases_writes_every_section_to_json(tmp_path):
 
     summary = results["summary"]
     assert summary["correct"] is True and summary["wrong"] == []
-    assert "peer-ratio" in summary["targets"] or not any(r["ratios"] for r in main_rows)
+    assert "vs-torch" in summary["targets"] or not any(r["ratios"] for r in main_rows)
     text = render(results)
     assert "tiny-conv" in text and "Summary" in text and "Extra memory" in text
     assert any(line.startswith("main     tiny-conv") for line in lines)

@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="threads for convpool and the peers (default: convpool's own, "
                         "which honours OMP_NUM_THREADS)")
     parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
-                        help="timing budget per case and pass (default 2, quick 0.25)")
+                        help="timing budget per case and pass (default 2, quick 0.2)")
     parser.add_argument("--no-peers", action="store_true", help="time convpool alone")
     parser.add_argument("--training-images", type=int, default=None,
                         help="images in the LeNet-5 epoch (default 60000, quick 3840)")

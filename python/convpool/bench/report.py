@@ -231,6 +231,7 @@ def _summary(results: dict) -> str:
     if summary["unchecked"]:
         lines.append("unchecked (no peer): " + ", ".join(summary["unchecked"]))
     lines += [f"skipped: {line}" for line in summary["skipped"]]
+    lines += [f"note: {line}" for line in summary.get("notes", [])]
     return "\n".join(lines)
 
 

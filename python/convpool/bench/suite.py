@@ -318,4 +318,5 @@ def summarise(results: dict) -> dict:
                       if "skipped" not in r and r.get("correct") is None],
         "skipped": [f"{r['section']} {r['case']} {r['pass']}: {r['skipped']}"
                     for r in records if "skipped" in r],
+        "notes": sorted({note for r in records for note in r.get("notes", [])}),
     }

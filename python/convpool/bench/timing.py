@@ -26,7 +26,7 @@ class TimingPlan:
     min_sample_s: float = 1e-3
 
 
-QUICK_PLAN = TimingPlan(budget_s=0.25, min_rounds=3, max_rounds=50)
+QUICK_PLAN = TimingPlan(budget_s=0.2, min_rounds=3, max_rounds=50)
 
 
 @dataclass
