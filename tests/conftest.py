@@ -7,13 +7,21 @@ Import the plain helpers with ``from conftest import ...`` (pytest puts ``tests/
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
 
-import convpool
-import numpy as np
-import pytest
-from convpool import _core
+# The tests make thousands of tiny kernel calls. With OpenMP's default (active) wait
+# policy every parallel region spins for its team, which on a shared, oversubscribed
+# machine costs up to a scheduler timeslice per call (the convolution tests ran 5x slower
+# under load). Set before convpool loads the OpenMP runtime; tests check results, not speed.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+
+import convpool  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from convpool import _core  # noqa: E402
 
 SEED = 20261125
 
@@ -92,14 +100,23 @@ def forced_conv2d_implementation(pass_: str, name: str) -> Iterator[None]:
         _core.force_conv2d_implementation(pass_, "")
 
 
-def conv2d_variants(pass_: str) -> Iterator[str]:
-    """Yield once per (SIMD level, implementation of ``pass_``), with both in force while
-    the caller's loop body runs; the yielded string names them for failure messages."""
-    for level in available_simd_levels():
-        with simd_level(level):
-            for name in _core.conv2d_implementations(pass_):
-                with forced_conv2d_implementation(pass_, name):
-                    yield f"simd={level} {pass_}={name}"
+def conv2d_variants(pass_: str, dtype=np.float32) -> Iterator[str]:
+    """Yield once per way the compiled convolution pass ``pass_`` can run ``dtype``, with
+    that way in force while the caller's loop body runs; the yielded string names it.
+
+    The dispatch list (conv2d_dispatch.cpp) holds float32 fast paths, each built per ISA
+    and chosen by the SIMD level: each listed implementation runs at every level up to
+    the detected one. "direct", the portable loop nest, does not depend on the SIMD level
+    and runs once; float64 always takes it, so float64 runs once, as dispatched.
+    """
+    if np.dtype(dtype) != np.float32:
+        yield f"{pass_}=default ({np.dtype(dtype)})"
+        return
+    for name in _core.conv2d_implementations(pass_):
+        levels = available_simd_levels() if name != "direct" else (_core.get_simd_level(),)
+        for level in levels:
+            with simd_level(level), forced_conv2d_implementation(pass_, name):
+                yield f"simd={level} {pass_}={name}"
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,9 @@
 """The compiled convolution (convpool.conv2d and its gradients) against the NumPy oracle,
 for every class of case, under every implementation and SIMD level the build offers.
 
-``conv2d_variants(pass_)`` (conftest) forces each listed implementation of a pass at each
-SIMD level up to the detected one, so a fast path added to the dispatch list is covered
-here without a change to this file.
+``conv2d_variants(pass_, dtype)`` (conftest) forces each listed float32 implementation of
+a pass at each SIMD level up to the detected one (and "direct" once), so a fast path added
+to the dispatch list is covered here without a change to this file.
 """
 
 from __future__ import annotations
