@@ -224,6 +224,40 @@ def test_float32_grouped_tails(rng, groups, per_group):
                groups=groups, padding=1, stride=(1, 2) if cin_g % 2 else 1)
 
 
+# 3x3, stride 1, many channels (a Winograd path's case): every padding up to 2 per side,
+# and planes smaller than, equal to and not a multiple of its output tiles.
+MANY_CHANNEL_3X3 = [
+    (x_shape, c_out, padding)
+    for x_shape, c_out in [((1, 16, 1, 2), 16), ((2, 16, 3, 4), 24), ((1, 17, 7, 9), 16),
+                           ((2, 16, 12, 13), 33)]
+    for padding in [0, 1, 2, ((2, 0), (0, 1)), ((0, 2), (2, 1)), "same"]
+    if padding != 0 or min(x_shape[2:]) >= 3  # the kernel must fit
+]
+
+
+@pytest.mark.parametrize("x_shape, c_out, padding", MANY_CHANNEL_3X3, ids=str)
+def test_float32_3x3_stride1_many_channels(rng, x_shape, c_out, padding):
+    check_case(rng, x_shape, (c_out, x_shape[1], 3, 3), np.float32, padding=padding)
+
+
+# One input channel per group (picture filters, LeNet's first layer, depthwise).
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kwargs",
+    [
+        ((2, 1, 9, 21), (6, 1, 5, 3), dict(padding=((2, 1), (0, 2)))),
+        ((1, 1, 9, 21), (3, 1, 3, 3), dict(dilation=(2, 1), stride=(2, 1), padding=1)),
+        ((2, 5, 8, 17), (5, 1, 3, 5), dict(groups=5, dilation=(1, 2), padding="same")),
+        ((1, 4, 7, 30), (8, 1, 2, 4), dict(groups=4, padding=((0, 1), (3, 0)))),
+        ((1, 3, 6, 19), (3, 1, 3, 3), dict(groups=3, padding=2, padding_mode="reflect")),
+        ((2, 1, 1, 40), (4, 1, 1, 7), dict(padding=(0, 3))),
+    ],
+    ids=["5x3-sides", "dilated-rows", "depthwise-dilated-same", "multiplier-2x4",
+         "depthwise-reflect", "single-row"],
+)
+def test_float32_one_input_channel_per_group(rng, x_shape, w_shape, kwargs):
+    check_case(rng, x_shape, w_shape, np.float32, **kwargs)
+
+
 @pytest.mark.parametrize(
     "x_shape, w_shape, kwargs",
     [
