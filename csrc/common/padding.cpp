@@ -38,7 +38,7 @@ void pad_planes(const T* src, int64_t planes, int64_t height, int64_t width, con
                 PaddingMode mode, T* dst) {
   const int64_t out_h = height + pad.top + pad.bottom;
   const int64_t out_w = width + pad.left + pad.right;
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(threads_for(planes * out_h * out_w)) schedule(static)
   for (int64_t p = 0; p < planes; ++p) {
     const T* in = src + p * height * width;
     T* out = dst + p * out_h * out_w;
@@ -63,7 +63,7 @@ void pad_planes_backward(const T* grad_padded, int64_t planes, int64_t height, i
                          const PlanePadding& pad, PaddingMode mode, T* grad_src) {
   const int64_t pad_h = height + pad.top + pad.bottom;
   const int64_t pad_w = width + pad.left + pad.right;
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(threads_for(planes * pad_h * pad_w)) schedule(static)
   for (int64_t p = 0; p < planes; ++p) {
     const T* in = grad_padded + p * pad_h * pad_w;
     T* out = grad_src + p * height * width;

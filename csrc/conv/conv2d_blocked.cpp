@@ -57,16 +57,25 @@ struct TapConvolution {
     const int64_t ob_count = out_blocks(), B = block(), T = int64_t(taps.size());
     const int ur_max = kMaxTile[nb];
     const int64_t tasks = batch * groups * ob_count * rows;
+    const bool weights_in_l2 = int64_t(packed.size() / size_t(groups)) * int64_t(sizeof(float)) <= 512 * 1024;
     const int64_t in_plane = in_rows * in_cols, out_plane = out_rows * out_cols;
 #pragma omp parallel num_threads(threads_for(tasks * cols * cin_g * T * B))
     {
       alignas(64) float tile[kMaxUr * 2 * V];
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks; ++task) {
-        const int64_t r = task % rows;
-        int64_t rest = task / rows;
-        const int64_t ob = rest % ob_count;
-        rest /= ob_count;
+        // Consecutive tasks share what is costlier to fetch again: the packed weights of
+        // one output block when they are large, else the input rows of one output row.
+        int64_t r, ob, rest;
+        if (weights_in_l2) {
+          ob = task % ob_count;
+          r = (task / ob_count) % rows;
+          rest = task / ob_count / rows;
+        } else {
+          r = task % rows;
+          ob = (task / rows) % ob_count;
+          rest = task / rows / ob_count;
+        }
         const int64_t g = rest % groups, n = rest / groups;
         const float* in_row = in + (n * in_channels + g * cin_g) * in_plane + r * in_row_step * in_cols;
         const float* w = packed.data() + (g * ob_count + ob) * cin_g * T * B;
@@ -303,7 +312,7 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
   float* xt = workspace(WorkspaceSlot::channels_last_input,
                         size_t(g.batch * g.groups * rows_read * cols_read * cin_g));
   const int64_t image_t = rows_read * cols_read * cin_g;
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(threads_for(g.batch * g.groups * image_t)) schedule(static)
   for (int64_t ng = 0; ng < g.batch * g.groups; ++ng) {
     const float* src = x + ng * cin_g * g.in_plane();
     float* dst = xt + ng * image_t;
@@ -325,7 +334,7 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
   float* gyt = workspace(WorkspaceSlot::blocked_gradient,
                          size_t(g.batch * g.groups * ob_count * OH * OW * B));
   const int64_t block_t = OH * OW * B;
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(threads_for(g.batch * g.groups * ob_count * block_t)) schedule(static)
   for (int64_t nb_idx = 0; nb_idx < g.batch * g.groups * ob_count; ++nb_idx) {
     const int64_t ob = nb_idx % ob_count, ng = nb_idx / ob_count;
     const int64_t n = ng / g.groups, grp = ng % g.groups;
@@ -343,7 +352,7 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
     }
   }
 
-  const int threads = num_threads();
+  const int threads = threads_for(g.batch * OH * OW * cin_g * cout_g * K);
   const int64_t partial_size = g.groups * ob_count * K * cin_g * B;
   std::vector<std::vector<float>> partials(static_cast<size_t>(threads));
   const int64_t total_rows = g.batch * OH;
