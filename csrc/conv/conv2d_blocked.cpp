@@ -197,8 +197,11 @@ void blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const floa
                         float* grad_x) {
   const WindowAxis &R = g.rows, &C = g.cols;
   const GradientMargins mr = gradient_margins(R), mc = gradient_margins(C);
-  const float* padded = padded_planes(grad_y, g.batch * g.out_channels, R.out_size,
-                                                  C.out_size, mr.before, mc.before, mr.size, mc.size);
+  // A copy only where the phases read outside the output gradient (not for 1x1 kernels).
+  const bool inside = mr.before == 0 && mc.before == 0 && mr.size == R.out_size && mc.size == C.out_size;
+  const float* padded = inside ? grad_y
+                               : padded_planes(grad_y, g.batch * g.out_channels, R.out_size,
+                                               C.out_size, mr.before, mc.before, mr.size, mc.size);
   const int64_t conv_cin_g = g.in_channels_per_group(), conv_cout_g = g.out_channels_per_group();
   const int64_t K = g.kernel_plane();
   for (int64_t ry = 0; ry < std::min(R.stride, R.in_size); ++ry) {
