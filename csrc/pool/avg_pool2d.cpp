@@ -1,45 +1,55 @@
 // Average pooling: forward and the gradient with respect to the input.
 //
-// Forward sums each output row's windows input row by input row (vectorised along the
-// output row for the common window shapes, per window at the clipped edges), then divides
-// by the divisor, which factors into a row count times a column count.
+// Forward sums each output row's windows (for the common window shapes: the input rows
+// into one row of column sums, then across columns, vectorised; otherwise per window),
+// then divides by the divisor, which factors into a row count times a column count.
 //
 // Backward is written input row by input row, so every gradient pixel is stored once and
 // no plane has to be zeroed first: the gradient of input row r is the sum, over the output
 // rows whose windows cover r, of that output row spread back over the columns. Spreading
 // a row is "upsample by the stride, then sum kw shifted copies", contiguous loops for any
 // kernel and stride; each spread row is kept in a small ring while input rows need it.
+//
+// Compiled once per instruction set (see pool_kernels.h).
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
-#include <vector>
 
 #include "common/threading.h"
-#include "pool/pool2d.h"
 #include "pool/pool_common.h"
+#include "pool/pool_kernels.h"
 
-namespace convpool {
+namespace convpool::CONVPOOL_ISA {
 
 namespace {
 
 using pool::TapRange;
 
-// The divisor of output (i, j): `override_value`, or row_counts[i] * col_counts[j].
+// The divisor of output (i, j): row factor i times column factor j (an override is all
+// in the column factors).
 template <typename T>
-struct Divisors {
-  std::vector<T> rows;
-  std::vector<T> cols;
-
-  Divisors(const PoolGeometry& g, const AvgPoolDivisor& d) {
+class Divisors {
+ public:
+  Divisors(const PoolGeometry& g, const AvgPoolDivisor& d)
+      : rows_(g.rows.out_size), cols_(g.cols.out_size) {
+    const int64_t oh = g.rows.out_size, ow = g.cols.out_size;
     if (d.override_value != 0) {
-      rows.assign(static_cast<size_t>(g.rows.out_size), T(1));
-      cols.assign(static_cast<size_t>(g.cols.out_size), static_cast<T>(d.override_value));
+      for (int64_t i = 0; i < oh; ++i) rows_[i] = T(1);
+      for (int64_t j = 0; j < ow; ++j) cols_[j] = static_cast<T>(d.override_value);
       return;
     }
-    for (int64_t c : window_counts(g.rows, d.pad_after_rows, d.count_include_pad))
-      rows.push_back(static_cast<T>(c));
-    for (int64_t c : window_counts(g.cols, d.pad_after_cols, d.count_include_pad))
-      cols.push_back(static_cast<T>(c));
+    pool::Scratch<int64_t> counts(std::max(oh, ow));
+    window_counts(g.rows, d.pad_after_rows, d.count_include_pad, counts.get());
+    for (int64_t i = 0; i < oh; ++i) rows_[i] = static_cast<T>(counts[i]);
+    window_counts(g.cols, d.pad_after_cols, d.count_include_pad, counts.get());
+    for (int64_t j = 0; j < ow; ++j) cols_[j] = static_cast<T>(counts[j]);
   }
+  T row(int64_t i) const { return rows_[i]; }
+  const T* cols() const { return cols_.get(); }
+
+ private:
+  pool::Scratch<T> rows_;
+  pool::Scratch<T> cols_;
 };
 
 template <typename T>
@@ -55,31 +65,38 @@ T window_sum(const PoolGeometry& g, const T* in, int64_t i, int64_t j) {
   return sum;
 }
 
+// Window sums of output rows [i0, i1): the window's input rows are added into one row of
+// column sums (contiguous), which is then pooled across columns.
 template <typename T, int KW, int SX>
-void add_input_row(const T* in_row, int64_t left, int64_t j0, int64_t j1, T* __restrict sum) {
-  const T* base = in_row - left;
-  for (int64_t j = j0; j < j1; ++j) {
-    T s = sum[j];
-    for (int t = 0; t < KW; ++t) s += base[j * SX + t];
-    sum[j] = s;
-  }
-}
-
-template <typename T, int KW, int SX>
-void sum_rows_fast(const PoolGeometry& g, const T* in, T* out, int64_t i0, int64_t i1) {
+void sum_rows_fast(const PoolGeometry& g, const T* in, T* out, int64_t i0, int64_t i1,
+                   T* __restrict column_sum) {
   const WindowAxis& R = g.rows;
   const WindowAxis& C = g.cols;
   const TapRange inner = pool::interior(C);
-  const int64_t ow = C.out_size;
+  const int64_t ow = C.out_size, w = C.in_size;
   for (int64_t i = i0; i < i1; ++i) {
-    T* sum = out + i * ow;
-    for (int64_t j = inner.begin; j < inner.end; ++j) sum[j] = T(0);
     const TapRange rs = pool::taps_inside(R, i);
-    for (int64_t s = rs.begin; s < rs.end; ++s)
-      add_input_row<T, KW, SX>(in + R.input_index(i, s) * C.in_size, C.pad_before, inner.begin,
-                               inner.end, sum);
-    for (const TapRange edge : {TapRange{0, inner.begin}, TapRange{inner.end, ow}})
-      for (int64_t j = edge.begin; j < edge.end; ++j) sum[j] = window_sum(g, in, i, j);
+    const T* first = in + R.input_index(i, rs.begin) * w;
+    for (int64_t c = 0; c < w; ++c) column_sum[c] = first[c];
+    for (int64_t s = rs.begin + 1; s < rs.end; ++s) {
+      const T* row = in + R.input_index(i, s) * w;
+      for (int64_t c = 0; c < w; ++c) column_sum[c] += row[c];
+    }
+    T* __restrict y = out + i * ow;
+    const T* base = column_sum - C.pad_before;
+    for (int64_t j = inner.begin; j < inner.end; ++j) {
+      T sum = base[j * SX];
+      for (int t = 1; t < KW; ++t) sum += base[j * SX + t];
+      y[j] = sum;
+    }
+    for (const TapRange edge : {TapRange{0, inner.begin}, TapRange{inner.end, ow}}) {
+      for (int64_t j = edge.begin; j < edge.end; ++j) {
+        const TapRange ts = pool::taps_inside(C, j);
+        T sum = T(0);
+        for (int64_t t = ts.begin; t < ts.end; ++t) sum += base[j * SX + t];
+        y[j] = sum;
+      }
+    }
   }
 }
 
@@ -95,21 +112,26 @@ void forward(const PoolGeometry& g, const AvgPoolDivisor& d, const T* x, T* y) {
   const Divisors<T> divisors(g, d);
   const pool::RowChunks work(g.planes, g.rows.out_size);
   const int64_t ow = g.cols.out_size;
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
-  for (int64_t item = 0; item < work.items(); ++item) {
-    int64_t p, i0, i1;
-    work.get(item, &p, &i0, &i1);
-    const T* in = x + p * g.in_plane();
-    T* out = y + p * g.out_plane();
-    const bool fast = pool::with_fast_row_shape(g.cols, [&](auto kw, auto sx) {
-      sum_rows_fast<T, decltype(kw)::value, decltype(sx)::value>(g, in, out, i0, i1);
-    });
-    if (!fast) sum_rows_generic(g, in, out, i0, i1);
-    const T* col_div = divisors.cols.data();
-    for (int64_t i = i0; i < i1; ++i) {
-      const T row_div = divisors.rows[static_cast<size_t>(i)];
-      T* row = out + i * ow;
-      for (int64_t j = 0; j < ow; ++j) row[j] /= row_div * col_div[j];
+#pragma omp parallel num_threads(num_threads())
+  {
+    pool::Scratch<T> column_sum(g.cols.in_size);
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < work.items(); ++item) {
+      int64_t p, i0, i1;
+      work.get(item, &p, &i0, &i1);
+      const T* in = x + p * g.in_plane();
+      T* out = y + p * g.out_plane();
+      const bool fast = pool::with_fast_row_shape(g.cols, [&](auto kw, auto sx) {
+        sum_rows_fast<T, decltype(kw)::value, decltype(sx)::value>(g, in, out, i0, i1,
+                                                                   column_sum.get());
+      });
+      if (!fast) sum_rows_generic(g, in, out, i0, i1);
+      const T* col_div = divisors.cols();
+      for (int64_t i = i0; i < i1; ++i) {
+        const T row_div = divisors.row(i);
+        T* row = out + i * ow;
+        for (int64_t j = 0; j < ow; ++j) row[j] /= row_div * col_div[j];
+      }
     }
   }
 }
@@ -119,25 +141,31 @@ template <typename T>
 class SpreadRows {
  public:
   SpreadRows(const PoolGeometry& g, const Divisors<T>& divisors)
-      : g_(g), divisors_(divisors), slots_((g.rows.kernel + g.rows.stride - 1) / g.rows.stride) {
-    const WindowAxis& C = g.cols;
-    rows_.resize(static_cast<size_t>(slots_ * C.in_size));
-    tags_.assign(static_cast<size_t>(slots_), -1);
-    upsampled_.resize(static_cast<size_t>(C.kernel - 1 + C.in_size + C.pad_before));
+      : g_(g),
+        divisors_(divisors),
+        slots_((g.rows.kernel + g.rows.stride - 1) / g.rows.stride),
+        span_(g.cols.in_size + g.cols.pad_before),
+        rows_(slots_ * g.cols.in_size),
+        tags_(slots_),
+        scaled_(g.cols.out_size),
+        upsampled_(g.cols.kernel - 1 + span_) {
+    forget();
   }
 
   // The spread of output row i of the plane whose gradient is grad_plane.
   const T* get(const T* grad_plane, int64_t i) {
     const int64_t slot = i % slots_;
-    T* row = rows_.data() + slot * g_.cols.in_size;
-    if (tags_[static_cast<size_t>(slot)] != i) {
-      spread(grad_plane + i * g_.cols.out_size, divisors_.rows[static_cast<size_t>(i)], row);
-      tags_[static_cast<size_t>(slot)] = i;
+    T* row = rows_.get() + slot * g_.cols.in_size;
+    if (tags_[slot] != i) {
+      spread(grad_plane + i * g_.cols.out_size, divisors_.row(i), row);
+      tags_[slot] = i;
     }
     return row;
   }
 
-  void forget() { tags_.assign(tags_.size(), -1); }
+  void forget() {
+    for (int64_t k = 0; k < slots_; ++k) tags_[k] = -1;
+  }
 
  private:
   // row[c] = sum over windows j and taps t with j*sx - left + t = c of gy[j] / divisor(j).
@@ -145,13 +173,14 @@ class SpreadRows {
   // m = j*sx (zeros between), then row[c] = sum_t upsampled[c + left - t].
   void spread(const T* gy, T row_div, T* row) {
     const WindowAxis& C = g_.cols;
-    const int64_t w = C.in_size, kw = C.kernel, left = C.pad_before;
-    const int64_t span = static_cast<int64_t>(upsampled_.size()) - (kw - 1);  // m < span
-    T* up = upsampled_.data() + (kw - 1);  // up[m] for m in [-(kw - 1), span)
-    for (int64_t m = -(kw - 1); m < span; ++m) up[m] = T(0);
-    const T* col_div = divisors_.cols.data();
-    for (int64_t j = 0; j < C.out_size && j * C.stride < span; ++j)
-      up[j * C.stride] = gy[j] / (row_div * col_div[j]);
+    const int64_t w = C.in_size, kw = C.kernel, left = C.pad_before, ow = C.out_size;
+    const T* col_div = divisors_.cols();
+    T* scaled = scaled_.get();
+    for (int64_t j = 0; j < ow; ++j) scaled[j] = gy[j] / (row_div * col_div[j]);
+    T* up = upsampled_.get() + (kw - 1);  // up[m] for m in [-(kw - 1), span)
+    for (int64_t m = -(kw - 1); m < span_; ++m) up[m] = T(0);
+    const int64_t reaching = std::min(ow, (span_ - 1) / C.stride + 1);  // windows with j*sx < span
+    for (int64_t j = 0; j < reaching; ++j) up[j * C.stride] = scaled[j];
     for (int64_t c = 0; c < w; ++c) row[c] = up[c + left];
     for (int64_t t = 1; t < kw; ++t) {
       const T* shifted = up + left - t;
@@ -162,9 +191,11 @@ class SpreadRows {
   const PoolGeometry& g_;
   const Divisors<T>& divisors_;
   int64_t slots_;
-  std::vector<T> rows_;
-  std::vector<int64_t> tags_;
-  std::vector<T> upsampled_;
+  int64_t span_;  // padded columns a window can start in and still reach the input
+  pool::Scratch<T> rows_;
+  pool::Scratch<int64_t> tags_;
+  pool::Scratch<T> scaled_;
+  pool::Scratch<T> upsampled_;
 };
 
 template <typename T>
@@ -225,4 +256,4 @@ template void avg_pool2d_grad_input<float>(const PoolGeometry&, const AvgPoolDiv
 template void avg_pool2d_grad_input<double>(const PoolGeometry&, const AvgPoolDivisor&,
                                             const double*, double*);
 
-}  // namespace convpool
+}  // namespace convpool::CONVPOOL_ISA

@@ -1,14 +1,16 @@
 // Pooling across channels ("maxout"): each output channel is the max or the mean of a
 // group of consecutive input channels, pixel by pixel. Work is split into (n, output
 // channel, piece of the plane) items, each a set of contiguous, vectorised loops.
+//
+// Compiled once per instruction set (see pool_kernels.h).
 #include <algorithm>
 #include <cstdint>
 
 #include "common/threading.h"
-#include "pool/pool2d.h"
 #include "pool/pool_common.h"
+#include "pool/pool_kernels.h"
 
-namespace convpool {
+namespace convpool::CONVPOOL_ISA {
 
 namespace {
 
@@ -131,4 +133,4 @@ template void channel_pool_grad_input<float>(const ChannelPoolShape&, ChannelPoo
 template void channel_pool_grad_input<double>(const ChannelPoolShape&, ChannelPoolMode,
                                               const double*, const double*, double*);
 
-}  // namespace convpool
+}  // namespace convpool::CONVPOOL_ISA

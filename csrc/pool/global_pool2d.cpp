@@ -1,12 +1,14 @@
 // Global pooling: one number per (n, c) plane, the mean or the maximum, and the gradients.
+//
+// Compiled once per instruction set (see pool_kernels.h).
 #include <cstdint>
 #include <limits>
 
 #include "common/threading.h"
-#include "pool/pool2d.h"
 #include "pool/pool_common.h"
+#include "pool/pool_kernels.h"
 
-namespace convpool {
+namespace convpool::CONVPOOL_ISA {
 
 namespace {
 
@@ -29,33 +31,31 @@ double plane_sum(const T* x, int64_t n) {
 }
 
 // Flat index of the first maximum of a plane (the first NaN if there is one): the maximum
-// in one vectorised pass (a NaN sticks), then the first block of `lanes` pixels holding it
-// (a vectorised test per block) and its position there.
+// in one vectorised pass (running maxima of `block` columns, a NaN sticks), then the
+// first block holding it (a vectorised test per block) and its position there.
 template <typename T>
 int64_t plane_argmax(const T* x, int64_t n) {
-  constexpr int64_t lanes = 16;
-  T best[lanes];
-  for (int64_t l = 0; l < lanes; ++l) best[l] = -std::numeric_limits<T>::infinity();
+  constexpr int64_t block = 256;  // long enough that GCC vectorises rather than unrolls
+  T best[block];
+  for (int64_t l = 0; l < block; ++l) best[l] = -std::numeric_limits<T>::infinity();
   int64_t k = 0;
-  for (; k + lanes <= n; k += lanes)
-    for (int64_t l = 0; l < lanes; ++l) best[l] = pool::max_propagating_nan(x[k + l], best[l]);
+  for (; k + block <= n; k += block)
+    for (int64_t l = 0; l < block; ++l) best[l] = pool::max_propagating_nan(x[k + l], best[l]);
   T m = -std::numeric_limits<T>::infinity();
-  for (int64_t l = 0; l < lanes; ++l) m = pool::max_propagating_nan(best[l], m);
+  for (int64_t l = 0; l < block; ++l) m = pool::max_propagating_nan(best[l], m);
   for (; k < n; ++k) m = pool::max_propagating_nan(x[k], m);
   const bool nan = m != m;
-  // `matches` is true for the value looked for: the maximum, or a NaN.
-  auto matches = [m, nan](T v) { return nan ? v != v : v == m; };
-  for (k = 0; k + lanes <= n; k += lanes) {
-    bool found = false;
+  for (k = 0; k + block <= n; k += block) {
+    int found = 0;
     if (nan) {
-      for (int64_t l = 0; l < lanes; ++l) found |= x[k + l] != x[k + l];
+      for (int64_t l = 0; l < block; ++l) found |= x[k + l] != x[k + l];
     } else {
-      for (int64_t l = 0; l < lanes; ++l) found |= x[k + l] == m;
+      for (int64_t l = 0; l < block; ++l) found |= x[k + l] == m;
     }
     if (found) break;
   }
   for (; k < n; ++k)
-    if (matches(x[k])) return k;
+    if (nan ? x[k] != x[k] : x[k] == m) return k;
   return 0;  // not reached for n >= 1: m is one of the values
 }
 
@@ -111,4 +111,4 @@ CONVPOOL_INSTANTIATE(float)
 CONVPOOL_INSTANTIATE(double)
 #undef CONVPOOL_INSTANTIATE
 
-}  // namespace convpool
+}  // namespace convpool::CONVPOOL_ISA

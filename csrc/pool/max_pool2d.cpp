@@ -1,24 +1,30 @@
 // Max pooling: forward (with or without argmax indices) and the gradient, which sends each
 // output gradient to the input pixel its index names.
 //
-// Forward works one output row at a time, scanning the window's input rows top to bottom
-// and, within a row, taps left to right, so that the `replaces` rule yields the first
-// occurrence in row-major order. For the common window shapes the scan runs along the
-// whole output row at once (vectorised); edge columns whose window is clipped by the
-// padding, and unusual shapes, go through the per-window loop.
+// Forward works one output row at a time. For the common window shapes (pool_common.h)
+// the work runs along whole rows, vectorised:
+// - with indices, the window's input rows are scanned top to bottom and, within a row,
+//   taps left to right, so that the `replaces` rule yields the first occurrence in
+//   row-major order;
+// - without, the window's input rows are first reduced to one row of column maxima
+//   (contiguous), which is then pooled across columns: fewer operations, same value.
+// Edge columns whose window is clipped by the padding, and unusual shapes, go through the
+// per-window loop.
+//
+// Compiled once per instruction set (see pool_kernels.h).
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
-#include <vector>
 
 #include "common/threading.h"
-#include "pool/pool2d.h"
 #include "pool/pool_common.h"
+#include "pool/pool_kernels.h"
 
-namespace convpool {
+namespace convpool::CONVPOOL_ISA {
 
 namespace {
 
+using pool::max_propagating_nan;
 using pool::replaces;
 using pool::TapRange;
 
@@ -46,74 +52,96 @@ int64_t max_window(const PoolGeometry& g, const T* in, int64_t i, int64_t j, T* 
 
 // Output columns [j0, j1) of one output row whose windows lie inside the input's columns,
 // all taps of input row `r` at once. `best` and `at` hold the running maximum and its index.
-template <typename T, int KW, int SX, bool Indices>
+template <typename T, int KW, int SX>
 void scan_input_row(const T* in_row, int32_t row_offset, int64_t left, int64_t j0, int64_t j1,
                     T* __restrict best, int32_t* __restrict at) {
   const T* base = in_row - left;
   const int32_t index0 = row_offset - static_cast<int32_t>(left);
   for (int64_t j = j0; j < j1; ++j) {
     T m = best[j];
-    int32_t a = Indices ? at[j] : 0;
+    int32_t a = at[j];
     for (int t = 0; t < KW; ++t) {
       const T v = base[j * SX + t];
-      if constexpr (Indices) {
-        const bool take = replaces(v, m);
-        m = take ? v : m;
-        a = take ? index0 + static_cast<int32_t>(j) * SX + t : a;
-      } else {
-        m = pool::max_propagating_nan(v, m);
-      }
+      const bool take = replaces(v, m);
+      m = take ? v : m;
+      a = take ? index0 + static_cast<int32_t>(j) * SX + t : a;
     }
     best[j] = m;
-    if constexpr (Indices) at[j] = a;
+    at[j] = a;
   }
 }
 
-// Output rows [i0, i1) of one plane through the vectorised row scan. The plane must have
-// fewer than 2^31 pixels (indices are kept in 32 bits while scanning).
-template <typename T, int KW, int SX, bool Indices>
-void forward_rows_fast(const PoolGeometry& g, const T* in, T* out, int64_t* out_indices,
-                       int64_t i0, int64_t i1, std::vector<int32_t>& at_buffer) {
+// Output rows [i0, i1) of one plane with their indices. The plane must have fewer than
+// 2^31 pixels (indices are kept in 32 bits while scanning); `at` holds one output row.
+template <typename T, int KW, int SX>
+void forward_rows_with_indices(const PoolGeometry& g, const T* in, T* out, int64_t* indices,
+                               int64_t i0, int64_t i1, int32_t* at) {
   const WindowAxis& R = g.rows;
   const WindowAxis& C = g.cols;
   const TapRange inner = pool::interior(C);
   const int64_t ow = C.out_size, w = C.in_size;
-  at_buffer.resize(static_cast<size_t>(ow));
-  int32_t* at = at_buffer.data();
   for (int64_t i = i0; i < i1; ++i) {
     T* best = out + i * ow;
     const TapRange rs = pool::taps_inside(R, i);
     const int64_t r_first = R.input_index(i, rs.begin);
     for (int64_t j = inner.begin; j < inner.end; ++j) {
       best[j] = -std::numeric_limits<T>::infinity();
-      if constexpr (Indices) at[j] = static_cast<int32_t>(r_first * w + j * SX - C.pad_before);
+      at[j] = static_cast<int32_t>(r_first * w + j * SX - C.pad_before);
     }
     for (int64_t s = rs.begin; s < rs.end; ++s) {
       const int64_t r = R.input_index(i, s);
-      scan_input_row<T, KW, SX, Indices>(in + r * w, static_cast<int32_t>(r * w), C.pad_before,
-                                         inner.begin, inner.end, best, at);
+      scan_input_row<T, KW, SX>(in + r * w, static_cast<int32_t>(r * w), C.pad_before,
+                                inner.begin, inner.end, best, at);
     }
-    if constexpr (Indices) {
-      int64_t* idx = out_indices + i * ow;
-      for (int64_t j = inner.begin; j < inner.end; ++j) idx[j] = at[j];
+    int64_t* idx = indices + i * ow;
+    for (int64_t j = inner.begin; j < inner.end; ++j) idx[j] = at[j];
+    for (const TapRange edge : {TapRange{0, inner.begin}, TapRange{inner.end, ow}})
+      for (int64_t j = edge.begin; j < edge.end; ++j) idx[j] = max_window(g, in, i, j, &best[j]);
+  }
+}
+
+// Output rows [i0, i1) of one plane, values only; `column_max` holds one input row.
+template <typename T, int KW, int SX>
+void forward_rows_values(const PoolGeometry& g, const T* in, T* out, int64_t i0, int64_t i1,
+                         T* __restrict column_max) {
+  const WindowAxis& R = g.rows;
+  const WindowAxis& C = g.cols;
+  const TapRange inner = pool::interior(C);
+  const int64_t ow = C.out_size, w = C.in_size;
+  for (int64_t i = i0; i < i1; ++i) {
+    const TapRange rs = pool::taps_inside(R, i);
+    const T* first = in + R.input_index(i, rs.begin) * w;
+    for (int64_t c = 0; c < w; ++c) column_max[c] = first[c];
+    for (int64_t s = rs.begin + 1; s < rs.end; ++s) {
+      const T* row = in + R.input_index(i, s) * w;
+      for (int64_t c = 0; c < w; ++c) column_max[c] = max_propagating_nan(row[c], column_max[c]);
+    }
+    T* __restrict y = out + i * ow;
+    const T* base = column_max - C.pad_before;
+    for (int64_t j = inner.begin; j < inner.end; ++j) {
+      T m = base[j * SX];
+      for (int t = 1; t < KW; ++t) m = max_propagating_nan(base[j * SX + t], m);
+      y[j] = m;
     }
     for (const TapRange edge : {TapRange{0, inner.begin}, TapRange{inner.end, ow}}) {
       for (int64_t j = edge.begin; j < edge.end; ++j) {
-        const int64_t k = max_window(g, in, i, j, &best[j]);
-        if constexpr (Indices) out_indices[i * ow + j] = k;
+        const TapRange ts = pool::taps_inside(C, j);
+        T m = base[j * SX + ts.begin];
+        for (int64_t t = ts.begin + 1; t < ts.end; ++t) m = max_propagating_nan(base[j * SX + t], m);
+        y[j] = m;
       }
     }
   }
 }
 
 template <typename T>
-void forward_rows_generic(const PoolGeometry& g, const T* in, T* out, int64_t* out_indices,
+void forward_rows_generic(const PoolGeometry& g, const T* in, T* out, int64_t* indices,
                           int64_t i0, int64_t i1) {
   const int64_t ow = g.cols.out_size;
   for (int64_t i = i0; i < i1; ++i) {
     for (int64_t j = 0; j < ow; ++j) {
       const int64_t k = max_window(g, in, i, j, &out[i * ow + j]);
-      if (out_indices) out_indices[i * ow + j] = k;
+      if (indices) indices[i * ow + j] = k;
     }
   }
 }
@@ -124,7 +152,8 @@ void forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
   const bool fits_int32 = g.in_plane() <= std::numeric_limits<int32_t>::max();
 #pragma omp parallel num_threads(num_threads())
   {
-    std::vector<int32_t> at_buffer;
+    pool::Scratch<int32_t> at(g.cols.out_size);   // running argmax of one output row
+    pool::Scratch<T> column_max(g.cols.in_size);  // one input row's worth
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < work.items(); ++item) {
       int64_t p, i0, i1;
@@ -135,9 +164,9 @@ void forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
       const bool fast = fits_int32 && pool::with_fast_row_shape(g.cols, [&](auto kw, auto sx) {
         constexpr int KW = decltype(kw)::value, SX = decltype(sx)::value;
         if (idx)
-          forward_rows_fast<T, KW, SX, true>(g, in, out, idx, i0, i1, at_buffer);
+          forward_rows_with_indices<T, KW, SX>(g, in, out, idx, i0, i1, at.get());
         else
-          forward_rows_fast<T, KW, SX, false>(g, in, out, idx, i0, i1, at_buffer);
+          forward_rows_values<T, KW, SX>(g, in, out, i0, i1, column_max.get());
       });
       if (!fast) forward_rows_generic(g, in, out, idx, i0, i1);
     }
@@ -188,4 +217,4 @@ template bool max_pool2d_grad_input<float>(const PoolGeometry&, const float*, co
 template bool max_pool2d_grad_input<double>(const PoolGeometry&, const double*, const int64_t*,
                                             double*);
 
-}  // namespace convpool
+}  // namespace convpool::CONVPOOL_ISA

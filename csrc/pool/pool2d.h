@@ -7,7 +7,6 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include "common/geometry.h"
 
@@ -37,8 +36,9 @@ struct AvgPoolDivisor {
   int64_t pad_after_cols = 0;  // right padding
 };
 
-// The per-axis factor of the divisor for every output position of `axis`.
-std::vector<int64_t> window_counts(const WindowAxis& axis, int64_t pad_after, bool include_pad);
+// The per-axis factor of the divisor for every output position of `axis`, into
+// counts[0, axis.out_size).
+void window_counts(const WindowAxis& axis, int64_t pad_after, bool include_pad, int64_t* counts);
 
 // x (planes, H, W) -> y (planes, OH, OW); `indices` (same shape as y, flat positions in
 // each H*W plane, first occurrence on ties, a NaN wins over numbers: the first NaN) or null.

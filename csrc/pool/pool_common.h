@@ -1,29 +1,35 @@
 // Pieces the pooling kernels share: the max rule, the taps of a window that land inside
-// the input, the fast-path shapes and the division of work between threads.
+// the input, the fast-path shapes, scratch buffers and the division of work between threads.
+//
+// Everything here has internal linkage (unnamed namespace): the kernel files are compiled
+// once per instruction set, and an inline function with external linkage compiled with
+// AVX-512 in one of them could be the copy the linker keeps for all.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 
 #include "common/geometry.h"
 #include "common/threading.h"
 
 namespace convpool::pool {
+namespace {
 
 // Whether `v` replaces the running maximum `best`: it is larger, or it is the first NaN
 // (a NaN then stays, so the first NaN in scan order wins). Scanning in row-major order
-// with this rule gives the first occurrence of the maximum. Bitwise operators, not
-// short-circuit ones: no branches, so that loops using it vectorise.
+// with this rule gives the first occurrence of the maximum. (Written with || and &&:
+// GCC vectorises this form best, measured.)
 template <typename T>
 inline bool replaces(T v, T best) {
-  return (v > best) | ((v != v) & (best == best));
+  return v > best || (v != v && best == best);
 }
 
 // The running maximum when only the value matters: any NaN sticks.
 template <typename T>
 inline T max_propagating_nan(T v, T best) {
-  return ((v > best) | (v != v)) ? v : best;
+  return (v > best || v != v) ? v : best;
 }
 
 // Taps [begin, end) of output position `o` that land inside the input on this axis.
@@ -64,13 +70,28 @@ bool with_fast_row_shape(const WindowAxis& cols, F&& f) {
   return false;
 }
 
+// An uninitialised array owned by one thread (no std::vector: see the note above).
+template <typename T>
+class Scratch {
+ public:
+  explicit Scratch(int64_t size) : data_(new T[static_cast<size_t>(std::max<int64_t>(size, 1))]) {}
+  T* get() { return data_.get(); }
+  const T* get() const { return data_.get(); }
+  T& operator[](int64_t k) { return data_[static_cast<size_t>(k)]; }
+  const T& operator[](int64_t k) const { return data_[static_cast<size_t>(k)]; }
+
+ private:
+  std::unique_ptr<T[]> data_;
+};
+
 // Work items for a loop over `planes` planes of `rows` rows: whole planes when there are
 // enough to keep every thread busy, otherwise each plane cut into chunks of rows.
 class RowChunks {
  public:
   RowChunks(int64_t planes, int64_t rows) : planes_(planes), rows_(rows) {
     const int64_t wanted = 4 * static_cast<int64_t>(num_threads());
-    chunks_ = planes >= wanted || rows < 2 ? 1 : std::min(rows, (wanted + planes - 1) / planes);
+    if (planes > 0 && planes < wanted && rows > 1)
+      chunks_ = std::min(rows, (wanted + planes - 1) / planes);
   }
   int64_t items() const { return planes_ * chunks_; }
   void get(int64_t item, int64_t* plane, int64_t* begin, int64_t* end) const {
@@ -84,4 +105,5 @@ class RowChunks {
   int64_t chunks_ = 1;
 };
 
+}  // namespace
 }  // namespace convpool::pool

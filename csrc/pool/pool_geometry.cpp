@@ -40,17 +40,16 @@ void validate(const PoolGeometry& g) {
   check_windows_reach_input(g.cols, "width");
 }
 
-std::vector<int64_t> window_counts(const WindowAxis& a, int64_t pad_after, bool include_pad) {
+void window_counts(const WindowAxis& a, int64_t pad_after, bool include_pad, int64_t* counts) {
   const int64_t lo = include_pad ? -a.pad_before : 0;
   const int64_t hi = include_pad ? a.in_size + pad_after : a.in_size;
-  std::vector<int64_t> counts(static_cast<size_t>(a.out_size), 0);
   for (int64_t o = 0; o < a.out_size; ++o) {
+    counts[o] = 0;
     for (int64_t k = 0; k < a.kernel; ++k) {
       const int64_t index = a.input_index(o, k);
-      counts[static_cast<size_t>(o)] += index >= lo && index < hi;
+      counts[o] += index >= lo && index < hi;
     }
   }
-  return counts;
 }
 
 }  // namespace convpool

@@ -120,7 +120,7 @@ def _axes(shape, kernel_size, stride, padding, dilation, ceil_mode) -> tuple[_Wi
 def _window(planes: np.ndarray, rows: list[int], cols: list[int]) -> np.ndarray:
     """``planes[..., rows, cols]`` as ``(N, C, len(rows) * len(cols))``, row-major."""
     block = planes[:, :, rows, :][:, :, :, cols]
-    return block.reshape(planes.shape[0], planes.shape[1], -1)
+    return block.reshape(planes.shape[0], planes.shape[1], len(rows) * len(cols))
 
 
 # --- max pooling ----------------------------------------------------------------------
@@ -234,7 +234,7 @@ def _planes(x: np.ndarray, name: str) -> np.ndarray:
         raise ValueError(
             f"{name}: expected (N, C, H, W) or (C, H, W) with H, W >= 1, got {x.shape}"
         )
-    return x.reshape(x.shape[:-2] + (-1,))
+    return x.reshape(x.shape[:-2] + (x.shape[-2] * x.shape[-1],))
 
 
 def _global_grad(grad_output: np.ndarray, input_shape) -> np.ndarray:
