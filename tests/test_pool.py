@@ -395,3 +395,20 @@ def test_compiled_and_oracle_reject_the_same_configurations():
                             assert (expected is None) == (got is None), kwargs
                             rejected += expected is None
     assert rejected > 0
+
+
+def test_concurrent_calls_from_python_threads(rng):
+    """The kernels release the GIL and share no state between calls."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    inputs = [rng.standard_normal((2, 4, 30, 31)).astype(np.float32) for _ in range(8)]
+    expected = [convpool.max_pool2d(x, 3, 2, 1, return_indices=True) for x in inputs]
+
+    def work(k):
+        y, idx = convpool.max_pool2d(inputs[k], 3, 2, 1, return_indices=True)
+        return k, y, idx
+
+    with ThreadPoolExecutor(4) as pool:
+        for k, y, idx in pool.map(work, list(range(8)) * 4):
+            np.testing.assert_array_equal(y, expected[k][0])
+            np.testing.assert_array_equal(idx, expected[k][1])

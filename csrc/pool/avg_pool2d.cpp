@@ -112,10 +112,11 @@ void forward(const PoolGeometry& g, const AvgPoolDivisor& d, const T* x, T* y) {
   const Divisors<T> divisors(g, d);
   const pool::RowChunks work(g.planes, g.rows.out_size);
   const int64_t ow = g.cols.out_size;
-#pragma omp parallel num_threads(num_threads())
+  const int64_t item_size = g.planes * g.in_plane() / std::max<int64_t>(work.items(), 1);
+#pragma omp parallel num_threads(pool::threads_for(g.planes * g.in_plane()))
   {
     pool::Scratch<T> column_sum(g.cols.in_size);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, pool::chunk_for(item_size))
     for (int64_t item = 0; item < work.items(); ++item) {
       int64_t p, i0, i1;
       work.get(item, &p, &i0, &i1);
@@ -204,10 +205,11 @@ void grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* grad_y,
   const WindowAxis& R = g.rows;
   const int64_t w = g.cols.in_size;
   const pool::RowChunks work(g.planes, R.in_size);
-#pragma omp parallel num_threads(num_threads())
+  const int64_t item_size = g.planes * g.in_plane() / std::max<int64_t>(work.items(), 1);
+#pragma omp parallel num_threads(pool::threads_for(g.planes * g.in_plane()))
   {
     SpreadRows<T> spread(g, divisors);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, pool::chunk_for(item_size))
     for (int64_t item = 0; item < work.items(); ++item) {
       int64_t p, r0, r1;
       work.get(item, &p, &r0, &r1);

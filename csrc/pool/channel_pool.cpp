@@ -40,7 +40,8 @@ T* group_channel(T* base, const ChannelPoolShape& s, const Piece& w, int64_t k) 
 
 template <typename T>
 void forward(const ChannelPoolShape& s, ChannelPoolMode mode, const T* x, T* y) {
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(pool::threads_for(s.batch * s.channels * s.plane_size)) \
+    schedule(dynamic, pool::chunk_for(piece * s.group))
   for (int64_t item = 0; item < items_of(s); ++item) {
     const Piece w = piece_of(s, item);
     T* out = y + (w.b * s.out_channels() + w.q) * s.plane_size;
@@ -66,11 +67,11 @@ void forward(const ChannelPoolShape& s, ChannelPoolMode mode, const T* x, T* y) 
 template <typename T>
 void grad_input(const ChannelPoolShape& s, ChannelPoolMode mode, const T* grad_y, const T* x,
                 T* grad_x) {
-#pragma omp parallel num_threads(num_threads())
+#pragma omp parallel num_threads(pool::threads_for(s.batch * s.channels * s.plane_size))
   {
     T best[piece];
     int32_t winner[piece];
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, pool::chunk_for(piece * s.group))
     for (int64_t item = 0; item < items_of(s); ++item) {
       const Piece w = piece_of(s, item);
       const T* gy = grad_y + (w.b * s.out_channels() + w.q) * s.plane_size + w.begin;

@@ -63,14 +63,16 @@ int64_t plane_argmax(const T* x, int64_t n) {
 
 template <typename T>
 void global_avg_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y) {
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(pool::threads_for(planes * plane_size)) \
+    schedule(dynamic, pool::chunk_for(plane_size))
   for (int64_t p = 0; p < planes; ++p)
     y[p] = static_cast<T>(plane_sum(x + p * plane_size, plane_size) / static_cast<double>(plane_size));
 }
 
 template <typename T>
 void global_avg_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, T* grad_x) {
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(pool::threads_for(planes * plane_size)) \
+    schedule(dynamic, pool::chunk_for(plane_size))
   for (int64_t p = 0; p < planes; ++p) {
     const T share = grad_y[p] / static_cast<T>(plane_size);
     T* gx = grad_x + p * plane_size;
@@ -81,7 +83,8 @@ void global_avg_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* g
 template <typename T>
 void global_max_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y,
                                int64_t* indices) {
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(pool::threads_for(planes * plane_size)) \
+    schedule(dynamic, pool::chunk_for(plane_size))
   for (int64_t p = 0; p < planes; ++p) {
     const T* in = x + p * plane_size;
     const int64_t at = plane_argmax(in, plane_size);
@@ -93,7 +96,8 @@ void global_max_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T
 template <typename T>
 void global_max_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, const T* x,
                                   T* grad_x) {
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(pool::threads_for(planes * plane_size)) \
+    schedule(dynamic, pool::chunk_for(plane_size))
   for (int64_t p = 0; p < planes; ++p) {
     const int64_t at = plane_argmax(x + p * plane_size, plane_size);
     T* gx = grad_x + p * plane_size;

@@ -12,6 +12,7 @@
 // per-window loop.
 //
 // Compiled once per instruction set (see pool_kernels.h).
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
@@ -150,11 +151,12 @@ template <typename T>
 void forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
   const pool::RowChunks work(g.planes, g.rows.out_size);
   const bool fits_int32 = g.in_plane() <= std::numeric_limits<int32_t>::max();
-#pragma omp parallel num_threads(num_threads())
+  const int64_t item_size = g.planes * g.in_plane() / std::max<int64_t>(work.items(), 1);
+#pragma omp parallel num_threads(pool::threads_for(g.planes * g.in_plane()))
   {
     pool::Scratch<int32_t> at(g.cols.out_size);   // running argmax of one output row
     pool::Scratch<T> column_max(g.cols.in_size);  // one input row's worth
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, pool::chunk_for(item_size))
     for (int64_t item = 0; item < work.items(); ++item) {
       int64_t p, i0, i1;
       work.get(item, &p, &i0, &i1);
@@ -179,7 +181,8 @@ template <typename T>
 bool grad_input(const PoolGeometry& g, const T* grad_y, const int64_t* indices, T* grad_x) {
   const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
   bool in_range = true;
-#pragma omp parallel for num_threads(num_threads()) schedule(static) reduction(&& : in_range)
+#pragma omp parallel for num_threads(pool::threads_for(g.planes * in_plane)) \
+    schedule(dynamic, pool::chunk_for(in_plane)) reduction(&& : in_range)
   for (int64_t p = 0; p < g.planes; ++p) {
     T* gx = grad_x + p * in_plane;
     const T* gy = grad_y + p * out_plane;

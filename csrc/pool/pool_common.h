@@ -84,6 +84,21 @@ class Scratch {
   std::unique_ptr<T[]> data_;
 };
 
+// Threads worth a team for `elements` elements of streaming work: starting one costs
+// microseconds, so small calls run on fewer threads (one below 64K elements).
+inline int threads_for(int64_t elements) {
+  const int64_t wanted = elements / 65536 + 1;
+  return static_cast<int>(std::min<int64_t>(num_threads(), wanted));
+}
+
+// Work items per chunk of a dynamic schedule, for items of `elements` elements each: about
+// 16K elements a chunk. Dynamic, because the machines are shared: a thread that loses its
+// core for a while must not hold the others up at the end. Results do not depend on it:
+// every item is computed the same way whichever thread takes it.
+inline int64_t chunk_for(int64_t elements_per_item) {
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(elements_per_item, 1));
+}
+
 // Work items for a loop over `planes` planes of `rows` rows: whole planes when there are
 // enough to keep every thread busy, otherwise each plane cut into chunks of rows.
 class RowChunks {
