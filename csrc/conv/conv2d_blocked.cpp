@@ -21,6 +21,67 @@ namespace convpool::CONVPOOL_ISA {
 namespace {
 
 // ---------------------------------------------------------------------------------------
+// The row microkernel, for tap convolutions with few output channels: vectors run along
+// an output row (V pixels) and NR rows x NO output channels stay in registers, so no
+// vector lane is spent on output channels that do not exist. Contract, for o < NO,
+// r < NR and lanes l < V:
+//   out[o * out_channel_stride + r * out_row_stride + l] =
+//     bias[o] + sum_{c, t} w[(c * ntaps + t) * NO + o] * in[c * channel_stride + taps[t] + r * in_row_stride + l]
+// storing only the first `lanes` of each row.
+template <int NO, int NR>
+void row_tile(const float* in, int64_t channels, int64_t channel_stride, const int64_t* taps,
+              int ntaps, int64_t in_row_stride, const float* w, const float* bias, float* out,
+              int64_t out_channel_stride, int64_t out_row_stride, int lanes) {
+  vec acc[NO][NR];
+  for (int o = 0; o < NO; ++o)
+    for (int r = 0; r < NR; ++r) acc[o][r] = broadcast(bias ? bias[o] : 0.0f);
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* in_c = in + c * channel_stride;
+    for (int t = 0; t < ntaps; ++t, w += NO) {
+      vec xv[NR];
+      for (int r = 0; r < NR; ++r) xv[r] = load(in_c + taps[t] + r * in_row_stride);
+      for (int o = 0; o < NO; ++o) {
+        const vec wv = broadcast(w[o]);
+        for (int r = 0; r < NR; ++r) acc[o][r] += wv * xv[r];
+      }
+    }
+  }
+  for (int o = 0; o < NO; ++o)
+    for (int r = 0; r < NR; ++r) {
+      float* dst = out + o * out_channel_stride + r * out_row_stride;
+      if (lanes == V) {
+        store(dst, acc[o][r]);
+      } else {
+        for (int l = 0; l < lanes; ++l) dst[l] = acc[o][r][l];
+      }
+    }
+}
+
+constexpr int kMaxRowChannels = 8;
+// Rows per tile for NO output channels: NO x NR accumulators plus the NR input vectors
+// and a broadcast within the register file.
+constexpr int row_tile_rows(int no) {
+  return std::max(1, std::min(8, (kVectorRegisters - 2) / (no + 1)));
+}
+
+using RowTileFn = void (*)(const float*, int64_t, int64_t, const int64_t*, int, int64_t,
+                           const float*, const float*, float*, int64_t, int64_t, int);
+
+template <int NO, int... R>
+constexpr std::array<RowTileFn, 9> row_tiles_for(std::integer_sequence<int, R...>) {
+  return {nullptr, (R + 1 <= row_tile_rows(NO) ? &row_tile<NO, std::min(R + 1, row_tile_rows(NO))> : nullptr)...};
+}
+
+template <int... O>
+constexpr std::array<std::array<RowTileFn, 9>, kMaxRowChannels + 1> row_tile_table(std::integer_sequence<int, O...>) {
+  return {std::array<RowTileFn, 9>{}, row_tiles_for<O + 1>(std::make_integer_sequence<int, 8>{})...};
+}
+
+// kRowTiles[NO][NR]
+const std::array<std::array<RowTileFn, 9>, kMaxRowChannels + 1> kRowTiles =
+    row_tile_table(std::make_integer_sequence<int, kMaxRowChannels>{});
+
+// ---------------------------------------------------------------------------------------
 // A tap convolution: for every image n, group g and output position (r, c) < (rows, cols)
 //   out[n, g*cout_g + o, row0 + r*row_step, col0 + c*col_step]
 //     = bias + sum_{i < cin_g, t} packed[g][o-block][i][t][o] * in[n, g*cin_g + i, r*in_row_step*in_cols + c*in_col_step + taps[t]]
@@ -36,8 +97,13 @@ struct TapConvolution {
   int64_t out_channels = 0, out_rows = 0, out_cols = 0;
   int64_t rows = 0, cols = 0, row0 = 0, col0 = 0, row_step = 1, col_step = 1;
   const float* bias = nullptr;
+  // Vectors along output rows (row_tile) instead of output channels (tap_tile): for few
+  // output channels per group, contiguous rows, and an input with slack past its end.
+  bool by_rows = false;
 
-  int64_t block() const { return int64_t(nb) * V; }
+  static bool rows_suit(int64_t cout_g, int64_t cols) { return cout_g <= kMaxRowChannels && cout_g * 2 <= V && cols * 2 >= V; }
+
+  int64_t block() const { return by_rows ? cout_g : int64_t(nb) * V; }
   int64_t out_blocks() const { return ceil_div(cout_g, block()); }
 
   // Packs weight(g, o, i, t) for o < cout_g, i < cin_g, t < taps.size().
@@ -54,6 +120,7 @@ struct TapConvolution {
   }
 
   void run() const {
+    if (by_rows) return run_by_rows();
     const int64_t ob_count = out_blocks(), B = block(), T = int64_t(taps.size());
     const int ur_max = kMaxTile[nb];
     const int64_t tasks = batch * groups * ob_count * rows;
@@ -95,6 +162,30 @@ struct TapConvolution {
       }
     }
   }
+
+  void run_by_rows() const {
+    const int64_t T = int64_t(taps.size());
+    const int no = int(cout_g), nr_max = row_tile_rows(no);
+    const int64_t row_groups = ceil_div(rows, nr_max), col_vectors = ceil_div(cols, V);
+    const int64_t tasks = batch * groups * row_groups;
+    const int64_t in_plane = in_rows * in_cols, out_plane = out_rows * out_cols;
+#pragma omp parallel for num_threads(threads_for(tasks * nr_max * cols * cin_g * T * no)) schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t rg = task % row_groups, ng = task / row_groups;
+      const int64_t g = ng % groups, n = ng / groups;
+      const int64_t r0 = rg * nr_max;
+      const int nr = int(std::min<int64_t>(nr_max, rows - r0));
+      const float* in_base = in + (n * in_channels + g * cin_g) * in_plane + r0 * in_row_step * in_cols;
+      const float* w = packed.data() + g * cin_g * T * no;
+      float* out_base = out + (n * out_channels + g * cout_g) * out_plane + (row0 + r0 * row_step) * out_cols + col0;
+      for (int64_t cv = 0; cv < col_vectors; ++cv) {
+        const int lanes = int(std::min<int64_t>(V, cols - cv * V));
+        kRowTiles[no][nr](in_base + cv * V, cin_g, in_plane, taps.data(), int(T), in_row_step * in_cols, w,
+                          bias ? bias + g * cout_g : nullptr, out_base + cv * V, out_plane,
+                          row_step * out_cols, lanes);
+      }
+    }
+  }
 };
 
 // Rows (or columns) of the input that the forward pass reads, from the first padded one.
@@ -116,13 +207,16 @@ void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w, co
   job.cin_g = g.in_channels_per_group();
   job.cout_g = g.out_channels_per_group();
   job.nb = weight_vectors(job.cout_g);
+  job.by_rows = C.stride == 1 && TapConvolution::rows_suit(job.cout_g, C.out_size);
 
-  // Zero padding becomes real zeros so that the microkernel never tests bounds.
+  // Zero padding becomes real zeros so that the microkernel never tests bounds (and the
+  // row kernel finds slack past the last row).
   const int64_t rows_read = read_extent(R), cols_read = read_extent(C);
   job.in = x;
   job.in_rows = R.in_size;
   job.in_cols = C.in_size;
-  if (R.pad_before > 0 || C.pad_before > 0 || rows_read > R.in_size || cols_read > C.in_size) {
+  if (job.by_rows || R.pad_before > 0 || C.pad_before > 0 || rows_read > R.in_size ||
+      cols_read > C.in_size) {
     job.in_rows = rows_read;
     job.in_cols = cols_read;
     job.in = padded_planes(x, g.batch * g.in_channels, R.in_size, C.in_size, R.pad_before,
@@ -187,7 +281,9 @@ GradientMargins gradient_margins(const WindowAxis& a) {
 }  // namespace
 
 bool blocked_grad_input_supports(const Conv2dGeometry& g) {
-  return g.in_channels_per_group() >= 4 && g.batch > 0 && g.in_plane() > 0;
+  const bool rows = g.rows.stride == 1 && g.cols.stride == 1 &&
+                    TapConvolution::rows_suit(g.in_channels_per_group(), g.cols.in_size);
+  return (rows || g.in_channels_per_group() >= 4) && g.batch > 0 && g.in_plane() > 0;
 }
 
 // Input gradient as a tap convolution of the output gradient with the transposed,
@@ -198,7 +294,10 @@ void blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const floa
   const WindowAxis &R = g.rows, &C = g.cols;
   const GradientMargins mr = gradient_margins(R), mc = gradient_margins(C);
   // A copy only where the phases read outside the output gradient (not for 1x1 kernels).
-  const bool inside = mr.before == 0 && mc.before == 0 && mr.size == R.out_size && mc.size == C.out_size;
+  const bool by_rows = R.stride == 1 && C.stride == 1 &&
+                       TapConvolution::rows_suit(g.in_channels_per_group(), C.in_size);
+  const bool inside = !by_rows && mr.before == 0 && mc.before == 0 && mr.size == R.out_size &&
+                      mc.size == C.out_size;
   const float* padded = inside ? grad_y
                                : padded_planes(grad_y, g.batch * g.out_channels, R.out_size,
                                                C.out_size, mr.before, mc.before, mr.size, mc.size);
@@ -213,6 +312,7 @@ void blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const floa
       job.cin_g = conv_cout_g;
       job.cout_g = conv_cin_g;
       job.nb = weight_vectors(job.cout_g);
+      job.by_rows = by_rows;
       job.in = padded;
       job.in_channels = g.out_channels;
       job.in_rows = mr.size;

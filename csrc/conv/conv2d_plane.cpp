@@ -63,31 +63,56 @@ inline void filter_vectors(const RowBuffer& in, int64_t first_row, const FilterT
   }
 }
 
+// The vectors of one row that start at column j, for NR rows from `first_row` on (row
+// r at first_row + r * row_step): NR independent sums, so that the FMAs of short rows
+// do not wait on each other.
+template <int NR>
+inline void filter_column(const RowBuffer& in, int64_t first_row, int64_t row_step,
+                          const FilterTaps& f, int64_t j, vec* acc) {
+  for (int64_t s = 0; s < f.kh; ++s)
+    for (int64_t t = 0; t < f.kw; ++t) {
+      const vec wv = broadcast(f.w[s * f.kw + t]);
+      for (int r = 0; r < NR; ++r)
+        acc[r] += wv * load(in.row(first_row + r * row_step + s * f.dh) + j + t * f.dw);
+    }
+}
+
+// Rows [i, i + NR) from column j on, one vector per row; the last vector may hang past
+// the row: it is computed whole (the buffer has slack) and only its lanes inside are kept.
+template <int NR>
+void filter_tail(const RowBuffer& in, int64_t row_step, const FilterTaps& f, int64_t i,
+                 int64_t j, int64_t cols, float bias, bool accumulate, float* out, int64_t out_cols) {
+  for (; j < cols; j += V) {
+    const int64_t lanes = std::min<int64_t>(V, cols - j);
+    vec acc[NR];
+    for (int r = 0; r < NR; ++r) {
+      acc[r] = broadcast(bias);
+      if (accumulate)
+        for (int64_t l = 0; l < lanes; ++l) acc[r][l] = out[(i + r) * out_cols + j + l];
+    }
+    filter_column<NR>(in, i * row_step, row_step, f, j, acc);
+    for (int r = 0; r < NR; ++r)
+      for (int64_t l = 0; l < lanes; ++l) out[(i + r) * out_cols + j + l] = acc[r][l];
+  }
+}
+
 void filter_rows(const RowBuffer& in, int64_t row_step, const FilterTaps& f, int64_t rows,
                  int64_t cols, float bias, bool accumulate, float* out, int64_t out_cols) {
-  constexpr int NV = 4;
+  constexpr int NV = 4, NR = 4;
+  const int64_t wide = cols / (NV * V) * (NV * V);  // columns done NV vectors at a time
   for (int64_t i = 0; i < rows; ++i) {
     float* o = out + i * out_cols;
     const int64_t first_row = i * row_step;
-    int64_t j = 0;
-    for (; j + NV * V <= cols; j += NV * V) {
+    for (int64_t j = 0; j < wide; j += NV * V) {
       vec acc[NV];
       for (int v = 0; v < NV; ++v) acc[v] = accumulate ? load(o + j + v * V) : broadcast(bias);
       filter_vectors<NV>(in, first_row, f, j, acc);
       for (int v = 0; v < NV; ++v) store(o + j + v * V, acc[v]);
     }
-    for (; j < cols; j += V) {
-      // The last vector may hang past the row: compute it whole (the buffer has slack),
-      // keep only the lanes inside.
-      const int64_t lanes = std::min<int64_t>(V, cols - j);
-      vec acc[1];
-      acc[0] = broadcast(bias);
-      if (accumulate)
-        for (int64_t l = 0; l < lanes; ++l) acc[0][l] = o[j + l];
-      filter_vectors<1>(in, first_row, f, j, acc);
-      for (int64_t l = 0; l < lanes; ++l) o[j + l] = acc[0][l];
-    }
   }
+  int64_t i = 0;
+  for (; i + NR <= rows; i += NR) filter_tail<NR>(in, row_step, f, i, wide, cols, bias, accumulate, out, out_cols);
+  for (; i < rows; ++i) filter_tail<1>(in, row_step, f, i, wide, cols, bias, accumulate, out, out_cols);
 }
 
 }  // namespace

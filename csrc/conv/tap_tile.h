@@ -73,11 +73,13 @@ TapTileFn tap_tile_for(int nb, int64_t col_step, int ur) {
   return nb == 1 ? kTapTiles1[col_step - 1][ur] : kTapTiles2[col_step - 1][ur];
 }
 
-// Copies planes of (rows x cols) into planes of (padded_rows x padded_cols), pixel (r, c)
+// Copies planes of (rows x cols) into planes (followed by V zeros of slack) of (padded_rows x padded_cols), pixel (r, c)
 // going to (r + top, c + left); everything else is zero. top/left may be negative (crop).
 const float* padded_planes(const float* src, int64_t planes, int64_t rows, int64_t cols,
                            int64_t top, int64_t left, int64_t padded_rows, int64_t padded_cols) {
-  float* dst = workspace(WorkspaceSlot::padded_input, size_t(planes * padded_rows * padded_cols));
+  const size_t size = size_t(planes * padded_rows * padded_cols);
+  float* dst = workspace(WorkspaceSlot::padded_input, size + V);
+  std::fill(dst + size, dst + size + V, 0.0f);  // slack for vector loads past the last row
 #pragma omp parallel for num_threads(threads_for(planes * padded_rows * padded_cols)) schedule(static)
   for (int64_t p = 0; p < planes; ++p) {
     float* d = dst + p * padded_rows * padded_cols;
