@@ -10,6 +10,28 @@ import numpy as np
 
 Pair = tuple[int, int]
 
+INDEX_LIMIT = 2**62
+"""Every size, stride, dilation and padding, and every product of an array's sizes, stays
+below this: the kernels' int64 index arithmetic (sums of a few such terms) cannot overflow."""
+
+
+def check_index_range(shape: Sequence[int], name: str) -> None:
+    """ValueError unless the product of ``shape``'s sizes (zeros counted as ones: the kernels
+    multiply leading sizes before they see the zero) is below :data:`INDEX_LIMIT`."""
+    count = 1
+    for size in shape:
+        count *= max(int(size), 1)
+    if count >= INDEX_LIMIT:
+        raise ValueError(
+            f"{name}: shape {tuple(int(s) for s in shape)} is too large for 64-bit index "
+            f"arithmetic (the product of its sizes must be < 2**62)"
+        )
+
+
+def _check_below_limit(value: int, name: str, given: object) -> None:
+    if value >= INDEX_LIMIT:
+        raise ValueError(f"{name}: must be < 2**62 (64-bit index arithmetic), got {given!r}")
+
 
 def positive_pair(value: object, name: str) -> Pair:
     """An int or a pair of ints, each >= 1, as ``(height, width)``."""
@@ -21,6 +43,7 @@ def positive_pair(value: object, name: str) -> Pair:
             raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
         if item < 1:
             raise ValueError(f"{name}: must be >= 1, got {value!r}")
+        _check_below_limit(item, name, value)
     return int(items[0]), int(items[1])
 
 
@@ -29,6 +52,7 @@ def positive_int(value: object, name: str) -> int:
         raise TypeError(f"{name}: expected an int, got {value!r}")
     if value < 1:
         raise ValueError(f"{name}: must be >= 1, got {value}")
+    _check_below_limit(value, name, value)
     return int(value)
 
 
@@ -95,7 +119,9 @@ def output_array(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out: expected a numpy.ndarray, got {type(out).__name__}")
     if out.shape != shape or out.dtype != dtype:
-        raise ValueError(f"out: expected shape {shape} and dtype {dtype}, got {out.shape} {out.dtype}")
+        raise ValueError(
+            f"out: expected shape {shape} and dtype {dtype}, got {out.shape} {out.dtype}"
+        )
     if not out.flags.writeable:
         raise ValueError("out: array is read-only")
     for array in inputs:

@@ -15,6 +15,7 @@ import numpy as np
 from . import _core
 from ._args import (
     as_array,
+    check_index_range,
     check_shape_tuple,
     compute_dtype,
     contiguous,
@@ -132,6 +133,10 @@ def _resolve_setup(input_shape, weight_shape, stride, padding, dilation, groups,
                 "(the dilated kernel must fit in the padded input)"
             )
         out_hw.append(size)
+    (top, bottom), (left, right) = sides
+    check_index_range((n, c_in, h + top + bottom, w + left + right), "x (padded)")
+    check_index_range(w4, "weight")
+    check_index_range((n, c_out, *out_hw), "output")
     return _ConvSetup(
         input_shape=x4, weight_shape=w4, output_shape=(n, c_out, out_hw[0], out_hw[1]),
         stride=stride, dilation=dilation, sides=sides, groups=groups,
@@ -284,6 +289,7 @@ def conv2d_grad_bias(grad_output: np.ndarray) -> np.ndarray:
             f"grad_output: expected (N, C, OH, OW), (C, OH, OW) or (OH, OW), got shape "
             f"{grad_output.shape}"
         )
+    check_index_range(grad_output.shape, "grad_output")
     dtype = compute_dtype(grad_output)
     shape4 = _as_4d(grad_output.shape, grad_output.ndim)
     grad = np.empty(shape4[1], dtype=dtype)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from ._args import INDEX_LIMIT
+
 Sides = tuple[tuple[int, int], tuple[int, int]]
 """``((top, bottom), (left, right))``: padding resolved per side."""
 
@@ -20,6 +22,8 @@ def _nonnegative_int(value: object, what: str) -> int:
         raise TypeError(f"padding: {what} must be an int, got {value!r}")
     if value < 0:
         raise ValueError(f"padding: {what} must be >= 0, got {value}")
+    if value >= INDEX_LIMIT:
+        raise ValueError(f"padding: {what} must be < 2**62 (64-bit index arithmetic), got {value}")
     return int(value)
 
 

@@ -19,7 +19,9 @@ import numpy as np
 
 from . import _core
 from ._args import (
+    INDEX_LIMIT,
     as_array,
+    check_index_range,
     check_shape_tuple,
     compute_dtype,
     contiguous,
@@ -89,6 +91,7 @@ class _PoolSetup:
 def _as_4d(shape: tuple[int, ...], name: str) -> Shape4:
     if len(shape) not in (3, 4):
         raise ValueError(f"{name}: expected (N, C, H, W) or (C, H, W), got shape {tuple(shape)}")
+    check_index_range(shape, name)
     return (1,) * (4 - len(shape)) + tuple(shape)  # type: ignore[return-value]
 
 
@@ -137,6 +140,8 @@ def _setup(
         out_hw.append(
             pooled_size(in_size, k, stride[axis], dilation[axis], before, after, ceil_mode)
         )
+    (top, bottom), (left, right) = sides
+    check_index_range((n, c, h + top + bottom, w + left + right), f"{name} (padded)")
     return _PoolSetup(
         input_shape=shape4, output_shape=(n, c, out_hw[0], out_hw[1]), kernel_size=kernel,
         stride=stride, dilation=dilation, sides=sides, ceil_mode=ceil_mode,
@@ -222,6 +227,7 @@ def max_pool2d_grad_input(
         )
     if shape4[2] < 1 or shape4[3] < 1:
         raise ValueError(f"input_shape: H and W must be >= 1, got {input_shape}")
+    check_index_range(grad_output.shape, "grad_output")
     dtype = compute_dtype(grad_output)
     out_shape4 = shape4[:2] + grad_output.shape[-2:]
     grad = np.empty(shape4, dtype=dtype)
@@ -241,6 +247,8 @@ def _divisor(divisor_override: object) -> int:
         raise TypeError(f"divisor_override: expected None or an int, got {divisor_override!r}")
     if divisor_override == 0:
         raise ValueError("divisor_override: must not be 0")
+    if abs(divisor_override) >= INDEX_LIMIT:
+        raise ValueError(f"divisor_override: must lie in (-2**62, 2**62), got {divisor_override}")
     return int(divisor_override)
 
 
