@@ -44,6 +44,27 @@ inline float horizontal_sum(vec v) {
   return total;
 }
 
+// Transposes V vectors of V floats in place (afterwards r[i][l] is the former r[l][i]):
+// log2(V) rounds of two-source shuffles, each exchanging blocks of s lanes between rows
+// i and i + s. Used with AVX-512, where each shuffle is one vpermt2ps.
+typedef int32_t lane_index __attribute__((vector_size(V * sizeof(int32_t))));
+
+inline void transpose(vec* r) {
+  for (int s = V / 2; s >= 1; s /= 2) {
+    lane_index low, high;  // lanes of (a, b): b's lanes are numbered V..2V-1
+    for (int l = 0; l < V; ++l) {
+      low[l] = (l & s) ? V + l - s : l;
+      high[l] = (l & s) ? V + l : l + s;
+    }
+    for (int i = 0; i < V; ++i) {
+      if (i & s) continue;
+      const vec a = r[i], b = r[i + s];
+      r[i] = __builtin_shuffle(a, b, low);
+      r[i + s] = __builtin_shuffle(a, b, high);
+    }
+  }
+}
+
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace convpool::CONVPOOL_ISA

@@ -8,13 +8,7 @@
 
 namespace convpool {
 
-enum class WorkspaceSlot {
-  padded_input = 0,
-  channels_last_input = 1,
-  blocked_gradient = 2,
-  transformed_weights = 3,
-  count = 4
-};
+enum class WorkspaceSlot { padded_input = 0, transformed_weights = 1, count = 2 };
 
 // Uninitialised floats, valid until the next request of the same slot on this thread.
 float* workspace(WorkspaceSlot slot, size_t count);

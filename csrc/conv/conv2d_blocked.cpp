@@ -389,9 +389,31 @@ const std::array<WeightTileFn, kMaxTile[1] + 1> kWeightTiles1 =
 const std::array<WeightTileFn, kMaxTile[2] + 1> kWeightTiles2 =
     weight_tiles<2>(std::make_integer_sequence<int, kMaxTile[2]>{});
 
-// Output rows of work per chunk: enough to amortise the tile loads, few enough that the
-// chunk's input and output gradient stay in L2.
-constexpr int64_t kChunkBytes = 192 * 1024;
+// Output rows of work per chunk: enough to amortise the packing and tile loads, few
+// enough that the chunk's packed input and output gradient stay in L2.
+constexpr int64_t kChunkBytes = 384 * 1024;
+
+// dst[p * dst_stride + i] = src[i * src_stride + p] for i < channels, p < pixels:
+// planes to channels-last, in V x V blocks transposed in registers where V is 16.
+void to_channels_last(const float* src, int64_t src_stride, int64_t channels, int64_t pixels,
+                      float* dst, int64_t dst_stride) {
+  constexpr int64_t kBlock = 16;
+  for (int64_t p0 = 0; p0 < pixels; p0 += kBlock) {
+    const int64_t p1 = std::min(pixels, p0 + kBlock);
+    for (int64_t i0 = 0; i0 < channels; i0 += kBlock) {
+      const int64_t i1 = std::min(channels, i0 + kBlock);
+      if (V == kBlock && p1 - p0 == V && i1 - i0 == V) {
+        vec block[V];
+        for (int64_t i = 0; i < V; ++i) block[i] = load(src + (i0 + i) * src_stride + p0);
+        transpose(block);
+        for (int64_t p = 0; p < V; ++p) store(dst + (p0 + p) * dst_stride + i0, block[p]);
+        continue;
+      }
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t p = p0; p < p1; ++p) dst[p * dst_stride + i] = src[i * src_stride + p];
+    }
+  }
+}
 
 }  // namespace
 
@@ -409,76 +431,68 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
   const int nb = weight_vectors(cout_g);
   const int64_t B = int64_t(nb) * V, ob_count = ceil_div(cout_g, B);
   const int64_t K = g.kernel_plane(), OH = R.out_size, OW = C.out_size;
-  const int64_t rows_read = read_extent(R), cols_read = read_extent(C);
+  const int64_t cols_read = read_extent(C);
 
-  // x as [n][group][padded row][padded col][channel of group], zero padded.
-  float* xt = workspace(WorkspaceSlot::channels_last_input,
-                        size_t(g.batch * g.groups * rows_read * cols_read * cin_g));
-  const int64_t image_t = rows_read * cols_read * cin_g;
-#pragma omp parallel for num_threads(threads_for(g.batch * g.groups * image_t)) schedule(static)
-  for (int64_t ng = 0; ng < g.batch * g.groups; ++ng) {
-    const float* src = x + ng * cin_g * g.in_plane();
-    float* dst = xt + ng * image_t;
-    for (int64_t r = 0; r < rows_read; ++r) {
-      const int64_t sr = r - R.pad_before;
-      for (int64_t c = 0; c < cols_read; ++c) {
-        const int64_t sc = c - C.pad_before;
-        float* d = dst + (r * cols_read + c) * cin_g;
-        if (sr < 0 || sr >= R.in_size || sc < 0 || sc >= C.in_size) {
-          std::fill(d, d + cin_g, 0.0f);
-        } else {
-          const float* s = src + sr * C.in_size + sc;
-          for (int64_t i = 0; i < cin_g; ++i) d[i] = s[i * g.in_plane()];
-        }
-      }
-    }
-  }
-  // grad_y as [n][group][output block][pixel][B], zero beyond the group's channels.
-  float* gyt = workspace(WorkspaceSlot::blocked_gradient,
-                         size_t(g.batch * g.groups * ob_count * OH * OW * B));
-  const int64_t block_t = OH * OW * B;
-#pragma omp parallel for num_threads(threads_for(g.batch * g.groups * ob_count * block_t)) schedule(static)
-  for (int64_t nb_idx = 0; nb_idx < g.batch * g.groups * ob_count; ++nb_idx) {
-    const int64_t ob = nb_idx % ob_count, ng = nb_idx / ob_count;
-    const int64_t n = ng / g.groups, grp = ng % g.groups;
-    float* dst = gyt + nb_idx * block_t;
-    const int64_t valid = std::min(B, cout_g - ob * B);
-    const float* src = grad_y + (n * g.out_channels + grp * cout_g + ob * B) * OH * OW;
-    std::fill(dst, dst + block_t, 0.0f);
-    // In pixel blocks, so that each plane is read a cache line at a time: planes whose
-    // size is a multiple of 4 KiB would otherwise all compete for the same L1 sets.
-    constexpr int64_t kPixels = 64;
-    for (int64_t p0 = 0; p0 < OH * OW; p0 += kPixels) {
-      const int64_t p1 = std::min(OH * OW, p0 + kPixels);
-      for (int64_t o = 0; o < valid; ++o)
-        for (int64_t p = p0; p < p1; ++p) dst[p * B + o] = src[o * OH * OW + p];
-    }
-  }
+  // Chunks of output rows of one image; each is packed just before use, while it is in L2:
+  // x as [group][padded row][padded col][channel of group], zero padded, and grad_y as
+  // [group][output block][pixel][B], zero beyond the group's channels.
+  const int64_t x_row = R.stride * cols_read * g.in_channels, gy_row = OW * B * ob_count * g.groups;
+  const int64_t chunk_rows = std::clamp<int64_t>(
+      kChunkBytes / int64_t(sizeof(float)) / std::max<int64_t>(1, x_row + gy_row), 1, OH);
+  const int64_t x_rows_max = (chunk_rows - 1) * R.stride + R.dilation * (R.kernel - 1) + 1;
 
   const int threads = threads_for(g.batch * OH * OW * cin_g * cout_g * K);
   const int64_t partial_size = g.groups * ob_count * K * cin_g * B;
   std::vector<std::vector<float>> partials(static_cast<size_t>(threads));
   const int64_t total_rows = g.batch * OH;
-  const int64_t row_bytes = (OW * B + R.stride * cols_read * cin_g) * int64_t(sizeof(float));
-  const int64_t chunk_rows = std::max<int64_t>(1, kChunkBytes / std::max<int64_t>(1, row_bytes));
   const int ur_max = kMaxTile[nb];
 #pragma omp parallel num_threads(threads)
   {
     const int tid = omp_get_thread_num(), team = omp_get_num_threads();
     std::vector<float>& partial = partials[size_t(tid)];
     partial.assign(size_t(partial_size), 0.0f);
+    std::vector<float> xc(size_t(g.groups * x_rows_max * cols_read * cin_g));
+    std::vector<float> gyc(size_t(g.groups * ob_count * chunk_rows * OW * B));
     int64_t begin, end;
     split_range(total_rows, team, tid, &begin, &end);
     while (begin < end) {
       const int64_t n = begin / OH, oh = begin % OH;
       const int64_t rows = std::min({chunk_rows, end - begin, OH - oh});
+      const int64_t x_rows = (rows - 1) * R.stride + R.dilation * (R.kernel - 1) + 1;
+      // Pack the chunk.
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const float* x_image = xt + (n * g.groups + grp) * image_t;
+        const float* src = x + (n * g.in_channels + grp * cin_g) * g.in_plane();
+        for (int64_t r = 0; r < x_rows; ++r) {
+          float* drow = xc.data() + (grp * x_rows_max + r) * cols_read * cin_g;
+          const int64_t sr = oh * R.stride + r - R.pad_before;
+          if (sr < 0 || sr >= R.in_size) {
+            std::fill(drow, drow + cols_read * cin_g, 0.0f);
+            continue;
+          }
+          // Columns [c_lo, c_hi) come from the input, the others are padding.
+          const int64_t c_lo = std::min(cols_read, C.pad_before);
+          const int64_t c_hi = std::max(c_lo, std::min(cols_read, C.pad_before + C.in_size));
+          std::fill(drow, drow + c_lo * cin_g, 0.0f);
+          std::fill(drow + c_hi * cin_g, drow + cols_read * cin_g, 0.0f);
+          to_channels_last(src + sr * C.in_size + (c_lo - C.pad_before), g.in_plane(), cin_g,
+                           c_hi - c_lo, drow + c_lo * cin_g, cin_g);
+        }
         for (int64_t ob = 0; ob < ob_count; ++ob) {
-          const float* gy = gyt + ((n * g.groups + grp) * ob_count + ob) * block_t + oh * OW * B;
+          float* dst = gyc.data() + (grp * ob_count + ob) * chunk_rows * OW * B;
+          const int64_t valid = std::min(B, cout_g - ob * B);
+          const float* gsrc = grad_y + ((n * g.out_channels + grp * cout_g + ob * B) * OH + oh) * OW;
+          if (valid < B) std::fill(dst, dst + rows * OW * B, 0.0f);
+          to_channels_last(gsrc, OH * OW, valid, rows * OW, dst, B);
+        }
+      }
+      // Accumulate every tile of the gradient over the chunk's pixels.
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const float* x_chunk = xc.data() + grp * x_rows_max * cols_read * cin_g;
+        for (int64_t ob = 0; ob < ob_count; ++ob) {
+          const float* gy = gyc.data() + (grp * ob_count + ob) * chunk_rows * OW * B;
           for (int64_t s = 0; s < R.kernel; ++s) {
             for (int64_t t = 0; t < C.kernel; ++t) {
-              const float* x_tap = x_image + ((oh * R.stride + s * R.dilation) * cols_read + t * C.dilation) * cin_g;
+              const float* x_tap = x_chunk + (s * R.dilation * cols_read + t * C.dilation) * cin_g;
               float* tile_base = partial.data() + (((grp * ob_count + ob) * K + s * C.kernel + t) * cin_g) * B;
               for (int64_t i0 = 0; i0 < cin_g; i0 += ur_max) {
                 const int ur = int(std::min<int64_t>(ur_max, cin_g - i0));
