@@ -19,6 +19,12 @@
 #include "pool/pool_common.h"
 #include "pool/pool_kernels.h"
 
+#if defined(CONVPOOL_ISA_avx512)
+// Measured on Zen 4: these loops run faster on 256-bit vectors (strided windows need
+// fewer cross-lane shuffles); AVX-512VL still brings its masks and 32 registers.
+#pragma GCC target("prefer-vector-width=256")
+#endif
+
 namespace convpool::CONVPOOL_ISA {
 
 namespace {
