@@ -72,6 +72,7 @@ void conv2d_forward_binding(const py::array& x, const py::array& weight,
     }
     check_no_overlap(x, out, "x", "out");
     check_no_overlap(weight, out, "weight", "out");
+    if (bias) check_no_overlap(*bias, out, "bias", "out");
     py::gil_scoped_release release;
     conv2d_forward<T>(g, xp, wp, bp, yp);
   };

@@ -206,7 +206,8 @@ def conv2d(
     setup = _setup(x.shape, weight.shape, stride, padding, dilation, groups, padding_mode)
     dtype = compute_dtype(x, weight)
     b = _bias_vector(bias, setup, dtype)
-    result = output_array(out, setup.user_shape(setup.output_shape), dtype, (x, weight))
+    inputs = (x, weight) if b is None else (x, weight, b)  # b is the user's bias when no copy
+    result = output_array(out, setup.user_shape(setup.output_shape), dtype, inputs)
     x4 = _pad(setup, contiguous(x, dtype).reshape(setup.input_shape))
     w4 = contiguous(weight, dtype).reshape(setup.weight_shape)
     target = result if result.flags.c_contiguous else np.empty(result.shape, dtype)
