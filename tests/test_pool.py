@@ -229,6 +229,19 @@ def test_nan_propagates_with_the_first_nan_index(rng, window, dtype):
         np.testing.assert_array_equal(convpool.max_pool2d(x, **window), expected_y, err_msg=label)
 
 
+def test_a_single_nan_among_many_planes_and_row_chunks(rng):
+    """Rows without NaN take a cheaper path than rows with one: both must agree with the
+    oracle, whichever plane or chunk of rows the NaN falls in."""
+    x = integer_valued(rng, (2, 3, 40, 37))
+    x[0, 0] = np.inf
+    x[1, 2] = -np.inf
+    for plane, row, col in [(0, 1, 0), (1, 1, 36), (3, 39, 17), (5, 20, 0)]:
+        y = x.copy()
+        y.reshape(6, 40, 37)[plane, row, col] = np.nan
+        check_max(rng, y, kernel_size=3, stride=2, padding=1)
+        check_max(rng, y[:1, :1], kernel_size=2)  # one plane: cut into row chunks
+
+
 def test_all_minus_infinity_windows_pick_an_input_pixel(rng):
     x = np.full((1, 2, 5, 6), -np.inf, dtype=np.float32)
     check_max(rng, x, kernel_size=3, stride=2, padding=1)

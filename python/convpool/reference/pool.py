@@ -22,6 +22,7 @@ resolver (``convpool.padding``), which are plain Python.
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -41,6 +42,18 @@ __all__ = [
     "max_pool2d",
     "max_pool2d_grad_input",
 ]
+
+
+def _ieee(function):
+    """Run ``function`` in plain IEEE arithmetic (inf + -inf is NaN), as the compiled
+    kernels do, without NumPy's warnings about it."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with np.errstate(invalid="ignore", over="ignore"):
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 # --- geometry -------------------------------------------------------------------------
@@ -126,6 +139,7 @@ def _window(planes: np.ndarray, rows: list[int], cols: list[int]) -> np.ndarray:
 # --- max pooling ----------------------------------------------------------------------
 
 
+@_ieee
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Oracle of :func:`convpool.max_pool2d`."""
@@ -148,6 +162,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return (y, indices) if return_indices else y
 
 
+@_ieee
 def max_pool2d_grad_input(grad_output, indices, input_shape):
     """Oracle of :func:`convpool.max_pool2d_grad_input`: each gradient is added to the
     input pixel its index names."""
@@ -188,6 +203,7 @@ def _divisor(rows: _Windows, cols: _Windows, i, j, count_include_pad, divisor_ov
     return len(rows.inside(i)) * len(cols.inside(j))
 
 
+@_ieee
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Oracle of :func:`convpool.avg_pool2d`."""
@@ -203,6 +219,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     return _unbatched_like(y, x.ndim).astype(dtype)
 
 
+@_ieee
 def avg_pool2d_grad_input(grad_output, input_shape, kernel_size, stride=None, padding=0,
                           ceil_mode=False, count_include_pad=True, divisor_override=None):
     """Oracle of :func:`convpool.avg_pool2d_grad_input`: each output gradient, divided
@@ -244,6 +261,7 @@ def _global_grad(grad_output: np.ndarray, input_shape) -> np.ndarray:
     return grad_output.reshape(tuple(input_shape[:-2]))
 
 
+@_ieee
 def global_avg_pool2d(x, keepdims=False):
     """Oracle of :func:`convpool.global_avg_pool2d`."""
     x = as_array(x, "x")
@@ -251,6 +269,7 @@ def global_avg_pool2d(x, keepdims=False):
     return (y[..., np.newaxis, np.newaxis] if keepdims else y).astype(compute_dtype(x))
 
 
+@_ieee
 def global_avg_pool2d_grad_input(grad_output, input_shape):
     """Oracle of :func:`convpool.global_avg_pool2d_grad_input`."""
     input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
@@ -261,6 +280,7 @@ def global_avg_pool2d_grad_input(grad_output, input_shape):
     return grad.astype(compute_dtype(grad_output))
 
 
+@_ieee
 def global_max_pool2d(x, keepdims=False):
     """Oracle of :func:`convpool.global_max_pool2d`."""
     x = as_array(x, "x")
@@ -270,6 +290,7 @@ def global_max_pool2d(x, keepdims=False):
     return (y[..., np.newaxis, np.newaxis] if keepdims else y).astype(compute_dtype(x))
 
 
+@_ieee
 def global_max_pool2d_grad_input(grad_output, x):
     """Oracle of :func:`convpool.global_max_pool2d_grad_input`: each plane's gradient goes
     to the first maximum (or first NaN) of that plane of ``x``."""
@@ -298,6 +319,7 @@ def _groups(x: np.ndarray, size, mode) -> np.ndarray:
     return x4.reshape(n, c // size, size, h, w)
 
 
+@_ieee
 def channel_pool(x, size, mode="max"):
     """Oracle of :func:`convpool.channel_pool`."""
     x = as_array(x, "x")
@@ -306,6 +328,7 @@ def channel_pool(x, size, mode="max"):
     return _unbatched_like(y, x.ndim).astype(compute_dtype(x))
 
 
+@_ieee
 def channel_pool_grad_input(grad_output, x, size, mode="max"):
     """Oracle of :func:`convpool.channel_pool_grad_input`: max sends each gradient to the
     first winning channel of its group (the first NaN if any), avg splits it evenly."""
