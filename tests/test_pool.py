@@ -278,6 +278,8 @@ def test_global_max_ties_and_nan(rng):
     x[0, 1, 7, 7] = x[0, 1, 35, 1] = np.nan  # the first NaN
     x[0, 2] = -np.inf
     x[1, 0, 39, 40] = 1  # the very last pixel
+    x[1, 1, 5, 5] = x[1, 1, 9, 9] = np.inf  # infinities, no NaN
+    x[1, 2, 3, 3] = -np.inf
     g = np.arange(1, 7, dtype=np.float32).reshape(2, 3)
     for label in each_simd_level():
         y = convpool.global_max_pool2d(x)
@@ -285,6 +287,7 @@ def test_global_max_ties_and_nan(rng):
         grad = convpool.global_max_pool2d_grad_input(g, x)
         np.testing.assert_array_equal(grad, ref.global_max_pool2d_grad_input(g, x), label)
         assert grad[0, 0, 30, 2] == 1 and grad[0, 1, 7, 7] == 2 and grad[0, 2, 0, 0] == 3
+        assert grad[1, 1, 5, 5] == 5 and grad[1, 2, 0, 0] == 6
 
 
 def test_global_avg_of_a_large_float32_plane_is_accurate():

@@ -2,6 +2,8 @@
 //
 // Compiled once per instruction set (see pool_kernels.h).
 #include <cstdint>
+#include <cstring>
+#include <initializer_list>
 #include <limits>
 
 #include "common/threading.h"
@@ -30,32 +32,70 @@ double plane_sum(const T* x, int64_t n) {
   return total;
 }
 
-// Flat index of the first maximum of a plane (the first NaN if there is one): the maximum
-// in one vectorised pass (running maxima of `block` columns, a NaN sticks), then the
-// first block holding it (a vectorised test per block) and its position there.
+// The native vector of this build (GCC vector extensions): 64, 32 or 16 bytes.
+#if defined(CONVPOOL_ISA_avx512)
+constexpr int kVectorBytes = 64;
+#elif defined(CONVPOOL_ISA_avx2)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
+#endif
+
+template <typename T>
+struct Vector {
+  typedef T type __attribute__((vector_size(kVectorBytes)));
+  static constexpr int64_t lanes = kVectorBytes / static_cast<int64_t>(sizeof(T));
+  static type load(const T* p) {
+    type v;
+    std::memcpy(&v, p, sizeof v);  // an unaligned load
+    return v;
+  }
+};
+
+// Flat index of the first maximum of a plane (the first NaN if there is one). One pass
+// finds the maximum and whether a NaN occurs (four independent vector accumulators, so the
+// compare-select chains overlap); a second finds the first position holding it.
 template <typename T>
 int64_t plane_argmax(const T* x, int64_t n) {
-  constexpr int64_t block = 256;  // long enough that GCC vectorises rather than unrolls
-  T best[block];
-  for (int64_t l = 0; l < block; ++l) best[l] = -std::numeric_limits<T>::infinity();
+  using V = Vector<T>;
+  using vec = typename V::type;
+  constexpr int64_t step = 4 * V::lanes;
+  const T lowest = -std::numeric_limits<T>::infinity();
+  vec m0 = vec{} + lowest, m1 = m0, m2 = m0, m3 = m0;
+  vec nan = vec{} * T(0);  // lanes become NaN once a NaN is seen: max drops NaN, this keeps it
   int64_t k = 0;
-  for (; k + block <= n; k += block)
-    for (int64_t l = 0; l < block; ++l) best[l] = pool::max_propagating_nan(x[k + l], best[l]);
-  T m = -std::numeric_limits<T>::infinity();
-  for (int64_t l = 0; l < block; ++l) m = pool::max_propagating_nan(best[l], m);
-  for (; k < n; ++k) m = pool::max_propagating_nan(x[k], m);
-  const bool nan = m != m;
+  for (; k + step <= n; k += step) {
+    const vec v0 = V::load(x + k), v1 = V::load(x + k + V::lanes);
+    const vec v2 = V::load(x + k + 2 * V::lanes), v3 = V::load(x + k + 3 * V::lanes);
+    m0 = v0 > m0 ? v0 : m0;
+    m1 = v1 > m1 ? v1 : m1;
+    m2 = v2 > m2 ? v2 : m2;
+    m3 = v3 > m3 ? v3 : m3;
+    nan += (v0 - v0) + (v1 - v1) + (v2 - v2) + (v3 - v3);  // 0, or NaN from NaN or +-inf
+  }
+  T m = lowest;
+  bool maybe_nan = false;
+  for (int64_t l = 0; l < V::lanes; ++l) {
+    for (const T candidate : {m0[l], m1[l], m2[l], m3[l]}) m = candidate > m ? candidate : m;
+    maybe_nan = maybe_nan || nan[l] != nan[l];
+  }
+  for (; k < n; ++k) {
+    m = x[k] > m ? x[k] : m;
+    maybe_nan = maybe_nan || x[k] != x[k];
+  }
+  // (v - v) is NaN for infinities too: then look for an actual NaN.
+  if (maybe_nan) {
+    for (k = 0; k < n; ++k)
+      if (x[k] != x[k]) return k;
+  }
+  constexpr int64_t block = 256;  // a vectorised test per block, then the position in it
   for (k = 0; k + block <= n; k += block) {
     int found = 0;
-    if (nan) {
-      for (int64_t l = 0; l < block; ++l) found |= x[k + l] != x[k + l];
-    } else {
-      for (int64_t l = 0; l < block; ++l) found |= x[k + l] == m;
-    }
+    for (int64_t l = 0; l < block; ++l) found |= x[k + l] == m;
     if (found) break;
   }
   for (; k < n; ++k)
-    if (nan ? x[k] != x[k] : x[k] == m) return k;
+    if (x[k] == m) return k;
   return 0;  // not reached for n >= 1: m is one of the values
 }
 
