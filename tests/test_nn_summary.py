@@ -62,7 +62,9 @@ def test_lenet5_summary_on_28x28():
 
 def test_lenet5_on_8x8_digits():
     summary = lenet5(8).summary((1, 8, 8), show=False)
-    assert summary.rows[5].output_shape == (16, 2, 2)
+    assert summary.rows[2].output_shape == (6, 7, 7)
+    assert summary.rows[5].output_shape == (16, 6, 6)
+    assert summary.rows[7].parameters == 16 * 36 * 120 + 120
     assert summary.output_shape == (10,)
 
 

@@ -40,17 +40,21 @@ def _plan(input_size: int, in_channels: int, num_classes: int, activation: str, 
         raise ValueError(f"pooling: expected one of {list(_POOLS)}, got {pooling!r}")
     if len(channels) != 2:
         raise ValueError(f"channels: expected two feature-map counts, got {channels!r}")
-    # 5x5 kernels as LeNet's on MNIST-sized pictures (the first conv 'same', as LeNet
-    # padded 28x28 digits to 32x32); 3x3 'same' kernels on small pictures such as 8x8.
-    kernel = 5 if input_size >= 20 else 3
-    second_padding = 0 if input_size >= 20 else kernel // 2
+    # MNIST-sized pictures: LeNet's 5x5 kernels (the first 'same', as LeNet padded
+    # 28x28 digits to 32x32) and 2x2 sub-sampling. Small pictures such as the 8x8
+    # digits: 3x3 'same' kernels and overlapping 2x2 pooling with stride 1, since two
+    # halvings would leave 2x2 maps of an 8x8 picture.
+    small = input_size < 20
+    kernel = 3 if small else 5
+    pool_stride = 1 if small else 2
+    second_padding = kernel // 2 if small else 0
     size = input_size
     plan: list[tuple] = [("conv", in_channels, channels[0], kernel, kernel // 2),
-                         ("activation",), ("pool",)]
-    size //= 2
+                         ("activation",), ("pool", pool_stride)]
+    size = (size - 2) // pool_stride + 1
     plan += [("conv", channels[0], channels[1], kernel, second_padding), ("activation",),
-             ("pool",)]
-    size = (size + 2 * second_padding - kernel + 1) // 2
+             ("pool", pool_stride)]
+    size = (size + 2 * second_padding - kernel + 1 - 2) // pool_stride + 1
     if size < 1:
         raise ValueError(f"input_size: {input_size} is too small for LeNet-5's layers")
     features = channels[1] * size * size
@@ -74,7 +78,8 @@ def lenet5(input_size: int = 28, *, in_channels: int = 1, num_classes: int = 10,
     For ``input_size=28`` (MNIST): 6 maps 5x5 'same' (28x28), 2x2 pooling (14x14),
     16 maps 5x5 (10x10), pooling (5x5), then dense 400 -> 120 -> 84 -> 10, as LeCun's
     C1-S2-C3-S4-C5-F6-output. For small pictures (``input_size < 20``, e.g. the 8x8
-    scikit-learn digits) the kernels are 3x3 'same': 8 -> 4 -> 2, dense 64 -> 120 ...
+    scikit-learn digits) the kernels are 3x3 'same' and the 2x2 pooling overlaps
+    (stride 1): 8x8 -> 7x7 -> 6x6, dense 576 -> 120 -> 84 -> 10.
 
     Args:
         activation: ``"tanh"`` or ``"sigmoid"`` (the classic squashing functions) or
@@ -100,7 +105,7 @@ def lenet5(input_size: int = 28, *, in_channels: int = 1, num_classes: int = 10,
         elif kind == "activation":
             layers.append(_ACTIVATIONS[activation]())
         elif kind == "pool":
-            layers.append(_POOLS[pooling](2))
+            layers.append(_POOLS[pooling](2, stride=arguments[0]))
         elif kind == "flatten":
             layers.append(Flatten())
         elif kind == "dense":
@@ -130,7 +135,7 @@ def lenet5_torch(input_size: int = 28, *, in_channels: int = 1, num_classes: int
         elif kind == "activation":
             layers.append(activations[activation]())
         elif kind == "pool":
-            layers.append(pools[pooling](2))
+            layers.append(pools[pooling](2, stride=arguments[0]))
         elif kind == "flatten":
             layers.append(tnn.Flatten())
         elif kind == "dense":

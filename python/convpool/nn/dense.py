@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._args import positive_int
+from ._blas import blas_threads_for
 from .init import Seed, as_generator, draw_seed, float_dtype, uniform_initializer
 from .layer import Layer, check_input, forward_not_called
 from .parameter import Parameter
@@ -18,7 +19,8 @@ class Dense(Layer):
     ``weight`` is ``(out_features, in_features)`` (PyTorch's layout, so its state dicts
     load as they are), initialised ``U(-1/sqrt(in_features), 1/sqrt(in_features))`` as
     PyTorch does, and so is ``bias``. A dense layer is global: every output sees every
-    input.
+    input. Small products run on one BLAS thread, leaving the cores to the
+    convolution kernels' threads (see ``convpool.nn._blas``).
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
@@ -47,7 +49,8 @@ class Dense(Layer):
                 f"layer expects in_features={self.in_features}"
             )
         self._input = x
-        y = x @ self.weight.data.T
+        with blas_threads_for(x.size * self.out_features):
+            y = x @ self.weight.data.T
         if self.bias is not None:
             y += self.bias.data
         return y
@@ -60,12 +63,13 @@ class Dense(Layer):
         grad_output = np.asarray(grad_output)
         g2 = grad_output.reshape(-1, self.out_features)
         x2 = x.reshape(-1, self.in_features)
-        self.weight.accumulate_grad(g2.T @ x2)
-        if self.bias is not None:
-            self.bias.accumulate_grad(g2.sum(axis=0))
-        if not needs_input_grad:
-            return None
-        return grad_output @ self.weight.data
+        with blas_threads_for(x.size * self.out_features):
+            self.weight.accumulate_grad(g2.T @ x2)
+            if self.bias is not None:
+                self.bias.accumulate_grad(g2.sum(axis=0))
+            if not needs_input_grad:
+                return None
+            return grad_output @ self.weight.data
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if not input_shape or input_shape[-1] != self.in_features:
