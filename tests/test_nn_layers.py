@@ -256,3 +256,18 @@ def test_astype_converts_parameters(rng):
     assert y.dtype == np.float64
     with pytest.raises(TypeError, match="float32 or float64"):
         model.astype(np.int32)
+
+
+def test_convpool_exposes_nn_models_and_datasets_lazily():
+    import subprocess
+    import sys
+
+    import convpool
+
+    assert convpool.nn is nn and callable(convpool.models.lenet5)
+    code = "import convpool, sys; print('convpool.nn' in sys.modules)"
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
+    assert fresh.stdout.strip().splitlines()[-1] == "False"
+    with pytest.raises(AttributeError, match="no attribute 'layers'"):
+        convpool.layers  # noqa: B018

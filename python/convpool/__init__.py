@@ -44,3 +44,15 @@ __all__ = [
     "set_num_threads",
     "show_config",
 ]
+
+_LAZY_SUBMODULES = ("nn", "models", "datasets")
+
+
+def __getattr__(name: str):
+    # The layer API, ready-made nets and data sets load on first use (``convpool.nn``
+    # works without an explicit import), keeping ``import convpool`` itself light.
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
