@@ -4,7 +4,8 @@ construction, output shapes and padding for summaries."""
 from __future__ import annotations
 
 from .._args import positive_pair
-from ..padding import Sides, output_size, resolve_padding
+from ..padding import Sides, resolve_padding
+from ..pool import pooled_size
 
 Pair = tuple[int, int]
 
@@ -22,16 +23,9 @@ def window_output_size(layer: str, in_size: Pair, kernel: Pair, stride: Pair, di
     window does not fit."""
     result = []
     for axis, name in ((0, "height"), (1, "width")):
-        before, after = sides[axis]
-        size = output_size(in_size[axis], kernel[axis], stride[axis], dilation[axis], before, after)
-        if ceil_mode and size >= 1:
-            span = in_size[axis] + before + after - dilation[axis] * (kernel[axis] - 1) - 1
-            if span % stride[axis]:
-                size += 1
-            # PyTorch's rule: the last window must start inside the input or the
-            # before-padding.
-            if (size - 1) * stride[axis] >= in_size[axis] + before:
-                size -= 1
+        # The pooling kernels' own rule; without ceil_mode it is the convolution's too.
+        size = pooled_size(in_size[axis], kernel[axis], stride[axis], dilation[axis],
+                           *sides[axis], ceil_mode)
         if size < 1:
             raise ValueError(
                 f"{layer}: output {name} would be {size}: input {in_size[axis]}, kernel "
