@@ -3,11 +3,13 @@ array layouts (Fortran order, negative and zero strides, read-only, slices of a 
 buffer), valid or not. Each call must either raise TypeError/ValueError with a message, or
 return what the NumPy oracle returns for the same arguments. A crash ends the test run.
 
-Bounded: a fixed number of examples per function, derandomised (the same examples every
-run), no example database.
+Bounded: a fixed number of examples per function (CONVPOOL_FUZZ_EXAMPLES, default 14),
+derandomised (the same examples every run), no example database.
 """
 
 from __future__ import annotations
+
+import os
 
 import convpool
 import numpy as np
@@ -18,8 +20,10 @@ from convpool import reference as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-FUZZ = settings(max_examples=14, deadline=None, derandomize=True, database=None,
-                suppress_health_check=list(HealthCheck))
+# 14 examples per function in the normal run; .ci/sanitize asks for more through the
+# environment (the point of fuzzing under AddressSanitizer).
+FUZZ = settings(max_examples=int(os.environ.get("CONVPOOL_FUZZ_EXAMPLES", "14")), deadline=None,
+                derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 
 # Real dtypes are computed (uint8/int16/float16 promote to float32, int64 to float64); the
 # others must be refused with a TypeError.
