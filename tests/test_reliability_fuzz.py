@@ -92,24 +92,21 @@ def outcome(call):
         return "error", error
 
 
-def has_empty_dimension(*arrays_or_shapes) -> bool:
-    return any(0 in np.shape(a) for a in arrays_or_shapes)
-
-
-def check(compiled, oracle, empty: bool = False):
-    """Compiled and oracle agree: both refuse, or both return equal results. The oracle
-    may fail on an empty batch or channel set (a known limitation); then only the
-    compiled result's emptiness is checked."""
+def check(compiled, oracle):
+    """Compiled and oracle agree: both refuse (TypeError or ValueError; with several wrong
+    arguments they may name different ones), or both return equal results (C-contiguous
+    arrays of the same dtype and shape). One leniency: the compiled layer may refuse where
+    the oracle returns an empty array (the gradient of global pooling for an empty plane,
+    whose forward both refuse)."""
     got, result = outcome(compiled)
-    if got == "error":
-        return result
     with np.errstate(all="ignore"):
         expected_kind, expected = outcome(oracle)
-    if expected_kind == "error":
-        assert empty, f"compiled returned a result, the oracle refused: {expected!r}"
-        for array in result if isinstance(result, tuple) else (result,):
-            assert array.size == 0
-        return None
+    if got == "error":
+        empty = expected_kind == "ok" and all(
+            e.size == 0 for e in (expected if isinstance(expected, tuple) else (expected,)))
+        assert expected_kind == "error" or empty, f"compiled refused ({result!r}), oracle did not"
+        return
+    assert expected_kind == "ok", f"compiled returned a result, the oracle refused: {expected!r}"
     results = result if isinstance(result, tuple) else (result,)
     expecteds = expected if isinstance(expected, tuple) else (expected,)
     for r, e in zip(results, expecteds, strict=True):
@@ -118,7 +115,6 @@ def check(compiled, oracle, empty: bool = False):
             np.testing.assert_array_equal(r, e)
         else:
             assert_close(r, e, r.dtype)
-    return None
 
 
 @st.composite
@@ -169,7 +165,7 @@ def test_conv2d(data, case, way):
     bias = data.draw(st.none() | arrays((w_shape[0] if len(w_shape) == 4 else 1,)))
     with simd_level(way[0]), forced_conv2d_implementation("forward", way[1]):
         check(lambda: convpool.conv2d(x, w, bias, **kwargs),
-              lambda: ref.conv2d(x, w, bias, **kwargs), has_empty_dimension(x))
+              lambda: ref.conv2d(x, w, bias, **kwargs))
 
 
 @FUZZ
@@ -180,8 +176,7 @@ def test_conv2d_grad_input(data, case, way):
     w = data.draw(arrays(w_shape))
     with simd_level(way[0]), forced_conv2d_implementation("grad_input", way[1]):
         check(lambda: convpool.conv2d_grad_input(gy, w, x_shape, **kwargs),
-              lambda: ref.conv2d_grad_input(gy, w, x_shape, **kwargs),
-              has_empty_dimension(x_shape))
+              lambda: ref.conv2d_grad_input(gy, w, x_shape, **kwargs))
 
 
 @FUZZ
@@ -192,7 +187,7 @@ def test_conv2d_grad_weight(data, case, way):
     gy = data.draw(arrays(conv_output_shape(x_shape, w_shape, kwargs)))
     with simd_level(way[0]), forced_conv2d_implementation("grad_weight", way[1]):
         check(lambda: convpool.conv2d_grad_weight(x, gy, w_shape, **kwargs),
-              lambda: ref.conv2d_grad_weight(x, gy, w_shape, **kwargs), has_empty_dimension(x))
+              lambda: ref.conv2d_grad_weight(x, gy, w_shape, **kwargs))
 
 
 @FUZZ
@@ -224,8 +219,7 @@ def test_max_pool2d(data, case, dilation, return_indices):
     shape, kernel, stride, padding, ceil_mode = case
     x = data.draw(arrays(shape))
     args = (kernel, stride, padding, dilation, ceil_mode, return_indices)
-    check(lambda: convpool.max_pool2d(x, *args), lambda: ref.max_pool2d(x, *args),
-          has_empty_dimension(x))
+    check(lambda: convpool.max_pool2d(x, *args), lambda: ref.max_pool2d(x, *args))
 
 
 @FUZZ
@@ -246,7 +240,7 @@ def test_max_pool2d_grad_input(data, case, dilation, corrupt):
         indices = indices.astype(np.int32 if corrupt == "int32" else np.float64)
     gy = data.draw(arrays(y.shape))
     check(lambda: convpool.max_pool2d_grad_input(gy, indices, shape),
-          lambda: ref.max_pool2d_grad_input(gy, indices, shape), has_empty_dimension(gy))
+          lambda: ref.max_pool2d_grad_input(gy, indices, shape))
 
 
 @FUZZ
@@ -256,8 +250,7 @@ def test_avg_pool2d(data, case, include, divisor):
     shape, kernel, stride, padding, ceil_mode = case
     x = data.draw(arrays(shape))
     args = (kernel, stride, padding, ceil_mode, include, divisor)
-    check(lambda: convpool.avg_pool2d(x, *args), lambda: ref.avg_pool2d(x, *args),
-          has_empty_dimension(x))
+    check(lambda: convpool.avg_pool2d(x, *args), lambda: ref.avg_pool2d(x, *args))
 
 
 @FUZZ
@@ -272,7 +265,7 @@ def test_avg_pool2d_grad_input(data, case, include, divisor):
         out_shape = shape
     gy = data.draw(arrays(out_shape))
     check(lambda: convpool.avg_pool2d_grad_input(gy, shape, *args),
-          lambda: ref.avg_pool2d_grad_input(gy, shape, *args), has_empty_dimension(gy))
+          lambda: ref.avg_pool2d_grad_input(gy, shape, *args))
 
 
 global_shapes = mostly(st.lists(mostly(st.integers(1, 4), st.just(0)), min_size=3, max_size=4),
@@ -286,7 +279,7 @@ def test_global_pools(data, shape, keepdims, mode):
     x = data.draw(arrays(shape))
     compiled = getattr(convpool, f"global_{mode}_pool2d")
     oracle = getattr(ref, f"global_{mode}_pool2d")
-    check(lambda: compiled(x, keepdims), lambda: oracle(x, keepdims), has_empty_dimension(x))
+    check(lambda: compiled(x, keepdims), lambda: oracle(x, keepdims))
 
 
 @FUZZ
@@ -296,11 +289,11 @@ def test_global_pool_gradients(data, shape, keepdims, mode):
     gy = data.draw(arrays(shape[:-2] + ((1, 1) if keepdims else ())))
     if mode == "avg":
         check(lambda: convpool.global_avg_pool2d_grad_input(gy, shape),
-              lambda: ref.global_avg_pool2d_grad_input(gy, shape), has_empty_dimension(shape))
+              lambda: ref.global_avg_pool2d_grad_input(gy, shape))
     else:
         x = data.draw(arrays(shape))
         check(lambda: convpool.global_max_pool2d_grad_input(gy, x),
-              lambda: ref.global_max_pool2d_grad_input(gy, x), has_empty_dimension(shape))
+              lambda: ref.global_max_pool2d_grad_input(gy, x))
 
 
 @FUZZ
@@ -313,13 +306,12 @@ def test_channel_pool(data, shape, mode, grad):
     size = data.draw(mostly(st.sampled_from(divisors), st.integers(0, 4)))
     x = data.draw(arrays(shape))
     if not grad:
-        check(lambda: convpool.channel_pool(x, size, mode), lambda: ref.channel_pool(x, size, mode),
-              has_empty_dimension(x))
+        check(lambda: convpool.channel_pool(x, size, mode), lambda: ref.channel_pool(x, size, mode))
         return
     channels = shape[-3] // size if size and shape[-3] % size == 0 else shape[-3]
     gy = data.draw(arrays(shape[:-3] + (channels,) + shape[-2:]))
     check(lambda: convpool.channel_pool_grad_input(gy, x, size, mode),
-          lambda: ref.channel_pool_grad_input(gy, x, size, mode), has_empty_dimension(x))
+          lambda: ref.channel_pool_grad_input(gy, x, size, mode))
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
