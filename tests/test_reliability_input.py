@@ -12,6 +12,7 @@ import convpool
 import numpy as np
 import pytest
 from conftest import assert_close, conv2d_variants
+from convpool import _core
 from convpool import reference as ref
 
 POOL_FORWARD = {
@@ -521,3 +522,30 @@ def test_out_partly_overlapping_an_input_is_refused():
     weights = np.ones((1, 1, 3, 3))
     with pytest.raises(ValueError, match="out: must not share memory with an input"):
         convpool.conv2d(np.ones((1, 1, 3, 3)), weights, out=weights[:, :, :1, :1])
+
+
+def test_the_compiled_layer_refuses_geometry_beyond_int64_index_arithmetic():
+    """A bug in the Python layer must not become signed overflow in the bindings (the
+    sanitizer run checks that none happens): huge values given to _core directly."""
+    x = np.ones((1, 1, 3, 3), np.float32)
+    w = np.ones((1, 1, 1, 1), np.float32)
+    y = np.empty((1, 1, 3, 3), np.float32)
+    big = 2**62
+    pool = dict(kernel_size=(1, 1), stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1),
+                ceil_mode=True)
+    calls = [
+        lambda: _core.conv2d_forward(x, w, None, y, (1, 1), (big - 1, big - 1, 0, 0), (1, 1), 1),
+        lambda: _core.conv2d_forward(x, w, None, y, (2**63 - 1, 1), (0, 0, 0, 0), (1, 1), 1),
+        lambda: _core.conv2d_grad_input(y, np.ones((1, 1, 3, 1), np.float32), x.copy(), (1, 1),
+                                        (0, 0, 0, 0), (big // 2, 1), 1),
+        lambda: _core.max_pool2d_forward(x, y, None, **(pool | dict(stride=(2**63 - 1, 1)))),
+        lambda: _core.max_pool2d_forward(x, y, None, **(pool | dict(padding=(0, big, 0, 0)))),
+        lambda: _core.avg_pool2d_grad_input(y, x.copy(), (1, 1), (1, 1), (0, big, 0, 0), True,
+                                            True, 0),
+        lambda: _core.pad2d(x, y, (big - 1, big - 1, 0, 0), "zeros"),
+        lambda: _core.pad2d_backward(y, x.copy(), (0, 0, big - 1, big - 1), "circular"),
+    ]
+    for k, call in enumerate(calls):
+        with pytest.raises(ValueError, match=r"2\*\*62"):
+            call()
+            pytest.fail(f"call {k} accepted")

@@ -21,6 +21,7 @@ namespace {
 
 WindowAxis make_axis(int64_t in_size, int64_t out_size, int64_t kernel, int64_t stride,
                      int64_t dilation, int64_t pad_before, int64_t pad_after, const char* name) {
+  check_index_range(name, in_size, pad_before, pad_after, kernel, stride, dilation);
   WindowAxis axis{in_size, out_size, kernel, stride, dilation, pad_before};
   validate(axis, name);
   if (pad_after < 0) throw py::value_error(std::string(name) + ": padding must be >= 0");
@@ -153,6 +154,8 @@ void pad2d_binding(const py::array& src, py::array& dst, Sides padding, const st
     const py::array& plain = backward ? dst : src;
     const py::array& padded = backward ? src : dst;
     const int64_t h = plain.shape(2), w = plain.shape(3);
+    check_index_range("height", h, pad.top, pad.bottom);
+    check_index_range("width", w, pad.left, pad.right);
     validate_padding(m, pad, h, w);
     check_shape(padded, backward ? "x" : "out",
                 {plain.shape(0), plain.shape(1), h + pad.top + pad.bottom, w + pad.left + pad.right});

@@ -34,6 +34,7 @@ int64_t pooled_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation
 WindowAxis make_axis(int64_t in_size, int64_t out_size, int64_t kernel, int64_t stride,
                      int64_t dilation, int64_t before, int64_t after, bool ceil_mode,
                      const char* name) {
+  check_index_range(name, in_size, before, after, kernel, stride, dilation);
   if (after < 0) throw py::value_error(std::string(name) + ": padding must be >= 0");
   const WindowAxis axis{in_size, out_size, kernel, stride, dilation, before};
   validate(axis, name);
