@@ -5,7 +5,9 @@
 
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace convpool::CONVPOOL_ISA {
 
@@ -64,6 +66,56 @@ inline void transpose(vec* r) {
     }
   }
 }
+
+namespace {
+
+// A heap array for the files compiled once per ISA. std::vector would do, but its
+// out-of-line member templates (fill, grow), compiled with this file's ISA flags, are
+// merged by the linker with the copies of the other builds: the baseline path could end
+// up running AVX-512 code on a CPU without it. This class has internal linkage, so each
+// build keeps its own code (.ci/check-isa-symbols verifies that no such merge remains).
+template <typename T>
+class Array {
+ public:
+  Array() = default;
+  explicit Array(size_t n) : data_(new T[n]()), size_(n), capacity_(n) {}
+
+  void assign(size_t n, const T& value) {
+    if (n > capacity_) {
+      data_.reset(new T[n]);
+      capacity_ = n;
+    }
+    size_ = n;
+    for (size_t i = 0; i < n; ++i) data_[i] = value;
+  }
+  void push_back(const T& value) {
+    if (size_ == capacity_) {
+      const size_t grown = capacity_ ? 2 * capacity_ : 8;
+      std::unique_ptr<T[]> larger(new T[grown]);
+      for (size_t i = 0; i < size_; ++i) larger[i] = data_[i];
+      data_ = std::move(larger);
+      capacity_ = grown;
+    }
+    data_[size_++] = value;
+  }
+
+  T* data() { return data_.get(); }
+  const T* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  T& operator[](size_t i) { return data_[i]; }
+  const T& operator[](size_t i) const { return data_[i]; }
+  T* begin() { return data_.get(); }
+  T* end() { return data_.get() + size_; }
+  const T* begin() const { return data_.get(); }
+  const T* end() const { return data_.get() + size_; }
+
+ private:
+  std::unique_ptr<T[]> data_;
+  size_t size_ = 0, capacity_ = 0;
+};
+
+}  // namespace
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

@@ -7,7 +7,6 @@
 #include <array>
 #include <cstdint>
 #include <utility>
-#include <vector>
 
 #include "conv/tap_tile.h"
 #include "common/simd_vec.h"
@@ -90,8 +89,8 @@ struct TapConvolution {
   int64_t batch = 0, groups = 1, cin_g = 0, cout_g = 0;
   const float* in = nullptr;
   int64_t in_channels = 0, in_rows = 0, in_cols = 0, in_row_step = 1, in_col_step = 1;
-  std::vector<int64_t> taps;
-  std::vector<float> packed;  // [g][ob][i][t][NB * V]
+  Array<int64_t> taps;
+  Array<float> packed;  // [g][ob][i][t][NB * V]
   int nb = 1;
   float* out = nullptr;
   int64_t out_channels = 0, out_rows = 0, out_cols = 0;
@@ -250,8 +249,8 @@ struct PhaseTap {
   int64_t kernel_index, offset;
 };
 
-std::vector<PhaseTap> phase_taps(const WindowAxis& a, int64_t phase) {
-  std::vector<PhaseTap> taps;
+Array<PhaseTap> phase_taps(const WindowAxis& a, int64_t phase) {
+  Array<PhaseTap> taps;
   for (int64_t k = 0; k < a.kernel; ++k) {
     const int64_t shift = phase + a.pad_before - k * a.dilation;  // = offset * stride
     if (((shift % a.stride) + a.stride) % a.stride == 0)
@@ -305,7 +304,7 @@ void blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const floa
   const int64_t K = g.kernel_plane();
   for (int64_t ry = 0; ry < std::min(R.stride, R.in_size); ++ry) {
     for (int64_t rx = 0; rx < std::min(C.stride, C.in_size); ++rx) {
-      const std::vector<PhaseTap> row_taps = phase_taps(R, ry), col_taps = phase_taps(C, rx);
+      const Array<PhaseTap> row_taps = phase_taps(R, ry), col_taps = phase_taps(C, rx);
       TapConvolution job;
       job.batch = g.batch;
       job.groups = g.groups;
@@ -317,7 +316,7 @@ void blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const floa
       job.in_channels = g.out_channels;
       job.in_rows = mr.size;
       job.in_cols = mc.size;
-      std::vector<int64_t> kernel_taps;
+      Array<int64_t> kernel_taps;
       for (const PhaseTap& rt : row_taps)
         for (const PhaseTap& ct : col_taps) {
           job.taps.push_back((rt.offset + mr.before) * mc.size + ct.offset + mc.before);
@@ -443,16 +442,16 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
 
   const int threads = threads_for(g.batch * OH * OW * cin_g * cout_g * K);
   const int64_t partial_size = g.groups * ob_count * K * cin_g * B;
-  std::vector<std::vector<float>> partials(static_cast<size_t>(threads));
+  Array<Array<float>> partials(static_cast<size_t>(threads));
   const int64_t total_rows = g.batch * OH;
   const int ur_max = kMaxTile[nb];
 #pragma omp parallel num_threads(threads)
   {
     const int tid = omp_get_thread_num(), team = omp_get_num_threads();
-    std::vector<float>& partial = partials[size_t(tid)];
+    Array<float>& partial = partials[size_t(tid)];
     partial.assign(size_t(partial_size), 0.0f);
-    std::vector<float> xc(size_t(g.groups * x_rows_max * cols_read * cin_g));
-    std::vector<float> gyc(size_t(g.groups * ob_count * chunk_rows * OW * B));
+    Array<float> xc(size_t(g.groups * x_rows_max * cols_read * cin_g));
+    Array<float> gyc(size_t(g.groups * ob_count * chunk_rows * OW * B));
     int64_t begin, end;
     split_range(total_rows, team, tid, &begin, &end);
     while (begin < end) {
@@ -516,7 +515,7 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
       for (int64_t k = 0; k < K; ++k) {
         const int64_t at = (((grp * ob_count + ob) * K + k) * cin_g + i) * B + lane;
         float total = 0.0f;
-        for (const std::vector<float>& partial : partials)
+        for (const Array<float>& partial : partials)
           if (!partial.empty()) total += partial[size_t(at)];
         grad_w[(co * cin_g + i) * K + k] = total;
       }

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <vector>
 
 #include "common/simd_vec.h"
 #include "common/threading.h"
@@ -25,7 +24,7 @@ int64_t rows_per_task(int64_t out_rows, int64_t out_cols) {
 // src[first_row + b][c - left] where that lies inside the plane, else zero. Each row
 // has V floats of slack so that vector loads past the last output never leave it.
 struct RowBuffer {
-  std::vector<float> data;
+  Array<float> data;
   int64_t cols = 0;
 
   void fill(const float* src, int64_t src_rows, int64_t src_cols, int64_t first_row, int64_t rows,
@@ -156,7 +155,7 @@ void plane_grad_input(const Conv2dGeometry& g, const float* grad_y, const float*
                       float* grad_x) {
   const WindowAxis &R = g.rows, &C = g.cols;
   const int64_t cout_g = g.out_channels_per_group(), K = g.kernel_plane();
-  std::vector<float> flipped(size_t(g.out_channels * K));
+  Array<float> flipped(size_t(g.out_channels * K));
   for (int64_t q = 0; q < g.out_channels; ++q)
     for (int64_t k = 0; k < K; ++k) flipped[size_t(q * K + k)] = w[q * K + (K - 1 - k)];
   const int64_t top = R.dilation * (R.kernel - 1) - R.pad_before;
@@ -195,7 +194,7 @@ void plane_grad_weight(const Conv2dGeometry& g, const float* x, const float* gra
   const int64_t block = rows_per_task(R.out_size, C.out_size);
   const int64_t blocks = ceil_div(R.out_size, block);
   const int64_t slots = g.batch * blocks;  // per output channel
-  std::vector<double> partial(size_t(g.out_channels * slots * K));
+  Array<double> partial(size_t(g.out_channels * slots * K));
   const int64_t tasks = g.out_channels * slots;
   const int64_t OW = C.out_size, padded_ow = ceil_div(OW, V) * V;
 #pragma omp parallel num_threads(threads_for(tasks * block * OW * K))
@@ -203,7 +202,7 @@ void plane_grad_weight(const Conv2dGeometry& g, const float* x, const float* gra
     RowBuffer buffer;
     // The task's rows of grad_y, each zero-filled to a whole number of vectors so that
     // the products past the row's end are zeros.
-    std::vector<float> gy(size_t(block * padded_ow));
+    Array<float> gy(size_t(block * padded_ow));
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t q = task / slots, slot = task % slots;

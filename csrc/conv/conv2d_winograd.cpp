@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <vector>
 
 #include "conv/tap_tile.h"
 #include "common/simd_vec.h"
@@ -104,10 +103,10 @@ void winograd_f2x3(const WinogradProblem& p, WeightAt weight_at) {
   const int64_t padded_plane = padded_rows * padded_cols;
 #pragma omp parallel num_threads(threads_for(tiles * C * K * 16))
   {
-    std::vector<float> vb(size_t(kPoints * C * tile_block));             // [point][c][tile]
-    std::vector<float> mb(size_t(kPoints * ob_count * tile_block * B));  // [point][ob][tile][B]
+    Array<float> vb(size_t(kPoints * C * tile_block));             // [point][c][tile]
+    Array<float> mb(size_t(kPoints * ob_count * tile_block * B));  // [point][ob][tile][B]
     const size_t block_size = static_cast<size_t>(tile_block);
-    std::vector<int64_t> patch(block_size), image(block_size), tile_row(block_size), tile_col(block_size);
+    Array<int64_t> patch(block_size), image(block_size), tile_row(block_size), tile_col(block_size);
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t t0 = blk * tile_block, nt = std::min(tile_block, tiles - t0);
