@@ -323,14 +323,19 @@ void blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const floa
           kernel_taps.push_back(rt.kernel_index * C.kernel + ct.kernel_index);
         }
       if (job.taps.empty()) {
-        // No tap reaches this phase (dilation a multiple of the stride): its gradient is 0.
-        // A zero-weight tap keeps the one code path.
-        job.taps.push_back(0);
-        kernel_taps.push_back(-1);
+        // No window reads these pixels (dilation a multiple of the stride): their gradient
+        // is exactly 0, whatever the weights and output gradient hold.
+        const int64_t phase_rows = ceil_div(R.in_size - ry, R.stride);
+#pragma omp parallel for num_threads(threads_for(g.batch * g.in_channels * g.in_plane())) schedule(static)
+        for (int64_t plane = 0; plane < g.batch * g.in_channels; ++plane)
+          for (int64_t a = 0; a < phase_rows; ++a) {
+            float* row = grad_x + plane * g.in_plane() + (ry + a * R.stride) * C.in_size;
+            for (int64_t b = rx; b < C.in_size; b += C.stride) row[b] = 0.0f;
+          }
+        continue;
       }
       job.pack([&](int64_t grp, int64_t o, int64_t i, int64_t t) {
-        const int64_t tap = kernel_taps[size_t(t)];
-        return tap < 0 ? 0.0f : w[((grp * conv_cout_g + i) * conv_cin_g + o) * K + tap];
+        return w[((grp * conv_cout_g + i) * conv_cin_g + o) * K + kernel_taps[size_t(t)]];
       });
       job.out = grad_x;
       job.out_channels = g.in_channels;
