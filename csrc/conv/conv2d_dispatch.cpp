@@ -36,12 +36,12 @@ struct Implementation {
 
 const std::vector<Implementation<ForwardRun>>& forward_list() {
   static const std::vector<Implementation<ForwardRun>> list = {
-      {"plane", &avx512::plane_supports,
-       {&baseline::plane_forward, &avx2::plane_forward, &avx512::plane_forward}},
       {"winograd", &avx512::winograd_supports,
        {&baseline::winograd_forward, &avx2::winograd_forward, &avx512::winograd_forward}},
       {"blocked", &avx512::blocked_forward_supports,
        {&baseline::blocked_forward, &avx2::blocked_forward, &avx512::blocked_forward}},
+      {"plane", &avx512::plane_supports,
+       {&baseline::plane_forward, &avx2::plane_forward, &avx512::plane_forward}},
   };
   return list;
 }
