@@ -62,6 +62,15 @@ class _ConvSetup:
         top, bottom, left, right = self.flat_padding
         return n, c, h + top + bottom, w + left + right
 
+    @cached_property
+    def kernel_arguments(self) -> tuple:
+        """stride, padding (top, bottom, left, right), dilation, groups."""
+        return self.stride, self.kernel_padding, self.dilation, self.groups
+
+    @cached_property
+    def user_output_shape(self) -> tuple[int, ...]:
+        return self.user_shape(self.output_shape)
+
     def user_shape(self, shape4: tuple[int, ...]) -> tuple[int, ...]:
         """A 4-D shape in the rank the user called with."""
         return shape4[4 - self.input_ndim :] if self.input_ndim > 2 else shape4[2:]
@@ -76,17 +85,20 @@ def _setup(input_shape, weight_shape, stride, padding, dilation, groups,
     """The resolved geometry; repeated calls with the same arguments (a training loop)
     reuse it, which keeps the per-call overhead of small convolutions to microseconds."""
     key = (tuple(input_shape), tuple(weight_shape), stride, padding, dilation, groups, padding_mode)
-    if not all(_cacheable(value) for value in key[2:]):  # lists, floats, bools, NumPy ints
-        return _resolve_setup(*key)
-    return _cached_setup(*key)
+    cacheable = _cacheable  # spelled out: a generator here costs a microsecond per call
+    if (cacheable(stride) and cacheable(padding) and cacheable(dilation) and cacheable(groups)
+            and cacheable(padding_mode)):
+        return _cached_setup(*key)
+    return _resolve_setup(*key)  # lists, floats, bools, NumPy ints
 
 
 def _cacheable(value: object) -> bool:
     """Exact ints and strs, or tuples of them: 1, 1.0 and True are equal and hash alike, so a
     cache keyed on anything looser would accept ``stride=True`` after ``stride=1``."""
-    if type(value) is tuple:
-        return all(_cacheable(item) for item in value)
-    return type(value) is int or type(value) is str
+    kind = type(value)
+    if kind is int or kind is str:
+        return True
+    return kind is tuple and all(_cacheable(item) for item in value)
 
 
 def _resolve_setup(input_shape, weight_shape, stride, padding, dilation, groups,
@@ -159,14 +171,23 @@ def _pad(setup: _ConvSetup, x4: np.ndarray) -> np.ndarray:
 def _kernel_geometry(setup: _ConvSetup) -> tuple:
     """The kernels' trailing arguments: stride, padding (top, bottom, left, right), dilation,
     groups."""
-    return setup.stride, setup.kernel_padding, setup.dilation, setup.groups
+    return setup.kernel_arguments
+
+
+def _as_kernel_array(array: np.ndarray, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """``array`` as the kernels take it: C-contiguous, of ``dtype``, in 4-D ``shape``."""
+    array = contiguous(array, dtype)
+    return array if array.shape == shape else array.reshape(shape)
 
 
 def _bias_vector(bias: object, setup: _ConvSetup, dtype: np.dtype) -> np.ndarray | None:
     if bias is None:
         return None
-    b = as_array(bias, "bias")
     c_out = setup.output_shape[1]
+    if (type(bias) is np.ndarray and bias.dtype == dtype and bias.shape == (c_out,)
+            and bias.flags.c_contiguous):
+        return bias  # the common case, without the checks below
+    b = as_array(bias, "bias")
     if b.shape not in ((c_out,),) + (((), (1,)) if setup.input_ndim == 2 else ()):
         raise ValueError(f"bias: expected shape ({c_out},), got {b.shape}")
     return contiguous(b.reshape(c_out), dtype)
@@ -207,11 +228,12 @@ def conv2d(
     dtype = compute_dtype(x, weight)
     b = _bias_vector(bias, setup, dtype)
     inputs = (x, weight) if b is None else (x, weight, b)  # b is the user's bias when no copy
-    result = output_array(out, setup.user_shape(setup.output_shape), dtype, inputs)
-    x4 = _pad(setup, contiguous(x, dtype).reshape(setup.input_shape))
-    w4 = contiguous(weight, dtype).reshape(setup.weight_shape)
+    result = output_array(out, setup.user_output_shape, dtype, inputs)
+    x4 = _pad(setup, _as_kernel_array(x, dtype, setup.input_shape))
+    w4 = _as_kernel_array(weight, dtype, setup.weight_shape)
     target = result if result.flags.c_contiguous else np.empty(result.shape, dtype)
-    _core.conv2d_forward(x4, w4, b, target.reshape(setup.output_shape), *_kernel_geometry(setup))
+    _core.conv2d_forward(x4, w4, b, _as_kernel_array(target, dtype, setup.output_shape),
+                         *setup.kernel_arguments)
     if target is not result:
         result[...] = target
     return result
