@@ -80,20 +80,27 @@ void winograd_f2x3(const WinogradProblem& p, WeightAt weight_at) {
   const float* xp = padded_planes(p.in, p.batch * C, p.in_rows, p.in_cols, p.pad_top, p.pad_left,
                                   padded_rows, padded_cols);
 
-  // U as [point][output block][input channel][B], zero past the last output channel.
+  // U as [point][output block][input channel][B], zero past the last output channel:
+  // one (block, input channel) at a time, so that each point's B floats are written
+  // together rather than scattered over the whole array.
   const size_t u_size = size_t(kPoints * ob_count * C * B);
   float* U = workspace(WorkspaceSlot::transformed_weights, u_size);
-  std::fill(U, U + u_size, 0.0f);
-  // Output channel k inner: each point's slice of U is written in order.
 #pragma omp parallel for num_threads(threads_for(K * C * 64)) schedule(static)
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t k = 0; k < K; ++k) {
-      float g[3][3], u[kPoints];
-      for (int s = 0; s < 3; ++s)
-        for (int t = 0; t < 3; ++t) g[s][t] = weight_at(k, c, s, t);
+  for (int64_t job = 0; job < ob_count * C; ++job) {
+    const int64_t ob = job / C, c = job % C;
+    float block[kPoints][2 * V];
+    for (int64_t o = 0; o < B; ++o) {
+      const int64_t k = ob * B + o;
+      float g[3][3] = {}, u[kPoints];
+      if (k < K)
+        for (int s = 0; s < 3; ++s)
+          for (int t = 0; t < 3; ++t) g[s][t] = weight_at(k, c, s, t);
       transform_kernel(g, u);
-      for (int xi = 0; xi < kPoints; ++xi) U[((xi * ob_count + k / B) * C + c) * B + k % B] = u[xi];
+      for (int xi = 0; xi < kPoints; ++xi) block[xi][o] = u[xi];
     }
+    for (int xi = 0; xi < kPoints; ++xi)
+      std::copy(block[xi], block[xi] + B, U + ((xi * ob_count + ob) * C + c) * B);
+  }
 
   // Tiles per block: a whole number of register tiles, the block's transformed input
   // (16 x C x tiles floats) within about 256 KiB so that it stays in L2.
