@@ -168,10 +168,11 @@ def _pad(setup: _ConvSetup, x4: np.ndarray) -> np.ndarray:
     return padded
 
 
-def _kernel_geometry(setup: _ConvSetup) -> tuple:
-    """The kernels' trailing arguments: stride, padding (top, bottom, left, right), dilation,
-    groups."""
-    return setup.kernel_arguments
+def _check_grad_output(setup: _ConvSetup, grad_output: np.ndarray) -> None:
+    if grad_output.shape != setup.user_output_shape:
+        raise ValueError(
+            f"grad_output: expected shape {setup.user_output_shape}, got {grad_output.shape}"
+        )
 
 
 def _as_kernel_array(array: np.ndarray, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
@@ -258,15 +259,13 @@ def conv2d_grad_input(
     grad_output = as_array(grad_output, "grad_output")
     weight = as_array(weight, "weight")
     setup = _setup(input_shape, weight.shape, stride, padding, dilation, groups, padding_mode)
-    expected = setup.user_shape(setup.output_shape)
-    if grad_output.shape != expected:
-        raise ValueError(f"grad_output: expected shape {expected}, got {grad_output.shape}")
+    _check_grad_output(setup, grad_output)
     dtype = compute_dtype(grad_output, weight)
-    gy4 = contiguous(grad_output, dtype).reshape(setup.output_shape)
-    w4 = contiguous(weight, dtype).reshape(setup.weight_shape)
+    gy4 = _as_kernel_array(grad_output, dtype, setup.output_shape)
+    w4 = _as_kernel_array(weight, dtype, setup.weight_shape)
     kernel_input_shape = setup.padded_shape if setup.explicit_padding else setup.input_shape
     grad = np.empty(kernel_input_shape, dtype=dtype)
-    _core.conv2d_grad_input(gy4, w4, grad, *_kernel_geometry(setup))
+    _core.conv2d_grad_input(gy4, w4, grad, *setup.kernel_arguments)
     if setup.explicit_padding:
         folded = np.empty(setup.input_shape, dtype=dtype)
         _core.pad2d_backward(grad, folded, setup.flat_padding, setup.padding_mode)
@@ -292,14 +291,12 @@ def conv2d_grad_weight(
     x = as_array(x, "x")
     grad_output = as_array(grad_output, "grad_output")
     setup = _setup(x.shape, weight_shape, stride, padding, dilation, groups, padding_mode)
-    expected = setup.user_shape(setup.output_shape)
-    if grad_output.shape != expected:
-        raise ValueError(f"grad_output: expected shape {expected}, got {grad_output.shape}")
+    _check_grad_output(setup, grad_output)
     dtype = compute_dtype(x, grad_output)
-    x4 = _pad(setup, contiguous(x, dtype).reshape(setup.input_shape))
-    gy4 = contiguous(grad_output, dtype).reshape(setup.output_shape)
+    x4 = _pad(setup, _as_kernel_array(x, dtype, setup.input_shape))
+    gy4 = _as_kernel_array(grad_output, dtype, setup.output_shape)
     grad = np.empty(setup.weight_shape, dtype=dtype)
-    _core.conv2d_grad_weight(x4, gy4, grad, *_kernel_geometry(setup))
+    _core.conv2d_grad_weight(x4, gy4, grad, *setup.kernel_arguments)
     return grad.reshape(weight_shape)
 
 
