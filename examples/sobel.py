@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", help="a picture file (read with matplotlib)")
     parser.add_argument("--output", default="sobel.png")
+    parser.add_argument("--dpi", type=int, default=100, help="resolution of the PNG")
     args = parser.parse_args(argv)
 
     if args.image:
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             axis.imshow(shown, cmap="gray", vmin=0, vmax=top)
             axis.set_title(title)
             axis.axis("off")
-        figure.savefig(args.output, dpi=100, bbox_inches="tight")
+        figure.savefig(args.output, dpi=args.dpi, bbox_inches="tight")
         plt.close(figure)
     print(f"written to {args.output}")
     return 0

@@ -45,7 +45,7 @@ __all__ = [
     "show_config",
 ]
 
-_LAZY_SUBMODULES = ("nn", "models", "datasets")
+_LAZY_SUBMODULES = ("nn", "models", "datasets", "viz")
 
 
 def __getattr__(name: str):
