@@ -45,7 +45,7 @@ __all__ = [
     "show_config",
 ]
 
-_LAZY_SUBMODULES = ("nn", "models", "datasets", "viz")
+_LAZY_SUBMODULES = ("nn", "models", "datasets", "viz", "dask")
 
 
 def __getattr__(name: str):

@@ -1,0 +1,165 @@
+"""convpool.dask: a net or kernel over a chunked dask.array gives what the whole array
+gives in memory: bit for bit in float64, within rounding in float32, on the threaded
+scheduler and on a dask.distributed LocalCluster of two worker processes."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+
+import convpool  # noqa: E402
+import convpool.dask as cd  # noqa: E402
+from convpool import nn  # noqa: E402
+from convpool.models import lenet5  # noqa: E402
+
+SOBEL = np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], dtype=np.float64)
+SHAPE = (2000, 3000)  # 2000 is not a multiple of 256: the last row of chunks is 208 high
+CHUNKS = 256
+
+
+def sobel_layer(dtype) -> nn.Conv2d:
+    layer = nn.Conv2d(1, 1, 3, padding="same", bias=False, dtype=dtype)
+    layer.weight.data = SOBEL[None, None]
+    return layer
+
+
+def small_cnn(dtype) -> nn.Sequential:
+    """'same' padding, a strided convolution, max and average pooling and a 'valid'
+    convolution: total stride 8, output 2000x3000 -> 248x373."""
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding="same", dtype=dtype, seed=0), nn.ReLU(),
+        nn.Conv2d(4, 6, 3, stride=2, padding=1, dtype=dtype, seed=1), nn.Tanh(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 3, 5, dtype=dtype, seed=2),
+        nn.AvgPool2d(2),
+    )
+
+
+@pytest.fixture(scope="module")
+def picture() -> np.ndarray:
+    return np.random.default_rng(0).random(SHAPE)
+
+
+def in_memory(model, picture: np.ndarray) -> np.ndarray:
+    return model.eval().forward(picture[None, None].astype(next(model.parameters()).dtype))[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sobel_picture_threads(picture, dtype):
+    x = da.from_array(picture.astype(dtype), chunks=CHUNKS)
+    result = cd.apply(sobel_layer(dtype), x)
+    assert result.shape == SHAPE and result.dtype == dtype
+    expected = convpool.conv2d(picture.astype(dtype), SOBEL.astype(dtype), padding="same")
+    computed = result.compute(scheduler="threads")
+    if dtype == np.float64:
+        np.testing.assert_array_equal(computed, expected)
+    else:
+        np.testing.assert_allclose(computed, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cnn_picture_threads(picture, dtype):
+    model = small_cnn(dtype)
+    x = da.from_array(picture[None, None].astype(dtype), chunks=(1, 1, CHUNKS, CHUNKS))
+    plan = cd.plan_picture(model, (1, *SHAPE), (x.chunks[2], x.chunks[3]))
+    assert plan.stride == (8, 8)
+    result = cd.apply(model, x)
+    assert model.training  # the given net is not switched to evaluation mode
+    expected = in_memory(model, picture)
+    assert result.shape == (1, *expected.shape) == (1, 3, 248, 373)
+    computed = result.compute(scheduler="threads")[0]
+    if dtype == np.float64:
+        np.testing.assert_array_equal(computed, expected)
+    else:
+        np.testing.assert_allclose(computed, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_reflect_padding_and_uneven_chunks():
+    # Any padding mode is exact: blocks at the picture's true border have no halo there,
+    # so the layer pads them as it pads the whole picture.
+    picture = np.random.default_rng(1).random((1, 2, 150, 170))
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 5, padding=2, padding_mode="reflect", dtype=np.float64, seed=0),
+        nn.MaxPool2d(3, stride=2, padding=1), nn.Sigmoid(),
+        nn.Conv2d(3, 2, (3, 1), padding=(1, 0), dtype=np.float64, seed=1))
+    x = da.from_array(picture, chunks=(1, 1, (40, 40, 70), (64, 100, 6)))
+    np.testing.assert_array_equal(cd.apply(model, x).compute(scheduler="threads"),
+                                  model.eval().forward(picture))
+
+
+def test_batch_chunks_model_and_function():
+    rng = np.random.default_rng(2)
+    digits = rng.random((50, 1, 8, 8), dtype=np.float32)
+    model = lenet5(8, seed=0)
+    x = da.from_array(digits, chunks=(16, 1, 8, 8))
+    result = cd.apply(model, x)
+    assert result.shape == (50, 10) and result.chunks == ((16, 16, 16, 2), (10,))
+    # float32 dense layers: BLAS may sum in another order for another batch size
+    np.testing.assert_allclose(result.compute(scheduler="threads"), nn.predict(model, digits),
+                               rtol=1e-5, atol=1e-7)
+    pool = functools.partial(convpool.max_pool2d, kernel_size=2)
+    pooled = cd.apply(pool, x)
+    assert pooled.shape == (50, 1, 4, 4)
+    np.testing.assert_array_equal(pooled.compute(scheduler="threads"),
+                                  convpool.max_pool2d(digits, kernel_size=2))
+
+
+def test_local_cluster_processes():
+    distributed = pytest.importorskip("distributed")
+    # The picture is made on the workers (a seeded dask random array), so the graph
+    # stays small; the in-memory reference is the same array, computed once.
+    x = da.random.RandomState(0).random_sample(SHAPE, chunks=CHUNKS)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        picture = x.compute()
+        cnn = small_cnn(np.float64)
+        images = x[None, None].rechunk((1, 1, CHUNKS, CHUNKS))
+        cnn_result, sobel_result = client.compute(
+            [cd.apply(cnn, images), cd.apply(sobel_layer(np.float32), x.astype(np.float32))],
+            sync=True)
+    np.testing.assert_array_equal(cnn_result[0], in_memory(cnn, picture))
+    np.testing.assert_allclose(
+        sobel_result,
+        convpool.conv2d(picture.astype(np.float32), SOBEL.astype(np.float32), padding="same"),
+        rtol=1e-5, atol=1e-5)
+
+
+def test_chunkings_that_cannot_be_exact():
+    model = small_cnn(np.float64)
+    picture = da.zeros((1, 1, 300, 300), chunks=(1, 1, 100, 150))
+    with pytest.raises(ValueError, match="multiples of the net's total stride 8"):
+        cd.apply(model, picture)
+    with pytest.raises(ValueError, match="smaller than the halo"):
+        cd.apply(model, da.zeros((1, 1, 300, 300), chunks=(1, 1, (8, 292), 300)))
+    with pytest.raises(ValueError, match="owns no output pixel"):
+        cd.apply(model, da.zeros((1, 1, 300, 300), chunks=(1, 1, (96, 184, 20), 300)))
+    strided_same = nn.Conv2d(1, 1, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="padding depends on the picture's size"):
+        cd.apply(strided_same, da.zeros((1, 1, 100, 101), chunks=(1, 1, 50, 101)))
+    with pytest.raises(ValueError, match="fully convolutional"):
+        cd.apply(lenet5(8, seed=0), da.zeros((4, 1, 8, 8), chunks=(4, 1, 4, 8)))
+    with pytest.raises(ValueError, match="a function has no receptive field"):
+        cd.apply(np.abs, da.zeros((300, 300), chunks=100))
+
+
+def test_wrong_arguments():
+    with pytest.raises(TypeError, match="array: expected a dask.array"):
+        cd.apply(sobel_layer(np.float64), np.zeros((10, 10)))
+    with pytest.raises(TypeError, match="model_or_function"):
+        cd.apply("sobel", da.zeros((10, 10)))
+    with pytest.raises(ValueError, match=r"array: expected \(N, C, H, W\)"):
+        cd.apply(sobel_layer(np.float64), da.zeros((1, 10, 10)))
+
+
+def test_import_convpool_does_not_import_dask():
+    code = ("import sys, convpool; assert 'dask' not in sys.modules; "
+            "assert convpool.dask.apply and 'dask' not in sys.modules; "
+            "import convpool.viz; assert 'dask' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
