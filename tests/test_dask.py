@@ -163,3 +163,28 @@ def test_import_convpool_does_not_import_dask():
             "assert convpool.dask.apply and 'dask' not in sys.modules; "
             "import convpool.viz; assert 'dask' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tasks_carry_the_net_without_its_saved_arrays(picture):
+    import pickle
+
+    model = small_cnn(np.float64)
+    model.forward(picture[None, None])  # the layers now hold the picture and their maps
+    runner = cd._ModelRunner(model, np.dtype(np.float64))
+    copy = pickle.loads(pickle.dumps(runner))
+    assert len(pickle.dumps(runner)) < 100_000
+    assert model[0]._input is not None and copy.model[0]._input is None
+    np.testing.assert_array_equal(copy(picture[None, None, :40, :40]),
+                                  model.eval().forward(picture[None, None, :40, :40]))
+
+
+def test_throughput_benchmark_runs_and_checks(capsys):
+    from convpool.bench import dask_picture
+
+    results = dask_picture.measure(96, 128, chunk=32, repeats=1, cluster=False)
+    assert set(results["rows"]) == {"in memory", "dask threads"}
+    for row in results["rows"].values():
+        assert row["seconds"] > 0 and row["max_abs_difference"] <= 1e-5
+    assert dask_picture.main(["--height", "64", "--width", "96", "--chunk", "32",
+                              "--repeats", "1", "--no-cluster"]) == 0
+    assert "Mpixel/s" in capsys.readouterr().out

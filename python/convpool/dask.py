@@ -167,7 +167,12 @@ class _ModelRunner:
     """
 
     def __init__(self, model: Layer, fallback: np.dtype) -> None:
-        self.model = copy.deepcopy(model).eval()
+        # A layer's array attributes are what its last forward saved for backward (the
+        # parameters are Parameter objects): left out of the copy, they would otherwise
+        # travel with every task (the whole picture, after an in-memory run).
+        saved = {id(value): None for leaf in _leaves(model) for value in vars(leaf).values()
+                 if isinstance(value, np.ndarray)}
+        self.model = copy.deepcopy(model, saved).eval()
         for parameter in self.model.parameters():
             parameter.data  # noqa: B018 - materialised, so no initialiser needs pickling
         self.scalar_type = _model_dtype(self.model, fallback).type
