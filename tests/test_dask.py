@@ -121,14 +121,19 @@ def test_local_cluster_processes():
         picture = x.compute()
         cnn = small_cnn(np.float64)
         images = x[None, None].rechunk((1, 1, CHUNKS, CHUNKS))
-        cnn_result, sobel_result = client.compute(
-            [cd.apply(cnn, images), cd.apply(sobel_layer(np.float32), x.astype(np.float32))],
+        batch = x.reshape(10, 1, 200, 3000).rechunk((5, 1, 200, 3000))
+        pool = functools.partial(convpool.max_pool2d, kernel_size=3, stride=2)
+        cnn_result, sobel_result, pooled = client.compute(
+            [cd.apply(cnn, images), cd.apply(sobel_layer(np.float32), x.astype(np.float32)),
+             cd.apply(pool, batch)],
             sync=True)
     np.testing.assert_array_equal(cnn_result[0], in_memory(cnn, picture))
     np.testing.assert_allclose(
         sobel_result,
         convpool.conv2d(picture.astype(np.float32), SOBEL.astype(np.float32), padding="same"),
         rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(
+        pooled, convpool.max_pool2d(picture.reshape(10, 1, 200, 3000), kernel_size=3, stride=2))
 
 
 def test_chunkings_that_cannot_be_exact():

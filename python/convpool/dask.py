@@ -201,7 +201,9 @@ def _run_picture_block(block: np.ndarray, runner: _ModelRunner, crops,
 
 
 def _run_function(block: np.ndarray, function: Callable) -> np.ndarray:
-    return np.asarray(function(np.ascontiguousarray(block)))
+    # An unpickled block's dtype is a new object equal to NumPy's own, which the compiled
+    # kernels refuse (see _ModelRunner): the block gets NumPy's own.
+    return np.asarray(function(np.ascontiguousarray(block, dtype=np.dtype(block.dtype.type))))
 
 
 def apply(model_or_function: Layer | Callable[[np.ndarray], np.ndarray], array):
