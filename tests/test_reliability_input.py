@@ -552,3 +552,25 @@ def test_the_compiled_layer_refuses_geometry_beyond_int64_index_arithmetic():
         with pytest.raises(ValueError, match=r"2\*\*62"):
             call()
             pytest.fail(f"call {k} accepted")
+
+
+def test_unpickled_and_byteswapped_arrays_are_accepted(rng):
+    """An unpickled or deep-copied array carries an equal dtype that is a new object (as in
+    multiprocessing, joblib or dask-distributed workers); a big-endian array holds the same
+    numbers in another byte order. Both must compute like the original."""
+    import copy
+    import pickle
+
+    x = rng.standard_normal((2, 3, 7, 6))
+    w = rng.standard_normal((4, 3, 3, 3))
+    expected = convpool.conv2d(x, w, padding=1)
+    for variant in (pickle.loads(pickle.dumps(x)), copy.deepcopy(x), x.astype(">f8")):
+        np.testing.assert_array_equal(convpool.conv2d(variant, w, padding=1), expected)
+    x32 = pickle.loads(pickle.dumps(x.astype(np.float32)))
+    np.testing.assert_array_equal(convpool.max_pool2d(x32, 2),
+                                  convpool.max_pool2d(x.astype(np.float32), 2))
+    ones = np.ones_like(expected)
+    np.testing.assert_array_equal(
+        convpool.conv2d_grad_weight(x, pickle.loads(pickle.dumps(ones)), w.shape, padding=1),
+        convpool.conv2d_grad_weight(x, ones, w.shape, padding=1),
+    )

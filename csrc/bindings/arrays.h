@@ -21,17 +21,24 @@ inline std::string shape_string(const py::array& a) {
   return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
+// Whether `a`'s elements are T in native byte order. NumPy's equivalence, not object
+// identity: an unpickled or deep-copied array carries an equal dtype that is a new object.
+template <typename T>
+bool holds(const py::array& a) {
+  return py::detail::npy_api::get().PyArray_EquivTypes_(a.dtype().ptr(), py::dtype::of<T>().ptr());
+}
+
 // Whether `a` holds float64 (true) or float32 (false); TypeError for anything else.
 inline bool is_float64(const py::array& a, const char* name) {
-  if (a.dtype().is(py::dtype::of<double>())) return true;
-  if (a.dtype().is(py::dtype::of<float>())) return false;
+  if (holds<double>(a)) return true;
+  if (holds<float>(a)) return false;
   throw py::type_error(std::string(name) + ": dtype must be float32 or float64, got " +
                        std::string(py::str(a.dtype())));
 }
 
 template <typename T>
 void check_array(const py::array& a, const char* name, py::ssize_t ndim) {
-  if (!a.dtype().is(py::dtype::of<T>()))
+  if (!holds<T>(a))
     throw py::type_error(std::string(name) + ": dtype must be " +
                          std::string(py::str(py::dtype::of<T>())) + ", got " +
                          std::string(py::str(a.dtype())));
