@@ -159,12 +159,7 @@ def _region_sizes(chunks: tuple[int, ...], before: int, after: int) -> set[int]:
 
 
 class _ModelRunner:
-    """A copy of the net in evaluation mode, as sent to the workers, applied to blocks.
-
-    NumPy gives copied and unpickled arrays a new dtype object equal to float32/float64,
-    and the compiled kernels accept only NumPy's own two; so after every copy (here and
-    on unpickling in a worker) the parameters are converted to the canonical dtype.
-    """
+    """A copy of the net in evaluation mode, as sent to the workers, applied to blocks."""
 
     def __init__(self, model: Layer, fallback: np.dtype) -> None:
         # A layer's array attributes are what its last forward saved for backward (the
@@ -175,19 +170,8 @@ class _ModelRunner:
         self.model = copy.deepcopy(model, saved).eval()
         for parameter in self.model.parameters():
             parameter.data  # noqa: B018 - materialised, so no initialiser needs pickling
-        self.scalar_type = _model_dtype(self.model, fallback).type
-        self._canonicalise()
-
-    def _canonicalise(self) -> None:
-        self.model.astype(self.scalar_type)
-        self.dtype = np.dtype(self.scalar_type)
-
-    def __getstate__(self) -> dict:
-        return {"model": self.model, "scalar_type": self.scalar_type}
-
-    def __setstate__(self, state: dict) -> None:
-        self.model, self.scalar_type = state["model"], state["scalar_type"]
-        self._canonicalise()
+        self.dtype = _model_dtype(self.model, fallback)
+        self.model.astype(self.dtype.type)
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
         return self.model.forward(np.ascontiguousarray(block, dtype=self.dtype))
@@ -201,9 +185,7 @@ def _run_picture_block(block: np.ndarray, runner: _ModelRunner, crops,
 
 
 def _run_function(block: np.ndarray, function: Callable) -> np.ndarray:
-    # An unpickled block's dtype is a new object equal to NumPy's own, which the compiled
-    # kernels refuse (see _ModelRunner): the block gets NumPy's own.
-    return np.asarray(function(np.ascontiguousarray(block, dtype=np.dtype(block.dtype.type))))
+    return np.asarray(function(block))
 
 
 def apply(model_or_function: Layer | Callable[[np.ndarray], np.ndarray], array):
