@@ -36,6 +36,14 @@ inline bool is_float64(const py::array& a, const char* name) {
                        std::string(py::str(a.dtype())));
 }
 
+// Calls body(T{}) with T the float type `a` holds, float or double; TypeError otherwise.
+// The one place where a binding goes from NumPy's run-time dtype to a kernel's template.
+template <typename Body>
+void with_float_type(const py::array& a, const char* name, Body&& body) {
+  if (is_float64(a, name)) body(double{});
+  else body(float{});
+}
+
 template <typename T>
 void check_array(const py::array& a, const char* name, py::ssize_t ndim) {
   if (!holds<T>(a))

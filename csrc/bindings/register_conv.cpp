@@ -59,8 +59,7 @@ Conv2dGeometry make_geometry(const py::array& x, const py::array& weight, const 
 void conv2d_forward_binding(const py::array& x, const py::array& weight,
                             const std::optional<py::array>& bias, py::array& out, Pair stride,
                             Sides padding, Pair dilation, int64_t groups) {
-  const bool f64 = is_float64(x, "x");
-  auto run = [&](auto zero) {
+  with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);
     const T* wp = input_data<T>(weight, "weight", 4);
@@ -76,15 +75,13 @@ void conv2d_forward_binding(const py::array& x, const py::array& weight,
     if (bias) check_no_overlap(*bias, out, "bias", "out");
     py::gil_scoped_release release;
     conv2d_forward<T>(g, xp, wp, bp, yp);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 void conv2d_grad_input_binding(const py::array& grad_output, const py::array& weight,
                                py::array& grad_input, Pair stride, Sides padding, Pair dilation,
                                int64_t groups) {
-  const bool f64 = is_float64(grad_output, "grad_output");
-  auto run = [&](auto zero) {
+  with_float_type(grad_output, "grad_output", [&](auto zero) {
     using T = decltype(zero);
     const T* gyp = input_data<T>(grad_output, "grad_output", 4);
     const T* wp = input_data<T>(weight, "weight", 4);
@@ -94,15 +91,13 @@ void conv2d_grad_input_binding(const py::array& grad_output, const py::array& we
     check_no_overlap(grad_output, grad_input, "grad_output", "grad_input");
     py::gil_scoped_release release;
     conv2d_grad_input<T>(g, gyp, wp, gxp);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 void conv2d_grad_weight_binding(const py::array& x, const py::array& grad_output,
                                 py::array& grad_weight, Pair stride, Sides padding,
                                 Pair dilation, int64_t groups) {
-  const bool f64 = is_float64(x, "x");
-  auto run = [&](auto zero) {
+  with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);
     const T* gyp = input_data<T>(grad_output, "grad_output", 4);
@@ -112,13 +107,11 @@ void conv2d_grad_weight_binding(const py::array& x, const py::array& grad_output
     check_no_overlap(x, grad_weight, "x", "grad_weight");
     py::gil_scoped_release release;
     conv2d_grad_weight<T>(g, xp, gyp, gwp);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 void conv2d_grad_bias_binding(const py::array& grad_output, py::array& grad_bias) {
-  const bool f64 = is_float64(grad_output, "grad_output");
-  auto run = [&](auto zero) {
+  with_float_type(grad_output, "grad_output", [&](auto zero) {
     using T = decltype(zero);
     const T* gyp = input_data<T>(grad_output, "grad_output", 4);
     T* gbp = output_data<T>(grad_bias, "grad_bias", 1);
@@ -127,8 +120,7 @@ void conv2d_grad_bias_binding(const py::array& grad_output, py::array& grad_bias
     const int64_t plane = grad_output.shape(2) * grad_output.shape(3);
     py::gil_scoped_release release;
     conv2d_grad_bias<T>(batch, channels, plane, gyp, gbp);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 PaddingMode parse_mode(const std::string& mode) {
@@ -144,10 +136,9 @@ PaddingMode parse_mode(const std::string& mode) {
 // x (N, C, H, W) -> out (N, C, H + top + bottom, W + left + right), or back (gradient).
 void pad2d_binding(const py::array& src, py::array& dst, Sides padding, const std::string& mode,
                    bool backward) {
-  const bool f64 = is_float64(src, "x");
-  const PaddingMode m = parse_mode(mode);
-  const PlanePadding pad{padding[0], padding[1], padding[2], padding[3]};
-  auto run = [&](auto zero) {
+  with_float_type(src, "x", [&](auto zero) {
+    const PaddingMode m = parse_mode(mode);
+    const PlanePadding pad{padding[0], padding[1], padding[2], padding[3]};
     using T = decltype(zero);
     const T* sp = input_data<T>(src, "x", 4);
     T* dp = output_data<T>(dst, "out", 4);
@@ -164,8 +155,7 @@ void pad2d_binding(const py::array& src, py::array& dst, Sides padding, const st
     py::gil_scoped_release release;
     if (backward) pad_planes_backward<T>(sp, planes, h, w, pad, m, dp);
     else pad_planes<T>(sp, planes, h, w, pad, m, dp);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 }  // namespace

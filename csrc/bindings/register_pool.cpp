@@ -74,8 +74,7 @@ int64_t* optional_indices(std::optional<py::array> indices, const py::array& lik
 void max_pool2d_forward_binding(const py::array& x, py::array& out,
                                 const std::optional<py::array>& indices, Pair kernel, Pair stride,
                                 Sides padding, Pair dilation, bool ceil_mode) {
-  const bool f64 = is_float64(x, "x");
-  auto run = [&](auto zero) {
+  with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);
     T* yp = output_data<T>(out, "out", 4);
@@ -88,8 +87,7 @@ void max_pool2d_forward_binding(const py::array& x, py::array& out,
     }
     py::gil_scoped_release release;
     max_pool2d_forward<T>(g, xp, yp, ip);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 // The first index outside [0, plane), named by its position: the error the kernel found.
@@ -112,8 +110,7 @@ void max_pool2d_forward_binding(const py::array& x, py::array& out,
 
 void max_pool2d_grad_input_binding(const py::array& grad_output, const py::array& indices,
                                    py::array& grad_input) {
-  const bool f64 = is_float64(grad_output, "grad_output");
-  auto run = [&](auto zero) {
+  with_float_type(grad_output, "grad_output", [&](auto zero) {
     using T = decltype(zero);
     const T* gyp = input_data<T>(grad_output, "grad_output", 4);
     const int64_t* ip = input_data<int64_t>(indices, "indices", 4);
@@ -136,8 +133,7 @@ void max_pool2d_grad_input_binding(const py::array& grad_output, const py::array
       in_range = max_pool2d_grad_input<T>(g, gyp, ip, gxp);
     }
     if (!in_range) report_bad_index(indices, g.in_plane(), g.rows.in_size, g.cols.in_size);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 AvgPoolDivisor make_divisor(Sides padding, bool count_include_pad, int64_t divisor_override) {
@@ -152,8 +148,7 @@ AvgPoolDivisor make_divisor(Sides padding, bool count_include_pad, int64_t divis
 void avg_pool2d_forward_binding(const py::array& x, py::array& out, Pair kernel, Pair stride,
                                 Sides padding, bool ceil_mode, bool count_include_pad,
                                 int64_t divisor_override) {
-  const bool f64 = is_float64(x, "x");
-  auto run = [&](auto zero) {
+  with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);
     T* yp = output_data<T>(out, "out", 4);
@@ -162,15 +157,13 @@ void avg_pool2d_forward_binding(const py::array& x, py::array& out, Pair kernel,
     check_no_overlap(x, out, "x", "out");
     py::gil_scoped_release release;
     avg_pool2d_forward<T>(g, d, xp, yp);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 void avg_pool2d_grad_input_binding(const py::array& grad_output, py::array& grad_input,
                                    Pair kernel, Pair stride, Sides padding, bool ceil_mode,
                                    bool count_include_pad, int64_t divisor_override) {
-  const bool f64 = is_float64(grad_output, "grad_output");
-  auto run = [&](auto zero) {
+  with_float_type(grad_output, "grad_output", [&](auto zero) {
     using T = decltype(zero);
     const T* gyp = input_data<T>(grad_output, "grad_output", 4);
     T* gxp = output_data<T>(grad_input, "grad_input", 4);
@@ -180,8 +173,7 @@ void avg_pool2d_grad_input_binding(const py::array& grad_output, py::array& grad
     check_no_overlap(grad_output, grad_input, "grad_output", "grad_input");
     py::gil_scoped_release release;
     avg_pool2d_grad_input<T>(g, d, gyp, gxp);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 // x (N, C, H, W) with a non-empty plane; y (N, C).
@@ -193,8 +185,7 @@ int64_t global_plane(const py::array& x, const py::array& y, const char* y_name)
 }
 
 void global_avg_pool2d_forward_binding(const py::array& x, py::array& out) {
-  const bool f64 = is_float64(x, "x");
-  auto run = [&](auto zero) {
+  with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);
     T* yp = output_data<T>(out, "out", 2);
@@ -202,13 +193,11 @@ void global_avg_pool2d_forward_binding(const py::array& x, py::array& out) {
     check_no_overlap(x, out, "x", "out");
     py::gil_scoped_release release;
     global_avg_pool2d_forward<T>(x.shape(0) * x.shape(1), plane, xp, yp);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 void global_avg_pool2d_grad_input_binding(const py::array& grad_output, py::array& grad_input) {
-  const bool f64 = is_float64(grad_output, "grad_output");
-  auto run = [&](auto zero) {
+  with_float_type(grad_output, "grad_output", [&](auto zero) {
     using T = decltype(zero);
     const T* gyp = input_data<T>(grad_output, "grad_output", 2);
     T* gxp = output_data<T>(grad_input, "grad_input", 4);
@@ -216,14 +205,12 @@ void global_avg_pool2d_grad_input_binding(const py::array& grad_output, py::arra
     check_no_overlap(grad_output, grad_input, "grad_output", "grad_input");
     py::gil_scoped_release release;
     global_avg_pool2d_grad_input<T>(grad_input.shape(0) * grad_input.shape(1), plane, gyp, gxp);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 void global_max_pool2d_forward_binding(const py::array& x, py::array& out,
                                        const std::optional<py::array>& indices) {
-  const bool f64 = is_float64(x, "x");
-  auto run = [&](auto zero) {
+  with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);
     T* yp = output_data<T>(out, "out", 2);
@@ -236,14 +223,12 @@ void global_max_pool2d_forward_binding(const py::array& x, py::array& out,
     check_no_overlap(x, out, "x", "out");
     py::gil_scoped_release release;
     global_max_pool2d_forward<T>(x.shape(0) * x.shape(1), plane, xp, yp, ip);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 void global_max_pool2d_grad_input_binding(const py::array& grad_output, const py::array& x,
                                           py::array& grad_input) {
-  const bool f64 = is_float64(grad_output, "grad_output");
-  auto run = [&](auto zero) {
+  with_float_type(grad_output, "grad_output", [&](auto zero) {
     using T = decltype(zero);
     const T* gyp = input_data<T>(grad_output, "grad_output", 2);
     const T* xp = input_data<T>(x, "x", 4);
@@ -254,8 +239,7 @@ void global_max_pool2d_grad_input_binding(const py::array& grad_output, const py
     check_no_overlap(x, grad_input, "x", "grad_input");
     py::gil_scoped_release release;
     global_max_pool2d_grad_input<T>(x.shape(0) * x.shape(1), plane, gyp, xp, gxp);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 ChannelPoolMode parse_mode(const std::string& mode) {
@@ -278,9 +262,8 @@ ChannelPoolShape channel_shape(const py::array& x, const py::array& y, int64_t s
 
 void channel_pool_forward_binding(const py::array& x, py::array& out, int64_t size,
                                   const std::string& mode) {
-  const bool f64 = is_float64(x, "x");
-  const ChannelPoolMode m = parse_mode(mode);
-  auto run = [&](auto zero) {
+  with_float_type(x, "x", [&](auto zero) {
+    const ChannelPoolMode m = parse_mode(mode);
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);
     T* yp = output_data<T>(out, "out", 4);
@@ -288,15 +271,13 @@ void channel_pool_forward_binding(const py::array& x, py::array& out, int64_t si
     check_no_overlap(x, out, "x", "out");
     py::gil_scoped_release release;
     channel_pool_forward<T>(s, m, xp, yp);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 void channel_pool_grad_input_binding(const py::array& grad_output, const py::array& x,
                                      py::array& grad_input, int64_t size, const std::string& mode) {
-  const bool f64 = is_float64(grad_output, "grad_output");
-  const ChannelPoolMode m = parse_mode(mode);
-  auto run = [&](auto zero) {
+  with_float_type(grad_output, "grad_output", [&](auto zero) {
+    const ChannelPoolMode m = parse_mode(mode);
     using T = decltype(zero);
     const T* gyp = input_data<T>(grad_output, "grad_output", 4);
     const T* xp = input_data<T>(x, "x", 4);
@@ -307,8 +288,7 @@ void channel_pool_grad_input_binding(const py::array& grad_output, const py::arr
     check_no_overlap(x, grad_input, "x", "grad_input");
     py::gil_scoped_release release;
     channel_pool_grad_input<T>(s, m, gyp, xp, gxp);
-  };
-  f64 ? run(double{}) : run(float{});
+  });
 }
 
 }  // namespace
