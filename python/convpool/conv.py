@@ -228,10 +228,14 @@ def conv2d(
     setup = _setup(x.shape, weight.shape, stride, padding, dilation, groups, padding_mode)
     dtype = compute_dtype(x, weight)
     b = _bias_vector(bias, setup, dtype)
-    inputs = (x, weight) if b is None else (x, weight, b)  # b is the user's bias when no copy
-    result = output_array(out, setup.user_output_shape, dtype, inputs)
     x4 = _pad(setup, _as_kernel_array(x, dtype, setup.input_shape))
     w4 = _as_kernel_array(weight, dtype, setup.weight_shape)
+    if out is None:  # the common case: a new array, in the kernel's 4-D shape
+        y4 = np.empty(setup.output_shape, dtype)
+        _core.conv2d_forward(x4, w4, b, y4, *setup.kernel_arguments)
+        return y4 if setup.input_ndim == 4 else y4.reshape(setup.user_output_shape)
+    inputs = (x, weight) if b is None else (x, weight, b)  # b is the user's bias when no copy
+    result = output_array(out, setup.user_output_shape, dtype, inputs)
     target = result if result.flags.c_contiguous else np.empty(result.shape, dtype)
     _core.conv2d_forward(x4, w4, b, _as_kernel_array(target, dtype, setup.output_shape),
                          *setup.kernel_arguments)
