@@ -71,39 +71,12 @@ T window_sum(const PoolGeometry& g, const T* in, int64_t i, int64_t j) {
   return sum;
 }
 
-// Window sums of output rows [i0, i1): the window's input rows are added into one row of
-// column sums (contiguous), which is then pooled across columns.
+// Window sums of output rows [i0, i1) (see pool::reduce_window_rows).
 template <typename T, int KW, int SX>
 void sum_rows_fast(const PoolGeometry& g, const T* in, T* out, int64_t i0, int64_t i1,
                    T* __restrict column_sum) {
-  const WindowAxis& R = g.rows;
-  const WindowAxis& C = g.cols;
-  const TapRange inner = pool::interior(C);
-  const int64_t ow = C.out_size, w = C.in_size;
-  for (int64_t i = i0; i < i1; ++i) {
-    const TapRange rs = pool::taps_inside(R, i);
-    const T* first = in + R.input_index(i, rs.begin) * w;
-    for (int64_t c = 0; c < w; ++c) column_sum[c] = first[c];
-    for (int64_t s = rs.begin + 1; s < rs.end; ++s) {
-      const T* row = in + R.input_index(i, s) * w;
-      for (int64_t c = 0; c < w; ++c) column_sum[c] += row[c];
-    }
-    T* __restrict y = out + i * ow;
-    const T* base = column_sum - C.pad_before;
-    for (int64_t j = inner.begin; j < inner.end; ++j) {
-      T sum = base[j * SX];
-      for (int t = 1; t < KW; ++t) sum += base[j * SX + t];
-      y[j] = sum;
-    }
-    for (const TapRange edge : {TapRange{0, inner.begin}, TapRange{inner.end, ow}}) {
-      for (int64_t j = edge.begin; j < edge.end; ++j) {
-        const TapRange ts = pool::taps_inside(C, j);
-        T sum = T(0);
-        for (int64_t t = ts.begin; t < ts.end; ++t) sum += base[j * SX + t];
-        y[j] = sum;
-      }
-    }
-  }
+  pool::reduce_window_rows<T, KW, SX>(g.rows, g.cols, in, out, i0, i1, column_sum,
+                                      [](T v, T sum) { return sum + v; });
 }
 
 template <typename T>

@@ -124,34 +124,8 @@ void forward_rows_with_indices(const PoolGeometry& g, const T* in, T* out, int64
 template <typename T, int KW, int SX>
 void forward_rows_values(const PoolGeometry& g, const T* in, T* out, int64_t i0, int64_t i1,
                          T* __restrict column_max) {
-  const WindowAxis& R = g.rows;
-  const WindowAxis& C = g.cols;
-  const TapRange inner = pool::interior(C);
-  const int64_t ow = C.out_size, w = C.in_size;
-  for (int64_t i = i0; i < i1; ++i) {
-    const TapRange rs = pool::taps_inside(R, i);
-    const T* first = in + R.input_index(i, rs.begin) * w;
-    for (int64_t c = 0; c < w; ++c) column_max[c] = first[c];
-    for (int64_t s = rs.begin + 1; s < rs.end; ++s) {
-      const T* row = in + R.input_index(i, s) * w;
-      for (int64_t c = 0; c < w; ++c) column_max[c] = max_propagating_nan(row[c], column_max[c]);
-    }
-    T* __restrict y = out + i * ow;
-    const T* base = column_max - C.pad_before;
-    for (int64_t j = inner.begin; j < inner.end; ++j) {
-      T m = base[j * SX];
-      for (int t = 1; t < KW; ++t) m = max_propagating_nan(base[j * SX + t], m);
-      y[j] = m;
-    }
-    for (const TapRange edge : {TapRange{0, inner.begin}, TapRange{inner.end, ow}}) {
-      for (int64_t j = edge.begin; j < edge.end; ++j) {
-        const TapRange ts = pool::taps_inside(C, j);
-        T m = base[j * SX + ts.begin];
-        for (int64_t t = ts.begin + 1; t < ts.end; ++t) m = max_propagating_nan(base[j * SX + t], m);
-        y[j] = m;
-      }
-    }
-  }
+  pool::reduce_window_rows<T, KW, SX>(g.rows, g.cols, in, out, i0, i1, column_max,
+                                      [](T v, T best) { return max_propagating_nan(v, best); });
 }
 
 // Whether the input rows that output rows [i0, i1) read hold a NaN: one vectorised pass

@@ -54,6 +54,41 @@ inline TapRange interior(const WindowAxis& a) {
   return {begin, std::max(begin, end)};
 }
 
+// Output rows [i0, i1) of one plane of a window reduction without dilation that
+// `combine(value, accumulated)` defines (a sum, a maximum): each window's input rows are
+// combined into `column` (one input row, contiguous, vectorised), which is then combined
+// across the window's columns, KW at a time with column stride SX in the interior.
+template <typename T, int KW, int SX, typename Combine>
+void reduce_window_rows(const WindowAxis& R, const WindowAxis& C, const T* in, T* out, int64_t i0,
+                        int64_t i1, T* __restrict column, Combine combine) {
+  const TapRange inner = interior(C);
+  const int64_t ow = C.out_size, w = C.in_size;
+  for (int64_t i = i0; i < i1; ++i) {
+    const TapRange rs = taps_inside(R, i);
+    const T* first = in + R.input_index(i, rs.begin) * w;
+    for (int64_t c = 0; c < w; ++c) column[c] = first[c];
+    for (int64_t s = rs.begin + 1; s < rs.end; ++s) {
+      const T* row = in + R.input_index(i, s) * w;
+      for (int64_t c = 0; c < w; ++c) column[c] = combine(row[c], column[c]);
+    }
+    T* __restrict y = out + i * ow;
+    const T* base = column - C.pad_before;
+    for (int64_t j = inner.begin; j < inner.end; ++j) {
+      T acc = base[j * SX];
+      for (int t = 1; t < KW; ++t) acc = combine(base[j * SX + t], acc);
+      y[j] = acc;
+    }
+    for (const TapRange edge : {TapRange{0, inner.begin}, TapRange{inner.end, ow}}) {
+      for (int64_t j = edge.begin; j < edge.end; ++j) {
+        const TapRange ts = taps_inside(C, j);
+        T acc = base[j * SX + ts.begin];
+        for (int64_t t = ts.begin + 1; t < ts.end; ++t) acc = combine(base[j * SX + t], acc);
+        y[j] = acc;
+      }
+    }
+  }
+}
+
 // The (kernel width, column stride) pairs with a vectorised row kernel, for windows without
 // column dilation. `f` is called with both as compile-time constants; false if none fits.
 template <typename F>
