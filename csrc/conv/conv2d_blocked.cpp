@@ -11,7 +11,6 @@
 #include "conv/tap_tile.h"
 #include "common/simd_vec.h"
 #include "common/threading.h"
-#include "common/workspace.h"
 
 #include <omp.h>
 
