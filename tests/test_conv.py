@@ -225,11 +225,12 @@ def test_float32_grouped_tails(rng, groups, per_group):
 
 
 # 3x3, stride 1, many channels (a Winograd path's case): every padding up to 2 per side,
-# and planes smaller than, equal to and not a multiple of its output tiles.
+# planes smaller than, equal to and not a multiple of its output tiles, and rows of more
+# tiles than a vector holds (70 columns: 35 tiles, transformed 16, 8 or 4 at a time).
 MANY_CHANNEL_3X3 = [
     (x_shape, c_out, padding)
     for x_shape, c_out in [((1, 16, 1, 2), 16), ((2, 16, 3, 4), 24), ((1, 17, 7, 9), 16),
-                           ((2, 16, 12, 13), 33)]
+                           ((2, 16, 12, 13), 33), ((2, 16, 5, 70), 20)]
     for padding in [0, 1, 2, ((2, 0), (0, 1)), ((0, 2), (2, 1)), "same"]
     if padding != 0 or min(x_shape[2:]) >= 3  # the kernel must fit
 ]

@@ -46,10 +46,36 @@ inline float horizontal_sum(vec v) {
   return total;
 }
 
+typedef int32_t lane_index __attribute__((vector_size(V * sizeof(int32_t))));
+
+// v[l] = base[index[l]].
+inline vec gather(const float* base, lane_index index) {
+#if defined(CONVPOOL_ISA_avx512)
+  return _mm512_i32gather_ps((__m512i)index, base, 4);
+#elif defined(CONVPOOL_ISA_avx2)
+  return _mm256_i32gather_ps(base, (__m256i)index, 4);
+#else
+  vec v;
+  for (int l = 0; l < V; ++l) v[l] = base[index[l]];
+  return v;
+#endif
+}
+
+// The even and odd lanes of the 2V floats (a, b): even(a, b)[l] = (a, b)[2l].
+inline vec even_lanes(vec a, vec b) {
+  lane_index index;
+  for (int l = 0; l < V; ++l) index[l] = 2 * l;
+  return __builtin_shuffle(a, b, index);
+}
+inline vec odd_lanes(vec a, vec b) {
+  lane_index index;
+  for (int l = 0; l < V; ++l) index[l] = 2 * l + 1;
+  return __builtin_shuffle(a, b, index);
+}
+
 // Transposes V vectors of V floats in place (afterwards r[i][l] is the former r[l][i]):
 // log2(V) rounds of two-source shuffles, each exchanging blocks of s lanes between rows
 // i and i + s. Used with AVX-512, where each shuffle is one vpermt2ps.
-typedef int32_t lane_index __attribute__((vector_size(V * sizeof(int32_t))));
 
 inline void transpose(vec* r) {
   for (int s = V / 2; s >= 1; s /= 2) {

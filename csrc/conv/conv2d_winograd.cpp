@@ -22,7 +22,9 @@ namespace {
 constexpr int kPoints = 16;  // the 4x4 transformed tile
 
 // One 3x3, stride-1 correlation of `in` (batch x C planes, zero padding pad_top/pad_left
-// and whatever the output size implies after) into `out` (batch x K planes).
+// and whatever the output size implies after) into `out` (batch x K planes). Weight
+// (k, c, s, t) is weights[k * k_stride + c * c_stride + 3 * s + t], or at 8 - (3 * s + t)
+// when `flipped`.
 struct WinogradProblem {
   int64_t batch = 0, in_channels = 0, out_channels = 0;
   const float* in = nullptr;
@@ -30,90 +32,109 @@ struct WinogradProblem {
   float* out = nullptr;
   int64_t out_rows = 0, out_cols = 0;
   const float* bias = nullptr;
+  const float* weights = nullptr;
+  int64_t k_stride = 0, c_stride = 0;
+  bool flipped = false;
 };
 
-// U = G g G^T with G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
-void transform_kernel(const float g[3][3], float u[kPoints]) {
-  float gg[4][3];
+// U = G g G^T with G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], for V
+// kernels at once.
+void transform_kernels(const vec g[3][3], vec u[kPoints]) {
+  const vec half = broadcast(0.5f);
+  vec gg[4][3];
   for (int j = 0; j < 3; ++j) {
     gg[0][j] = g[0][j];
-    gg[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
-    gg[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+    gg[1][j] = half * (g[0][j] + g[1][j] + g[2][j]);
+    gg[2][j] = half * (g[0][j] - g[1][j] + g[2][j]);
     gg[3][j] = g[2][j];
   }
   for (int i = 0; i < 4; ++i) {
     u[i * 4 + 0] = gg[i][0];
-    u[i * 4 + 1] = 0.5f * (gg[i][0] + gg[i][1] + gg[i][2]);
-    u[i * 4 + 2] = 0.5f * (gg[i][0] - gg[i][1] + gg[i][2]);
+    u[i * 4 + 1] = half * (gg[i][0] + gg[i][1] + gg[i][2]);
+    u[i * 4 + 2] = half * (gg[i][0] - gg[i][1] + gg[i][2]);
     u[i * 4 + 3] = gg[i][2];
   }
 }
 
-// V = B^T d B with B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]];
-// d is the 4x4 patch at `d` with row stride `cols`.
-inline void transform_patch(const float* d, int64_t cols, float v[kPoints]) {
-  float t[4][4];
-  for (int j = 0; j < 4; ++j) {
-    const float d0 = d[j], d1 = d[cols + j], d2 = d[2 * cols + j], d3 = d[3 * cols + j];
-    t[0][j] = d0 - d2;
-    t[1][j] = d1 + d2;
-    t[2][j] = d2 - d1;
-    t[3][j] = d1 - d3;
+// V = B^T d B with B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]] for the
+// V patches of one row of tiles whose first column is `col`: rows[r] are the four input
+// rows, zero-padded, and patch l covers columns col + 2l .. col + 2l + 3. The columns are
+// transformed first, on four vectors of consecutive columns; the even/odd split then
+// lines the patches up lane by lane.
+inline void transform_patches(const float* const rows[4], int64_t col, vec v[kPoints]) {
+  const int64_t offsets[4] = {0, V, 2, V + 2};  // columns 2l, 2l + 1, 2l + 2, 2l + 3
+  vec t[4][4];                                  // [row of B^T d][offset]
+  for (int o = 0; o < 4; ++o) {
+    const vec d0 = load(rows[0] + col + offsets[o]), d1 = load(rows[1] + col + offsets[o]);
+    const vec d2 = load(rows[2] + col + offsets[o]), d3 = load(rows[3] + col + offsets[o]);
+    t[0][o] = d0 - d2;
+    t[1][o] = d1 + d2;
+    t[2][o] = d2 - d1;
+    t[3][o] = d1 - d3;
   }
   for (int i = 0; i < 4; ++i) {
-    v[i * 4 + 0] = t[i][0] - t[i][2];
-    v[i * 4 + 1] = t[i][1] + t[i][2];
-    v[i * 4 + 2] = t[i][2] - t[i][1];
-    v[i * 4 + 3] = t[i][1] - t[i][3];
+    const vec c0 = even_lanes(t[i][0], t[i][1]), c1 = odd_lanes(t[i][0], t[i][1]);
+    const vec c2 = even_lanes(t[i][2], t[i][3]), c3 = odd_lanes(t[i][2], t[i][3]);
+    v[i * 4 + 0] = c0 - c2;
+    v[i * 4 + 1] = c1 + c2;
+    v[i * 4 + 2] = c2 - c1;
+    v[i * 4 + 3] = c1 - c3;
   }
 }
 
-template <typename WeightAt>
-void winograd_f2x3(const WinogradProblem& p, WeightAt weight_at) {
+void winograd_f2x3(const WinogradProblem& p) {
   const int64_t C = p.in_channels, K = p.out_channels;
   const int nb = weight_vectors(K);
   const int64_t B = int64_t(nb) * V, ob_count = ceil_div(K, B);
   const int ur_max = kMaxTile[nb];
   const int64_t tiles_h = ceil_div(p.out_rows, 2), tiles_w = ceil_div(p.out_cols, 2);
   const int64_t image_tiles = tiles_h * tiles_w, tiles = p.batch * image_tiles;
-  const int64_t padded_rows = 2 * tiles_h + 2, padded_cols = 2 * tiles_w + 2;
-  const float* xp = padded_planes(p.in, p.batch * C, p.in_rows, p.in_cols, p.pad_top, p.pad_left,
-                                  padded_rows, padded_cols);
 
-  // U as [point][output block][input channel][B], zero past the last output channel:
-  // one (block, input channel) at a time, so that each point's B floats are written
-  // together rather than scattered over the whole array.
+  // U as [point][output block][input channel][B], zero past the last output channel, one
+  // (block, input channel) at a time: the B kernels are gathered V at a time, so that
+  // each point's B floats are written together.
   const size_t u_size = size_t(kPoints * ob_count * C * B);
   float* U = workspace(WorkspaceSlot::transformed_weights, u_size);
-#pragma omp parallel for num_threads(threads_for(K * C * 64)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(K * C * 16)) schedule(static)
   for (int64_t job = 0; job < ob_count * C; ++job) {
     const int64_t ob = job / C, c = job % C;
-    float block[kPoints][2 * V];
-    for (int64_t o = 0; o < B; ++o) {
-      const int64_t k = ob * B + o;
-      float g[3][3] = {}, u[kPoints];
-      if (k < K)
-        for (int s = 0; s < 3; ++s)
-          for (int t = 0; t < 3; ++t) g[s][t] = weight_at(k, c, s, t);
-      transform_kernel(g, u);
-      for (int xi = 0; xi < kPoints; ++xi) block[xi][o] = u[xi];
+    for (int b = 0; b < nb; ++b) {
+      const int64_t k0 = ob * B + b * V, valid = std::min<int64_t>(V, K - k0);
+      lane_index index, in_range;
+      for (int l = 0; l < V; ++l) {
+        index[l] = int32_t(std::min<int64_t>(l, valid - 1) * p.k_stride);
+        in_range[l] = l < valid ? -1 : 0;
+      }
+      const float* base = p.weights + k0 * p.k_stride + c * p.c_stride;
+      vec g[3][3], u[kPoints];
+      for (int s = 0; s < 3; ++s)
+        for (int t = 0; t < 3; ++t) {
+          const vec taps = gather(base + (p.flipped ? 8 - (3 * s + t) : 3 * s + t), index);
+          g[s][t] = in_range ? taps : vec{};
+        }
+      transform_kernels(g, u);
+      for (int xi = 0; xi < kPoints; ++xi) store(U + ((xi * ob_count + ob) * C + c) * B + b * V, u[xi]);
     }
-    for (int xi = 0; xi < kPoints; ++xi)
-      std::copy(block[xi], block[xi] + B, U + ((xi * ob_count + ob) * C + c) * B);
   }
 
   // Tiles per block: a whole number of register tiles, the block's transformed input
-  // (16 x C x tiles floats) within about 256 KiB so that it stays in L2.
+  // (16 x C x tiles floats) within about 256 KiB so that it stays in L2. Each (point,
+  // channel) row of it has V floats of slack: a row of tiles is transformed V at a time.
   const int64_t tile_block = ur_max * std::clamp<int64_t>((256 * 1024 / 64) / (C * ur_max), 1, 4);
+  const int64_t v_stride = tile_block + V;
   const int64_t blocks = ceil_div(tiles, tile_block);
   const int64_t zero_tap = 0;
-  const int64_t padded_plane = padded_rows * padded_cols;
+  // The four input rows of a row of tiles, zero-padded: padded column x is input column
+  // x - pad_left. A group of V patches from column x reads up to column x + 2V + 1.
+  const int64_t row_length = 2 * tiles_w + 2 * V;
+  const int64_t copied_cols = std::min(p.in_cols, row_length - p.pad_left);
 #pragma omp parallel num_threads(threads_for(tiles * C * K * 16))
   {
-    Array<float> vb(size_t(kPoints * C * tile_block));             // [point][c][tile]
+    Array<float> vb(size_t(kPoints * C * v_stride));               // [point][c][tile]
     Array<float> mb(size_t(kPoints * ob_count * tile_block * B));  // [point][ob][tile][B]
+    Array<float> padded_rows(size_t(4 * row_length));              // zero outside the input
     const size_t block_size = static_cast<size_t>(tile_block);
-    Array<int64_t> patch(block_size), image(block_size), tile_row(block_size), tile_col(block_size);
+    Array<int64_t> image(block_size), tile_row(block_size), tile_col(block_size);
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t t0 = blk * tile_block, nt = std::min(tile_block, tiles - t0);
@@ -122,22 +143,38 @@ void winograd_f2x3(const WinogradProblem& p, WeightAt weight_at) {
         image[tt] = T / image_tiles;
         tile_row[tt] = (T % image_tiles) / tiles_w;
         tile_col[tt] = T % tiles_w;
-        patch[tt] = image[tt] * C * padded_plane + 2 * tile_row[tt] * padded_cols + 2 * tile_col[tt];
       }
-      for (int64_t c = 0; c < C; ++c) {
-        const float* plane = xp + c * padded_plane;
-        float* vc = vb.data() + c * tile_block;
-        for (int64_t tt = 0; tt < nt; ++tt) {
-          float v[kPoints];
-          transform_patch(plane + patch[tt], padded_cols, v);
-          for (int xi = 0; xi < kPoints; ++xi) vc[xi * C * tile_block + tt] = v[xi];
+      // The block's tiles, one run along a row of tiles at a time; a run's last vector
+      // spills into the next run's (or the slack's) places, which are written after.
+      for (int64_t tt = 0; tt < nt;) {
+        const int64_t n = image[tt], ty = tile_row[tt], tx0 = tile_col[tt];
+        const int64_t run = std::min(tiles_w - tx0, nt - tt);
+        for (int64_t c = 0; c < C; ++c) {
+          const float* plane = p.in + (n * C + c) * p.in_rows * p.in_cols;
+          const float* rows[4];
+          for (int r = 0; r < 4; ++r) {
+            float* row = padded_rows.data() + r * row_length;
+            rows[r] = row;
+            const int64_t y = 2 * ty + r - p.pad_top;
+            if (y >= 0 && y < p.in_rows)
+              std::copy(plane + y * p.in_cols, plane + y * p.in_cols + copied_cols, row + p.pad_left);
+            else
+              std::fill(row + p.pad_left, row + p.pad_left + copied_cols, 0.0f);
+          }
+          float* vc = vb.data() + c * v_stride + tt;
+          for (int64_t x = 0; x < run; x += V) {
+            vec v[kPoints];
+            transform_patches(rows, 2 * (tx0 + x), v);
+            for (int xi = 0; xi < kPoints; ++xi) store(vc + xi * C * v_stride + x, v[xi]);
+          }
         }
+        tt += run;
       }
       for (int xi = 0; xi < kPoints; ++xi)
         for (int64_t ob = 0; ob < ob_count; ++ob)
           for (int64_t j0 = 0; j0 < nt; j0 += ur_max) {
             const int ur = int(std::min<int64_t>(ur_max, nt - j0));
-            tap_tile_for(nb, 1, ur)(vb.data() + xi * C * tile_block + j0, C, tile_block, &zero_tap, 1,
+            tap_tile_for(nb, 1, ur)(vb.data() + xi * C * v_stride + j0, C, v_stride, &zero_tap, 1,
                                     U + (xi * ob_count + ob) * C * B,
                                     mb.data() + ((xi * ob_count + ob) * tile_block + j0) * B);
           }
@@ -185,7 +222,8 @@ bool winograd_supports(const Conv2dGeometry& g) {
   const WindowAxis &R = g.rows, &C = g.cols;
   return R.kernel == 3 && C.kernel == 3 && R.stride == 1 && C.stride == 1 && R.dilation == 1 &&
          C.dilation == 1 && g.groups == 1 && g.in_channels >= 16 && g.out_channels >= 16 &&
-         R.pad_before <= 2 && C.pad_before <= 2 && g.batch > 0 && g.in_plane() > 0;
+         R.pad_before <= 2 && C.pad_before <= 2 && g.batch > 0 && g.in_plane() > 0 &&
+         g.in_channels < (int64_t(1) << 23);  // gathered weight offsets stay in int32
 }
 
 void winograd_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
@@ -203,8 +241,10 @@ void winograd_forward(const Conv2dGeometry& g, const float* x, const float* w, c
   p.out_rows = g.rows.out_size;
   p.out_cols = g.cols.out_size;
   p.bias = bias;
-  const int64_t C = g.in_channels;
-  winograd_f2x3(p, [&](int64_t k, int64_t c, int s, int t) { return w[((k * C + c) * 3 + s) * 3 + t]; });
+  p.weights = w;
+  p.k_stride = 9 * g.in_channels;
+  p.c_stride = 9;
+  winograd_f2x3(p);
 }
 
 // With stride 1 the input gradient is a 3x3 correlation of the output gradient with the
@@ -223,10 +263,11 @@ void winograd_grad_input(const Conv2dGeometry& g, const float* grad_y, const flo
   p.out = grad_x;
   p.out_rows = g.rows.in_size;
   p.out_cols = g.cols.in_size;
-  const int64_t Cin = g.in_channels;
-  winograd_f2x3(p, [&](int64_t k, int64_t c, int s, int t) {
-    return w[((c * Cin + k) * 3 + (2 - s)) * 3 + (2 - t)];
-  });
+  p.weights = w;
+  p.k_stride = 9;
+  p.c_stride = 9 * g.in_channels;
+  p.flipped = true;
+  winograd_f2x3(p);
 }
 
 }  // namespace convpool::CONVPOOL_ISA
