@@ -360,8 +360,8 @@ def test_gradients_never_hide_a_nan(rng, x_shape, w_shape, kwargs):
             "grad_weight", (1, 4, 8, 11), (8, 4, 3, 3), dict(padding=1),
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="csrc/conv: the blocked and plane weight-gradient kernels read zero "
-                "padding as 0 and multiply it (NaN x 0 = NaN); the direct kernel skips it.",
+                reason="csrc/conv: the blocked, plane and Winograd weight-gradient kernels read "
+                "zero padding as 0 and multiply it (NaN x 0 = NaN); the direct kernel skips it.",
             ),
             id="grad_weight",
         ),

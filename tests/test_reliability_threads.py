@@ -166,12 +166,33 @@ def test_results_repeat_bit_for_bit(name):
             _assert_identical(call(*inputs), first, f"{name}, {threads} threads")
 
 
+def _winograd_data(rng):
+    x = rng.standard_normal((2, 16, 40, 38)).astype(np.float32)
+    w = rng.standard_normal((20, 16, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((2, 20, 40, 38)).astype(np.float32)
+    return x, w, gy
+
+
+# Each pass on two geometries: stride 2 over 32 channels (room for the blocked kernels'
+# tiles) and 3x3 stride 1 over 16 channels, 760 tiles (the Winograd kernels' case, in
+# several blocks of tiles, so that both threads get some).
+GEOMETRIES = {
+    "stride-2": (lambda rng: _conv_data(rng, scale=4), CONV_KW),
+    "3x3-stride-1": (_winograd_data, dict(padding=1)),
+}
+PASS_CALLS = {
+    "forward": lambda kw: lambda x, w, gy: convpool.conv2d(x, w, w[:, 0, 0, 0], **kw),
+    "grad_input": lambda kw: lambda x, w, gy: convpool.conv2d_grad_input(gy, w, x.shape, **kw),
+    "grad_weight": lambda kw: lambda x, w, gy: convpool.conv2d_grad_weight(x, gy, w.shape, **kw),
+}
+
+
+@pytest.mark.parametrize("geometry", list(GEOMETRIES))
 @pytest.mark.parametrize("pass_", CONV_PASSES)
-def test_convolution_repeats_bit_for_bit_in_every_implementation(pass_):
-    name = {"forward": "conv2d", "grad_input": "conv2d_grad_input",
-            "grad_weight": "conv2d_grad_weight"}[pass_]
-    make, call = CASES[name]
-    inputs = make(np.random.default_rng(8), scale=4)  # 32 channels: room for blocking
+def test_convolution_repeats_bit_for_bit_in_every_implementation(pass_, geometry):
+    make, kwargs = GEOMETRIES[geometry]
+    call = PASS_CALLS[pass_](kwargs)
+    inputs = make(np.random.default_rng(8))
     for implementation in _core.conv2d_implementations(pass_):
         with forced_conv2d_implementation(pass_, implementation):
             for threads in (1, 2):
@@ -195,12 +216,12 @@ def test_one_and_two_threads_agree(name):
             assert_close(a, e, a.dtype, f"{name}: 2 threads vs 1")
 
 
+@pytest.mark.parametrize("geometry", list(GEOMETRIES))
 @pytest.mark.parametrize("pass_", CONV_PASSES)
-def test_one_and_two_threads_agree_in_every_implementation(pass_):
-    name = {"forward": "conv2d", "grad_input": "conv2d_grad_input",
-            "grad_weight": "conv2d_grad_weight"}[pass_]
-    make, call = CASES[name]
-    inputs = make(np.random.default_rng(10), scale=4)
+def test_one_and_two_threads_agree_in_every_implementation(pass_, geometry):
+    make, kwargs = GEOMETRIES[geometry]
+    call = PASS_CALLS[pass_](kwargs)
+    inputs = make(np.random.default_rng(10))
     for implementation in _core.conv2d_implementations(pass_):
         with forced_conv2d_implementation(pass_, implementation):
             convpool.set_num_threads(1)

@@ -61,6 +61,12 @@ inline vec gather(const float* base, lane_index index) {
 #endif
 }
 
+inline lane_index min_lanes(lane_index a, int32_t bound) {
+  lane_index b;
+  for (int l = 0; l < V; ++l) b[l] = a[l] < bound ? a[l] : bound;
+  return b;
+}
+
 // The even and odd lanes of the 2V floats (a, b): even(a, b)[l] = (a, b)[2l].
 inline vec even_lanes(vec a, vec b) {
   lane_index index;

@@ -58,6 +58,8 @@ const std::vector<Implementation<GradInputRun>>& grad_input_list() {
 }
 const std::vector<Implementation<GradWeightRun>>& grad_weight_list() {
   static const std::vector<Implementation<GradWeightRun>> list = {
+      {"winograd", &avx512::winograd_supports,
+       {&baseline::winograd_grad_weight, &avx2::winograd_grad_weight, &avx512::winograd_grad_weight}},
       {"plane", &avx512::plane_supports,
        {&baseline::plane_grad_weight, &avx2::plane_grad_weight, &avx512::plane_grad_weight}},
       {"blocked", &avx512::blocked_grad_weight_supports,

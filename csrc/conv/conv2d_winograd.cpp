@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include <omp.h>
+
 #include "conv/tap_tile.h"
 #include "common/simd_vec.h"
 #include "common/threading.h"
@@ -79,6 +81,42 @@ inline void transform_patches(const float* const rows[4], int64_t col, vec v[kPo
     v[i * 4 + 1] = c1 + c2;
     v[i * 4 + 2] = c2 - c1;
     v[i * 4 + 3] = c1 - c3;
+  }
+}
+
+// V = B^T d B for the 4x4 patches d of V channels at once (d[r * 4 + s] holds row r,
+// column s of every patch).
+inline void transform_patch_lanes(const vec d[kPoints], vec v[kPoints]) {
+  vec t[4][4];
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = d[j] - d[8 + j];
+    t[1][j] = d[4 + j] + d[8 + j];
+    t[2][j] = d[8 + j] - d[4 + j];
+    t[3][j] = d[4 + j] - d[12 + j];
+  }
+  for (int i = 0; i < 4; ++i) {
+    v[i * 4 + 0] = t[i][0] - t[i][2];
+    v[i * 4 + 1] = t[i][1] + t[i][2];
+    v[i * 4 + 2] = t[i][2] - t[i][1];
+    v[i * 4 + 3] = t[i][1] - t[i][3];
+  }
+}
+
+// Z = A q A^T, the adjoint of the output transform, for the 2x2 output-gradient tiles q of
+// V channels at once (q[a * 2 + e] holds row a, column e), A = [[1, 0], [1, 1], [1, -1], [0, -1]].
+inline void transform_gradient_lanes(const vec q[4], vec z[kPoints]) {
+  vec t[4][2];
+  for (int e = 0; e < 2; ++e) {
+    t[0][e] = q[e];
+    t[1][e] = q[e] + q[2 + e];
+    t[2][e] = q[e] - q[2 + e];
+    t[3][e] = -q[2 + e];
+  }
+  for (int m = 0; m < 4; ++m) {
+    z[m * 4 + 0] = t[m][0];
+    z[m * 4 + 1] = t[m][0] + t[m][1];
+    z[m * 4 + 2] = t[m][0] - t[m][1];
+    z[m * 4 + 3] = -t[m][1];
   }
 }
 
@@ -223,7 +261,8 @@ bool winograd_supports(const Conv2dGeometry& g) {
   return R.kernel == 3 && C.kernel == 3 && R.stride == 1 && C.stride == 1 && R.dilation == 1 &&
          C.dilation == 1 && g.groups == 1 && g.in_channels >= 16 && g.out_channels >= 16 &&
          R.pad_before <= 2 && C.pad_before <= 2 && g.batch > 0 && g.in_plane() > 0 &&
-         g.in_channels < (int64_t(1) << 23);  // gathered weight offsets stay in int32
+         g.in_channels < (int64_t(1) << 23) &&  // gathered offsets stay in int32
+         int64_t(V) * std::max(g.in_plane(), g.out_plane()) < (int64_t(1) << 31);
 }
 
 void winograd_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
@@ -268,6 +307,136 @@ void winograd_grad_input(const Conv2dGeometry& g, const float* grad_y, const flo
   p.c_stride = 9 * g.in_channels;
   p.flipped = true;
   winograd_f2x3(p);
+}
+
+// The weight gradient is the adjoint of the forward's transforms: with Z = A dY A^T per
+// 2x2 output-gradient tile and V = B^T d B per 4x4 input patch, dW = G^T S G where
+// S[k][c] = sum over tiles of Z_k (.) V_c: 16 matrix products whose shared dimension is
+// the tiles. Each thread sums its own fixed range of tiles into its own S, and the
+// partial sums are added in thread order, so a run is repeatable.
+void winograd_grad_weight(const Conv2dGeometry& g, const float* x, const float* grad_y,
+                          float* grad_w) {
+  const int64_t C = g.in_channels, K = g.out_channels;
+  const int64_t in_rows = g.rows.in_size, in_cols = g.cols.in_size;
+  const int64_t out_rows = g.rows.out_size, out_cols = g.cols.out_size;
+  const int64_t pad_top = g.rows.pad_before, pad_left = g.cols.pad_before;
+  const int64_t in_plane = in_rows * in_cols, out_plane = out_rows * out_cols;
+  const int nb = weight_vectors(K);
+  const int64_t B = int64_t(nb) * V, kb_count = ceil_div(K, B), k_padded = kb_count * B;
+  const int64_t c_padded = ceil_div(C, V) * V;
+  const int ur_max = kMaxTile[nb];
+  const int64_t tiles_h = ceil_div(out_rows, 2), tiles_w = ceil_div(out_cols, 2);
+  const int64_t image_tiles = tiles_h * tiles_w, tiles = g.batch * image_tiles;
+  // A block's transforms (16 x tiles x (C + K) floats) within about 1 MiB.
+  const int64_t tile_block = std::clamp<int64_t>((1 << 20) / (64 * (c_padded + k_padded)), 16, 256);
+  const int64_t blocks = ceil_div(tiles, tile_block);
+  lane_index in_lanes, out_lanes;
+  for (int l = 0; l < V; ++l) {
+    in_lanes[l] = int32_t(l * in_plane);
+    out_lanes[l] = int32_t(l * out_plane);
+  }
+
+  const size_t s_size = size_t(kPoints * c_padded * k_padded);  // S as [point][c][k]
+  const int team = threads_for(tiles * C * K * 16);
+  Array<float*> partial(static_cast<size_t>(team));
+#pragma omp parallel num_threads(team)
+  {
+    const int tid = omp_get_thread_num(), threads = omp_get_num_threads();
+    float* S = workspace(WorkspaceSlot::transformed_weights, s_size);
+    std::fill(S, S + s_size, 0.0f);
+    partial[size_t(tid)] = S;
+    Array<float> vt(size_t(kPoints * tile_block * c_padded));      // [point][tile][c]
+    Array<float> zt(size_t(kPoints * kb_count * tile_block * B));  // [point][k block][tile][B]
+    alignas(64) float tile[kMaxUr * 2 * V];
+    const int64_t zero_tap = 0;
+    for (int64_t blk = blocks * tid / threads; blk < blocks * (tid + 1) / threads; ++blk) {
+      const int64_t t0 = blk * tile_block, nt = std::min(tile_block, tiles - t0);
+      for (int64_t tt = 0; tt < nt; ++tt) {
+        const int64_t T = t0 + tt, n = T / image_tiles;
+        const int64_t ty = (T % image_tiles) / tiles_w, tx = T % tiles_w;
+        // The input patch, V channels at a time; positions in the padding read as zero.
+        int64_t offset[kPoints];
+        bool inside[kPoints];
+        for (int r = 0; r < 4; ++r)
+          for (int s = 0; s < 4; ++s) {
+            const int64_t y = 2 * ty - pad_top + r, xx = 2 * tx - pad_left + s;
+            inside[r * 4 + s] = y >= 0 && y < in_rows && xx >= 0 && xx < in_cols;
+            offset[r * 4 + s] = y * in_cols + xx;
+          }
+        for (int64_t c0 = 0; c0 < C; c0 += V) {
+          // Lanes past the last channel repeat it; their sums are never read.
+          const lane_index index = C - c0 >= V ? in_lanes : min_lanes(in_lanes, int32_t((C - c0 - 1) * in_plane));
+          const float* base = x + (n * C + c0) * in_plane;
+          vec d[kPoints], v[kPoints];
+          for (int i = 0; i < kPoints; ++i) d[i] = inside[i] ? gather(base + offset[i], index) : vec{};
+          transform_patch_lanes(d, v);
+          for (int xi = 0; xi < kPoints; ++xi) store(vt.data() + (xi * tile_block + tt) * c_padded + c0, v[xi]);
+        }
+        // The output-gradient tile, V channels at a time; positions past the edge are zero.
+        int64_t gy_offset[4];
+        bool gy_inside[4];
+        for (int a = 0; a < 2; ++a)
+          for (int e = 0; e < 2; ++e) {
+            const int64_t oy = 2 * ty + a, ox = 2 * tx + e;
+            gy_inside[a * 2 + e] = oy < out_rows && ox < out_cols;
+            gy_offset[a * 2 + e] = oy * out_cols + ox;
+          }
+        for (int64_t k0 = 0; k0 < K; k0 += V) {
+          const lane_index index = K - k0 >= V ? out_lanes : min_lanes(out_lanes, int32_t((K - k0 - 1) * out_plane));
+          const float* base = grad_y + (n * K + k0) * out_plane;
+          vec q[4], z[kPoints];
+          for (int i = 0; i < 4; ++i) q[i] = gy_inside[i] ? gather(base + gy_offset[i], index) : vec{};
+          transform_gradient_lanes(q, z);
+          const int64_t kb = k0 / B, lane0 = k0 % B;
+          for (int xi = 0; xi < kPoints; ++xi)
+            store(zt.data() + ((xi * kb_count + kb) * tile_block + tt) * B + lane0, z[xi]);
+        }
+      }
+      for (int xi = 0; xi < kPoints; ++xi)
+        for (int64_t kb = 0; kb < kb_count; ++kb) {
+          const float* z = zt.data() + (xi * kb_count + kb) * tile_block * B;
+          for (int64_t c0 = 0; c0 < C; c0 += ur_max) {
+            const int ur = int(std::min<int64_t>(ur_max, C - c0));
+            tap_tile_for(nb, 1, ur)(vt.data() + xi * tile_block * c_padded + c0, nt, c_padded, &zero_tap, 1, z,
+                                    tile);
+            for (int j = 0; j < ur; ++j) {
+              float* s = S + (xi * c_padded + c0 + j) * k_padded + kb * B;
+              for (int b = 0; b < nb; ++b) store(s + b * V, load(s + b * V) + load(tile + j * B + b * V));
+            }
+          }
+        }
+    }
+  }
+  float* S = partial[0];
+  for (int t = 1; t < team && partial[size_t(t)] != nullptr; ++t) {
+    const float* other = partial[size_t(t)];
+#pragma omp parallel for num_threads(threads_for(int64_t(s_size))) schedule(static)
+    for (int64_t i = 0; i < int64_t(s_size); ++i) S[i] += other[i];
+  }
+
+  // dW = G^T S G, G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], V output
+  // channels at a time.
+  const vec half = broadcast(0.5f);
+#pragma omp parallel for num_threads(threads_for(K * C * 64)) schedule(static)
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t k0 = 0; k0 < K; k0 += V) {
+      vec m[4][4], t[3][4], r[3][3];
+      for (int xi = 0; xi < kPoints; ++xi) m[xi / 4][xi % 4] = load(S + (xi * c_padded + c) * k_padded + k0);
+      for (int j = 0; j < 4; ++j) {
+        t[0][j] = m[0][j] + half * (m[1][j] + m[2][j]);
+        t[1][j] = half * (m[1][j] - m[2][j]);
+        t[2][j] = half * (m[1][j] + m[2][j]) + m[3][j];
+      }
+      for (int i = 0; i < 3; ++i) {
+        r[i][0] = t[i][0] + half * (t[i][1] + t[i][2]);
+        r[i][1] = half * (t[i][1] - t[i][2]);
+        r[i][2] = half * (t[i][1] + t[i][2]) + t[i][3];
+      }
+      const int64_t valid = std::min<int64_t>(V, K - k0);
+      for (int64_t l = 0; l < valid; ++l)
+        for (int i = 0; i < 3; ++i)
+          for (int j = 0; j < 3; ++j) grad_w[((k0 + l) * C + c) * 9 + i * 3 + j] = r[i][j][l];
+    }
 }
 
 }  // namespace convpool::CONVPOOL_ISA

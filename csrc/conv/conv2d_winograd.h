@@ -1,6 +1,7 @@
 // Winograd F(2x2, 3x3) float32 convolution, compiled once per instruction set
 // (conv2d_winograd.cpp): 3x3, stride-1, dilation-1, ungrouped layers with 16 or more
-// channels each way, forward and input gradient (the transposed, flipped kernel).
+// channels each way: forward, input gradient (the transposed, flipped kernel) and weight
+// gradient (the transforms' adjoint).
 #pragma once
 
 #include "common/geometry.h"
@@ -14,6 +15,8 @@ namespace convpool {
                         const float* bias, float* y);                                          \
   void winograd_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,       \
                            float* grad_x);                                                     \
+  void winograd_grad_weight(const Conv2dGeometry& g, const float* x, const float* grad_y,      \
+                            float* grad_w);                                                    \
   }
 
 CONVPOOL_DECLARE_WINOGRAD(avx512)
