@@ -83,11 +83,16 @@ const std::array<std::array<RowTileFn, 9>, kMaxRowChannels + 1> kRowTiles =
 // A tap convolution: for every image n, group g and output position (r, c) < (rows, cols)
 //   out[n, g*cout_g + o, row0 + r*row_step, col0 + c*col_step]
 //     = bias + sum_{i < cin_g, t} packed[g][o-block][i][t][o] * in[n, g*cin_g + i, r*in_row_step*in_cols + c*in_col_step + taps[t]]
-// where `in` holds (in_rows x in_cols) planes padded so that every read is inside.
+// where `in` holds (in_rows x in_cols) planes padded so that every read is inside, or,
+// when `source` is set, is a virtual padding of `source` (source_rows x source_cols planes
+// at offset pad_top, pad_left) whose rows each task copies as it needs them.
 struct TapConvolution {
   int64_t batch = 0, groups = 1, cin_g = 0, cout_g = 0;
   const float* in = nullptr;
   int64_t in_channels = 0, in_rows = 0, in_cols = 0, in_row_step = 1, in_col_step = 1;
+  const float* source = nullptr;
+  int64_t source_rows = 0, source_cols = 0, pad_top = 0, pad_left = 0;
+  int64_t window_rows = 0;  // padded rows one output row reads
   Array<int64_t> taps;
   Array<float> packed;  // [g][ob][i][t][NB * V]
   int nb = 1;
@@ -127,6 +132,11 @@ struct TapConvolution {
 #pragma omp parallel num_threads(threads_for(tasks * cols * cin_g * T * B))
     {
       alignas(64) float tile[kMaxUr * 2 * V];
+      // With a virtual padding, the rows of the current (image, group, output row), which
+      // consecutive tasks of one output block share: a few rows per channel stay in L1/L2
+      // where a padded copy of the whole input would go through memory twice.
+      Array<float> window(source ? size_t(cin_g * window_rows * in_cols) : 0);
+      int64_t window_key = -1;
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks; ++task) {
         // Consecutive tasks share what is costlier to fetch again: the packed weights of
@@ -142,14 +152,22 @@ struct TapConvolution {
           rest = task / rows / ob_count;
         }
         const int64_t g = rest % groups, n = rest / groups;
-        const float* in_row = in + (n * in_channels + g * cin_g) * in_plane + r * in_row_step * in_cols;
+        const float* in_row = window.data();
+        int64_t channel_stride = window_rows * in_cols;
+        if (!source) {
+          in_row = in + (n * in_channels + g * cin_g) * in_plane + r * in_row_step * in_cols;
+          channel_stride = in_plane;
+        } else if (const int64_t key = rest * rows + r; key != window_key) {
+          copy_window(n * in_channels + g * cin_g, r * in_row_step, window.data());
+          window_key = key;
+        }
         const float* w = packed.data() + (g * ob_count + ob) * cin_g * T * B;
         const int64_t valid = std::min(B, cout_g - ob * B);
         const int64_t first_out = g * cout_g + ob * B;
         float* out_row = out + (n * out_channels + first_out) * out_plane + (row0 + r * row_step) * out_cols + col0;
         for (int64_t c0 = 0; c0 < cols; c0 += ur_max) {
           const int ur = int(std::min<int64_t>(ur_max, cols - c0));
-          tap_tile_for(nb, in_col_step, ur)(in_row + c0 * in_col_step, cin_g, in_plane, taps.data(),
+          tap_tile_for(nb, in_col_step, ur)(in_row + c0 * in_col_step, cin_g, channel_stride, taps.data(),
                                             int(T), w, tile);
           for (int64_t o = 0; o < valid; ++o) {
             const float b = bias ? bias[first_out + o] : 0.0f;
@@ -157,6 +175,25 @@ struct TapConvolution {
             for (int j = 0; j < ur; ++j) dst[j * col_step] = tile[j * B + o] + b;
           }
         }
+      }
+    }
+  }
+
+  // Padded rows first_row .. first_row + window_rows - 1 of the cin_g planes from
+  // `first_plane` of `source`, as cin_g x window_rows x in_cols floats.
+  void copy_window(int64_t first_plane, int64_t first_row, float* dst) const {
+    const int64_t copied = std::min(source_cols, in_cols - pad_left);
+    for (int64_t i = 0; i < cin_g; ++i) {
+      const float* plane = source + (first_plane + i) * source_rows * source_cols;
+      for (int64_t k = 0; k < window_rows; ++k, dst += in_cols) {
+        const int64_t y = first_row + k - pad_top;
+        if (y < 0 || y >= source_rows) {
+          std::fill(dst, dst + in_cols, 0.0f);
+          continue;
+        }
+        std::fill(dst, dst + pad_left, 0.0f);
+        std::copy(plane + y * source_cols, plane + y * source_cols + copied, dst + pad_left);
+        std::fill(dst + pad_left + copied, dst + in_cols, 0.0f);
       }
     }
   }
@@ -223,8 +260,17 @@ void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w, co
       cols_read > C.in_size) {
     job.in_rows = rows_read;
     job.in_cols = cols_read;
-    job.in = padded_planes(x, g.batch * g.in_channels, R.in_size, C.in_size, R.pad_before,
-                           C.pad_before, job.in_rows, job.in_cols);
+    if (job.by_rows) {
+      job.in = padded_planes(x, g.batch * g.in_channels, R.in_size, C.in_size, R.pad_before,
+                             C.pad_before, job.in_rows, job.in_cols);
+    } else {
+      job.source = x;
+      job.source_rows = R.in_size;
+      job.source_cols = C.in_size;
+      job.pad_top = R.pad_before;
+      job.pad_left = C.pad_before;
+      job.window_rows = (R.kernel - 1) * R.dilation + 1;
+    }
   }
   job.in_channels = g.in_channels;
   job.in_row_step = R.stride;
