@@ -224,21 +224,24 @@ def test_float32_grouped_tails(rng, groups, per_group):
                groups=groups, padding=1, stride=(1, 2) if cin_g % 2 else 1)
 
 
-# 3x3, stride 1, many channels (a Winograd path's case): every padding up to 2 per side,
-# planes smaller than, equal to and not a multiple of its output tiles, and rows of more
-# tiles than a vector holds (70 columns: 35 tiles, transformed 16, 8 or 4 at a time).
+# 3x3, stride 1 or 2, many channels (the Winograd paths' case): every padding up to 2 per
+# side, planes smaller than, equal to and not a multiple of its output tiles, and rows of
+# more tiles than a vector holds (70 columns: 35 or 18 tiles, transformed 16, 8 or 4 at a
+# time).
 MANY_CHANNEL_3X3 = [
-    (x_shape, c_out, padding)
+    (x_shape, c_out, padding, stride)
     for x_shape, c_out in [((1, 16, 1, 2), 16), ((2, 16, 3, 4), 24), ((1, 17, 7, 9), 16),
                            ((2, 16, 12, 13), 33), ((2, 16, 5, 70), 20)]
-    for padding in [0, 1, 2, ((2, 0), (0, 1)), ((0, 2), (2, 1)), "same"]
+    for padding in [0, 1, 2, ((2, 0), (0, 1)), ((0, 2), (2, 1))]
+    for stride in (1, 2)
     if padding != 0 or min(x_shape[2:]) >= 3  # the kernel must fit
-]
+] + [(x_shape, 20, "same", 1) for x_shape in [(1, 16, 1, 2), (2, 16, 12, 13), (2, 16, 5, 70)]]
 
 
-@pytest.mark.parametrize("x_shape, c_out, padding", MANY_CHANNEL_3X3, ids=str)
-def test_float32_3x3_stride1_many_channels(rng, x_shape, c_out, padding):
-    check_case(rng, x_shape, (c_out, x_shape[1], 3, 3), np.float32, padding=padding)
+@pytest.mark.parametrize("x_shape, c_out, padding, stride", MANY_CHANNEL_3X3, ids=str)
+def test_float32_3x3_many_channels(rng, x_shape, c_out, padding, stride):
+    check_case(rng, x_shape, (c_out, x_shape[1], 3, 3), np.float32, padding=padding,
+               stride=stride)
 
 
 # One input channel per group (picture filters, LeNet's first layer, depthwise).

@@ -36,7 +36,7 @@ struct Implementation {
 
 const std::vector<Implementation<ForwardRun>>& forward_list() {
   static const std::vector<Implementation<ForwardRun>> list = {
-      {"winograd", &avx512::winograd_supports,
+      {"winograd", &avx512::winograd_forward_supports,
        {&baseline::winograd_forward, &avx2::winograd_forward, &avx512::winograd_forward}},
       {"blocked", &avx512::blocked_forward_supports,
        {&baseline::blocked_forward, &avx2::blocked_forward, &avx512::blocked_forward}},

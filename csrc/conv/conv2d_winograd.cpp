@@ -5,6 +5,10 @@
 // channels (16 small matrix products, run by the blocked tap microkernel), and the
 // result is transformed back (Y = A^T M A). The transforms use only 0, +-1 and +-1/2,
 // so float32 rounding stays within a few units in the last place of the direct sum.
+//
+// With stride 2 the 3x3 kernel splits by the parity of its taps into 2x2, 2x1, 1x2 and
+// 1x1 kernels over the input's even/odd rows and columns; F(2, 2) on the two-tap axes
+// gives 5 x 5 = 25 multiplies per 2x2 output tile (of a 5x5 patch) instead of 36.
 #include "conv/conv2d_winograd.h"
 
 #include <algorithm>
@@ -21,7 +25,8 @@ namespace convpool::CONVPOOL_ISA {
 
 namespace {
 
-constexpr int kPoints = 16;  // the 4x4 transformed tile
+constexpr int kPoints = 16;  // the 4x4 transformed tile of stride 1
+constexpr int kMaxPoints = 25;  // the 5x5 one of stride 2
 
 // One 3x3, stride-1 correlation of `in` (batch x C planes, zero padding pad_top/pad_left
 // and whatever the output size implies after) into `out` (batch x K planes). Weight
@@ -84,6 +89,110 @@ inline void transform_patches(const float* const rows[4], int64_t col, vec v[kPo
   }
 }
 
+// Y = A^T M A with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], for V channels at once;
+// y[a * 2 + e] is output (a, e) of the tile.
+inline void transform_output(const vec m[kPoints], vec y[4]) {
+  vec s0[4], s1[4];
+  for (int j = 0; j < 4; ++j) {
+    s0[j] = m[j] + m[4 + j] + m[8 + j];
+    s1[j] = m[4 + j] - m[8 + j] - m[12 + j];
+  }
+  y[0] = s0[0] + s0[1] + s0[2];
+  y[1] = s0[1] - s0[2] - s0[3];
+  y[2] = s1[0] + s1[1] + s1[2];
+  y[3] = s1[1] - s1[2] - s1[3];
+}
+
+// Stride 2, one axis: outputs y0 = g0 d0 + g1 d1 + g2 d2 and y1 = g0 d2 + g1 d3 + g2 d4
+// are the even taps (g0, g2) over d0, d2, d4, which F(2, 2) does in 3 products, plus the
+// odd tap g1 over d1 and d3 (2 products):
+//   B^T d = (d0 - d2, d2, d4 - d2, d1, d3), G g = (g0, g0 + g2, g2, g1, g1),
+//   y0 = m0 + m1 + m3, y1 = m1 + m2 + m4.
+void transform_kernels_stride2(const vec g[3][3], vec u[kMaxPoints]) {
+  vec gg[5][3];
+  for (int j = 0; j < 3; ++j) {
+    gg[0][j] = g[0][j];
+    gg[1][j] = g[0][j] + g[2][j];
+    gg[2][j] = g[2][j];
+    gg[3][j] = g[1][j];
+    gg[4][j] = g[1][j];
+  }
+  for (int i = 0; i < 5; ++i) {
+    u[i * 5 + 0] = gg[i][0];
+    u[i * 5 + 1] = gg[i][0] + gg[i][2];
+    u[i * 5 + 2] = gg[i][2];
+    u[i * 5 + 3] = gg[i][1];
+    u[i * 5 + 4] = gg[i][1];
+  }
+}
+
+// Columns start + 4l + phase (l < V) of `row`, for the four phases: one split of 4V
+// consecutive columns into evens and odds, and of those again.
+inline void split_by_four(const float* row, vec phase[4]) {
+  const vec a = load(row), b = load(row + V), c = load(row + 2 * V), e = load(row + 3 * V);
+  const vec even_ab = even_lanes(a, b), odd_ab = odd_lanes(a, b);
+  const vec even_ce = even_lanes(c, e), odd_ce = odd_lanes(c, e);
+  phase[0] = even_lanes(even_ab, even_ce);
+  phase[1] = even_lanes(odd_ab, odd_ce);
+  phase[2] = odd_lanes(even_ab, even_ce);
+  phase[3] = odd_lanes(odd_ab, odd_ce);
+}
+
+// B^T d B for the V 5x5 patches of a row of tiles from column `col` (patch l covers
+// columns col + 4l .. col + 4l + 4 of the five rows), the patches lined up lane by lane.
+inline void transform_patches_stride2(const float* const rows[5], int64_t col, vec v[kMaxPoints]) {
+  vec d[5][5];  // [row][column of the patch]
+  for (int r = 0; r < 5; ++r) {
+    vec next[4];
+    split_by_four(rows[r] + col, d[r]);
+    split_by_four(rows[r] + col + 4, next);
+    d[r][4] = next[0];
+  }
+  vec t[5][5];
+  for (int j = 0; j < 5; ++j) {
+    t[0][j] = d[0][j] - d[2][j];
+    t[1][j] = d[2][j];
+    t[2][j] = d[4][j] - d[2][j];
+    t[3][j] = d[1][j];
+    t[4][j] = d[3][j];
+  }
+  for (int i = 0; i < 5; ++i) {
+    v[i * 5 + 0] = t[i][0] - t[i][2];
+    v[i * 5 + 1] = t[i][2];
+    v[i * 5 + 2] = t[i][4] - t[i][2];
+    v[i * 5 + 3] = t[i][1];
+    v[i * 5 + 4] = t[i][3];
+  }
+}
+
+// A^T M A with A^T = [[1, 1, 0, 1, 0], [0, 1, 1, 0, 1]].
+inline void transform_output_stride2(const vec m[kMaxPoints], vec y[4]) {
+  vec s0[5], s1[5];
+  for (int j = 0; j < 5; ++j) {
+    s0[j] = m[j] + m[5 + j] + m[15 + j];
+    s1[j] = m[5 + j] + m[10 + j] + m[20 + j];
+  }
+  y[0] = s0[0] + s0[1] + s0[3];
+  y[1] = s0[1] + s0[2] + s0[4];
+  y[2] = s1[0] + s1[1] + s1[3];
+  y[3] = s1[1] + s1[2] + s1[4];
+}
+
+// The two tilings: a 2x2 output tile from a patch of `patch` x `patch` inputs, tiles
+// `step` inputs apart.
+struct Stride1 {
+  static constexpr int points = kPoints, patch = 4, step = 2;
+  static void kernels(const vec g[3][3], vec* u) { transform_kernels(g, u); }
+  static void patches(const float* const* rows, int64_t col, vec* v) { transform_patches(rows, col, v); }
+  static void output(const vec* m, vec y[4]) { transform_output(m, y); }
+};
+struct Stride2 {
+  static constexpr int points = kMaxPoints, patch = 5, step = 4;
+  static void kernels(const vec g[3][3], vec* u) { transform_kernels_stride2(g, u); }
+  static void patches(const float* const* rows, int64_t col, vec* v) { transform_patches_stride2(rows, col, v); }
+  static void output(const vec* m, vec y[4]) { transform_output_stride2(m, y); }
+};
+
 // V = B^T d B for the 4x4 patches d of V channels at once (d[r * 4 + s] holds row r,
 // column s of every patch).
 inline void transform_patch_lanes(const vec d[kPoints], vec v[kPoints]) {
@@ -120,7 +229,10 @@ inline void transform_gradient_lanes(const vec q[4], vec z[kPoints]) {
   }
 }
 
-void winograd_f2x3(const WinogradProblem& p) {
+// The convolution of `p` (3x3, stride Scheme::step / 2) by 2x2 output tiles.
+template <class Scheme>
+void winograd_tiles(const WinogradProblem& p) {
+  constexpr int points = Scheme::points, patch = Scheme::patch, step = Scheme::step;
   const int64_t C = p.in_channels, K = p.out_channels;
   const int nb = weight_vectors(K);
   const int64_t B = int64_t(nb) * V, ob_count = ceil_div(K, B);
@@ -131,7 +243,7 @@ void winograd_f2x3(const WinogradProblem& p) {
   // U as [point][output block][input channel][B], zero past the last output channel, one
   // (block, input channel) at a time: the B kernels are gathered V at a time, so that
   // each point's B floats are written together.
-  const size_t u_size = size_t(kPoints * ob_count * C * B);
+  const size_t u_size = size_t(points * ob_count * C * B);
   float* U = workspace(WorkspaceSlot::transformed_weights, u_size);
 #pragma omp parallel for num_threads(threads_for(K * C * 16)) schedule(static)
   for (int64_t job = 0; job < ob_count * C; ++job) {
@@ -144,33 +256,34 @@ void winograd_f2x3(const WinogradProblem& p) {
         in_range[l] = l < valid ? -1 : 0;
       }
       const float* base = p.weights + k0 * p.k_stride + c * p.c_stride;
-      vec g[3][3], u[kPoints];
+      vec g[3][3], u[points];
       for (int s = 0; s < 3; ++s)
         for (int t = 0; t < 3; ++t) {
           const vec taps = gather(base + (p.flipped ? 8 - (3 * s + t) : 3 * s + t), index);
           g[s][t] = in_range ? taps : vec{};
         }
-      transform_kernels(g, u);
-      for (int xi = 0; xi < kPoints; ++xi) store(U + ((xi * ob_count + ob) * C + c) * B + b * V, u[xi]);
+      Scheme::kernels(g, u);
+      for (int xi = 0; xi < points; ++xi) store(U + ((xi * ob_count + ob) * C + c) * B + b * V, u[xi]);
     }
   }
 
   // Tiles per block: a whole number of register tiles, the block's transformed input
-  // (16 x C x tiles floats) within about 256 KiB so that it stays in L2. Each (point,
+  // (points x C x tiles floats) within about 256 KiB so that it stays in L2. Each (point,
   // channel) row of it has V floats of slack: a row of tiles is transformed V at a time.
-  const int64_t tile_block = ur_max * std::clamp<int64_t>((256 * 1024 / 64) / (C * ur_max), 1, 4);
+  const int64_t tile_block =
+      ur_max * std::clamp<int64_t>((256 * 1024 / (4 * points)) / (C * ur_max), 1, 4);
   const int64_t v_stride = tile_block + V;
   const int64_t blocks = ceil_div(tiles, tile_block);
   const int64_t zero_tap = 0;
-  // The four input rows of a row of tiles, zero-padded: padded column x is input column
-  // x - pad_left. A group of V patches from column x reads up to column x + 2V + 1.
-  const int64_t row_length = 2 * tiles_w + 2 * V;
+  // The input rows of a row of tiles, zero-padded: padded column x is input column
+  // x - pad_left. A group of V patches from column x reads up to column x + 4V + 3.
+  const int64_t row_length = step * tiles_w + 4 * V + 4;
   const int64_t copied_cols = std::min(p.in_cols, row_length - p.pad_left);
 #pragma omp parallel num_threads(threads_for(tiles * C * K * 16))
   {
-    Array<float> vb(size_t(kPoints * C * v_stride));               // [point][c][tile]
-    Array<float> mb(size_t(kPoints * ob_count * tile_block * B));  // [point][ob][tile][B]
-    Array<float> padded_rows(size_t(4 * row_length));              // zero outside the input
+    Array<float> vb(size_t(points * C * v_stride));               // [point][c][tile]
+    Array<float> mb(size_t(points * ob_count * tile_block * B));  // [point][ob][tile][B]
+    Array<float> padded_rows(size_t(patch * row_length));          // zero outside the input
     const size_t block_size = static_cast<size_t>(tile_block);
     Array<int64_t> image(block_size), tile_row(block_size), tile_col(block_size);
 #pragma omp for schedule(static)
@@ -189,26 +302,26 @@ void winograd_f2x3(const WinogradProblem& p) {
         const int64_t run = std::min(tiles_w - tx0, nt - tt);
         for (int64_t c = 0; c < C; ++c) {
           const float* plane = p.in + (n * C + c) * p.in_rows * p.in_cols;
-          const float* rows[4];
-          for (int r = 0; r < 4; ++r) {
+          const float* rows[patch];
+          for (int r = 0; r < patch; ++r) {
             float* row = padded_rows.data() + r * row_length;
             rows[r] = row;
-            const int64_t y = 2 * ty + r - p.pad_top;
+            const int64_t y = step * ty + r - p.pad_top;
             if (y >= 0 && y < p.in_rows)
-              std::copy(plane + y * p.in_cols, plane + y * p.in_cols + copied_cols, row + p.pad_left);
+              copy_row(plane + y * p.in_cols, copied_cols, row + p.pad_left);
             else
               std::fill(row + p.pad_left, row + p.pad_left + copied_cols, 0.0f);
           }
           float* vc = vb.data() + c * v_stride + tt;
           for (int64_t x = 0; x < run; x += V) {
-            vec v[kPoints];
-            transform_patches(rows, 2 * (tx0 + x), v);
-            for (int xi = 0; xi < kPoints; ++xi) store(vc + xi * C * v_stride + x, v[xi]);
+            vec v[points];
+            Scheme::patches(rows, step * (tx0 + x), v);
+            for (int xi = 0; xi < points; ++xi) store(vc + xi * C * v_stride + x, v[xi]);
           }
         }
         tt += run;
       }
-      for (int xi = 0; xi < kPoints; ++xi)
+      for (int xi = 0; xi < points; ++xi)
         for (int64_t ob = 0; ob < ob_count; ++ob)
           for (int64_t j0 = 0; j0 < nt; j0 += ur_max) {
             const int ur = int(std::min<int64_t>(ur_max, nt - j0));
@@ -216,25 +329,18 @@ void winograd_f2x3(const WinogradProblem& p) {
                                     U + (xi * ob_count + ob) * C * B,
                                     mb.data() + ((xi * ob_count + ob) * tile_block + j0) * B);
           }
-      // Y = A^T M A with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], a vector of B channels at a time.
+      // Back to outputs, a vector of B channels at a time.
       for (int64_t ob = 0; ob < ob_count; ++ob) {
         const int64_t valid = std::min(B, K - ob * B);
         for (int64_t tt = 0; tt < nt; ++tt) {
           const int64_t n = image[tt], ty = tile_row[tt], tx = tile_col[tt];
           alignas(64) float y[4][2 * V];
           for (int b = 0; b < nb; ++b) {
-            vec m[kPoints];
-            for (int xi = 0; xi < kPoints; ++xi)
+            vec m[points], yv[4];
+            for (int xi = 0; xi < points; ++xi)
               m[xi] = load(mb.data() + ((xi * ob_count + ob) * tile_block + tt) * B + b * V);
-            vec s0[4], s1[4];
-            for (int j = 0; j < 4; ++j) {
-              s0[j] = m[j] + m[4 + j] + m[8 + j];
-              s1[j] = m[4 + j] - m[8 + j] - m[12 + j];
-            }
-            store(y[0] + b * V, s0[0] + s0[1] + s0[2]);
-            store(y[1] + b * V, s0[1] - s0[2] - s0[3]);
-            store(y[2] + b * V, s1[0] + s1[1] + s1[2]);
-            store(y[3] + b * V, s1[1] - s1[2] - s1[3]);
+            Scheme::output(m, yv);
+            for (int i = 0; i < 4; ++i) store(y[i] + b * V, yv[i]);
           }
           for (int a = 0; a < 2; ++a) {
             const int64_t oy = 2 * ty + a;
@@ -256,13 +362,21 @@ void winograd_f2x3(const WinogradProblem& p) {
 
 }  // namespace
 
-bool winograd_supports(const Conv2dGeometry& g) {
+namespace {
+bool winograd_suits(const Conv2dGeometry& g, int64_t stride) {
   const WindowAxis &R = g.rows, &C = g.cols;
-  return R.kernel == 3 && C.kernel == 3 && R.stride == 1 && C.stride == 1 && R.dilation == 1 &&
+  return R.kernel == 3 && C.kernel == 3 && R.stride == stride && C.stride == stride && R.dilation == 1 &&
          C.dilation == 1 && g.groups == 1 && g.in_channels >= 16 && g.out_channels >= 16 &&
          R.pad_before <= 2 && C.pad_before <= 2 && g.batch > 0 && g.in_plane() > 0 &&
          g.in_channels < (int64_t(1) << 23) &&  // gathered offsets stay in int32
          int64_t(V) * std::max(g.in_plane(), g.out_plane()) < (int64_t(1) << 31);
+}
+}  // namespace
+
+bool winograd_supports(const Conv2dGeometry& g) { return winograd_suits(g, 1); }
+
+bool winograd_forward_supports(const Conv2dGeometry& g) {
+  return winograd_suits(g, 1) || winograd_suits(g, 2);
 }
 
 void winograd_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
@@ -283,7 +397,10 @@ void winograd_forward(const Conv2dGeometry& g, const float* x, const float* w, c
   p.weights = w;
   p.k_stride = 9 * g.in_channels;
   p.c_stride = 9;
-  winograd_f2x3(p);
+  if (g.rows.stride == 2)
+    winograd_tiles<Stride2>(p);
+  else
+    winograd_tiles<Stride1>(p);
 }
 
 // With stride 1 the input gradient is a 3x3 correlation of the output gradient with the
@@ -306,7 +423,7 @@ void winograd_grad_input(const Conv2dGeometry& g, const float* grad_y, const flo
   p.k_stride = 9;
   p.c_stride = 9 * g.in_channels;
   p.flipped = true;
-  winograd_f2x3(p);
+  winograd_tiles<Stride1>(p);
 }
 
 // The weight gradient is the adjoint of the forward's transforms: with Z = A dY A^T per

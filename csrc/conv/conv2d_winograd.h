@@ -1,7 +1,7 @@
 // Winograd F(2x2, 3x3) float32 convolution, compiled once per instruction set
-// (conv2d_winograd.cpp): 3x3, stride-1, dilation-1, ungrouped layers with 16 or more
-// channels each way: forward, input gradient (the transposed, flipped kernel) and weight
-// gradient (the transforms' adjoint).
+// (conv2d_winograd.cpp): 3x3, dilation-1, ungrouped layers with 16 or more channels each
+// way. Stride 1: forward, input gradient (the transposed, flipped kernel) and weight
+// gradient (the transforms' adjoint); stride 2: forward.
 #pragma once
 
 #include "common/geometry.h"
@@ -11,6 +11,7 @@ namespace convpool {
 #define CONVPOOL_DECLARE_WINOGRAD(isa)                                                         \
   namespace isa {                                                                              \
   bool winograd_supports(const Conv2dGeometry& g);                                             \
+  bool winograd_forward_supports(const Conv2dGeometry& g);                                     \
   void winograd_forward(const Conv2dGeometry& g, const float* x, const float* w,               \
                         const float* bias, float* y);                                          \
   void winograd_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,       \
