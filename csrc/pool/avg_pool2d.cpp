@@ -188,6 +188,7 @@ void grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* grad_y,
 #pragma omp parallel num_threads(pool::threads_for(g.planes * g.in_plane()))
   {
     SpreadRows<T> spread(g, divisors);
+    pool::Scratch<T> row(w);  // built here, then streamed out
 #pragma omp for schedule(dynamic, pool::chunk_for(item_size))
     for (int64_t item = 0; item < work.items(); ++item) {
       int64_t p, r0, r1;
@@ -199,19 +200,21 @@ void grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* grad_y,
         const int64_t reach = r + R.pad_before;
         int64_t i_lo = reach - (R.kernel - 1) <= 0 ? 0 : (reach - R.kernel + R.stride) / R.stride;
         const int64_t i_hi = std::min(R.out_size - 1, reach / R.stride);
-        T* gx = grad_x + p * g.in_plane() + r * w;
+        T* gx = row.get();
         if (i_lo > i_hi) {
           for (int64_t c = 0; c < w; ++c) gx[c] = T(0);
-          continue;
+        } else {
+          const T* first = spread.get(gy, i_lo);
+          for (int64_t c = 0; c < w; ++c) gx[c] = first[c];
+          for (++i_lo; i_lo <= i_hi; ++i_lo) {
+            const T* more = spread.get(gy, i_lo);
+            for (int64_t c = 0; c < w; ++c) gx[c] += more[c];
+          }
         }
-        const T* first = spread.get(gy, i_lo);
-        for (int64_t c = 0; c < w; ++c) gx[c] = first[c];
-        for (++i_lo; i_lo <= i_hi; ++i_lo) {
-          const T* more = spread.get(gy, i_lo);
-          for (int64_t c = 0; c < w; ++c) gx[c] += more[c];
-        }
+        pool::stream_copy(gx, w, grad_x + p * g.in_plane() + r * w);
       }
     }
+    _mm_sfence();
   }
 }
 

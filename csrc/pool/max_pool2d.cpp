@@ -8,9 +8,9 @@
 //   row-major order;
 // - without, the window's input rows are first reduced to one row of column maxima
 //   (contiguous), which is then pooled across columns: fewer operations, same value.
-// The scan with indices first checks whether the rows it reads hold a NaN: most inputs
-// have none, and then a plain `>` (one compare, no NaN bookkeeping) gives the same result.
-// (The value path keeps NaN in its max: measured, that costs it nothing.)
+// Both (the value path from 3 taps a row) first check whether the rows they read hold a
+// NaN: most inputs have none, and then a plain `>` (one compare, or one max instruction;
+// no NaN bookkeeping) gives the same result.
 // Edge columns whose window is clipped by the padding, and unusual shapes, go through the
 // per-window loop.
 //
@@ -90,15 +90,15 @@ void scan_input_row(const T* window_row, int32_t row_offset, int64_t j0, int64_t
 
 // Output rows [i0, i1) of one plane with their indices. The plane must have fewer than
 // 2^31 pixels (offsets are kept in 32 bits); `offset` holds one output row.
+// The row is built in `best` and `idx` (one output row each) and streamed out.
 template <typename T, int KW, int SX, bool NaNFree>
 void forward_rows_with_indices(const PoolGeometry& g, const T* in, T* out, int64_t* indices,
-                               int64_t i0, int64_t i1, int32_t* offset) {
+                               int64_t i0, int64_t i1, int32_t* offset, T* best, int64_t* idx) {
   const WindowAxis& R = g.rows;
   const WindowAxis& C = g.cols;
   const TapRange inner = pool::interior(C);
   const int64_t ow = C.out_size, w = C.in_size;
   for (int64_t i = i0; i < i1; ++i) {
-    T* best = out + i * ow;
     const TapRange rs = pool::taps_inside(R, i);
     // Until a tap wins, the first one inside the input (all -inf: it stays).
     const int32_t first_offset = static_cast<int32_t>(rs.begin * R.dilation * w);
@@ -113,19 +113,22 @@ void forward_rows_with_indices(const PoolGeometry& g, const T* in, T* out, int64
                                          static_cast<int32_t>(row_offset), inner.begin,
                                          inner.end, best, offset);
     }
-    int64_t* idx = indices + i * ow;
     for (int64_t j = inner.begin; j < inner.end; ++j) idx[j] = origin + j * SX + offset[j];
     for (const TapRange edge : {TapRange{0, inner.begin}, TapRange{inner.end, ow}})
       for (int64_t j = edge.begin; j < edge.end; ++j) idx[j] = max_window(g, in, i, j, &best[j]);
+    pool::stream_copy(best, ow, out + i * ow);
+    pool::stream_copy(idx, ow, indices + i * ow);
   }
 }
 
 // Output rows [i0, i1) of one plane, values only; `column_max` holds one input row.
-template <typename T, int KW, int SX>
+template <typename T, int KW, int SX, bool NaNFree>
 void forward_rows_values(const PoolGeometry& g, const T* in, T* out, int64_t i0, int64_t i1,
                          T* __restrict column_max) {
-  pool::reduce_window_rows<T, KW, SX>(g.rows, g.cols, in, out, i0, i1, column_max,
-                                      [](T v, T best) { return max_propagating_nan(v, best); });
+  pool::reduce_window_rows<T, KW, SX>(g.rows, g.cols, in, out, i0, i1, column_max, [](T v, T best) {
+    if constexpr (NaNFree) return v > best ? v : best;  // one max instruction
+    return max_propagating_nan(v, best);
+  });
 }
 
 // Whether the input rows that output rows [i0, i1) read hold a NaN: one vectorised pass
@@ -168,6 +171,8 @@ void forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
   {
     pool::Scratch<int32_t> offset(g.cols.out_size);  // where one output row's maxima are
     pool::Scratch<T> column_max(g.cols.in_size);  // one input row's worth
+    pool::Scratch<T> row_max(g.cols.out_size);     // one output row with its indices
+    pool::Scratch<int64_t> row_index(g.cols.out_size);
 #pragma omp for schedule(dynamic, pool::chunk_for(item_size))
     for (int64_t item = 0; item < work.items(); ++item) {
       int64_t p, i0, i1;
@@ -178,39 +183,54 @@ void forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
       const bool fast = fits_int32 && i0 < i1 &&
                         pool::with_fast_row_shape(g.cols, [&](auto kw, auto sx) {
         constexpr int KW = decltype(kw)::value, SX = decltype(sx)::value;
-        if (!idx)
-          forward_rows_values<T, KW, SX>(g, in, out, i0, i1, column_max.get());
-        else if (rows_hold_nan(g, in, i0, i1))
-          forward_rows_with_indices<T, KW, SX, false>(g, in, out, idx, i0, i1, offset.get());
+        // The check is a pass over the rows: it pays where the window has 3 taps a row,
+        // not for 2x2 windows, whose pass is memory-bound (measured).
+        const bool nan = (idx || KW >= 3) ? rows_hold_nan(g, in, i0, i1) : true;
+        if (!idx && nan)
+          forward_rows_values<T, KW, SX, false>(g, in, out, i0, i1, column_max.get());
+        else if (!idx)
+          forward_rows_values<T, KW, SX, true>(g, in, out, i0, i1, column_max.get());
+        else if (nan)
+          forward_rows_with_indices<T, KW, SX, false>(g, in, out, idx, i0, i1, offset.get(),
+                                                      row_max.get(), row_index.get());
         else
-          forward_rows_with_indices<T, KW, SX, true>(g, in, out, idx, i0, i1, offset.get());
+          forward_rows_with_indices<T, KW, SX, true>(g, in, out, idx, i0, i1, offset.get(),
+                                                     row_max.get(), row_index.get());
       });
       if (!fast) forward_rows_generic(g, in, out, idx, i0, i1);
     }
+    _mm_sfence();
   }
 }
 
 // Each plane belongs to one thread, which zeroes it and adds its gradients in output
-// order: overlapping windows accumulate deterministically, without atomics.
+// order: overlapping windows accumulate deterministically, without atomics. A plane of up
+// to 256 KiB is built in a cache-resident buffer and streamed out.
 template <typename T>
 bool grad_input(const PoolGeometry& g, const T* grad_y, const int64_t* indices, T* grad_x) {
   const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
+  const bool buffered = in_plane * int64_t(sizeof(T)) <= 256 * 1024;
   bool in_range = true;
-#pragma omp parallel for num_threads(pool::threads_for(g.planes * in_plane)) \
-    schedule(dynamic, pool::chunk_for(in_plane)) reduction(&& : in_range)
-  for (int64_t p = 0; p < g.planes; ++p) {
-    T* gx = grad_x + p * in_plane;
-    const T* gy = grad_y + p * out_plane;
-    const int64_t* idx = indices + p * out_plane;
-    for (int64_t k = 0; k < in_plane; ++k) gx[k] = T(0);
-    for (int64_t k = 0; k < out_plane; ++k) {
-      const int64_t target = idx[k];
-      if (target < 0 || target >= in_plane) {
-        in_range = false;
-        continue;
+#pragma omp parallel num_threads(pool::threads_for(g.planes * in_plane)) reduction(&& : in_range)
+  {
+    pool::Scratch<T> buffer(buffered ? in_plane : 0);
+#pragma omp for schedule(dynamic, pool::chunk_for(in_plane))
+    for (int64_t p = 0; p < g.planes; ++p) {
+      T* gx = buffered ? buffer.get() : grad_x + p * in_plane;
+      const T* gy = grad_y + p * out_plane;
+      const int64_t* idx = indices + p * out_plane;
+      for (int64_t k = 0; k < in_plane; ++k) gx[k] = T(0);
+      for (int64_t k = 0; k < out_plane; ++k) {
+        const int64_t target = idx[k];
+        if (target < 0 || target >= in_plane) {
+          in_range = false;
+          continue;
+        }
+        gx[target] += gy[k];
       }
-      gx[target] += gy[k];
+      if (buffered) pool::stream_copy(gx, in_plane, grad_x + p * in_plane);
     }
+    _mm_sfence();
   }
   return in_range;
 }

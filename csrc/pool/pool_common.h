@@ -6,8 +6,11 @@
 // AVX-512 in one of them could be the copy the linker keeps for all.
 #pragma once
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <type_traits>
 
@@ -118,6 +121,37 @@ class Scratch {
  private:
   std::unique_ptr<T[]> data_;
 };
+
+// Copies n elements to dst, with non-temporal stores from the first vector-aligned byte:
+// an output written once and not read back soon then costs one write of its cache lines
+// instead of a read (for ownership) and a write, a third of a pooling pass's traffic.
+// A thread must call _mm_sfence() before the result is read elsewhere.
+template <typename T>
+inline void stream_copy(const T* src, int64_t n, T* dst) {
+#if defined(CONVPOOL_ISA_avx512)
+  constexpr size_t kVector = 64;
+#elif defined(CONVPOOL_ISA_avx2)
+  constexpr size_t kVector = 32;
+#else
+  constexpr size_t kVector = 16;
+#endif
+  const char* from = reinterpret_cast<const char*>(src);
+  char* to = reinterpret_cast<char*>(dst);
+  size_t bytes = static_cast<size_t>(n) * sizeof(T);
+  const size_t head = std::min(bytes, (kVector - reinterpret_cast<uintptr_t>(to) % kVector) % kVector);
+  std::memcpy(to, from, head);
+  from += head, to += head, bytes -= head;
+  for (; bytes >= kVector; from += kVector, to += kVector, bytes -= kVector) {
+#if defined(CONVPOOL_ISA_avx512)
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(to), _mm512_loadu_si512(from));
+#elif defined(CONVPOOL_ISA_avx2)
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(to), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(from)));
+#else
+    _mm_stream_si128(reinterpret_cast<__m128i*>(to), _mm_loadu_si128(reinterpret_cast<const __m128i*>(from)));
+#endif
+  }
+  std::memcpy(to, from, bytes);
+}
 
 // Threads worth a team for `elements` elements of streaming work: starting one costs
 // microseconds, so small calls run on fewer threads (one below 64K elements).
