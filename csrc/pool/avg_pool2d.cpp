@@ -155,6 +155,16 @@ class SpreadRows {
     const WindowAxis& C = g_.cols;
     const int64_t w = C.in_size, kw = C.kernel, left = C.pad_before, ow = C.out_size;
     const T* col_div = divisors_.cols();
+    if (kw == 2 && C.stride == 2 && left == 0 && C.dilation == 1 && 2 * ow <= w) {
+      // Windows side by side (the common 2x2 pooling): each value goes to two columns.
+      for (int64_t j = 0; j < ow; ++j) {
+        const T v = gy[j] / (row_div * col_div[j]);
+        row[2 * j] = v;
+        row[2 * j + 1] = v;
+      }
+      for (int64_t c = 2 * ow; c < w; ++c) row[c] = T(0);
+      return;
+    }
     T* scaled = scaled_.get();
     for (int64_t j = 0; j < ow; ++j) scaled[j] = gy[j] / (row_div * col_div[j]);
     T* up = upsampled_.get() + (kw - 1);  // up[m] for m in [-(kw - 1), span)
@@ -200,15 +210,17 @@ void grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* grad_y,
         const int64_t reach = r + R.pad_before;
         int64_t i_lo = reach - (R.kernel - 1) <= 0 ? 0 : (reach - R.kernel + R.stride) / R.stride;
         const int64_t i_hi = std::min(R.out_size - 1, reach / R.stride);
-        T* gx = row.get();
+        const T* gx = row.get();
         if (i_lo > i_hi) {
-          for (int64_t c = 0; c < w; ++c) gx[c] = T(0);
+          for (int64_t c = 0; c < w; ++c) row[c] = T(0);
+        } else if (i_lo == i_hi) {
+          gx = spread.get(gy, i_lo);  // one window row (non-overlapping windows): as is
         } else {
           const T* first = spread.get(gy, i_lo);
-          for (int64_t c = 0; c < w; ++c) gx[c] = first[c];
+          for (int64_t c = 0; c < w; ++c) row[c] = first[c];
           for (++i_lo; i_lo <= i_hi; ++i_lo) {
             const T* more = spread.get(gy, i_lo);
-            for (int64_t c = 0; c < w; ++c) gx[c] += more[c];
+            for (int64_t c = 0; c < w; ++c) row[c] += more[c];
           }
         }
         pool::stream_copy(gx, w, grad_x + p * g.in_plane() + r * w);
