@@ -50,10 +50,13 @@ typedef int32_t lane_index __attribute__((vector_size(V * sizeof(int32_t))));
 
 // v[l] = base[index[l]].
 inline vec gather(const float* base, lane_index index) {
+  // The masked forms, all lanes on: the plain ones start from an undefined register,
+  // which GCC 12 reports as maybe-uninitialized.
 #if defined(CONVPOOL_ISA_avx512)
-  return _mm512_i32gather_ps((__m512i)index, base, 4);
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), __mmask16(0xFFFF), (__m512i)index, base, 4);
 #elif defined(CONVPOOL_ISA_avx2)
-  return _mm256_i32gather_ps(base, (__m256i)index, 4);
+  return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, (__m256i)index,
+                                  _mm256_castsi256_ps(_mm256_set1_epi32(-1)), 4);
 #else
   vec v;
   for (int l = 0; l < V; ++l) v[l] = base[index[l]];

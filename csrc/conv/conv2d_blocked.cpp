@@ -11,12 +11,40 @@
 #include "conv/tap_tile.h"
 #include "common/simd_vec.h"
 #include "common/threading.h"
+#include "common/workspace.h"
 
 #include <omp.h>
 
 namespace convpool::CONVPOOL_ISA {
 
 namespace {
+
+// Copies planes of (rows x cols) into planes (followed by V zeros of slack) of (padded_rows x padded_cols), pixel (r, c)
+// going to (r + top, c + left); everything else is zero. top/left may be negative (crop).
+const float* padded_planes(const float* src, int64_t planes, int64_t rows, int64_t cols,
+                           int64_t top, int64_t left, int64_t padded_rows, int64_t padded_cols) {
+  const size_t size = size_t(planes * padded_rows * padded_cols);
+  float* dst = workspace(WorkspaceSlot::padded_input, size + V);
+  std::fill(dst + size, dst + size + V, 0.0f);  // slack for vector loads past the last row
+#pragma omp parallel for num_threads(threads_for(planes * padded_rows * padded_cols)) schedule(static)
+  for (int64_t p = 0; p < planes; ++p) {
+    float* d = dst + p * padded_rows * padded_cols;
+    const float* s = src + p * rows * cols;
+    for (int64_t r = 0; r < padded_rows; ++r) {
+      float* drow = d + r * padded_cols;
+      const int64_t sr = r - top;
+      if (sr < 0 || sr >= rows) {
+        std::fill(drow, drow + padded_cols, 0.0f);
+        continue;
+      }
+      for (int64_t c = 0; c < padded_cols; ++c) {
+        const int64_t sc = c - left;
+        drow[c] = (sc >= 0 && sc < cols) ? s[sr * cols + sc] : 0.0f;
+      }
+    }
+  }
+  return dst;
+}
 
 // ---------------------------------------------------------------------------------------
 // The row microkernel, for tap convolutions with few output channels: vectors run along
