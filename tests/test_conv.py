@@ -415,6 +415,29 @@ def test_random_configurations(config):
     check_against_oracle(rng, x, w, b, where=str(config), **kwargs)
 
 
+@st.composite
+def winograd_configs(draw):
+    """3x3 layers with 16+ channels each way, stride 1 or 2: the Winograd paths' cases,
+    in sizes that cut rows of tiles and blocks of tiles at random places."""
+    n = draw(st.integers(1, 3))
+    c_in, c_out = draw(st.integers(16, 20)), draw(st.integers(16, 40))
+    h, w = draw(st.integers(1, 24)), draw(st.integers(1, 40))
+    stride = draw(st.sampled_from([1, 2]))
+    padding = draw(st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)),
+                             st.tuples(st.integers(0, 2), st.integers(0, 2))))
+    assume(h + sum(padding[0]) >= 3 and w + sum(padding[1]) >= 3)
+    return (n, c_in, h, w), (c_out, c_in, 3, 3), dict(stride=stride, padding=padding)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(winograd_configs())
+def test_random_winograd_configurations(config):
+    x_shape, w_shape, kwargs = config
+    rng = np.random.default_rng(zlib.crc32(repr(config).encode()))
+    check_case(rng, x_shape, w_shape, np.float32, **kwargs)
+
+
 # --- determinism and threads ----------------------------------------------------------
 
 PASSES = {
