@@ -64,6 +64,15 @@ inline vec gather(const float* base, lane_index index) {
 #endif
 }
 
+// Stores the first n (<= V) lanes of v.
+inline void store_first(float* p, vec v, int64_t n) {
+#if defined(CONVPOOL_ISA_avx512)
+  _mm512_mask_storeu_ps(p, __mmask16((1u << n) - 1), v);
+#else
+  for (int64_t l = 0; l < n; ++l) p[l] = v[l];
+#endif
+}
+
 // dst[i] = src[i] for i < n: for rows of a few hundred floats, where a call to memmove
 // costs as much as the copy.
 inline void copy_row(const float* src, int64_t n, float* dst) {

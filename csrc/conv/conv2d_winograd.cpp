@@ -268,11 +268,10 @@ void winograd_tiles(const WinogradProblem& p) {
   }
 
   // Tiles per block: a whole number of register tiles, the block's transformed input
-  // (points x C x tiles floats) within about 256 KiB so that it stays in L2. Each (point,
-  // channel) row of it has V floats of slack: a row of tiles is transformed V at a time.
+  // (points x C x tiles floats) within about 256 KiB so that it stays in L2.
   const int64_t tile_block =
       ur_max * std::clamp<int64_t>((256 * 1024 / (4 * points)) / (C * ur_max), 1, 4);
-  const int64_t v_stride = tile_block + V;
+  const int64_t v_stride = tile_block;
   const int64_t blocks = ceil_div(tiles, tile_block);
   const int64_t zero_tap = 0;
   // The input rows of a row of tiles, zero-padded: padded column x is input column
@@ -295,8 +294,7 @@ void winograd_tiles(const WinogradProblem& p) {
         tile_row[tt] = (T % image_tiles) / tiles_w;
         tile_col[tt] = T % tiles_w;
       }
-      // The block's tiles, one run along a row of tiles at a time; a run's last vector
-      // spills into the next run's (or the slack's) places, which are written after.
+      // The block's tiles, one run along a row of tiles at a time, V tiles at a time.
       for (int64_t tt = 0; tt < nt;) {
         const int64_t n = image[tt], ty = tile_row[tt], tx0 = tile_col[tt];
         const int64_t run = std::min(tiles_w - tx0, nt - tt);
@@ -316,7 +314,8 @@ void winograd_tiles(const WinogradProblem& p) {
           for (int64_t x = 0; x < run; x += V) {
             vec v[points];
             Scheme::patches(rows, step * (tx0 + x), v);
-            for (int xi = 0; xi < points; ++xi) store(vc + xi * C * v_stride + x, v[xi]);
+            const int64_t lanes = std::min<int64_t>(V, run - x);
+            for (int xi = 0; xi < points; ++xi) store_first(vc + xi * C * v_stride + x, v[xi], lanes);
           }
         }
         tt += run;
