@@ -300,6 +300,15 @@ void winograd_tiles(const WinogradProblem& p) {
         const int64_t run = std::min(tiles_w - tx0, nt - tt);
         for (int64_t c = 0; c < C; ++c) {
           const float* plane = p.in + (n * C + c) * p.in_rows * p.in_cols;
+          // The rows of the channel after next: a channel's transform is too short to
+          // hide a fetch from memory, and planes apart defeat the hardware prefetcher.
+          if (c + 2 < C)
+            for (int r = 0; r < patch; ++r) {
+              const int64_t y = step * ty + r - p.pad_top;
+              if (y < 0 || y >= p.in_rows) continue;
+              const float* ahead = plane + 2 * p.in_rows * p.in_cols + y * p.in_cols;
+              for (int64_t k = 0; k < copied_cols; k += 16) __builtin_prefetch(ahead + k);
+            }
           const float* rows[patch];
           for (int r = 0; r < patch; ++r) {
             float* row = padded_rows.data() + r * row_length;
