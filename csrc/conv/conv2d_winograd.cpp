@@ -452,9 +452,13 @@ void winograd_grad_weight(const Conv2dGeometry& g, const float* x, const float* 
   const int ur_max = kMaxTile[nb];
   const int64_t tiles_h = ceil_div(out_rows, 2), tiles_w = ceil_div(out_cols, 2);
   const int64_t image_tiles = tiles_h * tiles_w, tiles = g.batch * image_tiles;
-  // A block's transforms (16 x tiles x (C + K) floats) within about 1 MiB.
-  const int64_t tile_block = std::clamp<int64_t>((1 << 20) / (64 * (c_padded + k_padded)), 16, 256);
-  const int64_t blocks = ceil_div(tiles, tile_block);
+  // A block's transforms (16 x tiles x (C + K) floats) within about 1 MiB, and a number
+  // of blocks that the threads share evenly (13 blocks on 2 threads would leave one idle
+  // a thirteenth of the time).
+  const int team = threads_for(tiles * C * K * 16);
+  const int64_t largest_block = std::clamp<int64_t>((1 << 20) / (64 * (c_padded + k_padded)), 16, 256);
+  const int64_t blocks = ceil_div(ceil_div(tiles, largest_block), team) * team;
+  const int64_t tile_block = ceil_div(tiles, blocks);
   lane_index in_lanes, out_lanes;
   for (int l = 0; l < V; ++l) {
     in_lanes[l] = int32_t(l * in_plane);
@@ -462,7 +466,6 @@ void winograd_grad_weight(const Conv2dGeometry& g, const float* x, const float* 
   }
 
   const size_t s_size = size_t(kPoints * c_padded * k_padded);  // S as [point][c][k]
-  const int team = threads_for(tiles * C * K * 16);
   Array<float*> partial(static_cast<size_t>(team));
 #pragma omp parallel num_threads(team)
   {
@@ -475,7 +478,7 @@ void winograd_grad_weight(const Conv2dGeometry& g, const float* x, const float* 
     alignas(64) float tile[kMaxUr * 2 * V];
     const int64_t zero_tap = 0;
     for (int64_t blk = blocks * tid / threads; blk < blocks * (tid + 1) / threads; ++blk) {
-      const int64_t t0 = blk * tile_block, nt = std::min(tile_block, tiles - t0);
+      const int64_t t0 = blk * tile_block, nt = std::clamp<int64_t>(tiles - t0, 0, tile_block);
       for (int64_t tt = 0; tt < nt; ++tt) {
         const int64_t T = t0 + tt, n = T / image_tiles;
         const int64_t ty = (T % image_tiles) / tiles_w, tx = T % tiles_w;
