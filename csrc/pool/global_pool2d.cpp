@@ -14,14 +14,7 @@ namespace convpool::CONVPOOL_ISA {
 
 namespace {
 
-// The native vector of this build (GCC vector extensions): 64, 32 or 16 bytes.
-#if defined(CONVPOOL_ISA_avx512)
-constexpr int kVectorBytes = 64;
-#elif defined(CONVPOOL_ISA_avx2)
-constexpr int kVectorBytes = 32;
-#else
-constexpr int kVectorBytes = 16;
-#endif
+using pool::kVectorBytes;  // GCC vector extensions of the native width
 
 template <typename T>
 struct Vector {

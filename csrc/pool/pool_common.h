@@ -127,19 +127,22 @@ class Scratch {
   std::unique_ptr<T[]> data_;
 };
 
+// The native vector of the build compiling this file: 64, 32 or 16 bytes.
+#if defined(CONVPOOL_ISA_avx512)
+constexpr int kVectorBytes = 64;
+#elif defined(CONVPOOL_ISA_avx2)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
+#endif
+
 // Copies n elements to dst, with non-temporal stores from the first vector-aligned byte:
 // an output written once and not read back soon then costs one write of its cache lines
 // instead of a read (for ownership) and a write, a third of a pooling pass's traffic.
 // A thread must call _mm_sfence() before the result is read elsewhere.
 template <typename T>
 inline void stream_copy(const T* src, int64_t n, T* dst) {
-#if defined(CONVPOOL_ISA_avx512)
-  constexpr size_t kVector = 64;
-#elif defined(CONVPOOL_ISA_avx2)
-  constexpr size_t kVector = 32;
-#else
-  constexpr size_t kVector = 16;
-#endif
+  constexpr size_t kVector = kVectorBytes;
   const char* from = reinterpret_cast<const char*>(src);
   char* to = reinterpret_cast<char*>(dst);
   size_t bytes = static_cast<size_t>(n) * sizeof(T);
