@@ -73,14 +73,6 @@ inline void store_first(float* p, vec v, int64_t n) {
 #endif
 }
 
-// dst[i] = src[i] for i < n: for rows of a few hundred floats, where a call to memmove
-// costs as much as the copy.
-inline void copy_row(const float* src, int64_t n, float* dst) {
-  int64_t i = 0;
-  for (; i + V <= n; i += V) store(dst + i, load(src + i));
-  for (; i < n; ++i) dst[i] = src[i];
-}
-
 inline lane_index min_lanes(lane_index a, int32_t bound) {
   lane_index b;
   for (int l = 0; l < V; ++l) b[l] = a[l] < bound ? a[l] : bound;

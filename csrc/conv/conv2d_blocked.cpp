@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "conv/padded_rows.h"
 #include "conv/tap_tile.h"
 #include "common/simd_vec.h"
 #include "common/threading.h"
@@ -27,22 +28,9 @@ const float* padded_planes(const float* src, int64_t planes, int64_t rows, int64
   float* dst = workspace(WorkspaceSlot::padded_input, size + V);
   std::fill(dst + size, dst + size + V, 0.0f);  // slack for vector loads past the last row
 #pragma omp parallel for num_threads(threads_for(planes * padded_rows * padded_cols)) schedule(static)
-  for (int64_t p = 0; p < planes; ++p) {
-    float* d = dst + p * padded_rows * padded_cols;
-    const float* s = src + p * rows * cols;
-    for (int64_t r = 0; r < padded_rows; ++r) {
-      float* drow = d + r * padded_cols;
-      const int64_t sr = r - top;
-      if (sr < 0 || sr >= rows) {
-        std::fill(drow, drow + padded_cols, 0.0f);
-        continue;
-      }
-      for (int64_t c = 0; c < padded_cols; ++c) {
-        const int64_t sc = c - left;
-        drow[c] = (sc >= 0 && sc < cols) ? s[sr * cols + sc] : 0.0f;
-      }
-    }
-  }
+  for (int64_t p = 0; p < planes; ++p)
+    copy_padded_rows(src + p * rows * cols, rows, cols, -top, padded_rows, left, padded_cols,
+                     dst + p * padded_rows * padded_cols, padded_cols);
   return dst;
 }
 
@@ -210,20 +198,10 @@ struct TapConvolution {
   // Padded rows first_row .. first_row + window_rows - 1 of the cin_g planes from
   // `first_plane` of `source`, as cin_g x window_rows x in_cols floats.
   void copy_window(int64_t first_plane, int64_t first_row, float* dst) const {
-    const int64_t copied = std::min(source_cols, in_cols - pad_left);
-    for (int64_t i = 0; i < cin_g; ++i) {
-      const float* plane = source + (first_plane + i) * source_rows * source_cols;
-      for (int64_t k = 0; k < window_rows; ++k, dst += in_cols) {
-        const int64_t y = first_row + k - pad_top;
-        if (y < 0 || y >= source_rows) {
-          std::fill(dst, dst + in_cols, 0.0f);
-          continue;
-        }
-        std::fill(dst, dst + pad_left, 0.0f);
-        std::copy(plane + y * source_cols, plane + y * source_cols + copied, dst + pad_left);
-        std::fill(dst + pad_left + copied, dst + in_cols, 0.0f);
-      }
-    }
+    for (int64_t i = 0; i < cin_g; ++i)
+      copy_padded_rows(source + (first_plane + i) * source_rows * source_cols, source_rows, source_cols,
+                       first_row - pad_top, window_rows, pad_left, in_cols,
+                       dst + i * window_rows * in_cols, in_cols);
   }
 
   void run_by_rows() const {

@@ -9,6 +9,7 @@
 
 #include "common/simd_vec.h"
 #include "common/threading.h"
+#include "conv/padded_rows.h"
 
 namespace convpool::CONVPOOL_ISA {
 
@@ -30,14 +31,8 @@ struct RowBuffer {
   void fill(const float* src, int64_t src_rows, int64_t src_cols, int64_t first_row, int64_t rows,
             int64_t left, int64_t width) {
     cols = width + V;
-    data.assign(size_t(rows * cols), 0.0f);
-    for (int64_t b = 0; b < rows; ++b) {
-      const int64_t r = first_row + b;
-      if (r < 0 || r >= src_rows) continue;
-      const int64_t c0 = std::max<int64_t>(0, left), c1 = std::min(width, left + src_cols);
-      if (c0 < c1) std::copy(src + r * src_cols + (c0 - left), src + r * src_cols + (c1 - left),
-                             data.data() + b * cols + c0);
-    }
+    if (data.size() != size_t(rows * cols)) data.assign(size_t(rows * cols), 0.0f);
+    copy_padded_rows(src, src_rows, src_cols, first_row, rows, left, cols, data.data(), cols);
   }
   const float* row(int64_t b) const { return data.data() + b * cols; }
 };

@@ -16,6 +16,7 @@
 
 #include <omp.h>
 
+#include "conv/padded_rows.h"
 #include "conv/tap_tile.h"
 #include "common/simd_vec.h"
 #include "common/threading.h"
@@ -309,16 +310,11 @@ void winograd_tiles(const WinogradProblem& p) {
               const float* ahead = plane + 2 * p.in_rows * p.in_cols + y * p.in_cols;
               for (int64_t k = 0; k < copied_cols; k += 16) __builtin_prefetch(ahead + k);
             }
+          // Columns from pad_left + copied_cols on stay zero from the buffer's creation.
+          copy_padded_rows(plane, p.in_rows, p.in_cols, step * ty - p.pad_top, patch, p.pad_left,
+                           p.pad_left + copied_cols, padded_rows.data(), row_length);
           const float* rows[patch];
-          for (int r = 0; r < patch; ++r) {
-            float* row = padded_rows.data() + r * row_length;
-            rows[r] = row;
-            const int64_t y = step * ty + r - p.pad_top;
-            if (y >= 0 && y < p.in_rows)
-              copy_row(plane + y * p.in_cols, copied_cols, row + p.pad_left);
-            else
-              std::fill(row + p.pad_left, row + p.pad_left + copied_cols, 0.0f);
-          }
+          for (int r = 0; r < patch; ++r) rows[r] = padded_rows.data() + r * row_length;
           float* vc = vb.data() + c * v_stride + tt;
           for (int64_t x = 0; x < run; x += V) {
             vec v[points];
