@@ -64,30 +64,40 @@ void transform_kernels(const vec g[3][3], vec u[kPoints]) {
   }
 }
 
-// V = B^T d B with B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]] for the
-// V patches of one row of tiles whose first column is `col`: rows[r] are the four input
-// rows, zero-padded, and patch l covers columns col + 2l .. col + 2l + 3. The columns are
-// transformed first, on four vectors of consecutive columns; the even/odd split then
-// lines the patches up lane by lane.
-inline void transform_patches(const float* const rows[4], int64_t col, vec v[kPoints]) {
-  const int64_t offsets[4] = {0, V, 2, V + 2};  // columns 2l, 2l + 1, 2l + 2, 2l + 3
-  vec t[4][4];                                  // [row of B^T d][offset]
-  for (int o = 0; o < 4; ++o) {
-    const vec d0 = load(rows[0] + col + offsets[o]), d1 = load(rows[1] + col + offsets[o]);
-    const vec d2 = load(rows[2] + col + offsets[o]), d3 = load(rows[3] + col + offsets[o]);
-    t[0][o] = d0 - d2;
-    t[1][o] = d1 + d2;
-    t[2][o] = d2 - d1;
-    t[3][o] = d1 - d3;
+// V = B^T d B with B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]] for V
+// 4x4 patches d at once, one a lane (the V tiles of a row, or the V channels of one
+// tile): d[r * 4 + s] holds row r, column s of every patch.
+inline void transform_patch_lanes(const vec d[kPoints], vec v[kPoints]) {
+  vec t[4][4];
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = d[j] - d[8 + j];
+    t[1][j] = d[4 + j] + d[8 + j];
+    t[2][j] = d[8 + j] - d[4 + j];
+    t[3][j] = d[4 + j] - d[12 + j];
   }
   for (int i = 0; i < 4; ++i) {
-    const vec c0 = even_lanes(t[i][0], t[i][1]), c1 = odd_lanes(t[i][0], t[i][1]);
-    const vec c2 = even_lanes(t[i][2], t[i][3]), c3 = odd_lanes(t[i][2], t[i][3]);
-    v[i * 4 + 0] = c0 - c2;
-    v[i * 4 + 1] = c1 + c2;
-    v[i * 4 + 2] = c2 - c1;
-    v[i * 4 + 3] = c1 - c3;
+    v[i * 4 + 0] = t[i][0] - t[i][2];
+    v[i * 4 + 1] = t[i][1] + t[i][2];
+    v[i * 4 + 2] = t[i][2] - t[i][1];
+    v[i * 4 + 3] = t[i][1] - t[i][3];
   }
+}
+
+// B^T d B for the V 4x4 patches of a row of tiles whose first column is `col`: rows[r]
+// are the four input rows, zero-padded, and patch l covers columns col + 2l .. col + 2l
+// + 3. Splitting each row's columns into even and odd lanes lines the patches up lane by
+// lane.
+inline void transform_patches(const float* const rows[4], int64_t col, vec v[kPoints]) {
+  vec d[kPoints];
+  for (int r = 0; r < 4; ++r) {
+    const vec a = load(rows[r] + col), b = load(rows[r] + col + V);          // columns 2l, 2l + 1
+    const vec c = load(rows[r] + col + 2), e = load(rows[r] + col + V + 2);  // 2l + 2, 2l + 3
+    d[r * 4 + 0] = even_lanes(a, b);
+    d[r * 4 + 1] = odd_lanes(a, b);
+    d[r * 4 + 2] = even_lanes(c, e);
+    d[r * 4 + 3] = odd_lanes(c, e);
+  }
+  transform_patch_lanes(d, v);
 }
 
 // Y = A^T M A with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], for V channels at once;
@@ -193,24 +203,6 @@ struct Stride2 {
   static void patches(const float* const* rows, int64_t col, vec* v) { transform_patches_stride2(rows, col, v); }
   static void output(const vec* m, vec y[4]) { transform_output_stride2(m, y); }
 };
-
-// V = B^T d B for the 4x4 patches d of V channels at once (d[r * 4 + s] holds row r,
-// column s of every patch).
-inline void transform_patch_lanes(const vec d[kPoints], vec v[kPoints]) {
-  vec t[4][4];
-  for (int j = 0; j < 4; ++j) {
-    t[0][j] = d[j] - d[8 + j];
-    t[1][j] = d[4 + j] + d[8 + j];
-    t[2][j] = d[8 + j] - d[4 + j];
-    t[3][j] = d[4 + j] - d[12 + j];
-  }
-  for (int i = 0; i < 4; ++i) {
-    v[i * 4 + 0] = t[i][0] - t[i][2];
-    v[i * 4 + 1] = t[i][1] + t[i][2];
-    v[i * 4 + 2] = t[i][2] - t[i][1];
-    v[i * 4 + 3] = t[i][1] - t[i][3];
-  }
-}
 
 // Z = A q A^T, the adjoint of the output transform, for the 2x2 output-gradient tiles q of
 // V channels at once (q[a * 2 + e] holds row a, column e), A = [[1, 0], [1, 1], [1, -1], [0, -1]].
