@@ -185,12 +185,12 @@ void forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
         constexpr int KW = decltype(kw)::value, SX = decltype(sx)::value;
         // The check is a pass over the rows: it pays where the window has 3 taps a row,
         // not for 2x2 windows, whose pass is memory-bound (measured).
-        const bool nan = (idx || KW >= 3) ? rows_hold_nan(g, in, i0, i1) : true;
-        if (!idx && nan)
+        const bool may_hold_nan = (idx || KW >= 3) ? rows_hold_nan(g, in, i0, i1) : true;
+        if (!idx && may_hold_nan)
           forward_rows_values<T, KW, SX, false>(g, in, out, i0, i1, column_max.get());
         else if (!idx)
           forward_rows_values<T, KW, SX, true>(g, in, out, i0, i1, column_max.get());
-        else if (nan)
+        else if (may_hold_nan)
           forward_rows_with_indices<T, KW, SX, false>(g, in, out, idx, i0, i1, offset.get(),
                                                       row_max.get(), row_index.get());
         else
