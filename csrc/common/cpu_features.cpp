@@ -48,6 +48,10 @@ void set_simd_level(SimdLevel level) {
   active_level().store(level, std::memory_order_relaxed);
 }
 
+void force_simd_level_unchecked(SimdLevel level) {
+  active_level().store(level, std::memory_order_relaxed);
+}
+
 const char* simd_level_name(SimdLevel level) {
   switch (level) {
     case SimdLevel::avx512: return "avx512";

@@ -12,4 +12,8 @@ void set_simd_level(SimdLevel level);  // clamped to the detected level
 const char* simd_level_name(SimdLevel level);
 bool parse_simd_level(const char* name, SimdLevel* level);
 
+// Selects `level` even above what the CPU supports. Only for proving that running code
+// the CPU lacks fails loudly (CI runs it under an emulated older CPU and expects SIGILL).
+void force_simd_level_unchecked(SimdLevel level);
+
 }  // namespace convpool

@@ -1,4 +1,5 @@
-"""The benchmark cases, as a data table: shapes from the performance issue.
+"""The benchmark cases, as a data table: a picture, LeNet, VGG and ResNet layers, 1x1,
+depthwise and pooling shapes.
 
 A case knows its geometry and how much work one pass does (floating-point operations for
 a convolution, bytes moved for a pooling), so a median time becomes GFLOP/s or GB/s.

@@ -6,10 +6,10 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .cases import MAIN_CASES, OVERHEAD_CASE, QUICK_SWEEP_BATCHES, TRAINING_CASE, selected
-from .machine import FMA_PEAK_1T_GFLOPS, FMA_PEAK_2T_GFLOPS, STREAM_GBS, Limits
+from .machine import Limits
 from .report import render
 from .suite import PEERS, SECTIONS, Settings, run_suite
 from .timing import QUICK_PLAN, TimingPlan
@@ -46,13 +46,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart (matplotlib)")
     parser.add_argument("--render", metavar="JSON", help="print the report of a saved run")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
-    parser.add_argument("--fma-peak-1t", type=float, default=FMA_PEAK_1T_GFLOPS,
-                        metavar="GFLOPS", help="fp32 FMA peak on one thread")
-    parser.add_argument("--fma-peak-2t", type=float, default=FMA_PEAK_2T_GFLOPS,
-                        metavar="GFLOPS", help="fp32 FMA peak on two threads")
-    parser.add_argument("--stream-gbs", type=float, default=STREAM_GBS, metavar="GBS",
-                        help="streaming memory bandwidth (bytes read + written)")
+    parser.add_argument("--fma-peak", type=_peaks, default=None, metavar="GFLOPS",
+                        help="use this fp32 FMA peak instead of measuring it: GFLOP/s per "
+                        "thread (e.g. 120), or per thread count (e.g. 1:120,2:236)")
+    parser.add_argument("--stream-gbs", type=float, default=None, metavar="GBS",
+                        help="use this streaming bandwidth (GB/s, read + written) instead of "
+                        "measuring it")
     return parser
+
+
+def _peaks(text: str) -> dict[int, float]:
+    """'120' (per thread) or '1:120,2:236' (per thread count) -> {threads: GFLOP/s}."""
+    try:
+        if ":" not in text:
+            per_thread = float(text)
+            peaks = {1: per_thread}
+        else:
+            peaks = {int(t): float(g) for t, g in (item.split(":") for item in _csv(text))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected GFLOP/s per thread or THREADS:GFLOPS pairs, got {text!r}") from None
+    if not peaks or any(t < 1 or g <= 0 for t, g in peaks.items()):
+        raise argparse.ArgumentTypeError(f"thread counts >= 1 and peaks > 0, got {text!r}")
+    return peaks
 
 
 def _list_cases() -> str:
@@ -60,6 +76,20 @@ def _list_cases() -> str:
     lines.append(f"{OVERHEAD_CASE.name:16} {OVERHEAD_CASE.describe()} (per-call overhead)")
     lines.append(f"{TRAINING_CASE:16} one epoch of LeNet-5 training (convpool.nn vs torch.nn)")
     return "\n".join(lines)
+
+
+def _given_limits(args: argparse.Namespace, threads: int) -> Limits | None:
+    """Limits from the flags when both are given; None to measure (the suite measures what
+    a flag did not give)."""
+    if args.fma_peak is None and args.stream_gbs is None:
+        return None
+    from .machine import measure_limits
+
+    peaks = args.fma_peak
+    if peaks is not None and set(peaks) == {1}:
+        peaks = {t: peaks[1] * t for t in {1, threads}}
+    return measure_limits({1, threads}, fma_peak_gflops=peaks, stream_gbs=args.stream_gbs,
+                          quick=args.quick)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -77,7 +107,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     settings = Settings(
         threads=threads,
         plan=plan,
-        limits=Limits({1: args.fma_peak_1t, 2: args.fma_peak_2t}, args.stream_gbs),
+        limits=_given_limits(args, threads),
         quick=args.quick,
         peers=() if args.no_peers else PEERS,
         sections=args.sections,
@@ -91,8 +121,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the suite; exit status 1 if any convpool output disagrees with its peer."""
+def main(argv: Sequence[str] | None = None,
+         judge: Callable[[dict], None] | None = None) -> int:
+    """Run the suite; exit status 1 if any convpool output disagrees with its peer.
+
+    ``judge`` (``benchmarks/targets.py`` from a checkout) marks rows against targets.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     if args.list:
@@ -112,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ):
             parser.error(f"--cases: {','.join(settings.patterns)} selects no case (see --list)")
         results = run_suite(settings)
+    if judge is not None:
+        judge(results)
     print(render(results), flush=True)
     if args.json:
         with open(args.json, "w") as out:
@@ -124,5 +160,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             plot(results, args.plot)
             print(f"wrote {args.plot}", file=sys.stderr)
         except ImportError:
-            print("--plot needs matplotlib (pip install convpool[bench])", file=sys.stderr)
+            print('--plot needs matplotlib (pip install "convpool[bench]")', file=sys.stderr)
     return 0 if results["summary"]["correct"] else 1

@@ -221,7 +221,7 @@ def _summary(results: dict) -> str:
     if geomean is not None:
         lines.append(f"geometric mean of torch/convpool over {summary['ratios_in_geomean']} "
                      f"main rows: {geomean:.2f}")
-    for target in summary["targets"].values():
+    for target in summary.get("targets", {}).values():
         mark = "met " if target["met"] == target["total"] else "MISS"
         lines.append(f"  {mark} {target['met']:>3}/{target['total']:<3} {target['description']}")
     if summary["correct"]:
@@ -239,13 +239,15 @@ def _header(results: dict) -> str:
     machine = results["machine"]
     build = machine["convpool"]
     limits = results["settings"]["limits"]
+    source = limits.get("source", {})
     peaks = ", ".join(f"{gflops:g} GFLOP/s on {threads}t"
                       for threads, gflops in limits["fma_peak_gflops"].items())
     return (
         f"convpool {build.get('version')} ({build.get('compiler')}, SIMD {build.get('simd')}), "
         f"torch {machine.get('torch')}, opencv {machine.get('opencv')}\n"
-        f"{machine['cpu']}, {machine['cpus_available']} cpus; FMA peak {peaks}; "
-        f"stream {limits['stream_gbs']:g} GB/s"
+        f"{machine['cpu']}, {machine['cpus_available']} cpus\n"
+        f"fp32 FMA peak {peaks} ({source.get('fma_peak', 'given')}); "
+        f"streaming bandwidth {limits['stream_gbs']:g} GB/s ({source.get('stream', 'given')})"
     )
 
 

@@ -87,11 +87,7 @@ def _convpool_conv(cp, case: ConvCase, pass_: str, arrays: dict) -> Callable[[],
 
 def _convpool_pool(cp, case, pass_: str, arrays: dict) -> Callable[[], tuple]:
     pool_name = f"{case.mode}_pool2d"
-    needed = (pool_name,) if pass_ == "fwd" else (pool_name, f"{pool_name}_grad_input")
-    missing = [name for name in needed if not hasattr(cp, name)]
-    if missing:
-        raise Unavailable(f"convpool.{missing[0]} does not exist yet")
-    pool, grad_input = getattr(cp, pool_name), getattr(cp, f"{pool_name}_grad_input", None)
+    pool, grad_input = getattr(cp, pool_name), getattr(cp, f"{pool_name}_grad_input")
     x, grad_output = arrays["x"], arrays["grad_output"]
     geometry = dict(kernel_size=case.kernel, stride=case.stride, padding=case.padding)
 

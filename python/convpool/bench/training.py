@@ -92,7 +92,7 @@ class _TorchTrainer:
 
 def measure_training(images: int, threads: int, with_torch: bool, seed: int = 0) -> dict:
     """Seconds per library for ``images`` random images (projected to a 60000-image epoch
-    in the report when fewer); ``skipped`` when convpool.nn is not importable yet."""
+    in the report when fewer)."""
     record: dict = {"case": TRAINING_CASE, "images": images, "epoch_images": EPOCH_IMAGES,
                     "batch_size": BATCH_SIZE, "threads": threads,
                     "optimizer": f"SGD lr {LEARNING_RATE} momentum {MOMENTUM}",
@@ -100,16 +100,9 @@ def measure_training(images: int, threads: int, with_torch: bool, seed: int = 0)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((images, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, images)
-    try:
-        trainers = {"convpool": _ConvpoolTrainer(threads, seed)}
-    except ImportError as error:
-        return record | {"skipped": f"convpool.nn is not importable yet ({error})"}
+    trainers = {"convpool": _ConvpoolTrainer(threads, seed)}
     initial_state = {k: np.array(v) for k, v in trainers["convpool"].model.state_dict().items()}
-    try:  # warm-up batch; the layer stack may be ahead of the kernels it needs
-        trainers["convpool"].train(x[:BATCH_SIZE], y[:BATCH_SIZE])
-    except (AttributeError, NotImplementedError) as error:
-        return record | {"skipped": f"convpool.nn cannot train yet ({type(error).__name__}: "
-                                    f"{error})"}
+    trainers["convpool"].train(x[:BATCH_SIZE], y[:BATCH_SIZE])  # warm-up batch
     record["blas_threads_set"] = _have_threadpoolctl()
     if with_torch:
         try:
