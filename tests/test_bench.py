@@ -19,12 +19,12 @@ from convpool.bench.cases import (
     selected,
     sweep_cases,
 )
+from convpool.bench.machine import Limits, measure_limits
 from convpool.bench.plot import plot
 from convpool.bench.report import render
 from convpool.bench.runners import Runner
 from convpool.bench.suite import SECTIONS, Settings, run_suite
 from convpool.bench.timing import TimingPlan, time_interleaved
-from convpool.bench.machine import Limits, measure_limits
 from convpool.bench.training import measure_training
 from convpool.padding import output_size
 
