@@ -8,6 +8,7 @@ bound. A warm-up lets the allocators and caches settle before the first measurem
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 from collections.abc import Callable
@@ -98,14 +99,26 @@ FAILURES: dict[str, Callable[[], object]] = {
 }
 
 
+def _release_free_heap() -> None:
+    """Gives freed heap pages back to the system (glibc), so that the resident size counts
+    live memory only: memory that earlier tests freed would otherwise absorb new
+    allocations unseen, and a kept result would not show up as growth."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _growth(call: Callable[[], object]) -> int:
     for _ in range(WARM_UP):
         call()
     gc.collect()
+    _release_free_heap()
     before = resident_bytes()
     for _ in range(CALLS):
         call()
     gc.collect()
+    _release_free_heap()
     return resident_bytes() - before
 
 
