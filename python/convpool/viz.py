@@ -1,6 +1,6 @@
 """Pictures of a net: its kernels, its feature maps for one input, its training curves.
 
-Needs matplotlib (``pip install convpool[viz]``); ``import convpool`` never loads it.
+Needs matplotlib (``pip install matplotlib``, or the ``viz`` extra); ``import convpool`` never loads it.
 Each function returns a :class:`matplotlib.figure.Figure` built without pyplot (no
 global state, no window) and, given ``path``, also writes it as a PNG of exactly
 ``figsize * dpi`` pixels.
@@ -27,7 +27,7 @@ def _figure(size: tuple[float, float]):
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(
-            "convpool.viz needs matplotlib: pip install convpool[viz]") from None
+            "convpool.viz needs matplotlib: pip install matplotlib") from None
     return Figure(figsize=size)
 
 

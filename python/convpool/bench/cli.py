@@ -160,5 +160,5 @@ def main(argv: Sequence[str] | None = None,
             plot(results, args.plot)
             print(f"wrote {args.plot}", file=sys.stderr)
         except ImportError:
-            print('--plot needs matplotlib (pip install "convpool[bench]")', file=sys.stderr)
+            print("--plot needs matplotlib (pip install matplotlib)", file=sys.stderr)
     return 0 if results["summary"]["correct"] else 1

@@ -1,6 +1,6 @@
 """Throughput of a small CNN on one big picture: in memory, on dask's threads, and on a
 dask.distributed LocalCluster of worker processes (convpool.dask; needs
-``pip install convpool[dask]``).
+``pip install dask[array,distributed]``).
 
     python -m convpool.bench.dask_picture [--height 2000] [--width 3000] [--chunk 256]
                                           [--repeats 3] [--workers 2] [--json PATH]
