@@ -1,6 +1,7 @@
 """Pictures of a net: its kernels, its feature maps for one input, its training curves.
 
-Needs matplotlib (``pip install matplotlib``, or the ``viz`` extra); ``import convpool`` never loads it.
+Needs matplotlib (``pip install matplotlib``, or the ``viz`` extra); ``import convpool``
+never loads it.
 Each function returns a :class:`matplotlib.figure.Figure` built without pyplot (no
 global state, no window) and, given ``path``, also writes it as a PNG of exactly
 ``figsize * dpi`` pixels.
