@@ -204,7 +204,7 @@ def test_local_cluster_processes():
     # stays small; the in-memory reference is the same array, computed once.
     x = da.random.RandomState(0).random_sample(SHAPE, chunks=CHUNKS)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         picture = x.compute()
         cnn = small_cnn(np.float64)
