@@ -281,3 +281,53 @@ def test_throughput_benchmark_runs_and_checks(capsys):
     assert dask_picture.main(["--height", "64", "--width", "96", "--chunk", "32",
                               "--repeats", "1", "--no-cluster"]) == 0
     assert "Mpixel/s" in capsys.readouterr().out
+
+
+def random_window_net(rng: np.random.Generator, channels: int) -> nn.Sequential:
+    """1-3 convolutions of random kernel, stride, padding and padding mode (half the nets
+    one mode throughout), activations and now and then a max pooling, in float64."""
+    layers = []
+    one_mode = str(rng.choice(PADDING_MODES)) if rng.random() < 0.5 else None
+    for index in range(int(rng.integers(1, 4))):
+        kernel = int(rng.integers(1, 4))
+        out_channels = int(rng.integers(1, 3))
+        layers.append(nn.Conv2d(channels, out_channels, kernel, stride=int(rng.integers(1, 3)),
+                                padding=int(rng.integers(0, kernel)),
+                                padding_mode=one_mode or str(rng.choice(PADDING_MODES)),
+                                dtype=np.float64, seed=index))
+        layers.append(nn.Tanh())
+        if rng.random() < 0.3:
+            layers.append(nn.MaxPool2d(2))
+        channels = out_channels
+    return nn.Sequential(*layers)
+
+
+def test_random_nets_and_chunkings_are_exact_or_refused():
+    """Whatever the padding modes, strides and chunks: the in-memory result bit for bit,
+    or a ValueError before anything runs."""
+    rng = np.random.default_rng(8)
+    computed = {"circular": 0, "other": 0}
+    refused = 0
+    for _ in range(60):
+        channels = int(rng.integers(1, 3))
+        size = 4 * rng.integers(6, 17, 2) + rng.integers(0, 4, 2) * (rng.random() < 0.5)
+        pictures = rng.random((1, channels, int(size[0]), int(size[1])))
+        model = random_window_net(rng, channels)
+        try:
+            expected = model.eval().forward(pictures)
+        except ValueError:
+            continue  # a net this picture cannot go through at all
+        chunks = tuple(int(rng.choice([8, 12, 16, 20, 32])) for _ in range(2))
+        x = da.from_array(pictures, chunks=(1, channels, *chunks))
+        try:
+            result = cd.apply(model, x)
+        except ValueError as error:
+            assert str(error)
+            refused += 1
+            continue
+        np.testing.assert_array_equal(result.compute(scheduler="sync"), expected,
+                                      err_msg=repr(model))
+        circular = any(getattr(layer, "padding_mode", "") == "circular" for layer in model)
+        computed["circular" if circular else "other"] += 1
+    # the test means something only if both kinds of net ran, and not everything was refused
+    assert computed["circular"] >= 4 and computed["other"] >= 10, (computed, refused)
