@@ -93,6 +93,94 @@ def test_reflect_padding_and_uneven_chunks():
                                   model.eval().forward(picture))
 
 
+PADDING_MODES = ["zeros", "replicate", "reflect", "symmetric", "circular"]
+
+
+def padded_cnn(mode: str) -> nn.Sequential:
+    """Every window layer pads with ``mode`` (the pooling, which cannot, reads no padding):
+    total stride 4, a 64x80 picture gives 16x20."""
+    return nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1, padding_mode=mode, dtype=np.float64, seed=0), nn.ReLU(),
+        nn.Conv2d(3, 4, 3, stride=2, padding=1, padding_mode=mode, dtype=np.float64, seed=1),
+        nn.MaxPool2d(2), nn.Tanh(),
+        nn.Conv2d(4, 2, 5, padding=2, padding_mode=mode, dtype=np.float64, seed=2))
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_every_padding_mode_is_exact_over_a_chunked_picture(mode):
+    picture = np.random.default_rng(3).random((64, 80))
+    conv = nn.Conv2d(1, 1, 3, padding=1, padding_mode=mode, dtype=np.float64, seed=4)
+    x = da.from_array(picture, chunks=16)
+    np.testing.assert_array_equal(cd.apply(conv, x).compute(scheduler="threads"),
+                                  conv.eval().forward(picture[None, None])[0, 0])
+    # a deeper net, uneven chunks (multiples of its stride 4), two pictures
+    pictures = np.random.default_rng(5).random((2, 2, 64, 80))
+    model = padded_cnn(mode)
+    x = da.from_array(pictures, chunks=(1, 2, (24, 24, 16), (16, 32, 32)))
+    np.testing.assert_array_equal(cd.apply(model, x).compute(scheduler="threads"),
+                                  model.eval().forward(pictures))
+
+
+def test_circular_padding_wraps_only_the_chunked_axes():
+    # H in one chunk: the second layer's zero padding along H is no obstacle (it has none
+    # along W, where its 3x1 kernel reads no padding)
+    picture = np.random.default_rng(6).random((1, 1, 30, 64))
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1, padding_mode="circular", dtype=np.float64, seed=0),
+        nn.Conv2d(2, 1, (3, 1), padding=((1, 1), (0, 0)), dtype=np.float64, seed=1))
+    x = da.from_array(picture, chunks=(1, 1, 30, 16))
+    plan = cd.plan_picture(model, (1, 30, 64), (x.chunks[2], x.chunks[3]))
+    assert plan.periodic == (False, True)
+    np.testing.assert_array_equal(cd.apply(model, x).compute(scheduler="threads"),
+                                  model.eval().forward(picture))
+    with pytest.raises(ValueError, match=r"circular.*chunked along H.*layer 1 \(Conv2d\).*"
+                                         r"padding_mode='zeros'"):
+        cd.apply(model, da.from_array(picture, chunks=(1, 1, 15, 16)))
+
+
+@pytest.mark.parametrize(
+    "layers, shape, reason",
+    [
+        ([nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular"), nn.Conv2d(1, 1, 3, padding=1)],
+         (1, 64, 64), r"layer 1 \(Conv2d\).*pads with padding_mode='zeros'"),
+        ([nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular"), nn.Conv2d(1, 1, 3)],
+         (1, 64, 64), r"layer 1 .*output size 62 is not its input size 64 / stride 1"),
+        ([nn.Conv2d(1, 1, 3, stride=2, padding=1, padding_mode="circular")],
+         (1, 63, 63), r"layer 0 .*output size 32 is not its input size 63 / stride 2"),
+        ([nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular"), nn.MaxPool2d(3, 2, 1)],
+         (1, 64, 64), r"layer 1 \(MaxPool2d\).*pads"),
+        ([nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular"), nn.AvgPool2d(2, ceil_mode=True)],
+         (1, 63, 63), r"layer 1 \(AvgPool2d\).*output size 32 is not its input size 63"),
+    ],
+    ids=["then-zeros", "then-valid", "odd-size-stride-2", "pool-with-padding", "ceil-pool"],
+)
+def test_circular_padding_refused_where_wrapping_cannot_be_exact(layers, shape, reason):
+    x = da.zeros((1, *shape), chunks=(1, 1, 16, 16))
+    with pytest.raises(ValueError, match="padding_mode='circular' wraps the picture around.*"
+                                         + reason):
+        cd.apply(nn.Sequential(*layers), x)
+
+
+@pytest.mark.parametrize("picture_dtype", [np.float64, np.uint8])
+def test_result_has_the_dtype_and_values_of_forward(picture_dtype):
+    # a float32 net computes a float64 picture in float64 (and a uint8 one in float32)
+    pictures = (np.random.default_rng(7).random((4, 2, 64, 80)) * 200).astype(picture_dtype)
+    convolutional = padded_cnn("zeros").astype(np.float32)
+    dense = nn.Sequential(nn.Flatten(), nn.Dense(2 * 64 * 80, 3, seed=0))
+    for model, chunks in ((convolutional, (2, 2, 32, (40, 40))), (convolutional, (1, 2, 64, 80)),
+                          (dense, (4, 2, 64, 80))):
+        expected = model.eval().forward(pictures)
+        assert expected.dtype == np.result_type(picture_dtype, np.float32)
+        result = cd.apply(model, da.from_array(pictures, chunks=chunks))
+        assert result.dtype == expected.dtype, chunks
+        computed = result.compute(scheduler="threads")
+        assert computed.dtype == expected.dtype, chunks
+        if expected.dtype == np.float64:
+            np.testing.assert_array_equal(computed, expected, err_msg=str(chunks))
+        else:  # float32: the kernels chosen for a block may sum in another order
+            np.testing.assert_allclose(computed, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_batch_chunks_model_and_function():
     rng = np.random.default_rng(2)
     digits = rng.random((50, 1, 8, 8), dtype=np.float32)
@@ -116,7 +204,7 @@ def test_local_cluster_processes():
     # stays small; the in-memory reference is the same array, computed once.
     x = da.random.RandomState(0).random_sample(SHAPE, chunks=CHUNKS)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         picture = x.compute()
         cnn = small_cnn(np.float64)
@@ -175,7 +263,7 @@ def test_tasks_carry_the_net_without_its_saved_arrays(picture):
 
     model = small_cnn(np.float64)
     model.forward(picture[None, None])  # the layers now hold the picture and their maps
-    runner = cd._ModelRunner(model, np.dtype(np.float64))
+    runner = cd._ModelRunner(model)
     copy = pickle.loads(pickle.dumps(runner))
     assert len(pickle.dumps(runner)) < 100_000
     assert model[0]._input is not None and copy.model[0]._input is None
@@ -193,3 +281,53 @@ def test_throughput_benchmark_runs_and_checks(capsys):
     assert dask_picture.main(["--height", "64", "--width", "96", "--chunk", "32",
                               "--repeats", "1", "--no-cluster"]) == 0
     assert "Mpixel/s" in capsys.readouterr().out
+
+
+def random_window_net(rng: np.random.Generator, channels: int) -> nn.Sequential:
+    """1-3 convolutions of random kernel, stride, padding and padding mode (half the nets
+    one mode throughout), activations and now and then a max pooling, in float64."""
+    layers = []
+    one_mode = str(rng.choice(PADDING_MODES)) if rng.random() < 0.5 else None
+    for index in range(int(rng.integers(1, 4))):
+        kernel = int(rng.integers(1, 4))
+        out_channels = int(rng.integers(1, 3))
+        layers.append(nn.Conv2d(channels, out_channels, kernel, stride=int(rng.integers(1, 3)),
+                                padding=int(rng.integers(0, kernel)),
+                                padding_mode=one_mode or str(rng.choice(PADDING_MODES)),
+                                dtype=np.float64, seed=index))
+        layers.append(nn.Tanh())
+        if rng.random() < 0.3:
+            layers.append(nn.MaxPool2d(2))
+        channels = out_channels
+    return nn.Sequential(*layers)
+
+
+def test_random_nets_and_chunkings_are_exact_or_refused():
+    """Whatever the padding modes, strides and chunks: the in-memory result bit for bit,
+    or a ValueError before anything runs."""
+    rng = np.random.default_rng(8)
+    computed = {"circular": 0, "other": 0}
+    refused = 0
+    for _ in range(60):
+        channels = int(rng.integers(1, 3))
+        size = 4 * rng.integers(6, 17, 2) + rng.integers(0, 4, 2) * (rng.random() < 0.5)
+        pictures = rng.random((1, channels, int(size[0]), int(size[1])))
+        model = random_window_net(rng, channels)
+        try:
+            expected = model.eval().forward(pictures)
+        except ValueError:
+            continue  # a net this picture cannot go through at all
+        chunks = tuple(int(rng.choice([8, 12, 16, 20, 32])) for _ in range(2))
+        x = da.from_array(pictures, chunks=(1, channels, *chunks))
+        try:
+            result = cd.apply(model, x)
+        except ValueError as error:
+            assert str(error)
+            refused += 1
+            continue
+        np.testing.assert_array_equal(result.compute(scheduler="sync"), expected,
+                                      err_msg=repr(model))
+        circular = any(getattr(layer, "padding_mode", "") == "circular" for layer in model)
+        computed["circular" if circular else "other"] += 1
+    # the test means something only if both kinds of net ran, and not everything was refused
+    assert computed["circular"] >= 4 and computed["other"] >= 10, (computed, refused)

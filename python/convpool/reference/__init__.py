@@ -1,8 +1,11 @@
 """convpool's NumPy oracle: every public kernel in plain NumPy, same names and signatures.
 
-Written for clarity rather than speed, independent of the compiled code; the test suite
-checks every compiled kernel against it, and checks it against hand-worked examples and
-finite differences.
+Written for clarity rather than speed, and independent of the library: it shares no code
+with the compiled kernels nor with the library's argument handling (its padding, output
+sizes and padding modes are its own short formulas, in :mod:`convpool.reference.geometry`),
+so that a mistake there shows up as a disagreement. The test suite checks every compiled
+kernel against it, and checks it against hand-worked examples, finite differences, NaN and
+inf placed by hand, and PyTorch.
 """
 
 from .conv import (
@@ -10,8 +13,8 @@ from .conv import (
     conv2d_grad_bias,
     conv2d_grad_input,
     conv2d_grad_weight,
-    resolve_padding,
 )
+from .geometry import resolve_padding
 from .pool import (
     avg_pool2d,
     avg_pool2d_grad_input,

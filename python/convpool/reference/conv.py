@@ -1,6 +1,6 @@
 """The NumPy oracle for 2-D convolution (correlation, as in CNNs) and its gradients.
 
-Written to be read, not to be fast. With the lecture's notation, output channel ``q``
+Written to be read, not to be fast. Output channel ``q``
 is a sum over the input channels ``p`` of its group, each correlated with its own kernel:
 
     z^q = sum_p W^{p,q} * z^p + b^q
@@ -11,10 +11,16 @@ into ``kh * kw`` shifted, strided views of the padded input: tap ``(s, t)`` of o
 pixel ``(i, j)`` reads ``zpad^p[i * sy + s * dy, j * sx + t * dx]``. The channel sum of
 one tap is then an ``einsum`` over ``p``.
 
+Padding is the padded input ``zpad`` made explicit: each padded position holds a copy of
+the input pixel its padding mode names, or a zero (``geometry.padding_source``). The
+gradient with respect to ``x`` sums the gradient of every padded position into the pixel
+it copies (a scatter-add); zero padding copies no pixel, so its gradient goes nowhere.
+
 Everything is computed in float64 and returned in ``numpy.result_type(x, weight, float32)``.
-This module never touches the compiled kernels (``convpool._core``, ``convpool.conv``):
-it shares only argument normalisation (``convpool._args``) and the padding resolver
-(``convpool.padding``), which are plain Python.
+Plain IEEE arithmetic throughout: a NaN or inf reaches exactly the sums that hold it as a
+term (a zero of the padding times an inf weight is a NaN term, as in any sum over the
+padded input). This module never touches the compiled kernels, nor the library's argument
+handling: its geometry is its own (``convpool.reference.geometry``).
 """
 
 from __future__ import annotations
@@ -23,15 +29,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._args import (
+from ._arguments import (
     as_array,
-    check_shape_tuple,
-    compute_dtype,
     output_array,
     positive_int,
     positive_pair,
+    result_dtype,
+    shape_tuple,
 )
-from ..padding import Sides, check_padding_mode, output_size, resolve_padding
+from ._ieee import ieee
+from .geometry import Sides, check_padding_mode, output_size, padding_source, resolve_padding
 
 __all__ = [
     "conv2d",
@@ -40,15 +47,6 @@ __all__ = [
     "conv2d_grad_weight",
     "resolve_padding",
 ]
-
-# Our padding modes under NumPy's names (numpy.pad's ``mode``).
-NUMPY_PAD_MODE = {
-    "zeros": "constant",
-    "replicate": "edge",
-    "reflect": "reflect",
-    "symmetric": "symmetric",
-    "circular": "wrap",
-}
 
 
 @dataclass(frozen=True)
@@ -122,7 +120,8 @@ def _geometry(
     padding_mode = check_padding_mode(padding_mode, sides, (h, w))
     out_hw = []
     for axis, name in ((0, "height"), (1, "width")):
-        size = output_size((h, w)[axis], (kh, kw)[axis], stride[axis], dilation[axis], *sides[axis])
+        size = output_size((h, w)[axis], (kh, kw)[axis], stride[axis], dilation[axis],
+                           *sides[axis])
         if size < 1:
             raise ValueError(
                 f"output {name} would be {size}: input {(h, w)[axis]}, kernel {(kh, kw)[axis]}, "
@@ -137,36 +136,32 @@ def _geometry(
     )
 
 
+def _padding_sources(geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """For the padded rows and columns: the input row / column each copies, or -1."""
+    (top, bottom), (left, right) = geo.sides
+    h, w = geo.input_shape[2:]
+    return (padding_source(h, top, bottom, geo.padding_mode),
+            padding_source(w, left, right, geo.padding_mode))
+
+
 def _pad(x4: np.ndarray, geo: _Geometry) -> np.ndarray:
-    """``x`` with its padding frame, filled as ``padding_mode`` says (numpy.pad does it)."""
-    spatial = ((0, 0), (0, 0)) + tuple(geo.sides)
-    return np.pad(x4, spatial, mode=NUMPY_PAD_MODE[geo.padding_mode])
-
-
-def padding_matrix(size: int, before: int, after: int, padding_mode: str) -> np.ndarray:
-    """The padding of one axis as a 0/1 matrix ``P`` of shape ``(before + size + after, size)``.
-
-    ``P[i, k] = 1`` when padded position ``i`` holds a copy of input position ``k``
-    (rows of zero padding are all zero). Padding a plane is ``P_rows @ x @ P_cols.T``, a
-    linear map, so its gradient is the transpose: ``P_rows.T @ g @ P_cols``, which adds the
-    gradient of every padded pixel to the pixel it was copied from. The copy pattern is
-    read off ``numpy.pad`` applied to the positions ``0 .. size-1`` themselves.
-    """
-    positions = np.arange(size)
-    if padding_mode == "zeros":
-        source = np.pad(positions, (before, after), mode="constant", constant_values=-1)
-    else:
-        source = np.pad(positions, (before, after), mode=NUMPY_PAD_MODE[padding_mode])
-    return (source[:, None] == positions[None, :]).astype(np.float64)
+    """``zpad``: ``x`` inside its padding frame, each padded pixel a copy or a zero."""
+    rows, cols = _padding_sources(geo)
+    padded = np.zeros(x4.shape[:2] + (rows.size, cols.size))
+    r, c = np.flatnonzero(rows >= 0), np.flatnonzero(cols >= 0)  # the positions that copy
+    padded[:, :, r[:, None], c] = x4[:, :, rows[r][:, None], cols[c]]
+    return padded
 
 
 def _unpad_gradient(grad_padded: np.ndarray, geo: _Geometry) -> np.ndarray:
-    """Gradient with respect to ``x`` from the gradient with respect to padded ``x``."""
-    (top, bottom), (left, right) = geo.sides
-    h, w = geo.input_shape[2:]
-    rows = padding_matrix(h, top, bottom, geo.padding_mode)
-    cols = padding_matrix(w, left, right, geo.padding_mode)
-    return rows.T @ grad_padded @ cols
+    """dL/dx from dL/dzpad: each padded position's gradient is added to the pixel it
+    copies (a pixel copied k times receives k terms); zeros of the padding copy nothing."""
+    rows, cols = _padding_sources(geo)
+    grad = np.zeros(geo.input_shape)
+    r, c = np.flatnonzero(rows >= 0), np.flatnonzero(cols >= 0)
+    every = slice(None)
+    np.add.at(grad, (every, every, rows[r][:, None], cols[c]), grad_padded[:, :, r[:, None], c])
+    return grad
 
 
 def _forward(x4: np.ndarray, w4: np.ndarray, b: np.ndarray | None, geo: _Geometry) -> np.ndarray:
@@ -239,6 +234,7 @@ def _check_grad_output(grad_output: np.ndarray, geo: _Geometry) -> None:
         raise ValueError(f"grad_output: expected shape {expected}, got {grad_output.shape}")
 
 
+@ieee
 def conv2d(
     x: np.ndarray,
     weight: np.ndarray,
@@ -259,7 +255,7 @@ def conv2d(
     x = as_array(x, "x")
     weight = as_array(weight, "weight")
     geo = _geometry(x.shape, weight.shape, stride, padding, dilation, groups, padding_mode)
-    dtype = compute_dtype(x, weight)
+    dtype = result_dtype(x, weight)
     b = _bias(bias, geo)
     result = output_array(out, geo.user_shape(geo.output_shape), dtype, (x, weight))
     y = _forward(_float64(x, geo.input_shape), _float64(weight, geo.weight_shape), b, geo)
@@ -267,6 +263,7 @@ def conv2d(
     return result
 
 
+@ieee
 def conv2d_grad_input(
     grad_output: np.ndarray,
     weight: np.ndarray,
@@ -282,18 +279,19 @@ def conv2d_grad_input(
     With a non-zero ``padding_mode`` the gradient of each padded pixel is added to the
     input pixel it was copied from.
     """
-    input_shape = check_shape_tuple(input_shape, "input_shape", (2, 3, 4))
+    input_shape = shape_tuple(input_shape, "input_shape", (2, 3, 4))
     grad_output = as_array(grad_output, "grad_output")
     weight = as_array(weight, "weight")
     geo = _geometry(input_shape, weight.shape, stride, padding, dilation, groups, padding_mode)
     _check_grad_output(grad_output, geo)
-    dtype = compute_dtype(grad_output, weight)
+    dtype = result_dtype(grad_output, weight)
     grad = _grad_input(
         _float64(grad_output, geo.output_shape), _float64(weight, geo.weight_shape), geo
     )
     return grad.reshape(input_shape).astype(dtype)
 
 
+@ieee
 def conv2d_grad_weight(
     x: np.ndarray,
     grad_output: np.ndarray,
@@ -305,18 +303,19 @@ def conv2d_grad_weight(
     padding_mode: str = "zeros",
 ) -> np.ndarray:
     """Gradient of :func:`conv2d` with respect to ``weight`` (shape ``weight_shape``)."""
-    weight_shape = check_shape_tuple(weight_shape, "weight_shape", (2, 4))
+    weight_shape = shape_tuple(weight_shape, "weight_shape", (2, 4))
     x = as_array(x, "x")
     grad_output = as_array(grad_output, "grad_output")
     geo = _geometry(x.shape, weight_shape, stride, padding, dilation, groups, padding_mode)
     _check_grad_output(grad_output, geo)
-    dtype = compute_dtype(x, grad_output)
+    dtype = result_dtype(x, grad_output)
     grad = _grad_weight(
         _float64(x, geo.input_shape), _float64(grad_output, geo.output_shape), geo
     )
     return grad.reshape(weight_shape).astype(dtype)
 
 
+@ieee
 def conv2d_grad_bias(grad_output: np.ndarray) -> np.ndarray:
     """Gradient of :func:`conv2d` with respect to ``bias``: ``dL/db^q = sum dL/dz^q``.
 
@@ -328,7 +327,7 @@ def conv2d_grad_bias(grad_output: np.ndarray) -> np.ndarray:
             f"grad_output: expected (N, C, OH, OW), (C, OH, OW) or (OH, OW), got shape "
             f"{grad_output.shape}"
         )
-    dtype = compute_dtype(grad_output)
+    dtype = result_dtype(grad_output)
     every_axis_but_channels = {4: (0, 2, 3), 3: (1, 2), 2: (0, 1)}[grad_output.ndim]
     total = np.asarray(grad_output, dtype=np.float64).sum(axis=every_axis_but_channels)
     return np.asarray(total, dtype=dtype)

@@ -15,20 +15,21 @@ divisor when ``count_include_pad`` says so.
 - global: one max or mean per plane; channel pooling: the max or mean of groups of
   ``size`` consecutive channels.
 
-Results are in ``numpy.result_type(x, float32)``. This module never touches the compiled
-kernels: it shares only argument normalisation (``convpool._args``) and the padding
-resolver (``convpool.padding``), which are plain Python.
+Results are in ``numpy.result_type(x, float32)``, in plain IEEE arithmetic (a NaN or inf
+reaches exactly the windows that hold it). This module never touches the compiled
+kernels, nor the library's argument handling: its geometry is its own
+(``convpool.reference.geometry``).
 """
 
 from __future__ import annotations
 
-import functools
 import numbers
 
 import numpy as np
 
-from .._args import as_array, check_shape_tuple, compute_dtype, positive_int, positive_pair
-from ..padding import resolve_padding
+from ._arguments import as_array, positive_int, positive_pair, result_dtype, shape_tuple
+from ._ieee import ieee
+from .geometry import output_size, resolve_padding, window_span
 
 __all__ = [
     "avg_pool2d",
@@ -42,18 +43,6 @@ __all__ = [
     "max_pool2d",
     "max_pool2d_grad_input",
 ]
-
-
-def _ieee(function):
-    """Run ``function`` in plain IEEE arithmetic (inf + -inf is NaN), as the compiled
-    kernels do, without NumPy's warnings about it."""
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        with np.errstate(invalid="ignore", over="ignore"):
-            return function(*args, **kwargs)
-
-    return wrapper
 
 
 # --- geometry -------------------------------------------------------------------------
@@ -71,20 +60,13 @@ def _unbatched_like(result: np.ndarray, ndim: int) -> np.ndarray:
 
 
 def _pooled_size(in_size, kernel, stride, dilation, before, after, ceil_mode) -> int:
-    """How many windows fit on one axis (PyTorch's rule)."""
-    extent = dilation * (kernel - 1) + 1
-    padded = in_size + before + after
+    """How many windows fit on one axis; ValueError if not even one."""
+    extent, padded = window_span(kernel, dilation), before + in_size + after
     if extent > padded:
         raise ValueError(
             f"kernel_size: the window spans {extent} pixels, more than the padded input {padded}"
         )
-    if ceil_mode:
-        count = -(-(padded - extent) // stride) + 1
-        # The last window must start inside the input or the padding before it.
-        if (count - 1) * stride >= in_size + before:
-            count -= 1
-        return count
-    return (padded - extent) // stride + 1
+    return output_size(in_size, kernel, stride, dilation, before, after, ceil_mode)
 
 
 class _Windows:
@@ -139,12 +121,12 @@ def _window(planes: np.ndarray, rows: list[int], cols: list[int]) -> np.ndarray:
 # --- max pooling ----------------------------------------------------------------------
 
 
-@_ieee
+@ieee
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Oracle of :func:`convpool.max_pool2d`."""
     x = as_array(x, "x")
-    dtype = compute_dtype(x)
+    dtype = result_dtype(x)
     x4 = _batched(x, "x").astype(dtype)
     n, c, _, width = x4.shape
     rows, cols = _axes(x4.shape, kernel_size, stride, padding, dilation, ceil_mode)
@@ -162,11 +144,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return (y, indices) if return_indices else y
 
 
-@_ieee
+@ieee
 def max_pool2d_grad_input(grad_output, indices, input_shape):
     """Oracle of :func:`convpool.max_pool2d_grad_input`: each gradient is added to the
     input pixel its index names."""
-    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
+    input_shape = shape_tuple(input_shape, "input_shape", (3, 4))
     grad_output = as_array(grad_output, "grad_output")
     indices = np.asarray(indices)
     if indices.dtype.kind not in "iu":
@@ -179,7 +161,7 @@ def max_pool2d_grad_input(grad_output, indices, input_shape):
     h, w = input_shape[-2:]
     if indices.size and (indices.min() < 0 or indices.max() >= h * w):
         raise ValueError(f"indices: must lie in [0, H*W) = [0, {h * w})")
-    dtype = compute_dtype(grad_output)
+    dtype = result_dtype(grad_output)
     gy = grad_output.reshape(-1, grad_output.shape[-2] * grad_output.shape[-1])
     where = indices.reshape(gy.shape).astype(np.int64)
     grad = np.zeros((gy.shape[0], h * w), dtype=np.float64)
@@ -203,12 +185,12 @@ def _divisor(rows: _Windows, cols: _Windows, i, j, count_include_pad, divisor_ov
     return len(rows.inside(i)) * len(cols.inside(j))
 
 
-@_ieee
+@ieee
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Oracle of :func:`convpool.avg_pool2d`."""
     x = as_array(x, "x")
-    dtype = compute_dtype(x)
+    dtype = result_dtype(x)
     x4 = _batched(x, "x").astype(np.float64)
     rows, cols = _axes(x4.shape, kernel_size, stride, padding, 1, ceil_mode)
     y = np.empty(x4.shape[:2] + (rows.out_size, cols.out_size))
@@ -219,14 +201,14 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     return _unbatched_like(y, x.ndim).astype(dtype)
 
 
-@_ieee
+@ieee
 def avg_pool2d_grad_input(grad_output, input_shape, kernel_size, stride=None, padding=0,
                           ceil_mode=False, count_include_pad=True, divisor_override=None):
     """Oracle of :func:`convpool.avg_pool2d_grad_input`: each output gradient, divided
     by its divisor, is added to every input pixel of its window."""
-    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
+    input_shape = shape_tuple(input_shape, "input_shape", (3, 4))
     grad_output = as_array(grad_output, "grad_output")
-    dtype = compute_dtype(grad_output)
+    dtype = result_dtype(grad_output)
     shape4 = (1,) * (4 - len(input_shape)) + input_shape
     rows, cols = _axes(shape4, kernel_size, stride, padding, 1, ceil_mode)
     expected = input_shape[:-2] + (rows.out_size, cols.out_size)
@@ -261,36 +243,36 @@ def _global_grad(grad_output: np.ndarray, input_shape) -> np.ndarray:
     return grad_output.reshape(tuple(input_shape[:-2]))
 
 
-@_ieee
+@ieee
 def global_avg_pool2d(x, keepdims=False):
     """Oracle of :func:`convpool.global_avg_pool2d`."""
     x = as_array(x, "x")
     y = _planes(x, "x").astype(np.float64).mean(axis=-1)
-    return (y[..., np.newaxis, np.newaxis] if keepdims else y).astype(compute_dtype(x))
+    return (y[..., np.newaxis, np.newaxis] if keepdims else y).astype(result_dtype(x))
 
 
-@_ieee
+@ieee
 def global_avg_pool2d_grad_input(grad_output, input_shape):
     """Oracle of :func:`convpool.global_avg_pool2d_grad_input`."""
-    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
+    input_shape = shape_tuple(input_shape, "input_shape", (3, 4))
     grad_output = as_array(grad_output, "grad_output")
     gy = _global_grad(grad_output, input_shape).astype(np.float64)
     share = gy / (input_shape[-1] * input_shape[-2])
     grad = np.broadcast_to(share[..., np.newaxis, np.newaxis], input_shape)
-    return grad.astype(compute_dtype(grad_output))
+    return grad.astype(result_dtype(grad_output))
 
 
-@_ieee
+@ieee
 def global_max_pool2d(x, keepdims=False):
     """Oracle of :func:`convpool.global_max_pool2d`."""
     x = as_array(x, "x")
     planes = _planes(x, "x")
     best = np.argmax(planes, axis=-1)[..., np.newaxis]
     y = np.take_along_axis(planes, best, -1)[..., 0]
-    return (y[..., np.newaxis, np.newaxis] if keepdims else y).astype(compute_dtype(x))
+    return (y[..., np.newaxis, np.newaxis] if keepdims else y).astype(result_dtype(x))
 
 
-@_ieee
+@ieee
 def global_max_pool2d_grad_input(grad_output, x):
     """Oracle of :func:`convpool.global_max_pool2d_grad_input`: each plane's gradient goes
     to the first maximum (or first NaN) of that plane of ``x``."""
@@ -301,7 +283,7 @@ def global_max_pool2d_grad_input(grad_output, x):
     grad = np.zeros(planes.shape)
     best = np.argmax(planes, axis=-1)[..., np.newaxis]
     np.put_along_axis(grad, best, gy[..., np.newaxis].astype(np.float64), -1)
-    return grad.reshape(x.shape).astype(compute_dtype(grad_output, x))
+    return grad.reshape(x.shape).astype(result_dtype(grad_output, x))
 
 
 # --- pooling across channels ----------------------------------------------------------
@@ -319,16 +301,16 @@ def _groups(x: np.ndarray, size, mode) -> np.ndarray:
     return x4.reshape(n, c // size, size, h, w)
 
 
-@_ieee
+@ieee
 def channel_pool(x, size, mode="max"):
     """Oracle of :func:`convpool.channel_pool`."""
     x = as_array(x, "x")
     groups = _groups(x, size, mode).astype(np.float64)
     y = groups.max(axis=2) if mode == "max" else groups.mean(axis=2)
-    return _unbatched_like(y, x.ndim).astype(compute_dtype(x))
+    return _unbatched_like(y, x.ndim).astype(result_dtype(x))
 
 
-@_ieee
+@ieee
 def channel_pool_grad_input(grad_output, x, size, mode="max"):
     """Oracle of :func:`convpool.channel_pool_grad_input`: max sends each gradient to the
     first winning channel of its group (the first NaN if any), avg splits it evenly."""
@@ -344,4 +326,4 @@ def channel_pool_grad_input(grad_output, x, size, mode="max"):
         np.put_along_axis(grad, winner, gy, axis=2)
     else:
         grad = np.broadcast_to(gy / groups.shape[2], groups.shape)
-    return grad.reshape(x.shape).astype(compute_dtype(grad_output, x))
+    return grad.reshape(x.shape).astype(result_dtype(grad_output, x))
