@@ -275,3 +275,14 @@ def test_inference_mode_is_per_thread_and_nests():
         thread.start()
         thread.join()
     assert not nn.is_inference_mode() and seen == [False]
+
+
+def test_residual_in_inference_mode_never_writes_into_its_input():
+    x = np.arange(8.0).reshape(1, 2, 2, 2)
+    block = nn.Residual(nn.Flatten(start_dim=0, end_dim=-1), nn.Flatten(start_dim=0, end_dim=-1))
+    before = x.copy()
+    with nn.inference_mode():
+        y = nn.Residual(nn.Identity()).forward(x)
+        z = block.forward(x)
+    assert np.array_equal(x, before)
+    assert np.array_equal(y, 2 * x) and np.array_equal(z, 2 * x.ravel())

@@ -85,9 +85,10 @@ class Residual(Layer):
         if main.shape != other.shape:
             raise ValueError(f"Residual: body output {main.shape} and shortcut output "
                              f"{other.shape} differ")
-        if is_inference_mode() and main is not x and main is not other and \
-                main.dtype == np.result_type(main, other) and main.flags.writeable:
-            main += other  # nothing kept it: sum in place, no third feature map
+        if (is_inference_mode() and main.flags.writeable
+                and main.dtype == np.result_type(main, other)
+                and not np.may_share_memory(main, x) and not np.may_share_memory(main, other)):
+            main += other  # a fresh array nothing keeps: sum in place, no third feature map
             y = main
         else:
             y = main + other

@@ -110,6 +110,14 @@ def _leaves(layer: Layer, prefix: str) -> Iterator[tuple[str, Layer]]:
         yield prefix, layer
 
 
+def _describe(layer: Layer) -> str:
+    """One line: the layer's repr, or for a layer of layers its type and children."""
+    children = [name for name, _ in layer.named_children()]
+    if not children:
+        return repr(layer)
+    return f"{type(layer).__name__}({', '.join(children)})"
+
+
 def summarize(model: Layer, input_shape: tuple[int, ...]) -> Summary:
     """The :class:`Summary` of ``model`` for one sample of ``input_shape`` (no batch axis)."""
     if not isinstance(input_shape, (tuple, list)) or not all(
@@ -143,7 +151,7 @@ def summarize(model: Layer, input_shape: tuple[int, ...]) -> Summary:
         count = layer.num_parameters()
         total += count
         parameter_bytes += sum(p.size * p.dtype.itemsize for p in layer.parameters())
-        rows.append(SummaryRow(name=name or "0", layer=repr(layer), output_shape=shape,
+        rows.append(SummaryRow(name=name or "0", layer=_describe(layer), output_shape=shape,
                                parameters=count, receptive_field=field))
     return Summary(input_shape=tuple(int(s) for s in input_shape), rows=tuple(rows),
                    total_parameters=total, parameter_bytes=parameter_bytes)
