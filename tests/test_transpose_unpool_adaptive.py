@@ -141,6 +141,8 @@ def test_max_unpool2d_rejects_bad_indices_and_sizes():
         convpool.max_unpool2d(x, np.zeros((1, 1, 2, 2), np.float32), 2)
     with pytest.raises(ValueError, match="output_size"):
         convpool.max_unpool2d(x, np.zeros((1, 1, 2, 2), np.int64), 2, output_size=(9, 4))
+    with pytest.raises(ValueError, match="indices: expected the shape of x"):
+        convpool.max_unpool2d(x, np.zeros((1, 1, 2, 3), np.int64), 2)
 
 
 ADAPTIVE_CASES = {
@@ -194,6 +196,25 @@ def test_adaptive_pooling_matches_the_oracle_for_any_sizes(h, w, oh, ow):
     y_ref, i_ref = ref.adaptive_max_pool2d(x, (oh, ow), return_indices=True)
     assert_close(y, y_ref, np.float64)
     assert (i == i_ref).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 6), w=st.integers(1, 6), k=st.integers(1, 4), s=st.integers(1, 3),
+       d=st.integers(1, 3), p=st.integers(0, 2), op=st.integers(0, 2), g=st.sampled_from([1, 2]))
+def test_conv_transpose2d_matches_the_oracle_for_any_geometry(h, w, k, s, d, p, op, g):
+    if op >= max(s, d) or (h - 1) * s - 2 * p + d * (k - 1) + op + 1 < 1:
+        return  # refused (tested above)
+    rng = np.random.default_rng(h * 1000 + w * 100 + k * 10 + s)
+    x = rng.standard_normal((2, 2 * g, h, w))
+    weight = rng.standard_normal((2 * g, 3, k, k))
+    kwargs = dict(stride=s, padding=p, output_padding=op, groups=g, dilation=d)
+    y = convpool.conv_transpose2d(x, weight, **kwargs)
+    assert_close(y, ref.conv_transpose2d(x, weight, **kwargs), np.float64)
+    grad = rng.standard_normal(y.shape)
+    assert_close(convpool.conv_transpose2d_grad_input(grad, weight, x.shape, **kwargs),
+                 ref.conv_transpose2d_grad_input(grad, weight, x.shape, **kwargs), np.float64)
+    assert_close(convpool.conv_transpose2d_grad_weight(x, grad, weight.shape, **kwargs),
+                 ref.conv_transpose2d_grad_weight(x, grad, weight.shape, **kwargs), np.float64)
 
 
 def test_adaptive_pooling_rejects_bad_output_sizes():

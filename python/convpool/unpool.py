@@ -68,6 +68,12 @@ def max_unpool2d(x: np.ndarray, indices: np.ndarray, kernel_size: int | tuple[in
     x = as_array(x, "x")
     if x.ndim not in (3, 4):
         raise ValueError(f"x: expected (N, C, H, W) or (C, H, W), got shape {x.shape}")
+    if not isinstance(indices, np.ndarray) or indices.dtype.kind not in "iu":
+        given = indices.dtype if isinstance(indices, np.ndarray) else type(indices).__name__
+        raise TypeError(f"indices: expected an integer array (as max_pool2d returns), got "
+                        f"{given}")
+    if indices.shape != x.shape:
+        raise ValueError(f"indices: expected the shape of x {x.shape}, got {indices.shape}")
     out = max_unpool2d_output_size(x.shape[-2:], kernel_size, stride, padding, output_size)
     return max_pool2d_grad_input(x, indices, (*x.shape[:-2], *out))
 
