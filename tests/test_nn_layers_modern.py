@@ -286,3 +286,21 @@ def test_residual_in_inference_mode_never_writes_into_its_input():
         z = block.forward(x)
     assert np.array_equal(x, before)
     assert np.array_equal(y, 2 * x) and np.array_equal(z, 2 * x.ravel())
+
+
+@pytest.mark.parametrize("inner", [
+    dict(padding=1, padding_mode="circular"), dict(padding="same", stride=2)],
+    ids=["circular", "same-stride"])
+def test_dask_refuses_a_block_whose_padding_is_tied_to_the_whole_picture(inner):
+    da = pytest.importorskip("dask.array")
+    import convpool.dask
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, dtype=np.float64),
+                          nn.Residual(nn.Conv2d(2, 2, 3, dtype=np.float64, **inner),
+                                      nn.Conv2d(2, 2, 1, stride=inner.get("stride", 1),
+                                                dtype=np.float64)))
+    summary = model.summary((1, 32, 32), show=False)
+    assert summary.rows[-1].receptive_field.period == (32, 32)
+    assert summary.receptive_field is None
+    with pytest.raises(ValueError, match="model_or_function"):
+        convpool.dask.apply(model, da.zeros((32, 32), chunks=16))

@@ -4,6 +4,7 @@ concatenation of branches along the channels."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 import numpy as np
 
@@ -13,24 +14,32 @@ from .layer import Layer
 from .receptive_field import ReceptiveField
 
 
-def size_dependent_padding(layer: Layer, in_size: tuple[int, int]) -> tuple:
-    """A mark that changes with ``in_size`` when a layer inside ``layer`` resolves its
-    padding from the input's size ('same' with a stride); else empty. ``convpool.dask``
-    compares it between blocks and the whole picture."""
+def _tied_to_the_picture(layer: Layer) -> bool:
+    """Whether a layer inside ``layer`` computes differently on a block than on the whole
+    picture however wide the halo: circular padding (wraps to the opposite border) or
+    padding resolved from the input's size ('same' with a stride)."""
     for _, inner in layer.named_layers():
         padding = getattr(inner, "padding", None)
-        if isinstance(padding, str) and padding != "valid" and getattr(
-                inner, "stride", (1, 1)) != (1, 1):
-            return (tuple(in_size),)
-    return ()
+        if getattr(inner, "padding_mode", "zeros") == "circular" or (
+                isinstance(padding, str) and padding != "valid"
+                and getattr(inner, "stride", (1, 1)) != (1, 1)):
+            return True
+    return False
 
 
-def _union(fields: list[ReceptiveField | None], net_input_size) -> ReceptiveField | None:
+def _union(container: Layer, fields: list[ReceptiveField | None], net_input_size
+           ) -> ReceptiveField | None:
+    """The branches' fields joined. When a layer inside is tied to the whole picture (see
+    :func:`_tied_to_the_picture`) the field gets the picture as its period: summaries
+    still show it, and ``convpool.dask`` (which sees a container as one layer) refuses to
+    tile the net rather than compute its blocks wrongly."""
     result = fields[0]
     for field in fields[1:]:
         if result is None or field is None:
             return None
         result = result.union(field, net_input_size)
+    if result is not None and not result.is_global and _tied_to_the_picture(container):
+        result = replace(result, period=tuple(net_input_size))
     return result
 
 
@@ -121,14 +130,11 @@ class Residual(Layer):
         main = self._body.receptive_field(field, input_shape, net_input_size)
         other = (field if self._shortcut is None
                  else self._shortcut.receptive_field(field, input_shape, net_input_size))
-        result = _union([main, other], net_input_size)
+        result = _union(self, [main, other], net_input_size)
         if result is not None and self._activation is not None:
             result = self._activation.receptive_field(
                 result, self._body.output_shape(input_shape), net_input_size)
         return result
-
-    def _sides(self, in_size: tuple[int, int]) -> tuple:
-        return size_dependent_padding(self, in_size)
 
 
 class Concat(Layer):
@@ -187,8 +193,5 @@ class Concat(Layer):
 
     def receptive_field(self, field: ReceptiveField, input_shape: tuple[int, ...],
                         net_input_size: tuple[int, int]) -> ReceptiveField | None:
-        return _union([b.receptive_field(field, input_shape, net_input_size)
-                       for b in self.branches()], net_input_size)
-
-    def _sides(self, in_size: tuple[int, int]) -> tuple:
-        return size_dependent_padding(self, in_size)
+        return _union(self, [b.receptive_field(field, input_shape, net_input_size)
+                             for b in self.branches()], net_input_size)
