@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     history = nn.fit(model, nn.CrossEntropyLoss(), nn.Adam(model.parameters(), lr=2e-3),
                      data.x_train, data.y_train, epochs=args.epochs, batch_size=32,
                      validation_data=(data.x_test, data.y_test), seed=args.seed,
-                     progress=False)
+                     verbose=0)
     digit, label = data.x_test[0], int(data.y_test[0])
     predicted = int(nn.predict(model, digit[None]).argmax())
     print(f"{args.data}: test accuracy {history.val_accuracy[-1]:.4f} after {args.epochs} "

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     history = nn.fit(model, loss, optimizer, data.x_train, data.y_train, epochs=args.epochs,
                      batch_size=args.batch_size, seed=args.seed,
-                     progress=not args.no_progress)
+                     verbose=0 if args.no_progress else 1)
     seconds = time.perf_counter() - start
     test = nn.evaluate(model, loss, data.x_test, data.y_test)
     print(f"training: {args.epochs} epochs in {seconds:.1f} s, final loss "

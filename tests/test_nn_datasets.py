@@ -21,7 +21,7 @@ def test_stratified_split_keeps_class_proportions():
 def test_load_digits():
     pytest.importorskip("sklearn")
     split = datasets.load_digits(test_size=0.2, seed=0)
-    assert split.x_train.shape == (1438, 1, 8, 8) and split.x_test.shape == (359, 1, 8, 8)
+    assert split.x_train.shape == (1437, 1, 8, 8) and split.x_test.shape == (360, 1, 8, 8)
     assert split.x_train.dtype == np.float32 and split.y_train.dtype == np.int64
     assert split.x_train.min() == 0 and split.x_train.max() == 1
     assert np.bincount(split.y_test).min() >= 35

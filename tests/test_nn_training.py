@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import builtins
-import io
 import sys
 
 import numpy as np
 import pytest
 from convpool import nn
 from convpool.models import lenet5
-from convpool.nn.progress import PlainProgress
 
 datasets = pytest.importorskip("convpool.datasets")
 
@@ -26,7 +24,7 @@ def test_lenet5_learns_the_digits(digits):
     loss = nn.CrossEntropyLoss()
     before = nn.evaluate(model, loss, digits.x_test, digits.y_test)
     history = nn.fit(model, loss, nn.Adam(model.parameters(), lr=2e-3), digits.x_train,
-                     digits.y_train, epochs=3, batch_size=32, seed=0, progress=False,
+                     digits.y_train, epochs=3, batch_size=32, seed=0, verbose=0,
                      validation_data=(digits.x_test, digits.y_test))
     after = nn.evaluate(model, loss, digits.x_test, digits.y_test)
     assert len(history) == 3 and len(history.val_accuracy) == 3
@@ -43,7 +41,7 @@ def test_fit_is_reproducible_with_a_seed(digits):
         model = lenet5(8, seed=3)
         history = nn.fit(model, nn.CrossEntropyLoss(), nn.SGD(model.parameters(), lr=0.05,
                          momentum=0.9), digits.x_train[:256], digits.y_train[:256], epochs=2,
-                         batch_size=64, seed=5, progress=False)
+                         batch_size=64, seed=5, verbose=0)
         results.append((history.loss, model[0].weight.data.copy()))
     assert results[0][0] == results[1][0]
     assert np.array_equal(results[0][1], results[1][1])
@@ -79,7 +77,7 @@ def test_regression_targets_have_no_accuracy(rng):
     x = rng.standard_normal((40, 3)).astype(np.float32)
     y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
     history = nn.fit(model, nn.MSELoss(), nn.SGD(model, lr=0.1), x, y, epochs=20, batch_size=8,
-                     progress=False)
+                     verbose=0)
     assert history.accuracy[-1] is None
     assert history.loss[-1] < 1e-3 * history.loss[0]
 
@@ -96,7 +94,7 @@ def test_training_helpers_check_their_arguments(rng):
         nn.fit(model, nn.CrossEntropyLoss(), optimizer, x, np.zeros(4, int), epochs=0)
 
 
-def test_progress_bar_falls_back_to_plain_text(monkeypatch, capsys):
+def test_without_tqdm_progress_is_one_line_per_epoch(monkeypatch, capsys):
     real_import = builtins.__import__
 
     def no_tqdm(name, *args, **kwargs):
@@ -110,17 +108,30 @@ def test_progress_bar_falls_back_to_plain_text(monkeypatch, capsys):
     x = np.zeros((10, 2), np.float32)
     nn.fit(model, nn.CrossEntropyLoss(), nn.SGD(model, lr=0.1), x, np.zeros(10, int),
            epochs=2, batch_size=4)
-    err = capsys.readouterr().err
-    assert "epoch 1/2 [" in err and "epoch 2/2 [" in err and "3/3" in err and "loss" in err
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert "loss" in lines[0] and "acc" in lines[0]
 
 
-def test_plain_progress_line():
-    stream = io.StringIO()
-    bar = PlainProgress(4, "train", file=stream)
-    for _ in range(4):
-        bar.update()
-    bar.set_postfix(loss=0.5, acc=0.25)
-    bar.close()
-    line = stream.getvalue()
-    assert line.startswith("train [========================] 4/4")
-    assert line.rstrip().endswith("loss 0.5 acc 0.25")
+@pytest.mark.parametrize("verbose", [0, 2])
+def test_verbosity_levels(verbose, capsys):
+    model = nn.Sequential(nn.Dense(2, 2, seed=0))
+    x = np.zeros((10, 2), np.float32)
+    nn.fit(model, nn.CrossEntropyLoss(), nn.SGD(model, lr=0.1), x, np.zeros(10, int),
+           epochs=3, batch_size=4, verbose=verbose, validation_data=(x, np.zeros(10, int)))
+    captured = capsys.readouterr()
+    assert len(captured.err.splitlines()) == (0 if verbose == 0 else 3)
+    assert len(captured.out.splitlines()) == (0 if verbose == 0 else 3)
+    with pytest.raises(ValueError, match="verbose"):
+        nn.fit(model, nn.CrossEntropyLoss(), nn.SGD(model, lr=0.1), x, np.zeros(10, int),
+               verbose=3)
+
+
+def test_fit_and_evaluate_refuse_zero_samples():
+    model = nn.Sequential(nn.Dense(2, 2, seed=0))
+    empty = np.zeros((0, 2), np.float32)
+    with pytest.raises(ValueError, match="at least one sample"):
+        nn.fit(model, nn.CrossEntropyLoss(), nn.SGD(model, lr=0.1), empty,
+               np.zeros(0, int), verbose=0)
+    with pytest.raises(ValueError, match="at least one sample"):
+        nn.evaluate(model, nn.CrossEntropyLoss(), empty, np.zeros(0, int))

@@ -62,7 +62,7 @@ def test_history(tmp_path):
     model = lenet5(8, seed=0)
     history = nn.fit(model, nn.CrossEntropyLoss(), nn.Adam(model.parameters()), x, y,
                      epochs=3, batch_size=20, validation_data=(x[:10], y[:10]),
-                     progress=False)
+                     verbose=0)
     path = tmp_path / "history.png"
     figure = viz.plot_history(history, path=path)
     check_png(path, figure)

@@ -5,7 +5,18 @@ The kernels are C++ with OpenMP; :mod:`convpool.reference` is their NumPy oracle
 
 from . import _core
 from ._config import build_info, get_num_threads, set_num_threads, show_config
+from .adaptive_pool import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_grad_input,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_grad_input,
+)
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
+from .conv_transpose import (
+    conv_transpose2d,
+    conv_transpose2d_grad_input,
+    conv_transpose2d_grad_weight,
+)
 from .padding import resolve_padding
 from .pool import (
     avg_pool2d,
@@ -19,6 +30,7 @@ from .pool import (
     max_pool2d,
     max_pool2d_grad_input,
 )
+from .unpool import max_unpool2d, max_unpool2d_grad_input
 
 __version__: str = _core.__version__
 
@@ -43,6 +55,15 @@ __all__ = [
     "resolve_padding",
     "set_num_threads",
     "show_config",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_grad_input",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_grad_input",
+    "conv_transpose2d",
+    "conv_transpose2d_grad_input",
+    "conv_transpose2d_grad_weight",
+    "max_unpool2d",
+    "max_unpool2d_grad_input",
 ]
 
 _LAZY_SUBMODULES = ("nn", "models", "datasets", "viz", "dask")

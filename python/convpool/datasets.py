@@ -38,21 +38,24 @@ class Split:
 
 def stratified_split(labels: np.ndarray, test_size: float, seed: Seed = 0
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(train, test)``: ``round(test_size * count)`` samples of each class go
-    to the test set, chosen by a seeded generator; both are in shuffled order."""
+    """Indices ``(train, test)`` of a stratified split (each class in the same
+    proportion in both), drawn by scikit-learn's ``train_test_split`` with a seed (an
+    int, or a Generator that draws one)."""
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
         raise TypeError(f"test_size: expected a fraction, got {test_size!r}")
     if not 0 < test_size < 1:
         raise ValueError(f"test_size: must be in (0, 1), got {test_size}")
-    generator = as_generator(seed)
+    try:
+        from sklearn.model_selection import train_test_split
+    except ImportError:
+        raise ImportError("convpool.datasets.stratified_split needs scikit-learn: "
+                          "pip install scikit-learn") from None
     labels = np.asarray(labels)
-    train, test = [], []
-    for label in np.unique(labels):
-        members = generator.permutation(np.flatnonzero(labels == label))
-        cut = int(round(test_size * len(members)))
-        test.append(members[:cut])
-        train.append(members[cut:])
-    return generator.permutation(np.concatenate(train)), generator.permutation(np.concatenate(test))
+    state = seed if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) else int(
+        as_generator(seed).integers(2**32))
+    train, test = train_test_split(np.arange(len(labels)), test_size=test_size,
+                                   random_state=int(state), stratify=labels)
+    return train, test
 
 
 def _split(images: np.ndarray, labels: np.ndarray, test_size: float, seed: Seed,

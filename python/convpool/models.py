@@ -143,3 +143,9 @@ def lenet5_torch(input_size: int = 28, *, in_channels: int = 1, num_classes: int
         else:
             layers.append(tnn.Softmax(dim=1))
     return tnn.Sequential(*layers)
+
+
+# Nets beyond LeNet (ResNet-18, MobileNetV2 with torchvision's keys; a small U-Net).
+from .nets import mobilenet_v2, resnet18, unet  # noqa: E402
+
+__all__ += ["mobilenet_v2", "resnet18", "unet"]

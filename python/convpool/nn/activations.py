@@ -1,14 +1,15 @@
-"""Activation layers, element-wise (ReLU, Sigmoid, Tanh) and global (Softmax).
+"""Activation layers, element-wise (ReLU, ReLU6, Hardswish, Sigmoid, Tanh, Identity) and
+global (Softmax).
 
-Each keeps its output for the backward pass: all three element-wise derivatives are
-cheap functions of the output.
+Most keep their output for the backward pass (their derivatives are cheap functions of
+it); Hardswish keeps its input. Inside inference mode none keeps anything.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .layer import Layer, check_input, forward_not_called
+from .layer import ShapePreserving, check_input, forward_not_called
 from .receptive_field import ReceptiveField
 
 
@@ -17,7 +18,7 @@ def _float_input(x: object, layer: str) -> np.ndarray:
     return x if x.dtype.kind == "f" else x.astype(np.result_type(x, np.float32))
 
 
-class _Elementwise(Layer):
+class _Elementwise(ShapePreserving):
     """An activation whose derivative is a function of its output ``y``."""
 
     def __init__(self) -> None:
@@ -35,8 +36,9 @@ class ReLU(_Elementwise):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = _float_input(x, "ReLU")
-        self._output = np.maximum(x, 0)
-        return self._output
+        y = np.maximum(x, 0)
+        self._output = self._keep(y)
+        return y
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
                  ) -> np.ndarray | None:
@@ -44,6 +46,58 @@ class ReLU(_Elementwise):
         if not needs_input_grad:
             return None
         return grad_output * (y > 0)
+
+
+class ReLU6(_Elementwise):
+    """``min(max(x, 0), 6)``, as ``torch.nn.ReLU6``; the gradient is 1 strictly between
+    0 and 6 and 0 elsewhere (PyTorch's rule)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = _float_input(x, "ReLU6")
+        y = np.clip(x, 0, 6)
+        self._output = self._keep(y)
+        return y
+
+    def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
+                 ) -> np.ndarray | None:
+        y = self._output_for_backward()
+        if not needs_input_grad:
+            return None
+        return grad_output * ((y > 0) & (y < 6))
+
+
+class Hardswish(_Elementwise):
+    """``x * relu6(x + 3) / 6``, as ``torch.nn.Hardswish``; gradient 0 below -3, 1 above
+    3, ``(2x + 3) / 6`` between (PyTorch's rule)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = _float_input(x, "Hardswish")
+        self._output = self._keep(x)  # the input: the derivative needs it
+        y = np.clip(x + x.dtype.type(3), 0, 6)
+        y *= x
+        y /= x.dtype.type(6)
+        return y
+
+    def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
+                 ) -> np.ndarray | None:
+        x = self._output_for_backward()
+        if not needs_input_grad:
+            return None
+        slope = np.where(x < -3, 0, np.where(x <= 3, (2 * x + 3) / 6, 1)).astype(x.dtype)
+        return grad_output * slope
+
+
+class Identity(_Elementwise):
+    """Returns its input unchanged (a placeholder, e.g. a residual block's shortcut)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._output = self._keep(True)
+        return x
+
+    def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
+                 ) -> np.ndarray | None:
+        self._output_for_backward()
+        return grad_output if needs_input_grad else None
 
 
 class Sigmoid(_Elementwise):
@@ -55,7 +109,7 @@ class Sigmoid(_Elementwise):
         y = np.tanh(x * x.dtype.type(0.5))
         y += 1
         y *= 0.5
-        self._output = y
+        self._output = self._keep(y)
         return y
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
@@ -74,8 +128,9 @@ class Tanh(_Elementwise):
     """``tanh(x)``."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._output = np.tanh(_float_input(x, "Tanh"))
-        return self._output
+        y = np.tanh(_float_input(x, "Tanh"))
+        self._output = self._keep(y)
+        return y
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
                  ) -> np.ndarray | None:
@@ -110,7 +165,7 @@ class Softmax(_Elementwise):
         shifted = x - x.max(axis=self.dim, keepdims=True)
         y = np.exp(shifted, out=shifted)
         y /= y.sum(axis=self.dim, keepdims=True)
-        self._output = y
+        self._output = self._keep(y)
         return y
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True

@@ -77,9 +77,24 @@ class Conv2d(Layer):
                 f"Conv2d: x has {x.shape[-3]} channels (shape {x.shape}), the layer expects "
                 f"in_channels={self.in_channels}"
             )
-        self._input = x
+        self._input = self._keep(x)
         bias = None if self.bias is None else self.bias.data
-        return self.ops.conv2d(x, self.weight.data, bias, **self._geometry())
+        return self._ops.conv2d(x, self.weight.data, bias, **self._geometry())
+
+    def folds_into(self, following: Layer) -> bool:
+        """Whether ``following`` is a batch norm that this convolution can absorb: one in
+        evaluation mode with running statistics over this layer's output channels."""
+        return (getattr(following, "foldable", None) is not None
+                and following.foldable(self.out_channels))
+
+    def forward_folded(self, x: np.ndarray, batch_norm: Layer) -> np.ndarray:
+        """``batch_norm(self(x))`` as one convolution: the batch norm's per-channel scale
+        multiplies the weights and its shift joins the bias (inference only)."""
+        x = check_input(x, "x", (3, 4), "Conv2d")
+        scale, shift = batch_norm.scale_and_shift()
+        weight = self.weight.data * scale.astype(self.weight.dtype)[:, None, None, None]
+        bias = shift if self.bias is None else shift + scale * self.bias.data
+        return self._ops.conv2d(x, weight, bias.astype(self.weight.dtype), **self._geometry())
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
                  ) -> np.ndarray | None:
@@ -89,12 +104,12 @@ class Conv2d(Layer):
         weight = self.weight.data
         geometry = self._geometry()
         self.weight.accumulate_grad(
-            self.ops.conv2d_grad_weight(x, grad_output, weight.shape, **geometry))
+            self._ops.conv2d_grad_weight(x, grad_output, weight.shape, **geometry))
         if self.bias is not None:
-            self.bias.accumulate_grad(self.ops.conv2d_grad_bias(grad_output))
+            self.bias.accumulate_grad(self._ops.conv2d_grad_bias(grad_output))
         if not needs_input_grad:
             return None
-        return self.ops.conv2d_grad_input(grad_output, weight, x.shape, **geometry)
+        return self._ops.conv2d_grad_input(grad_output, weight, x.shape, **geometry)
 
     def _sides(self, in_size: tuple[int, int]):
         return resolve_padding(self.padding, in_size, self.kernel_size, self.stride, self.dilation)

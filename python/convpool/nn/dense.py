@@ -48,7 +48,7 @@ class Dense(Layer):
                 f"Dense: x has {x.shape[-1]} features in its last axis (shape {x.shape}), the "
                 f"layer expects in_features={self.in_features}"
             )
-        self._input = x
+        self._input = self._keep(x)
         with blas_threads_for(x.size * self.out_features):
             y = x @ self.weight.data.T
         if self.bias is not None:

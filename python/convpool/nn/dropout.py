@@ -8,10 +8,10 @@ import numbers
 import numpy as np
 
 from .init import Seed, as_generator
-from .layer import Layer, forward_not_called
+from .layer import ShapePreserving, forward_not_called
 
 
-class Dropout(Layer):
+class Dropout(ShapePreserving):
     """Randomly zero values with probability ``p`` while training.
 
     ``seed`` (int or ``numpy.random.Generator``) makes the masks reproducible.
@@ -30,7 +30,7 @@ class Dropout(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
-        self._ran = True
+        self._ran = self._keep(True) or False
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
@@ -38,8 +38,9 @@ class Dropout(Layer):
         keep = self._generator.random(x.shape, dtype=np.float64 if dtype == np.float64
                                       else np.float32) >= self.p
         scale = 0.0 if self.p == 1.0 else 1.0 / (1.0 - self.p)
-        self._mask = keep.astype(dtype) * dtype.type(scale)
-        return x * self._mask
+        mask = keep.astype(dtype) * dtype.type(scale)
+        self._mask = self._keep(mask)
+        return x * mask
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
                  ) -> np.ndarray | None:

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from .layer import Layer, forward_not_called
+from .receptive_field import ReceptiveField
 
 
 class Flatten(Layer):
@@ -47,6 +48,10 @@ class Flatten(Layer):
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         # One sample's shape lacks the batch axis the dims count.
         return self._flat_shape((1, *input_shape))[1:]
+
+    def receptive_field(self, field: ReceptiveField, input_shape: tuple[int, ...],
+                        net_input_size: tuple[int, int]) -> ReceptiveField:
+        return field
 
     def extra_repr(self) -> str:
         if (self.start_dim, self.end_dim) == (1, -1):

@@ -48,3 +48,22 @@ def uniform_initializer(fan_in: int):
         return generator.uniform(-bound, bound, size=shape).astype(dtype)
 
     return initialize
+
+
+def normal_initializer(std: float, mean: float = 0.0):
+    """``N(mean, std^2)``, e.g. ``std = sqrt(2 / fan_out)``: He (Kaiming) normal with
+    ``mode="fan_out"``, torchvision's choice for ResNet and MobileNet convolutions."""
+
+    def initialize(generator: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype):
+        return generator.normal(mean, std, size=shape).astype(dtype)
+
+    return initialize
+
+
+def constant_initializer(value: float):
+    """Every value ``value`` (zeros for a bias, ones for a batch norm's scale)."""
+
+    def initialize(generator: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype):
+        return np.full(shape, value, dtype=dtype)
+
+    return initialize

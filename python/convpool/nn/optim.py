@@ -138,3 +138,25 @@ class Adam(Optimizer):
     def __repr__(self) -> str:
         return (f"Adam(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
                 f"weight_decay={self.weight_decay})")
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter), exactly as
+    ``torch.optim.AdamW``: ``p -= lr * weight_decay * p`` before the Adam step, whose
+    gradient carries no decay term. Default ``weight_decay=0.01``, as PyTorch."""
+
+    def __init__(self, parameters: Iterable[Parameter], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01) -> None:
+        super().__init__(parameters, lr, betas, eps, 0.0)
+        self.decoupled_weight_decay = _non_negative(weight_decay, "weight_decay")
+
+    def _update(self, parameter: Parameter, state: dict) -> None:
+        if self.decoupled_weight_decay:
+            p = parameter.data
+            p *= p.dtype.type(1 - self.lr * self.decoupled_weight_decay)
+        super()._update(parameter, state)
+
+    def __repr__(self) -> str:
+        return (f"AdamW(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
+                f"weight_decay={self.decoupled_weight_decay})")

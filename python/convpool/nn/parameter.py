@@ -69,6 +69,14 @@ class Parameter:
         self._data = np.array(values, dtype=self.dtype, order="C")
         self._initializer = None
 
+    def initialize_with(self, initializer: Initializer) -> Parameter:
+        """Draw the values afresh (same seed) from ``initializer(generator, shape,
+        dtype)``, on first use as always; returns the parameter."""
+        self._initializer = initializer
+        self._data = None
+        self.grad = None
+        return self
+
     def astype(self, dtype: np.dtype) -> None:
         """Convert the values (and gradient) to ``dtype`` in place of the old arrays."""
         self.dtype = np.dtype(dtype)

@@ -70,6 +70,8 @@ class MaxPool2d(_WindowPool):
                  ceil_mode: bool = False) -> None:
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
         self._indices: np.ndarray | None = None
+        self._indices_wanted = False  # set by a MaxUnpool2d that reads them
+        self._input_shape: tuple[int, ...] | None = None
 
     def _arguments(self) -> dict:
         return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
@@ -77,12 +79,14 @@ class MaxPool2d(_WindowPool):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_input(x, "x", (3, 4), "MaxPool2d")
-        self._input = x
-        if not self.training:
+        self._input = self._keep(x)
+        self._input_shape = x.shape
+        if not self._indices_wanted and (not self.training or self._input is None):
             # Inference needs no argmax; a later backward recomputes it.
             self._indices = None
-            return self.ops.max_pool2d(x, **self._arguments())
-        y, self._indices = self.ops.max_pool2d(x, return_indices=True, **self._arguments())
+            return self._ops.max_pool2d(x, **self._arguments())
+        y, indices = self._ops.max_pool2d(x, return_indices=True, **self._arguments())
+        self._indices = indices if self._indices_wanted else self._keep(indices)
         return y
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
@@ -91,8 +95,8 @@ class MaxPool2d(_WindowPool):
         if not needs_input_grad:
             return None
         if self._indices is None:
-            _, self._indices = self.ops.max_pool2d(x, return_indices=True, **self._arguments())
-        return self.ops.max_pool2d_grad_input(grad_output, self._indices, x.shape)
+            _, self._indices = self._ops.max_pool2d(x, return_indices=True, **self._arguments())
+        return self._ops.max_pool2d_grad_input(grad_output, self._indices, x.shape)
 
 
 class AvgPool2d(_WindowPool):
@@ -118,15 +122,15 @@ class AvgPool2d(_WindowPool):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_input(x, "x", (3, 4), "AvgPool2d")
-        self._input = x
-        return self.ops.avg_pool2d(x, **self._arguments())
+        self._input = self._keep(x)
+        return self._ops.avg_pool2d(x, **self._arguments())
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
                  ) -> np.ndarray | None:
         x = self._saved_input()
         if not needs_input_grad:
             return None
-        return self.ops.avg_pool2d_grad_input(grad_output, x.shape, **self._arguments())
+        return self._ops.avg_pool2d_grad_input(grad_output, x.shape, **self._arguments())
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
@@ -173,15 +177,15 @@ class GlobalAvgPool2d(_GlobalPool):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_input(x, "x", (3, 4), self.name)
-        self._input = x
-        return self.ops.global_avg_pool2d(x, keepdims=self.keepdims)
+        self._input = self._keep(x)
+        return self._ops.global_avg_pool2d(x, keepdims=self.keepdims)
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
                  ) -> np.ndarray | None:
         x = self._saved_input()
         if not needs_input_grad:
             return None
-        return self.ops.global_avg_pool2d_grad_input(grad_output, x.shape)
+        return self._ops.global_avg_pool2d_grad_input(grad_output, x.shape)
 
 
 class GlobalMaxPool2d(_GlobalPool):
@@ -191,15 +195,15 @@ class GlobalMaxPool2d(_GlobalPool):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_input(x, "x", (3, 4), self.name)
-        self._input = x
-        return self.ops.global_max_pool2d(x, keepdims=self.keepdims)
+        self._input = self._keep(x)
+        return self._ops.global_max_pool2d(x, keepdims=self.keepdims)
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
                  ) -> np.ndarray | None:
         x = self._saved_input()
         if not needs_input_grad:
             return None
-        return self.ops.global_max_pool2d_grad_input(grad_output, x)
+        return self._ops.global_max_pool2d_grad_input(grad_output, x)
 
 
 class ChannelPool(Layer):
@@ -216,8 +220,8 @@ class ChannelPool(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_input(x, "x", (3, 4), "ChannelPool")
-        self._input = x
-        return self.ops.channel_pool(x, self.size, self.mode)
+        self._input = self._keep(x)
+        return self._ops.channel_pool(x, self.size, self.mode)
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
                  ) -> np.ndarray | None:
@@ -225,7 +229,7 @@ class ChannelPool(Layer):
             raise forward_not_called(self)
         if not needs_input_grad:
             return None
-        return self.ops.channel_pool_grad_input(grad_output, self._input, self.size, self.mode)
+        return self._ops.channel_pool_grad_input(grad_output, self._input, self.size, self.mode)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         channels, (h, w) = spatial("ChannelPool", input_shape)
@@ -233,6 +237,10 @@ class ChannelPool(Layer):
             raise ValueError(
                 f"ChannelPool: size {self.size} must divide the channel count {channels}")
         return channels // self.size, h, w
+
+    def receptive_field(self, field: ReceptiveField, input_shape: tuple[int, ...],
+                        net_input_size: tuple[int, int]) -> ReceptiveField:
+        return field
 
     def extra_repr(self) -> str:
         return f"size={self.size}, mode={self.mode!r}"

@@ -1,73 +1,38 @@
-"""A progress bar for training: tqdm when it is installed (the optional ``progress``
-extra), else a plain-text line on stderr."""
+"""Progress display for training: a tqdm bar per epoch (``pip install tqdm``, part of
+the ``train`` extra), else one line per epoch."""
 
 from __future__ import annotations
 
 import sys
-import time
 
 
-class PlainProgress:
-    """One line per epoch, redrawn in place at most every 0.2 s on a terminal (written
-    once, when the epoch ends, on anything else)."""
+class _Quiet:
+    def update(self, n: int = 1) -> None:
+        pass
 
-    def __init__(self, total: int, description: str, file=None) -> None:
-        self.total = total
+    def set_postfix(self, **values: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _EpochLine(_Quiet):
+    """Without tqdm: the epoch's description and final values, once, at the end."""
+
+    def __init__(self, description: str) -> None:
         self.description = description
-        self.file = file if file is not None else sys.stderr
-        self.count = 0
-        self.postfix = ""
-        self._interactive = bool(getattr(self.file, "isatty", lambda: False)())
-        self._last_draw = 0.0
-        self._start = time.perf_counter()
-
-    def _line(self) -> str:
-        width = 24
-        done = int(width * self.count / self.total) if self.total else width
-        bar = "=" * done + (">" if done < width else "") + " " * max(width - done - 1, 0)
-        elapsed = time.perf_counter() - self._start
-        text = f"{self.description} [{bar}] {self.count}/{self.total} {elapsed:.1f}s"
-        return f"{text} {self.postfix}".rstrip()
-
-    def update(self, n: int = 1) -> None:
-        self.count += n
-        now = time.perf_counter()
-        if self._interactive and now - self._last_draw > 0.2:
-            self._last_draw = now
-            print("\r" + self._line(), end="", file=self.file, flush=True)
+        self.values: dict[str, float] = {}
 
     def set_postfix(self, **values: float) -> None:
-        self.postfix = " ".join(f"{key} {value:.4g}" for key, value in values.items())
+        self.values = values
 
     def close(self) -> None:
-        print(("\r" if self._interactive else "") + self._line(), file=self.file, flush=True)
+        text = " ".join(f"{key} {value:.4g}" for key, value in self.values.items())
+        print(f"{self.description}: {text}".rstrip(), file=sys.stderr, flush=True)
 
 
-class SilentProgress:
-    """No output."""
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix(self, **values: float) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def progress_bar(total: int, description: str, enabled: bool):
-    """A bar with ``update(n)``, ``set_postfix(**values)`` and ``close()``."""
-    if not enabled:
-        return SilentProgress()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return PlainProgress(total, description)
-    return _TqdmProgress(tqdm(total=total, desc=description, unit="batch", leave=True))
-
-
-class _TqdmProgress:
+class _Tqdm:
     def __init__(self, bar) -> None:
         self.bar = bar
 
@@ -80,3 +45,17 @@ class _TqdmProgress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def progress_bar(total: int, description: str, verbose: int):
+    """A bar with ``update(n)``, ``set_postfix(**values)`` and ``close()``: nothing at
+    ``verbose=0``, a line per epoch at 2 (or at 1 without tqdm), a tqdm bar at 1."""
+    if verbose <= 0:
+        return _Quiet()
+    if verbose == 1:
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return _EpochLine(description)
+        return _Tqdm(tqdm(total=total, desc=description, unit="batch", leave=True))
+    return _EpochLine(description)

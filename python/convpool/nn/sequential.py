@@ -2,61 +2,96 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from .inference import is_inference_mode
 from .layer import Layer
-from .parameter import Parameter
 
 
 class Sequential(Layer):
-    """``Sequential(*layers)``: ``forward`` chains the layers, ``backward`` runs them in
-    reverse. Parameters are named ``"<index>.<name>"`` as in ``torch.nn.Sequential``,
-    so a PyTorch state dict of the same architecture loads as it is.
+    """``Sequential(*layers)`` or ``Sequential({"name": layer, ...})``: ``forward`` chains
+    the layers, ``backward`` runs them in reverse. Layers are named ``"0"``, ``"1"``...
+    (or by the given names), so parameters are named ``"<name>.<parameter>"`` as in
+    ``torch.nn.Sequential`` and a PyTorch state dict of the same architecture loads as
+    it is.
 
-    Indexing gives a layer; slicing gives a Sequential sharing the same layers (e.g.
-    ``model[:-1]``, the net without its final Softmax).
+    Indexing gives a layer (by position, or by name with a string); slicing gives a
+    Sequential sharing the same layers under the same names (e.g. ``model[:-1]``, the
+    net without its final Softmax).
+
+    Inside :func:`~convpool.nn.inference_mode`, a convolution followed by a batch norm
+    in evaluation mode runs as one convolution with the batch norm folded into its
+    weights and bias (exact: both are affine per output channel).
     """
 
-    def __init__(self, *layers: Layer) -> None:
+    is_chain = True
+
+    def __init__(self, *layers: Layer | Mapping[str, Layer]) -> None:
         super().__init__()
-        for index, layer in enumerate(layers):
+        if len(layers) == 1 and isinstance(layers[0], Mapping):
+            named = list(layers[0].items())
+        else:
+            named = [(str(index), layer) for index, layer in enumerate(layers)]
+        for name, layer in named:
             if not isinstance(layer, Layer):
                 raise TypeError(
-                    f"Sequential: argument {index} is not a Layer, got {type(layer).__name__}")
-        self.layers: list[Layer] = list(layers)
+                    f"Sequential: layer {name!r} is not a Layer, got {type(layer).__name__}")
+            if not isinstance(name, str) or not name or "." in name:
+                raise ValueError(f"Sequential: layer names must be non-empty strings without "
+                                 f"'.', got {name!r}")
+            setattr(self, name, layer)
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers in order."""
+        return list(self._children.values())
 
     # --- container --------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.layers)
+        return len(self._children)
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
 
-    def __getitem__(self, index: int | slice) -> Layer:
+    def __getitem__(self, index: int | str | slice) -> Layer:
         if isinstance(index, slice):
-            return Sequential(*self.layers[index])
+            return Sequential(dict(list(self._children.items())[index]))
+        if isinstance(index, str):
+            return self._children[index]
         return self.layers[index]
 
     def append(self, layer: Layer) -> Sequential:
-        """Add a layer at the end; returns the Sequential."""
+        """Add a layer at the end (named by its position); returns the Sequential."""
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.append: expected a Layer, got {type(layer).__name__}")
-        self.layers.append(layer)
+        setattr(self, str(len(self)), layer)
         return self
 
     # --- computation ------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
-        for layer in self.layers:
+        layers = self.layers
+        fold = is_inference_mode()
+        position = 0
+        while position < len(layers):
+            layer = layers[position]
+            following = layers[position + 1] if position + 1 < len(layers) else None
+            if fold and getattr(layer, "folds_into", None) and following is not None and \
+                    layer.folds_into(following):
+                x = layer.forward_folded(x, following)
+                position += 2
+                continue
             x = layer.forward(x)
+            position += 1
         return x
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
                  ) -> np.ndarray | None:
         grad = grad_output
-        last = len(self.layers) - 1
-        for position, layer in enumerate(reversed(self.layers)):
+        layers = self.layers
+        last = len(layers) - 1
+        for position, layer in enumerate(reversed(layers)):
             first_layer = position == last
             grad = layer.backward(grad, needs_input_grad=needs_input_grad or not first_layer)
         return grad
@@ -70,45 +105,8 @@ class Sequential(Layer):
     def receptive_field(self, field, input_shape, net_input_size):
         shape = tuple(input_shape)
         for layer in self.layers:
+            if field is None:
+                return None
             field = layer.receptive_field(field, shape, net_input_size)
             shape = layer.output_shape(shape)
         return field
-
-    # --- parameters and modes ----------------------------------------------------
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        for index, layer in enumerate(self.layers):
-            yield from layer.named_parameters(f"{prefix}{index}.")
-
-    def use_kernels(self, module) -> Sequential:
-        """Every layer computes with ``module``'s functions (see :meth:`Layer.use_kernels`)."""
-        self.kernels = module
-        for layer in self.layers:
-            layer.use_kernels(module)
-        return self
-
-    def train(self, mode: bool = True) -> Sequential:
-        self.training = bool(mode)
-        for layer in self.layers:
-            layer.train(mode)
-        return self
-
-    # --- inspection -------------------------------------------------------------
-    def summary(self, input_shape: tuple[int, ...], *, show: bool = True):
-        """Print (unless ``show=False``) and return a table of the net for one sample of
-        ``input_shape`` (no batch axis: ``(C, H, W)``, or ``(features,)``): per layer the
-        output shape, parameter count and receptive field in the input (size, jump,
-        start), plus totals. Nothing is allocated: this works for nets too large to
-        build. See :class:`convpool.nn.summary.Summary`."""
-        from .summary import summarize
-
-        table = summarize(self, input_shape)
-        if show:
-            print(table)
-        return table
-
-    def __repr__(self) -> str:
-        if not self.layers:
-            return "Sequential()"
-        lines = [f"  ({index}): {layer!r}".replace("\n", "\n  ")
-                 for index, layer in enumerate(self.layers)]
-        return "Sequential(\n" + "\n".join(lines) + "\n)"

@@ -14,6 +14,17 @@ from .conv import (
     conv2d_grad_input,
     conv2d_grad_weight,
 )
+from .extra import (  # transposed convolution, unpooling, adaptive pooling
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_grad_input,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_grad_input,
+    conv_transpose2d,
+    conv_transpose2d_grad_input,
+    conv_transpose2d_grad_weight,
+    max_unpool2d,
+    max_unpool2d_grad_input,
+)
 from .geometry import resolve_padding
 from .pool import (
     avg_pool2d,
@@ -44,4 +55,13 @@ __all__ = [
     "max_pool2d",
     "max_pool2d_grad_input",
     "resolve_padding",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_grad_input",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_grad_input",
+    "conv_transpose2d",
+    "conv_transpose2d_grad_input",
+    "conv_transpose2d_grad_weight",
+    "max_unpool2d",
+    "max_unpool2d_grad_input",
 ]
