@@ -24,6 +24,7 @@ import torch
 import convpool
 from convpool import conv as _conv
 from convpool import pool as _pool
+from convpool._transposed import transposed_output_shape
 
 from ._tensors import check_same_dtype, check_tensor, to_array, to_tensor
 
@@ -141,56 +142,12 @@ def _conv2d_grad_bias_shapes(grad_output):
     return [(() if grad_output.dim() == 2 else (int(grad_output.shape[-3]),), None)]
 
 
-def transposed_output_shape(input_shape: Shape, weight_shape: Shape, stride, padding,
-                            output_padding, dilation, groups: int) -> Shape:
-    """The output shape of a transposed convolution: the input shape of the convolution
-    whose input gradient it is, ``(H - 1) * s - top - bottom + d * (k - 1) + output_padding
-    + 1`` per axis. ValueError unless that convolution maps it back to ``input_shape``."""
-    if len(input_shape) not in (3, 4):
-        raise ValueError(f"x: expected (N, C_in, H, W) or (C_in, H, W), got shape {input_shape}")
-    if len(weight_shape) != 4:
-        raise ValueError(
-            f"weight: expected (C_in, C_out // groups, kh, kw), got shape {weight_shape}"
-        )
-    stride, dilation, output_padding = _pair(stride), _pair(dilation), _pair(output_padding)
-    for axis in (0, 1):
-        if not 0 <= output_padding[axis] < max(stride[axis], dilation[axis]):
-            raise ValueError(
-                f"output_padding: {output_padding} must be >= 0 and smaller than the stride "
-                f"{stride} or the dilation {dilation} on each axis"
-            )
-    if groups < 1 or weight_shape[0] % groups:
-        raise ValueError(
-            f"groups: {groups} must be >= 1 and divide the weight's first axis (C_in = "
-            f"{weight_shape[0]})"
-        )
-    pads = ((padding[0], padding[1]), (padding[2], padding[3]))
-    size = [
-        (input_shape[-2 + axis] - 1) * stride[axis] - sum(pads[axis])
-        + dilation[axis] * (weight_shape[2 + axis] - 1) + output_padding[axis] + 1
-        for axis in (0, 1)
-    ]
-    if min(size) < 1:
-        raise ValueError(
-            f"output size would be {tuple(size)}: input {input_shape[-2:]}, kernel "
-            f"{weight_shape[2:]}, stride {stride}, padding {pads}, dilation {dilation}"
-        )
-    output_shape = input_shape[:-3] + (weight_shape[1] * groups, *size)
-    setup = _conv._setup(output_shape, weight_shape, stride, pads, dilation, groups, "zeros")
-    if setup.user_output_shape != input_shape:
-        raise ValueError(
-            f"x, weight: a transposed convolution of x {input_shape} needs weight (C_in = "
-            f"{input_shape[-3]}, C_out // groups, kh, kw), got {weight_shape}"
-        )
-    return output_shape
-
-
 _TRANSPOSE_GEOMETRY = "int[] stride, int[] padding, int[] output_padding, int[] dilation, int groups"
 
 
 def _conv_transpose2d_compute(x, weight, bias, stride, padding, output_padding, dilation, groups):
-    output_shape = transposed_output_shape(x.shape, weight.shape, stride, padding,
-                                           output_padding, dilation, groups)
+    output_shape = transposed_output_shape(x.shape, weight.shape, stride, sides(padding, False),
+                                           _pair(output_padding), dilation, groups)
     y = convpool.conv2d_grad_input(x, weight, output_shape, _pair(stride),
                                    sides(padding, False), _pair(dilation), groups)
     if bias is not None:
@@ -199,8 +156,8 @@ def _conv_transpose2d_compute(x, weight, bias, stride, padding, output_padding, 
 
 
 def _conv_transpose2d_shapes(x, weight, bias, stride, padding, output_padding, dilation, groups):
-    shape = transposed_output_shape(_shape(x), _shape(weight), stride, padding, output_padding,
-                                    dilation, groups)
+    shape = transposed_output_shape(_shape(x), _shape(weight), stride, sides(padding, False),
+                                    _pair(output_padding), dilation, groups)
     if bias is not None and _shape(bias) != (shape[-3],):
         raise ValueError(f"bias: expected shape ({shape[-3]},), got {_shape(bias)}")
     return [(shape, None)]
