@@ -72,7 +72,8 @@ def _host_call(compute: Callable[..., np.ndarray], core_ndims: Sequence[int],
         mapped = {i for i, shape in enumerate(leads) if math.prod(shape) != 1}
         if sample_args and mapped <= set(sample_args):
             folded = [
-                np.broadcast_to(a, lead + a.shape[lead_ndim:]).reshape((-1,) + a.shape[lead_ndim + 1:])
+                np.broadcast_to(a, lead + a.shape[lead_ndim:]).reshape(
+                    (-1,) + a.shape[lead_ndim + 1:])
                 if i in sample_args else a.reshape(a.shape[lead_ndim:])
                 for i, a in enumerate(arrays)
             ]

@@ -73,7 +73,9 @@ def _shape(tensor: torch.Tensor) -> Shape:
 
 # ---------------------------------------------------------------- convolution
 
-_CONV_GEOMETRY = "int[] stride, int[] padding, bool same, int[] dilation, int groups, str padding_mode"
+_CONV_GEOMETRY = (
+    "int[] stride, int[] padding, bool same, int[] dilation, int groups, str padding_mode"
+)
 
 
 def _conv_setup(input_shape, weight_shape, stride, padding, same, dilation, groups, padding_mode):
@@ -94,7 +96,8 @@ def _conv2d_compute(x, weight, bias, stride, padding, same, dilation, groups, pa
 def _conv2d_shapes(x, weight, bias, stride, padding, same, dilation, groups, padding_mode):
     setup = _conv_setup(_shape(x), _shape(weight), stride, padding, same, dilation, groups,
                         padding_mode)
-    if bias is not None and _shape(bias) != (setup.output_shape[1],):
+    allowed = [(setup.output_shape[1],)] + ([()] if setup.input_ndim == 2 else [])
+    if bias is not None and _shape(bias) not in allowed:
         raise ValueError(f"bias: expected shape ({setup.output_shape[1]},), got {_shape(bias)}")
     return [(setup.user_output_shape, None)]
 
@@ -107,7 +110,8 @@ def _conv2d_backward(saved, args, needs, grad):
         if needs["x"] else None,
         "weight": op("conv2d_grad_weight")(x, grad, list(weight.shape), *geometry)
         if needs["weight"] else None,
-        "bias": op("conv2d_grad_bias")(grad) if needs["bias"] else None,
+        # a picture's bias may be a scalar or have one element
+        "bias": op("conv2d_grad_bias")(grad).reshape(args["bias"]) if needs["bias"] else None,
     }
 
 
@@ -142,7 +146,9 @@ def _conv2d_grad_bias_shapes(grad_output):
     return [(() if grad_output.dim() == 2 else (int(grad_output.shape[-3]),), None)]
 
 
-_TRANSPOSE_GEOMETRY = "int[] stride, int[] padding, int[] output_padding, int[] dilation, int groups"
+_TRANSPOSE_GEOMETRY = (
+    "int[] stride, int[] padding, int[] output_padding, int[] dilation, int groups"
+)
 
 
 def _conv_transpose2d_compute(x, weight, bias, stride, padding, output_padding, dilation, groups):
