@@ -34,7 +34,7 @@ import convpool
 from . import conv as _conv
 from . import pool as _pool
 from ._args import positive_int, positive_pair
-from ._transposed import transposed_output_shape
+from ._transposed import transposed_output_shape  # noqa: F401 (public for tests)
 from .padding import resolve_padding
 
 __all__ = [
