@@ -494,3 +494,47 @@ def test_adaptive_pools_other_than_global_stay_pytorchs():
     assert torch.equal(pool(x), F.adaptive_avg_pool2d(x, (2, 3)))
     global_max = ct.convert(nn.AdaptiveMaxPool2d(1))
     assert torch.equal(global_max(x), F.adaptive_max_pool2d(x, 1))
+
+
+# ---------------------------------------------------------------- eager and dispatcher paths
+
+DISPATCHED = {
+    "conv2d": lambda: (randn(2, 4, 7, 6), randn(6, 2, 3, 3, seed=1), randn(6, seed=2),
+                       [2, 1], [1, 0, 1, 2], False, [1, 1], 2, "replicate"),
+    "conv_transpose2d": lambda: (randn(2, 4, 5, 5), randn(4, 3, 3, 3, seed=1),
+                                 randn(3, seed=2), [2, 2], [1, 1, 1, 1], [1, 0], [1, 1], 1),
+    "max_pool2d_with_indices": lambda: (randn(2, 3, 8, 8), [3, 3], [2, 2], [1, 1, 1, 1], False,
+                                        [1, 1], False),
+    "avg_pool2d": lambda: (randn(2, 3, 8, 8), [3, 3], [2, 2], [0, 0, 0, 0], True, False, False,
+                           None),
+}
+
+
+@pytest.mark.parametrize("name", DISPATCHED)
+def test_the_dispatcher_path_gives_the_eager_paths_values_and_gradients(name):
+    # plain eager calls skip torch's dispatcher; tracing goes through torch.ops.convpool
+    from convpool.torch import _ops
+
+    args = DISPATCHED[name]()
+    tensors = [a for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
+    results = []
+    for run in (lambda *a: _ops.call(name, *a), getattr(torch.ops.convpool, name)):
+        output = run(*args)
+        y = output[0] if isinstance(output, tuple) else output
+        results.append((y, torch.autograd.grad((y * y).sum(), tensors)))
+    (y_eager, g_eager), (y_dispatched, g_dispatched) = results
+    assert torch.equal(y_eager, y_dispatched)
+    assert all(torch.equal(a, b) for a, b in zip(g_eager, g_dispatched, strict=True))
+    gradcheck(lambda *t: getattr(torch.ops.convpool, name)(*t, *args[len(t):])[0]
+              if name.endswith("indices") else getattr(torch.ops.convpool, name)(
+                  *t, *args[len(t):]), *args[:1 if name.endswith(("indices", "pool2d")) else 2])
+
+
+@pytest.mark.parametrize("path", ["eager", "dispatcher"])
+def test_second_derivatives_are_refused_not_silently_wrong(path):
+    x, w = randn(1, 2, 5, 5), randn(3, 2, 3, 3, seed=1)
+    geometry = ([1, 1], [0, 0, 0, 0], False, [1, 1], 1, "zeros")
+    conv = ct.conv2d if path == "eager" else (
+        lambda x, w: torch.ops.convpool.conv2d(x, w, None, *geometry))
+    with pytest.raises(RuntimeError, match="convpool.conv2d: second derivatives are not "):
+        torch.autograd.grad(conv(x, w).pow(2).sum(), x, create_graph=True)

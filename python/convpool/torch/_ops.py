@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 import convpool
 from convpool import conv as _conv
 from convpool import pool as _pool
 from convpool._transposed import transposed_output_shape
 
-from ._tensors import check_same_dtype, check_tensor, to_array, to_tensor
+from ._tensors import FLOAT_DTYPES, check_same_dtype, check_tensor, to_array, to_tensor
 
 NAMESPACE = "convpool"
 
@@ -60,11 +61,23 @@ def sides(padding: list[int], same: bool) -> str | tuple[tuple[int, int], tuple[
     if same:
         return "same"
     top, bottom, left, right = padding
+    # the simplest equivalent form: convpool's argument cache checks it fastest
+    if top == bottom == left == right:
+        return top
+    if top == bottom and left == right:
+        return top, left
+    return (top, bottom), (left, right)
+
+
+def per_side(padding: list[int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    top, bottom, left, right = padding
     return (top, bottom), (left, right)
 
 
 def _pair(values: list[int]) -> tuple[int, int]:
-    return int(values[0]), int(values[1])
+    first, second = values
+    return (first, second) if type(first) is int and type(second) is int else (int(first),
+                                                                              int(second))
 
 
 def _shape(tensor: torch.Tensor) -> Shape:
@@ -106,12 +119,12 @@ def _conv2d_backward(saved, args, needs, grad):
     x, weight = saved["x"], saved["weight"]
     geometry = _conv_geometry(args)
     return {
-        "x": op("conv2d_grad_input")(grad, weight, list(x.shape), *geometry)
+        "x": call("conv2d_grad_input", grad, weight, list(x.shape), *geometry)
         if needs["x"] else None,
-        "weight": op("conv2d_grad_weight")(x, grad, list(weight.shape), *geometry)
+        "weight": call("conv2d_grad_weight", x, grad, list(weight.shape), *geometry)
         if needs["weight"] else None,
         # a picture's bias may be a scalar or have one element
-        "bias": op("conv2d_grad_bias")(grad).reshape(args["bias"]) if needs["bias"] else None,
+        "bias": call("conv2d_grad_bias", grad).reshape(args["bias"]) if needs["bias"] else None,
     }
 
 
@@ -152,7 +165,7 @@ _TRANSPOSE_GEOMETRY = (
 
 
 def _conv_transpose2d_compute(x, weight, bias, stride, padding, output_padding, dilation, groups):
-    output_shape = transposed_output_shape(x.shape, weight.shape, stride, sides(padding, False),
+    output_shape = transposed_output_shape(x.shape, weight.shape, stride, per_side(padding),
                                            _pair(output_padding), dilation, groups)
     y = convpool.conv2d_grad_input(x, weight, output_shape, _pair(stride),
                                    sides(padding, False), _pair(dilation), groups)
@@ -162,7 +175,7 @@ def _conv_transpose2d_compute(x, weight, bias, stride, padding, output_padding, 
 
 
 def _conv_transpose2d_shapes(x, weight, bias, stride, padding, output_padding, dilation, groups):
-    shape = transposed_output_shape(_shape(x), _shape(weight), stride, sides(padding, False),
+    shape = transposed_output_shape(_shape(x), _shape(weight), stride, per_side(padding),
                                     _pair(output_padding), dilation, groups)
     if bias is not None and _shape(bias) != (shape[-3],):
         raise ValueError(f"bias: expected shape ({shape[-3]},), got {_shape(bias)}")
@@ -175,10 +188,10 @@ def _conv_transpose2d_backward(saved, args, needs, grad):
     x, weight = saved["x"], saved["weight"]
     geometry = (args["stride"], args["padding"], False, args["dilation"], args["groups"], "zeros")
     return {
-        "x": op("conv2d")(grad, weight, None, *geometry) if needs["x"] else None,
-        "weight": op("conv2d_grad_weight")(grad, x, list(weight.shape), *geometry)
+        "x": call("conv2d", grad, weight, None, *geometry) if needs["x"] else None,
+        "weight": call("conv2d_grad_weight", grad, x, list(weight.shape), *geometry)
         if needs["weight"] else None,
-        "bias": op("conv2d_grad_bias")(grad) if needs["bias"] else None,
+        "bias": call("conv2d_grad_bias", grad) if needs["bias"] else None,
     }
 
 
@@ -222,12 +235,12 @@ def _max_pool2d_backward(saved, args, needs, grad):
     x = saved["x"]
     window = [args[name] for name in ("kernel_size", "stride", "padding", "same", "dilation",
                                       "ceil_mode")]
-    _, indices = op("max_pool2d_with_indices")(x, *window)
-    return {"x": op("max_pool2d_grad_input")(grad, indices, list(x.shape))}
+    _, indices = call("max_pool2d_with_indices", x, *window)
+    return {"x": call("max_pool2d_grad_input", grad, indices, list(x.shape))}
 
 
 def _max_pool2d_with_indices_backward(saved, args, needs, grad, _grad_indices):
-    return {"x": op("max_pool2d_grad_input")(grad, saved["output1"], list(args["x"]))}
+    return {"x": call("max_pool2d_grad_input", grad, saved["output1"], list(args["x"]))}
 
 
 def _max_pool2d_grad_input_shapes(grad_output, indices, input_shape):
@@ -255,7 +268,7 @@ def _avg_pool2d_shapes(x, kernel_size, stride, padding, same, ceil_mode, count_i
 def _avg_pool2d_backward(saved, args, needs, grad):
     options = [args[name] for name in ("kernel_size", "stride", "padding", "same", "ceil_mode",
                                        "count_include_pad", "divisor_override")]
-    return {"x": op("avg_pool2d_grad_input")(grad, list(args["x"]), *options)}
+    return {"x": call("avg_pool2d_grad_input", grad, list(args["x"]), *options)}
 
 
 def _avg_pool2d_grad_input_compute(grad_output, input_shape, kernel_size, stride, padding, same,
@@ -279,7 +292,7 @@ def _channel_pool_shapes(x, size, mode):
 
 
 def _channel_pool_backward(saved, args, needs, grad):
-    return {"x": op("channel_pool_grad_input")(grad, saved["x"], args["size"], args["mode"])}
+    return {"x": call("channel_pool_grad_input", grad, saved["x"], args["size"], args["mode"])}
 
 
 def _channel_pool_grad_input_shapes(grad_output, x, size, mode):
@@ -293,11 +306,11 @@ def _global_shapes(x, keepdims):
 
 
 def _global_avg_pool2d_backward(saved, args, needs, grad):
-    return {"x": op("global_avg_pool2d_grad_input")(grad, list(args["x"]))}
+    return {"x": call("global_avg_pool2d_grad_input", grad, list(args["x"]))}
 
 
 def _global_max_pool2d_backward(saved, args, needs, grad):
-    return {"x": op("global_max_pool2d_grad_input")(grad, saved["x"])}
+    return {"x": call("global_max_pool2d_grad_input", grad, saved["x"])}
 
 
 def _input_shape_output(grad_output, input_shape, *_):
@@ -360,23 +373,52 @@ OPS: tuple[OpSpec, ...] = (
 
 # ---------------------------------------------------------------- registration
 
-def _checked(spec: OpSpec, names: list[str], args: tuple, devices: str) -> None:
-    """Every tensor argument checked (CPU, dense, float32/float64 or int64 indices), and the
-    floating ones of one dtype."""
-    floating = {}
-    for name, value in zip(names, args, strict=True):
-        if isinstance(value, torch.Tensor):
-            integer = name in spec.integer_inputs
-            check_tensor(value, name, integer=integer, devices=devices)
+def _tensor_arguments(spec: OpSpec) -> list[tuple[int, str, bool]]:
+    """(position, name, holds indices) of each tensor argument of the schema."""
+    schema = torch._C.parse_schema(f"{NAMESPACE}::{spec.name}{spec.schema}")
+    return [(i, a.name, a.name in spec.integer_inputs) for i, a in enumerate(schema.arguments)
+            if str(a.type) in ("Tensor", "Optional[Tensor]")]
+
+
+def _argument_names(spec: OpSpec) -> list[str]:
+    schema = torch._C.parse_schema(f"{NAMESPACE}::{spec.name}{spec.schema}")
+    return [argument.name for argument in schema.arguments]
+
+
+def _checker(spec: OpSpec, devices: str):
+    """A check of every tensor argument (CPU - or meta for the fake kernels -, dense,
+    float32/float64 or int64 indices), the floating ones of one dtype."""
+    tensors = _tensor_arguments(spec)
+
+    def check(args: tuple) -> None:
+        dtype = None
+        for index, name, integer in tensors:
+            tensor = args[index]
+            if tensor is None:
+                continue
+            # the common case in a few attribute reads; the full check names what is wrong
+            if not (tensor.is_cpu and tensor.layout is torch.strided
+                    and (tensor.dtype is torch.int64 if integer
+                         else tensor.dtype in FLOAT_DTYPES)):
+                check_tensor(tensor, name, integer=integer, devices=devices)
             if not integer:
-                floating[name] = value
-    check_same_dtype(floating)
+                if dtype is not None and tensor.dtype != dtype:
+                    check_same_dtype({n: args[i] for i, n, is_int in tensors if not is_int})
+                dtype = tensor.dtype
+
+    return check
 
 
-def _kernel(spec: OpSpec, names: list[str]):
+def _kernel(spec: OpSpec):
+    check = _checker(spec, "real")
+    positions = [index for index, _, _ in _tensor_arguments(spec)]
+
     def kernel(*args):
-        _checked(spec, names, args, "real")
-        arrays = [to_array(a) if isinstance(a, torch.Tensor) else a for a in args]
+        check(args)
+        arrays = list(args)
+        for index in positions:
+            if arrays[index] is not None:
+                arrays[index] = to_array(arrays[index])
         result = spec.compute(*arrays)
         if isinstance(result, tuple):
             return tuple(to_tensor(r) for r in result)
@@ -386,9 +428,11 @@ def _kernel(spec: OpSpec, names: list[str]):
     return kernel
 
 
-def _fake(spec: OpSpec, names: list[str]):
+def _fake(spec: OpSpec):
+    check = _checker(spec, "fake")
+
     def fake(*args):
-        _checked(spec, names, args, "fake")
+        check(args)
         like = next(a for a in args if isinstance(a, torch.Tensor))
         outputs = [like.new_empty(shape, dtype=dtype or like.dtype)
                    for shape, dtype in spec.output_shapes(*args)]
@@ -398,11 +442,13 @@ def _fake(spec: OpSpec, names: list[str]):
 
 
 def _autograd(spec: OpSpec, names: list[str]):
+    """backward and setup_context, shared by the operator and the eager path."""
     def setup_context(ctx, inputs, output):
         outputs = output if isinstance(output, tuple) else (output,)
         saved = [inputs[names.index(name)] if not name.startswith("output")
                  else outputs[int(name[len("output"):])] for name in spec.saves]
         ctx.save_for_backward(*saved)
+        ctx.mark_non_differentiable(*(o for o in outputs if not o.is_floating_point()))
         # what the backward pass reads besides saved tensors: the non-tensor arguments and
         # the shapes of the inputs it does not keep
         ctx.convpool_args = {
@@ -411,6 +457,13 @@ def _autograd(spec: OpSpec, names: list[str]):
         }
 
     def backward(ctx, *grads):
+        if torch.is_grad_enabled():
+            # the gradient kernels have no gradients of their own: a graph of this backward
+            # pass would give wrong (missing) second derivatives
+            raise RuntimeError(
+                f"convpool.{spec.name}: second derivatives are not supported (a backward "
+                "pass with create_graph=True)"
+            )
         saved = dict(zip(spec.saves, ctx.saved_tensors, strict=True))
         needs = dict(zip(names, ctx.needs_input_grad, strict=True))
         gradients = spec.backward(saved, ctx.convpool_args, needs, *grads)
@@ -419,20 +472,69 @@ def _autograd(spec: OpSpec, names: list[str]):
     return backward, setup_context
 
 
-def _argument_names(spec: OpSpec) -> list[str]:
-    schema = torch._C.parse_schema(f"{NAMESPACE}::{spec.name}{spec.schema}")
-    return [argument.name for argument in schema.arguments]
+def _eager(spec: OpSpec, names: list[str], kernel):
+    """The operator's computation without the dispatcher, for plain CPU tensors in eager
+    code: the kernel itself, or for a differentiable operator an autograd.Function over it
+    when some input requires a gradient."""
+    if spec.backward is None:
+        return kernel
+    gradients, save = _autograd(spec, names)
+
+    # the classic form (ctx in forward): Function.apply then costs a few microseconds, where
+    # the form with a separate setup_context goes through torch.func's machinery
+    class Function(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, *args):
+            output = kernel(*args)
+            save(ctx, args, output)
+            return output
+
+        backward = staticmethod(gradients)
+
+    Function.__name__ = Function.__qualname__ = f"convpool_{spec.name}"
+    tensor_positions = [index for index, _, _ in _tensor_arguments(spec)]
+
+    def eager(*args):
+        if torch.is_grad_enabled() and any(args[i] is not None and args[i].requires_grad
+                                           for i in tensor_positions):
+            return Function.apply(*args)
+        return kernel(*args)
+
+    return eager
+
+
+_EAGER: dict[str, Callable] = {}
+
+
+def _plain_eager(args: tuple) -> bool:
+    """True when nothing is tracing or transforming this call and every tensor is a plain CPU
+    tensor: then the dispatcher (a few tens of microseconds per call) has nothing to add."""
+    if (torch.compiler.is_compiling() or _get_current_dispatch_mode() is not None
+            or torch._C._are_functorch_transforms_active()):
+        return False
+    return all(type(a) is torch.Tensor and a.is_cpu for a in args if isinstance(a, torch.Tensor))
+
+
+def call(name: str, *args):
+    """Run operator ``name``: directly in plain eager code, through ``torch.ops.convpool``
+    whenever torch traces (``torch.compile``, export, fake or meta tensors, dispatch modes,
+    ``torch.func``). Both run the same kernel, checks and backward functions."""
+    if _plain_eager(args):
+        return _EAGER[name](*args)
+    return op(name)(*args)
 
 
 def register() -> None:
     """Define every operator of :data:`OPS` (once per process)."""
     for spec in OPS:
+        names = _argument_names(spec)
+        kernel = _kernel(spec)
+        _EAGER[spec.name] = _eager(spec, names, kernel)
         if hasattr(getattr(torch.ops, NAMESPACE), spec.name):
             continue
-        names = _argument_names(spec)
-        custom = torch.library.custom_op(f"{NAMESPACE}::{spec.name}", _kernel(spec, names),
-                                         mutates_args=(), schema=spec.schema)
-        custom.register_fake(_fake(spec, names))
+        custom = torch.library.custom_op(f"{NAMESPACE}::{spec.name}", kernel, mutates_args=(),
+                                         schema=spec.schema)
+        custom.register_fake(_fake(spec))
         if spec.backward is not None:
             backward, setup_context = _autograd(spec, names)
             custom.register_autograd(backward, setup_context=setup_context)

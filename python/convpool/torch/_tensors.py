@@ -53,7 +53,7 @@ def check_same_dtype(tensors: dict[str, torch.Tensor]) -> None:
 
 def to_array(tensor: torch.Tensor) -> np.ndarray:
     """The tensor's own buffer as a NumPy array (no copy; any strides)."""
-    return tensor.detach().numpy()
+    return (tensor.detach() if tensor.requires_grad else tensor).numpy()
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:

@@ -19,8 +19,8 @@ import torch
 from convpool._args import positive_int, positive_pair
 from convpool.padding import resolve_padding
 
-from ._ops import op
-from ._tensors import check_tensor
+from ._ops import call
+from ._tensors import FLOAT_DTYPES, check_tensor
 
 __all__ = [
     "avg_pool2d",
@@ -36,6 +36,8 @@ Padding = int | tuple | str
 
 
 def _pair(value: object, name: str) -> list[int]:
+    if type(value) is int and value >= 1:  # the common case, without the checks' cost
+        return [value, value]
     if isinstance(value, torch.Size):
         value = tuple(value)
     return list(positive_pair(value, name))
@@ -43,6 +45,8 @@ def _pair(value: object, name: str) -> list[int]:
 
 def _padding(padding: object) -> tuple[list[int], bool]:
     """(top, bottom, left, right) and whether the padding is ``"same"`` instead."""
+    if type(padding) is int and padding >= 0:  # the common case, without the checks' cost
+        return [padding] * 4, False
     if isinstance(padding, str) and padding in ("same", "valid"):
         return [0, 0, 0, 0], padding == "same"
     # explicit forms do not depend on the sizes; an unknown string is refused here
@@ -51,6 +55,9 @@ def _padding(padding: object) -> tuple[list[int], bool]:
 
 
 def _input(tensor: object) -> torch.Tensor:
+    if (type(tensor) is torch.Tensor and tensor.is_cpu and tensor.layout is torch.strided
+            and tensor.dtype in FLOAT_DTYPES):
+        return tensor  # the common case in a few attribute reads
     return check_tensor(tensor, "input", devices="fake")
 
 
@@ -72,7 +79,7 @@ def conv2d(
     ``(kh, kw)`` weight; ``weight`` is ``(C_out, C_in // groups, kh, kw)``.
     """
     padding_sides, same = _padding(padding)
-    return op("conv2d")(_input(input), weight, bias, _pair(stride, "stride"), padding_sides,
+    return call("conv2d", _input(input), weight, bias, _pair(stride, "stride"), padding_sides,
                         same, _pair(dilation, "dilation"), positive_int(groups, "groups"),
                         padding_mode)
 
@@ -103,7 +110,7 @@ def conv_transpose2d(
     output_padding = [int(p) for p in output_padding]
     if len(output_padding) != 2:
         raise ValueError(f"output_padding: expected an int or a pair, got {output_padding!r}")
-    return op("conv_transpose2d")(_input(input), weight, bias, _pair(stride, "stride"),
+    return call("conv_transpose2d", _input(input), weight, bias, _pair(stride, "stride"),
                                   padding_sides, output_padding, _pair(dilation, "dilation"),
                                   positive_int(groups, "groups"))
 
@@ -128,9 +135,9 @@ def max_pool2d(
     # the indices cost an extra output: computed when asked for or when a backward pass
     # will need them (the plain operator finds them again if differentiated after all)
     if return_indices or (torch.is_grad_enabled() and input.requires_grad):
-        y, indices = op("max_pool2d_with_indices")(*args)
+        y, indices = call("max_pool2d_with_indices", *args)
         return (y, indices) if return_indices else y
-    return op("max_pool2d")(*args)
+    return call("max_pool2d", *args)
 
 
 def avg_pool2d(
@@ -147,21 +154,21 @@ def avg_pool2d(
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else _pair(stride, "stride")
     padding_sides, same = _padding(padding)
-    return op("avg_pool2d")(_input(input), kernel, stride, padding_sides, same, bool(ceil_mode),
+    return call("avg_pool2d", _input(input), kernel, stride, padding_sides, same, bool(ceil_mode),
                             bool(count_include_pad), divisor_override)
 
 
 def channel_pool(input: torch.Tensor, size: int, mode: str = "max") -> torch.Tensor:
     """Max or mean over groups of ``size`` consecutive channels (maxout):
     ``(N, C, H, W) -> (N, C // size, H, W)``."""
-    return op("channel_pool")(_input(input), positive_int(size, "size"), mode)
+    return call("channel_pool", _input(input), positive_int(size, "size"), mode)
 
 
 def global_avg_pool2d(input: torch.Tensor, keepdims: bool = False) -> torch.Tensor:
     """Mean of each plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``."""
-    return op("global_avg_pool2d")(_input(input), bool(keepdims))
+    return call("global_avg_pool2d", _input(input), bool(keepdims))
 
 
 def global_max_pool2d(input: torch.Tensor, keepdims: bool = False) -> torch.Tensor:
     """Maximum of each plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``."""
-    return op("global_max_pool2d")(_input(input), bool(keepdims))
+    return call("global_max_pool2d", _input(input), bool(keepdims))
