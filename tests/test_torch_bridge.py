@@ -11,6 +11,8 @@ import convpool
 import numpy as np
 import pytest
 from conftest import assert_close
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 ct = pytest.importorskip("convpool.torch")
@@ -108,6 +110,10 @@ TRANSPOSE_CASES = {
     "depthwise": ((2, 4, 6, 5), (4, 1, 3, 3), dict(groups=4, stride=2, padding=1,
                                                    output_padding=1)),
     "unbatched": ((3, 5, 6), (3, 2, 3, 3), dict(stride=(1, 2), padding=1)),
+    # output_padding beyond the stride (dilation 3) and the bottom/right padding: rows and
+    # columns no input reaches
+    "output-padding-past-the-padding": ((2, 3, 4, 5), (3, 2, 2, 3),
+                                        dict(dilation=3, padding=(1, 0), output_padding=2)),
 }
 
 
@@ -538,3 +544,82 @@ def test_second_derivatives_are_refused_not_silently_wrong(path):
         lambda x, w: torch.ops.convpool.conv2d(x, w, None, *geometry))
     with pytest.raises(RuntimeError, match="convpool.conv2d: second derivatives are not "):
         torch.autograd.grad(conv(x, w).pow(2).sum(), x, create_graph=True)
+
+
+# ---------------------------------------------------------------- fake kernels, any geometry
+
+def outcome(function, device):
+    """The output shapes of ``function(device)``, or "refused" (convpool's ValueError,
+    PyTorch's RuntimeError)."""
+    try:
+        result = function(device)
+    except (ValueError, RuntimeError) as error:
+        assert type(error) is ValueError or function.__name__ == "torch_call", error
+        return "refused"
+    results = result if isinstance(result, tuple) else (result,)
+    return [(tuple(r.shape), r.dtype) for r in results]
+
+
+paddings = st.one_of(st.integers(0, 2), st.just("same"), st.just("valid"),
+                     st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)),
+                               st.tuples(st.integers(0, 2), st.integers(0, 2))))
+
+
+@settings(max_examples=40, deadline=None)
+@given(groups=st.integers(1, 3), per_group=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+       kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)), dilation=st.integers(1, 2),
+       padding=paddings, mode=st.sampled_from(["zeros", "reflect", "circular"]))
+def test_fake_conv2d_gives_the_real_shapes_or_the_same_refusal(groups, per_group, size, kernel,
+                                                               stride, dilation, padding, mode):
+    def run(device):
+        x = torch.zeros(2, groups * per_group[0], *size, device=device)
+        w = torch.zeros(groups * per_group[1], per_group[0], *kernel, device=device)
+        return ct.conv2d(x, w, stride=stride, padding=padding, dilation=dilation,
+                         groups=groups, padding_mode=mode)
+
+    assert outcome(run, "meta") == outcome(run, "cpu")
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+       kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)), padding=paddings,
+       dilation=st.integers(1, 2), ceil_mode=st.booleans(), pool=st.sampled_from(["max", "avg"]))
+def test_fake_pooling_gives_the_real_shapes_or_the_same_refusal(size, kernel, stride, padding,
+                                                                dilation, ceil_mode, pool):
+    def run(device):
+        x = torch.zeros(2, 3, *size, device=device, requires_grad=device == "cpu")
+        if pool == "max":
+            return ct.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode,
+                                 return_indices=True)
+        return ct.avg_pool2d(x, kernel, stride, padding, ceil_mode)
+
+    assert outcome(run, "meta") == outcome(run, "cpu")
+
+
+@settings(max_examples=40, deadline=None)
+@given(groups=st.integers(1, 2), size=st.tuples(st.integers(1, 6), st.integers(1, 6)),
+       kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       padding=st.tuples(st.integers(0, 2), st.integers(0, 2)), dilation=st.integers(1, 2),
+       extra=st.tuples(st.integers(0, 2), st.integers(0, 2)))
+def test_conv_transpose2d_shapes_match_torch_on_cpu_and_meta(groups, size, kernel, stride,
+                                                             padding, dilation, extra):
+    output_padding = tuple(e % max(s, dilation) for e, s in zip(extra, stride, strict=True))
+    # an empty output: PyTorch returns one or refuses depending on its backend
+    assume(all((i - 1) * s - 2 * p + dilation * (k - 1) + e + 1 >= 1 for i, s, p, k, e in
+               zip(size, stride, padding, kernel, output_padding, strict=True)))
+
+    def run(function, device):
+        x = torch.zeros(1, 2 * groups, *size, device=device)
+        w = torch.zeros(2 * groups, 3, *kernel, device=device)
+        return function(x, w, None, stride, padding, output_padding, groups, dilation)
+
+    def torch_call(device):
+        return run(F.conv_transpose2d, device)
+
+    expected = outcome(torch_call, "cpu")
+    assert outcome(lambda device: run(ct.conv_transpose2d, device), "cpu") == expected
+    assert outcome(lambda device: run(ct.conv_transpose2d, device), "meta") == expected

@@ -1,10 +1,16 @@
 """Geometry of the transposed convolution, shared by the framework bridges.
 
 A transposed convolution is the input gradient of the convolution with the same weight
-and geometry; its output is that convolution's input.
+and geometry. ``output_padding`` adds rows (columns) at the bottom (right) of its output:
+it takes them back from the bottom (right) padding, and the rows beyond that padding
+receive nothing from the input (only the bias). So the output is the input gradient of a
+convolution with ``bottom - output_padding`` padding (at least 0), followed by those zero
+rows: a geometry the convolution maps back exactly, whatever the stride and dilation.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from . import conv as _conv
 from ._args import positive_pair
@@ -12,15 +18,21 @@ from ._args import positive_pair
 Sides = tuple[tuple[int, int], tuple[int, int]]
 
 
-def transposed_output_shape(input_shape: tuple[int, ...], weight_shape: tuple[int, ...],
-                            stride: object, sides: Sides, output_padding: tuple[int, int],
-                            dilation: object, groups: int) -> tuple[int, ...]:
-    """The output shape of a transposed convolution of ``input_shape`` (``(N, C_in, H, W)``
-    or ``(C_in, H, W)``) with a ``(C_in, C_out // groups, kh, kw)`` weight: per axis
-    ``(H - 1) * stride - before - after + dilation * (k - 1) + output_padding + 1``.
+@dataclass(frozen=True)
+class TransposedGeometry:
+    output_shape: tuple[int, ...]  # in the rank of the input
+    conv_shape: tuple[int, ...]  # the convolution's input: the output without the zero rows
+    conv_sides: Sides  # the convolution's padding
+    zero_rows: tuple[int, int]  # rows at the bottom and columns at the right that stay zero
 
-    ValueError unless ``output_padding`` is below the stride or the dilation (PyTorch's rule)
-    and the convolution maps that output back to ``input_shape``.
+
+def transposed_geometry(input_shape: tuple[int, ...], weight_shape: tuple[int, ...],
+                        stride: object, sides: Sides, output_padding: tuple[int, int],
+                        dilation: object, groups: int) -> TransposedGeometry:
+    """The geometry of a transposed convolution of ``input_shape`` (``(N, C_in, H, W)`` or
+    ``(C_in, H, W)``) with a ``(C_in, C_out // groups, kh, kw)`` weight. Output size per axis
+    ``(H - 1) * stride - before - after + dilation * (k - 1) + output_padding + 1``;
+    ``output_padding`` must be below the stride or the dilation (PyTorch's rule).
     """
     if len(input_shape) not in (3, 4):
         raise ValueError(f"x: expected (N, C_in, H, W) or (C_in, H, W), got shape {input_shape}")
@@ -51,12 +63,18 @@ def transposed_output_shape(input_shape: tuple[int, ...], weight_shape: tuple[in
             f"output size would be {tuple(size)}: input {tuple(input_shape[-2:])}, kernel "
             f"{tuple(weight_shape[2:])}, stride {stride}, padding {sides}, dilation {dilation}"
         )
-    output_shape = tuple(input_shape[:-3]) + (weight_shape[1] * groups, *size)
-    setup = _conv._setup(output_shape, tuple(weight_shape), stride, sides, dilation, groups,
+    after = [sides[axis][1] - output_padding[axis] for axis in (0, 1)]
+    zero_rows = (max(-after[0], 0), max(-after[1], 0))
+    conv_sides = ((sides[0][0], max(after[0], 0)), (sides[1][0], max(after[1], 0)))
+    channels = weight_shape[1] * groups
+    output_shape = tuple(input_shape[:-3]) + (channels, *size)
+    conv_shape = tuple(input_shape[:-3]) + (channels, size[0] - zero_rows[0],
+                                            size[1] - zero_rows[1])
+    setup = _conv._setup(conv_shape, tuple(weight_shape), stride, conv_sides, dilation, groups,
                          "zeros")
     if setup.user_output_shape != tuple(input_shape):
         raise ValueError(
             f"x, weight: a transposed convolution of x {tuple(input_shape)} needs weight "
             f"(C_in = {input_shape[-3]}, C_out // groups, kh, kw), got {tuple(weight_shape)}"
         )
-    return output_shape
+    return TransposedGeometry(output_shape, conv_shape, conv_sides, zero_rows)

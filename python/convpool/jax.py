@@ -34,7 +34,7 @@ import convpool
 from . import conv as _conv
 from . import pool as _pool
 from ._args import positive_int, positive_pair
-from ._transposed import transposed_output_shape  # noqa: F401 (public for tests)
+from ._transposed import transposed_geometry
 from .padding import resolve_padding
 
 __all__ = [
@@ -257,13 +257,16 @@ def conv_transpose2d(x, weight, bias=None, stride: int | tuple[int, int] = 1,
     output_padding = tuple(int(p) for p in output_padding)
     rank = x.ndim
     x4 = _as_4d(x, "x")
-    output_shape = transposed_output_shape(tuple(x4.shape), tuple(weight.shape), stride, sides,
-                                           output_padding, dilation, groups)
-    geometry = _ConvGeometry(positive_pair(stride, "stride"), sides,
+    transposed = transposed_geometry(tuple(x4.shape), tuple(weight.shape), stride, sides,
+                                     output_padding, dilation, groups)
+    geometry = _ConvGeometry(positive_pair(stride, "stride"), transposed.conv_sides,
                              positive_pair(dilation, "dilation"), positive_int(groups, "groups"),
                              "zeros")
-    y = _conv_transpose2d_vjp(geometry, tuple(output_shape[1:]))(x4, weight)
-    y = _add_bias(y, bias, output_shape[1])
+    y = _conv_transpose2d_vjp(geometry, tuple(transposed.conv_shape[1:]))(x4, weight)
+    if any(transposed.zero_rows):  # rows no input reaches (output_padding past the padding)
+        rows, columns = transposed.zero_rows
+        y = jnp.pad(y, ((0, 0), (0, 0), (0, rows), (0, columns)))
+    y = _add_bias(y, bias, transposed.output_shape[1])
     return jnp.reshape(y, y.shape[4 - rank:])
 
 

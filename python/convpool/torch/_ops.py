@@ -25,7 +25,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode
 import convpool
 from convpool import conv as _conv
 from convpool import pool as _pool
-from convpool._transposed import transposed_output_shape
+from convpool._transposed import transposed_geometry
 
 from ._tensors import FLOAT_DTYPES, check_same_dtype, check_tensor, to_array, to_tensor
 
@@ -164,32 +164,47 @@ _TRANSPOSE_GEOMETRY = (
 )
 
 
+def _transposed(x_shape, weight_shape, stride, padding, output_padding, dilation, groups):
+    return transposed_geometry(tuple(x_shape), tuple(weight_shape), _pair(stride),
+                               per_side(padding), _pair(output_padding), _pair(dilation), groups)
+
+
 def _conv_transpose2d_compute(x, weight, bias, stride, padding, output_padding, dilation, groups):
-    output_shape = transposed_output_shape(x.shape, weight.shape, stride, per_side(padding),
-                                           _pair(output_padding), dilation, groups)
-    y = convpool.conv2d_grad_input(x, weight, output_shape, _pair(stride),
-                                   sides(padding, False), _pair(dilation), groups)
+    geometry = _transposed(x.shape, weight.shape, stride, padding, output_padding, dilation,
+                           groups)
+    y = convpool.conv2d_grad_input(x, weight, geometry.conv_shape, _pair(stride),
+                                   geometry.conv_sides, _pair(dilation), groups)
+    if any(geometry.zero_rows):
+        rows, columns = geometry.zero_rows
+        y = np.pad(y, [(0, 0)] * (y.ndim - 2) + [(0, rows), (0, columns)])
     if bias is not None:
         y += bias.reshape(-1, 1, 1)
     return y
 
 
 def _conv_transpose2d_shapes(x, weight, bias, stride, padding, output_padding, dilation, groups):
-    shape = transposed_output_shape(_shape(x), _shape(weight), stride, per_side(padding),
-                                    _pair(output_padding), dilation, groups)
+    shape = _transposed(_shape(x), _shape(weight), stride, padding, output_padding, dilation,
+                        groups).output_shape
     if bias is not None and _shape(bias) != (shape[-3],):
         raise ValueError(f"bias: expected shape ({shape[-3]},), got {_shape(bias)}")
     return [(shape, None)]
 
 
 def _conv_transpose2d_backward(saved, args, needs, grad):
-    # y = conv2d_grad_input(x, weight): its adjoint in x is the convolution itself, in
-    # weight the convolution's weight gradient with the roles of input and output swapped
+    # y = conv2d_grad_input(x, weight) (then rows that stay zero): its adjoint in x is the
+    # convolution itself, in weight the convolution's weight gradient with the roles of
+    # input and output swapped
     x, weight = saved["x"], saved["weight"]
-    geometry = (args["stride"], args["padding"], False, args["dilation"], args["groups"], "zeros")
+    transposed = _transposed(x.shape, weight.shape, args["stride"], args["padding"],
+                             args["output_padding"], args["dilation"], args["groups"])
+    (top, bottom), (left, right) = transposed.conv_sides
+    geometry = (args["stride"], [top, bottom, left, right], False, args["dilation"],
+                args["groups"], "zeros")
+    height, width = transposed.conv_shape[-2:]
+    cropped = grad[..., :height, :width]
     return {
-        "x": call("conv2d", grad, weight, None, *geometry) if needs["x"] else None,
-        "weight": call("conv2d_grad_weight", grad, x, list(weight.shape), *geometry)
+        "x": call("conv2d", cropped, weight, None, *geometry) if needs["x"] else None,
+        "weight": call("conv2d_grad_weight", cropped, x, list(weight.shape), *geometry)
         if needs["weight"] else None,
         "bias": call("conv2d_grad_bias", grad) if needs["bias"] else None,
     }
@@ -202,8 +217,27 @@ _AVG_OPTIONS = "bool ceil_mode, bool count_include_pad, int? divisor_override"
 
 
 def _pool_setup(input_shape, kernel_size, stride, padding, same, dilation, ceil_mode, name="x"):
-    return _pool._setup(tuple(input_shape), _pair(kernel_size), _pair(stride),
-                        sides(padding, same), _pair(dilation), ceil_mode, name)
+    setup = _pool._setup(tuple(input_shape), _pair(kernel_size), _pair(stride),
+                         sides(padding, same), _pair(dilation), ceil_mode, name)
+    _check_windows_reach_input(setup)
+    return setup
+
+
+def _check_windows_reach_input(setup) -> None:
+    """The compiled layer's last pooling check, for the fake kernels: every window holds an
+    input pixel (with dilation, a window can fall between the pixels into the padding)."""
+    for axis, name in ((0, "height"), (1, "width")):
+        size, kernel = setup.input_shape[2 + axis], setup.kernel_size[axis]
+        stride, dilation = setup.stride[axis], setup.dilation[axis]
+        before = setup.sides[axis][0]
+        for o in range(setup.output_shape[2 + axis]):
+            start = o * stride - before
+            if not any(0 <= start + j * dilation < size for j in range(kernel)):
+                raise ValueError(
+                    f"{name}: the window of output position {o} lies entirely in the padding "
+                    f"(input {size}, kernel {kernel}, stride {stride}, dilation {dilation}, "
+                    f"padding before {before})"
+                )
 
 
 def _max_pool2d_compute(x, kernel_size, stride, padding, same, dilation, ceil_mode):
