@@ -150,6 +150,13 @@ def test_conv_transpose2d_refuses_output_padding_not_below_the_stride():
         ct.conv_transpose2d(randn(1, 2, 4, 4), randn(2, 2, 3, 3), stride=2, output_padding=2)
 
 
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_conv_transpose2d_refuses_a_bias_that_would_broadcast(device):
+    x, w = torch.ones(1, 2, 4, 4, device=device), torch.ones(2, 3, 3, 3, device=device)
+    with pytest.raises(ValueError, match=r"bias: expected shape \(3,\), got"):
+        ct.conv_transpose2d(x, w, torch.ones(1, device=device))
+
+
 # ---------------------------------------------------------------- pooling
 
 MAX_CASES = {

@@ -5,7 +5,9 @@ arrays (a convpool function), the shapes of its outputs (for fake tensors: shape
 propagation, ``torch.compile``, the meta device) and, for the differentiable ones, which
 inputs the backward pass needs and how it computes the gradients - always with other
 operators of this table, so that ``torch.compile`` can trace the backward pass too.
-:func:`register` turns the table into operators once, when :mod:`convpool.torch` is imported.
+:func:`register` turns the table into operators once, when :mod:`convpool.torch` is imported,
+and :func:`call` runs one: directly in plain eager code, through ``torch.ops.convpool``
+whenever torch traces.
 
 Geometry arguments reach the operators already normalised (see ``functional.py``):
 ``stride``/``dilation``/``kernel_size`` as two ints, ``padding`` as four ints (top,
@@ -16,7 +18,7 @@ call, against the actual input size).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -48,7 +50,7 @@ class OpSpec:
     # and backward(saved, args, needs, *grads) -> {input name: gradient}
     saves: tuple[str, ...] = ()
     backward: Callable[..., dict[str, torch.Tensor | None]] | None = None
-    integer_inputs: tuple[str, ...] = field(default=("indices",))
+    integer_inputs: tuple[str, ...] = ("indices",)
 
 
 def op(name: str):
@@ -76,8 +78,9 @@ def per_side(padding: list[int]) -> tuple[tuple[int, int], tuple[int, int]]:
 
 def _pair(values: list[int]) -> tuple[int, int]:
     first, second = values
-    return (first, second) if type(first) is int and type(second) is int else (int(first),
-                                                                              int(second))
+    if type(first) is int and type(second) is int:
+        return first, second
+    return int(first), int(second)  # SymInts while tracing
 
 
 def _shape(tensor: torch.Tensor) -> Shape:
@@ -178,6 +181,8 @@ def _conv_transpose2d_compute(x, weight, bias, stride, padding, output_padding, 
         rows, columns = geometry.zero_rows
         y = np.pad(y, [(0, 0)] * (y.ndim - 2) + [(0, rows), (0, columns)])
     if bias is not None:
+        if bias.shape != (y.shape[-3],):  # a broadcast would hide a wrong bias
+            raise ValueError(f"bias: expected shape ({y.shape[-3]},), got {bias.shape}")
         y += bias.reshape(-1, 1, 1)
     return y
 
