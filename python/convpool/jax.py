@@ -82,6 +82,7 @@ def _host_call(compute: Callable[..., np.ndarray], core_ndims: Sequence[int],
             return result.reshape(lead + (samples,) + result.shape[1:])
         results = []
         for index in np.ndindex(*lead):
+            # an argument not mapped along an axis has size 1 there: its element 0 serves all
             parts = [a[tuple(i if size > 1 else 0 for i, size in zip(index, a.shape[:lead_ndim],
                                                                        strict=True))]
                      for a in arrays]
