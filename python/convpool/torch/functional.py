@@ -1,0 +1,174 @@
+"""convpool's kernels on torch tensors, with ``torch.nn.functional``'s signatures.
+
+Every function normalises its geometry arguments, then calls one operator of
+``torch.ops.convpool`` (see ``_ops.py``): differentiable, traceable by ``torch.compile``
+(as an opaque call) and exact to convpool's NumPy-level functions. On top of PyTorch's
+arguments they take convpool's: every padding form (``"same"`` at any stride,
+``(ph, pw)``, per-side ``((top, bottom), (left, right))``), the padding modes
+``"replicate"``, ``"reflect"``, ``"symmetric"`` and ``"circular"`` for convolution, and
+``"same"`` / per-side padding for pooling.
+
+Tensors must be float32 or float64, on the CPU, of one dtype; any strides (channels_last,
+slices) are accepted. Results are new contiguous (NCHW) tensors.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from convpool._args import positive_int, positive_pair
+from convpool.padding import resolve_padding
+
+from ._ops import call
+from ._tensors import FLOAT_DTYPES, check_tensor
+
+__all__ = [
+    "avg_pool2d",
+    "channel_pool",
+    "conv2d",
+    "conv_transpose2d",
+    "global_avg_pool2d",
+    "global_max_pool2d",
+    "max_pool2d",
+]
+
+Padding = int | tuple | str
+
+
+def _pair(value: object, name: str) -> list[int]:
+    if type(value) is int and value >= 1:  # the common case, without the checks' cost
+        return [value, value]
+    if isinstance(value, torch.Size):
+        value = tuple(value)
+    return list(positive_pair(value, name))
+
+
+def _padding(padding: object) -> tuple[list[int], bool]:
+    """(top, bottom, left, right) and whether the padding is ``"same"`` instead."""
+    if type(padding) is int and padding >= 0:  # the common case, without the checks' cost
+        return [padding] * 4, False
+    if isinstance(padding, str) and padding in ("same", "valid"):
+        return [0, 0, 0, 0], padding == "same"
+    # explicit forms do not depend on the sizes; an unknown string is refused here
+    (top, bottom), (left, right) = resolve_padding(padding, (1, 1), (1, 1), (1, 1), (1, 1))
+    return [top, bottom, left, right], False
+
+
+def _input(tensor: object) -> torch.Tensor:
+    if (type(tensor) is torch.Tensor and tensor.is_cpu and tensor.layout is torch.strided
+            and tensor.dtype in FLOAT_DTYPES):
+        return tensor  # the common case in a few attribute reads
+    return check_tensor(tensor, "input", devices="fake")
+
+
+def conv2d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: Padding = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> torch.Tensor:
+    """2-D convolution (correlation), as ``torch.nn.functional.conv2d``, plus convpool's
+    padding forms and ``padding_mode`` (``"zeros"``, ``"replicate"``, ``"reflect"``,
+    ``"symmetric"``, ``"circular"``; gradients fold back through the padding).
+
+    ``input`` is ``(N, C_in, H, W)``, ``(C_in, H, W)`` or a picture ``(H, W)`` with a
+    ``(kh, kw)`` weight; ``weight`` is ``(C_out, C_in // groups, kh, kw)``.
+    """
+    padding_sides, same = _padding(padding)
+    return call("conv2d", _input(input), weight, bias, _pair(stride, "stride"), padding_sides,
+                        same, _pair(dilation, "dilation"), positive_int(groups, "groups"),
+                        padding_mode)
+
+
+def conv_transpose2d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple = 0,
+    output_padding: int | tuple[int, int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int, int] = 1,
+) -> torch.Tensor:
+    """Transposed convolution, as ``torch.nn.functional.conv_transpose2d`` (weight
+    ``(C_in, C_out // groups, kh, kw)``): the input gradient of the convolution with the
+    same weight and geometry, computed by convpool's input-gradient kernels. ``padding``
+    may also be per side, ``((top, bottom), (left, right))``.
+    """
+    if isinstance(padding, str):
+        raise ValueError(
+            f"padding: a transposed convolution takes an int, (ph, pw) or "
+            f"((top, bottom), (left, right)), got {padding!r}"
+        )
+    padding_sides, _ = _padding(padding)
+    if isinstance(output_padding, int) and not isinstance(output_padding, bool):
+        output_padding = (output_padding, output_padding)
+    output_padding = [int(p) for p in output_padding]
+    if len(output_padding) != 2:
+        raise ValueError(f"output_padding: expected an int or a pair, got {output_padding!r}")
+    return call("conv_transpose2d", _input(input), weight, bias, _pair(stride, "stride"),
+                                  padding_sides, output_padding, _pair(dilation, "dilation"),
+                                  positive_int(groups, "groups"))
+
+
+def max_pool2d(
+    input: torch.Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: Padding = 0,
+    dilation: int | tuple[int, int] = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """2-D max pooling, as ``torch.nn.functional.max_pool2d`` (indices are int64 into each
+    ``H * W`` plane), plus ``"same"`` and per-side padding. Ties go to the first maximum;
+    a window holding NaN gives NaN."""
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else _pair(stride, "stride")
+    padding_sides, same = _padding(padding)
+    args = (_input(input), kernel, stride, padding_sides, same, _pair(dilation, "dilation"),
+            bool(ceil_mode))
+    # the indices cost an extra output: computed when asked for or when a backward pass
+    # will need them (the plain operator finds them again if differentiated after all)
+    if return_indices or (torch.is_grad_enabled() and input.requires_grad):
+        y, indices = call("max_pool2d_with_indices", *args)
+        return (y, indices) if return_indices else y
+    return call("max_pool2d", *args)
+
+
+def avg_pool2d(
+    input: torch.Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: Padding = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> torch.Tensor:
+    """2-D average pooling, as ``torch.nn.functional.avg_pool2d``, plus ``"same"`` and
+    per-side padding."""
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else _pair(stride, "stride")
+    padding_sides, same = _padding(padding)
+    return call("avg_pool2d", _input(input), kernel, stride, padding_sides, same, bool(ceil_mode),
+                            bool(count_include_pad), divisor_override)
+
+
+def channel_pool(input: torch.Tensor, size: int, mode: str = "max") -> torch.Tensor:
+    """Max or mean over groups of ``size`` consecutive channels (maxout):
+    ``(N, C, H, W) -> (N, C // size, H, W)``."""
+    return call("channel_pool", _input(input), positive_int(size, "size"), mode)
+
+
+def global_avg_pool2d(input: torch.Tensor, keepdims: bool = False) -> torch.Tensor:
+    """Mean of each plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``."""
+    return call("global_avg_pool2d", _input(input), bool(keepdims))
+
+
+def global_max_pool2d(input: torch.Tensor, keepdims: bool = False) -> torch.Tensor:
+    """Maximum of each plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``."""
+    return call("global_max_pool2d", _input(input), bool(keepdims))
