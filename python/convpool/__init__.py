@@ -66,7 +66,7 @@ __all__ = [
     "max_unpool2d_grad_input",
 ]
 
-_LAZY_SUBMODULES = ("nn", "models", "datasets", "viz", "dask")
+_LAZY_SUBMODULES = ("nn", "models", "datasets", "viz", "dask", "torch", "jax")
 
 
 def __getattr__(name: str):
