@@ -175,8 +175,6 @@ void register_conv(py::module_& m) {
   m.def("pad2d_backward", [](const py::array& grad, py::array& out, Sides padding,
                              const std::string& mode) { pad2d_binding(grad, out, padding, mode, true); },
         "grad_padded"_a, "out"_a, "padding"_a, "mode"_a);
-  m.def("conv2d_implementations", &conv2d_implementations, "pass_"_a);
-  m.def("force_conv2d_implementation", &force_conv2d_implementation, "pass_"_a, "name"_a);
 }
 
 }  // namespace convpool::bindings

@@ -58,6 +58,12 @@ template <typename T>
 void avg_pool2d_grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* grad_y,
                            T* grad_x);
 
+// Global pooling's problem: `planes` planes of `plane_size` pixels each.
+struct GlobalPoolShape {
+  int64_t planes = 0;
+  int64_t plane_size = 0;
+};
+
 // One number per plane: x (planes, plane_size) -> y (planes).
 template <typename T>
 void global_avg_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y);

@@ -6,6 +6,7 @@ The kernels are C++ with OpenMP; :mod:`convpool.reference` is their NumPy oracle
 from . import _core
 from ._config import build_info, get_num_threads, set_num_threads, show_config
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
+from .implementation import implementation, implementations
 from .padding import resolve_padding
 from .pool import (
     avg_pool2d,
@@ -38,6 +39,8 @@ __all__ = [
     "global_avg_pool2d_grad_input",
     "global_max_pool2d",
     "global_max_pool2d_grad_input",
+    "implementation",
+    "implementations",
     "max_pool2d",
     "max_pool2d_grad_input",
     "resolve_padding",

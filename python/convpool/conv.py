@@ -68,6 +68,16 @@ class _ConvSetup:
         return self.stride, self.kernel_padding, self.dilation, self.groups
 
     @cached_property
+    def kernel_geometry(self) -> _core.Conv2dGeometry:
+        """The geometry as the kernels see it (the input padded beforehand, if it was)."""
+        n, c_in, h, w = self.padded_shape if self.explicit_padding else self.input_shape
+        c_out, _, kh, kw = self.weight_shape
+        top, _, left, _ = self.kernel_padding
+        rows = _core.WindowAxis(h, self.output_shape[2], kh, self.stride[0], self.dilation[0], top)
+        cols = _core.WindowAxis(w, self.output_shape[3], kw, self.stride[1], self.dilation[1], left)
+        return _core.Conv2dGeometry(n, c_in, c_out, self.groups, rows, cols)
+
+    @cached_property
     def user_output_shape(self) -> tuple[int, ...]:
         return self.user_shape(self.output_shape)
 
@@ -194,6 +204,56 @@ def _bias_vector(bias: object, setup: _ConvSetup, dtype: np.dtype) -> np.ndarray
     return contiguous(b.reshape(c_out), dtype)
 
 
+# Each function's arguments resolved once, by the function itself and by
+# convpool.implementation (which fills in the public functions' defaults and asks the
+# registry which implementation the resolved geometry would run).
+
+def _conv2d_arguments(x, weight, bias, stride, padding, dilation, groups, padding_mode, out):
+    x, weight = as_array(x, "x"), as_array(weight, "weight")
+    setup = _setup(x.shape, weight.shape, stride, padding, dilation, groups, padding_mode)
+    dtype = compute_dtype(x, weight)
+    b = _bias_vector(bias, setup, dtype)
+    if out is not None:
+        inputs = (x, weight) if b is None else (x, weight, b)  # b is the user's bias when no copy
+        out = output_array(out, setup.user_output_shape, dtype, inputs)
+    return x, weight, b, out, setup, dtype
+
+
+def _conv2d_grad_input_arguments(grad_output, weight, input_shape, stride, padding, dilation,
+                                 groups, padding_mode):
+    input_shape = check_shape_tuple(input_shape, "input_shape", (2, 3, 4))
+    grad_output = as_array(grad_output, "grad_output")
+    weight = as_array(weight, "weight")
+    setup = _setup(input_shape, weight.shape, stride, padding, dilation, groups, padding_mode)
+    _check_grad_output(setup, grad_output)
+    return grad_output, weight, input_shape, setup, compute_dtype(grad_output, weight)
+
+
+def _conv2d_grad_weight_arguments(x, grad_output, weight_shape, stride, padding, dilation, groups,
+                                  padding_mode):
+    weight_shape = check_shape_tuple(weight_shape, "weight_shape", (2, 4))
+    x = as_array(x, "x")
+    grad_output = as_array(grad_output, "grad_output")
+    setup = _setup(x.shape, weight_shape, stride, padding, dilation, groups, padding_mode)
+    _check_grad_output(setup, grad_output)
+    return x, grad_output, weight_shape, setup, compute_dtype(x, grad_output)
+
+
+def _conv2d_problem(*args):
+    *_, setup, dtype = _conv2d_arguments(*args)
+    return setup.kernel_geometry, dtype
+
+
+def _conv2d_grad_input_problem(*args):
+    *_, setup, dtype = _conv2d_grad_input_arguments(*args)
+    return setup.kernel_geometry, dtype
+
+
+def _conv2d_grad_weight_problem(*args):
+    *_, setup, dtype = _conv2d_grad_weight_arguments(*args)
+    return setup.kernel_geometry, dtype
+
+
 def conv2d(
     x: np.ndarray,
     weight: np.ndarray,
@@ -223,19 +283,14 @@ def conv2d(
         ``(N, C_out, OH, OW)`` (or the unbatched / 2-D form matching ``x``), in
         ``numpy.result_type(x, weight, float32)``.
     """
-    x = as_array(x, "x")
-    weight = as_array(weight, "weight")
-    setup = _setup(x.shape, weight.shape, stride, padding, dilation, groups, padding_mode)
-    dtype = compute_dtype(x, weight)
-    b = _bias_vector(bias, setup, dtype)
+    x, weight, b, result, setup, dtype = _conv2d_arguments(
+        x, weight, bias, stride, padding, dilation, groups, padding_mode, out)
     x4 = _pad(setup, _as_kernel_array(x, dtype, setup.input_shape))
     w4 = _as_kernel_array(weight, dtype, setup.weight_shape)
-    if out is None:  # the common case: a new array, in the kernel's 4-D shape
+    if result is None:  # the common case: a new array, in the kernel's 4-D shape
         y4 = np.empty(setup.output_shape, dtype)
         _core.conv2d_forward(x4, w4, b, y4, *setup.kernel_arguments)
         return y4 if setup.input_ndim == 4 else y4.reshape(setup.user_output_shape)
-    inputs = (x, weight) if b is None else (x, weight, b)  # b is the user's bias when no copy
-    result = output_array(out, setup.user_output_shape, dtype, inputs)
     target = result if result.flags.c_contiguous else np.empty(result.shape, dtype)
     _core.conv2d_forward(x4, w4, b, _as_kernel_array(target, dtype, setup.output_shape),
                          *setup.kernel_arguments)
@@ -259,12 +314,8 @@ def conv2d_grad_input(
     With a non-zero ``padding_mode`` the gradient of each padded pixel is added to the
     input pixel it was copied from.
     """
-    input_shape = check_shape_tuple(input_shape, "input_shape", (2, 3, 4))
-    grad_output = as_array(grad_output, "grad_output")
-    weight = as_array(weight, "weight")
-    setup = _setup(input_shape, weight.shape, stride, padding, dilation, groups, padding_mode)
-    _check_grad_output(setup, grad_output)
-    dtype = compute_dtype(grad_output, weight)
+    grad_output, weight, input_shape, setup, dtype = _conv2d_grad_input_arguments(
+        grad_output, weight, input_shape, stride, padding, dilation, groups, padding_mode)
     gy4 = _as_kernel_array(grad_output, dtype, setup.output_shape)
     w4 = _as_kernel_array(weight, dtype, setup.weight_shape)
     kernel_input_shape = setup.padded_shape if setup.explicit_padding else setup.input_shape
@@ -291,12 +342,8 @@ def conv2d_grad_weight(
 
     Summed over the batch in a fixed order: the result does not depend on the thread count.
     """
-    weight_shape = check_shape_tuple(weight_shape, "weight_shape", (2, 4))
-    x = as_array(x, "x")
-    grad_output = as_array(grad_output, "grad_output")
-    setup = _setup(x.shape, weight_shape, stride, padding, dilation, groups, padding_mode)
-    _check_grad_output(setup, grad_output)
-    dtype = compute_dtype(x, grad_output)
+    x, grad_output, weight_shape, setup, dtype = _conv2d_grad_weight_arguments(
+        x, grad_output, weight_shape, stride, padding, dilation, groups, padding_mode)
     x4 = _pad(setup, _as_kernel_array(x, dtype, setup.input_shape))
     gy4 = _as_kernel_array(grad_output, dtype, setup.output_shape)
     grad = np.empty(setup.weight_shape, dtype=dtype)

@@ -87,6 +87,16 @@ class _PoolSetup:
         """A 4-D shape in the rank the user called with."""
         return tuple(shape4[4 - self.input_ndim :])
 
+    @property
+    def kernel_geometry(self) -> _core.PoolGeometry:
+        n, c, h, w = self.input_shape
+        (top, _), (left, _) = self.sides
+        rows = _core.WindowAxis(h, self.output_shape[2], self.kernel_size[0], self.stride[0],
+                                self.dilation[0], top)
+        cols = _core.WindowAxis(w, self.output_shape[3], self.kernel_size[1], self.stride[1],
+                                self.dilation[1], left)
+        return _core.PoolGeometry(n * c, rows, cols)
+
 
 def _as_4d(shape: tuple[int, ...], name: str) -> Shape4:
     if len(shape) not in (3, 4):
@@ -182,10 +192,8 @@ def max_pool2d(
         the first maximum in row-major order wins; a window holding NaN gives NaN and
         the index of its first NaN.
     """
-    x = as_array(x, "x")
-    setup = _setup(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    return_indices = _flag(return_indices, "return_indices")
-    dtype = compute_dtype(x)
+    x, setup, return_indices, dtype = _max_pool2d_arguments(
+        x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
     y = np.empty(setup.output_shape, dtype=dtype)
     indices = np.empty(setup.output_shape, dtype=np.int64) if return_indices else None
     _core.max_pool2d_forward(
@@ -208,8 +216,22 @@ def max_pool2d_grad_input(
     windows accumulate). ``indices`` are those :func:`max_pool2d` returned (any integer
     dtype; each in ``[0, H * W)``), with the shape of ``grad_output``.
     """
-    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
+    grad_output, indices, input_shape, geometry, dtype = _max_pool2d_grad_input_arguments(
+        grad_output, indices, input_shape)
     shape4 = _as_4d(input_shape, "input_shape")
+    out_shape4 = shape4[:2] + grad_output.shape[-2:]
+    grad = np.empty(shape4, dtype=dtype)
+    _core.max_pool2d_grad_input(
+        contiguous(grad_output, dtype).reshape(out_shape4),
+        np.ascontiguousarray(indices, dtype=np.int64).reshape(out_shape4),
+        grad,
+    )
+    return grad.reshape(input_shape)
+
+
+def _max_pool2d_grad_input_arguments(grad_output, indices, input_shape):
+    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
+    n, c, h, w = _as_4d(input_shape, "input_shape")
     grad_output = as_array(grad_output, "grad_output")
     if not isinstance(indices, np.ndarray) or indices.dtype.kind not in "iu":
         given = indices.dtype if isinstance(indices, np.ndarray) else type(indices).__name__
@@ -225,18 +247,14 @@ def max_pool2d_grad_input(
         raise ValueError(
             f"indices: expected the shape of grad_output {grad_output.shape}, got {indices.shape}"
         )
-    if shape4[2] < 1 or shape4[3] < 1:
+    if h < 1 or w < 1:
         raise ValueError(f"input_shape: H and W must be >= 1, got {input_shape}")
     check_index_range(grad_output.shape, "grad_output")
-    dtype = compute_dtype(grad_output)
-    out_shape4 = shape4[:2] + grad_output.shape[-2:]
-    grad = np.empty(shape4, dtype=dtype)
-    _core.max_pool2d_grad_input(
-        contiguous(grad_output, dtype).reshape(out_shape4),
-        np.ascontiguousarray(indices, dtype=np.int64).reshape(out_shape4),
-        grad,
-    )
-    return grad.reshape(input_shape)
+    oh, ow = grad_output.shape[-2:]
+    # the indices say where each gradient goes: only the plane sizes matter
+    geometry = _core.PoolGeometry(n * c, _core.WindowAxis(h, oh, 1, 1, 1, 0),
+                                  _core.WindowAxis(w, ow, 1, 1, 1, 0))
+    return grad_output, indices, input_shape, geometry, compute_dtype(grad_output)
 
 
 def _divisor(divisor_override: object) -> int:
@@ -271,11 +289,8 @@ def avg_pool2d(
     Returns:
         ``(N, C, OH, OW)`` (or ``(C, OH, OW)``).
     """
-    x = as_array(x, "x")
-    setup = _setup(x.shape, kernel_size, stride, padding, 1, ceil_mode)
-    count_include_pad = _flag(count_include_pad, "count_include_pad")
-    divisor = _divisor(divisor_override)
-    dtype = compute_dtype(x)
+    x, setup, count_include_pad, divisor, dtype = _avg_pool2d_arguments(
+        x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     y = np.empty(setup.output_shape, dtype=dtype)
     _core.avg_pool2d_forward(
         contiguous(x, dtype).reshape(setup.input_shape), y, kernel_size=setup.kernel_size,
@@ -298,13 +313,9 @@ def avg_pool2d_grad_input(
     """Gradient of :func:`avg_pool2d` with respect to ``x``, of shape ``input_shape``:
     each output gradient divided by its divisor and added to every input pixel of its
     window."""
-    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
-    grad_output = as_array(grad_output, "grad_output")
-    setup = _setup(input_shape, kernel_size, stride, padding, 1, ceil_mode, "input_shape")
-    count_include_pad = _flag(count_include_pad, "count_include_pad")
-    divisor = _divisor(divisor_override)
-    _check_grad_shape(grad_output, setup.user_shape(setup.output_shape))
-    dtype = compute_dtype(grad_output)
+    grad_output, input_shape, setup, count_include_pad, divisor, dtype = (
+        _avg_pool2d_grad_input_arguments(grad_output, input_shape, kernel_size, stride, padding,
+                                         ceil_mode, count_include_pad, divisor_override))
     grad = np.empty(setup.input_shape, dtype=dtype)
     _core.avg_pool2d_grad_input(
         contiguous(grad_output, dtype).reshape(setup.output_shape), grad,
@@ -340,10 +351,7 @@ def _global_grad(grad_output: np.ndarray, input_shape: tuple[int, ...]) -> np.nd
 def global_avg_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
     """Mean of each ``H x W`` plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``
     (``(C,)`` / ``(C, 1, 1)`` for an unbatched input). Planes are summed in double."""
-    x = as_array(x, "x")
-    shape4 = _global_shape(x.shape, "x")
-    keepdims = _flag(keepdims, "keepdims")
-    dtype = compute_dtype(x)
+    x, shape4, keepdims, dtype = _global_pool2d_arguments(x, keepdims)
     y = np.empty(shape4[:2], dtype=dtype)
     _core.global_avg_pool2d_forward(contiguous(x, dtype).reshape(shape4), y)
     return y.reshape(_global_output_shape(x.shape, keepdims))
@@ -356,10 +364,8 @@ def global_avg_pool2d_grad_input(
 
     ``grad_output`` may have either output shape (with or without ``keepdims``).
     """
-    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
-    shape4 = _global_shape(input_shape, "input_shape")
-    grad_output = _global_grad(as_array(grad_output, "grad_output"), input_shape)
-    dtype = compute_dtype(grad_output)
+    grad_output, input_shape, shape4, dtype = _global_avg_pool2d_grad_input_arguments(
+        grad_output, input_shape)
     grad = np.empty(shape4, dtype=dtype)
     _core.global_avg_pool2d_grad_input(contiguous(grad_output, dtype).reshape(shape4[:2]), grad)
     return grad.reshape(input_shape)
@@ -369,10 +375,7 @@ def global_max_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
     """Maximum of each ``H x W`` plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``.
 
     A plane holding NaN gives NaN."""
-    x = as_array(x, "x")
-    shape4 = _global_shape(x.shape, "x")
-    keepdims = _flag(keepdims, "keepdims")
-    dtype = compute_dtype(x)
+    x, shape4, keepdims, dtype = _global_pool2d_arguments(x, keepdims)
     y = np.empty(shape4[:2], dtype=dtype)
     _core.global_max_pool2d_forward(contiguous(x, dtype).reshape(shape4), y, None)
     return y.reshape(_global_output_shape(x.shape, keepdims))
@@ -385,10 +388,7 @@ def global_max_pool2d_grad_input(grad_output: np.ndarray, x: np.ndarray) -> np.n
     it: the first occurrence in row-major order on ties, the first NaN if there is one.
     ``grad_output`` may have either output shape (with or without ``keepdims``).
     """
-    x = as_array(x, "x")
-    shape4 = _global_shape(x.shape, "x")
-    grad_output = _global_grad(as_array(grad_output, "grad_output"), x.shape)
-    dtype = compute_dtype(grad_output, x)
+    grad_output, x, shape4, dtype = _global_max_pool2d_grad_input_arguments(grad_output, x)
     grad = np.empty(shape4, dtype=dtype)
     _core.global_max_pool2d_grad_input(
         contiguous(grad_output, dtype).reshape(shape4[:2]), contiguous(x, dtype).reshape(shape4),
@@ -422,9 +422,7 @@ def channel_pool(x: np.ndarray, size: int, mode: str = "max") -> np.ndarray:
     ``(N, C, H, W) -> (N, C // size, H, W)`` (or ``(C, H, W) -> (C // size, H, W)``);
     ``size`` must divide ``C``. ``mode`` is ``"max"`` (NaN propagates) or ``"avg"``.
     """
-    x = as_array(x, "x")
-    shape4, out4, size, mode = _channel_setup(x.shape, size, mode, "x")
-    dtype = compute_dtype(x)
+    x, shape4, out4, size, mode, dtype = _channel_pool_arguments(x, size, mode)
     y = np.empty(out4, dtype=dtype)
     _core.channel_pool_forward(contiguous(x, dtype).reshape(shape4), y, size=size, mode=mode)
     return y.reshape(out4[4 - x.ndim :])
@@ -439,14 +437,130 @@ def channel_pool_grad_input(
     ``x`` (the first maximum on ties, the first NaN if there is one). ``"avg"``: each
     gradient is divided by ``size`` among the group (only the shape of ``x`` is used).
     """
-    x = as_array(x, "x")
-    grad_output = as_array(grad_output, "grad_output")
-    shape4, out4, size, mode = _channel_setup(x.shape, size, mode, "x")
-    _check_grad_shape(grad_output, out4[4 - x.ndim :])
-    dtype = compute_dtype(grad_output, x)
+    grad_output, x, shape4, out4, size, mode, dtype = _channel_pool_grad_input_arguments(
+        grad_output, x, size, mode)
     grad = np.empty(shape4, dtype=dtype)
     _core.channel_pool_grad_input(
         contiguous(grad_output, dtype).reshape(out4), contiguous(x, dtype).reshape(shape4), grad,
         size=size, mode=mode,
     )
     return grad.reshape(x.shape)
+
+
+# Each function's arguments resolved once, by the function itself and by
+# convpool.implementation (which fills in the public functions' defaults and asks the
+# registry which implementation the resolved geometry would run).
+
+def _max_pool2d_arguments(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    x = as_array(x, "x")
+    setup = _setup(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    return x, setup, _flag(return_indices, "return_indices"), compute_dtype(x)
+
+
+def _avg_pool2d_arguments(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                          divisor_override):
+    x = as_array(x, "x")
+    setup = _setup(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    count_include_pad = _flag(count_include_pad, "count_include_pad")
+    return x, setup, count_include_pad, _divisor(divisor_override), compute_dtype(x)
+
+
+def _avg_pool2d_grad_input_arguments(grad_output, input_shape, kernel_size, stride, padding,
+                                     ceil_mode, count_include_pad, divisor_override):
+    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
+    grad_output = as_array(grad_output, "grad_output")
+    setup = _setup(input_shape, kernel_size, stride, padding, 1, ceil_mode, "input_shape")
+    count_include_pad = _flag(count_include_pad, "count_include_pad")
+    divisor = _divisor(divisor_override)
+    _check_grad_shape(grad_output, setup.user_shape(setup.output_shape))
+    return (grad_output, input_shape, setup, count_include_pad, divisor,
+            compute_dtype(grad_output))
+
+
+def _global_pool2d_arguments(x, keepdims):
+    x = as_array(x, "x")
+    shape4 = _global_shape(x.shape, "x")
+    return x, shape4, _flag(keepdims, "keepdims"), compute_dtype(x)
+
+
+def _global_avg_pool2d_grad_input_arguments(grad_output, input_shape):
+    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
+    shape4 = _global_shape(input_shape, "input_shape")
+    grad_output = _global_grad(as_array(grad_output, "grad_output"), input_shape)
+    return grad_output, input_shape, shape4, compute_dtype(grad_output)
+
+
+def _global_max_pool2d_grad_input_arguments(grad_output, x):
+    x = as_array(x, "x")
+    shape4 = _global_shape(x.shape, "x")
+    grad_output = _global_grad(as_array(grad_output, "grad_output"), x.shape)
+    return grad_output, x, shape4, compute_dtype(grad_output, x)
+
+
+def _channel_pool_arguments(x, size, mode):
+    x = as_array(x, "x")
+    shape4, out4, size, mode = _channel_setup(x.shape, size, mode, "x")
+    return x, shape4, out4, size, mode, compute_dtype(x)
+
+
+def _channel_pool_grad_input_arguments(grad_output, x, size, mode):
+    x = as_array(x, "x")
+    grad_output = as_array(grad_output, "grad_output")
+    shape4, out4, size, mode = _channel_setup(x.shape, size, mode, "x")
+    _check_grad_shape(grad_output, out4[4 - x.ndim :])
+    return grad_output, x, shape4, out4, size, mode, compute_dtype(grad_output, x)
+
+
+def _max_pool2d_problem(*args):
+    _, setup, _, dtype = _max_pool2d_arguments(*args)
+    return setup.kernel_geometry, dtype
+
+
+def _max_pool2d_grad_input_problem(*args):
+    *_, geometry, dtype = _max_pool2d_grad_input_arguments(*args)
+    return geometry, dtype
+
+
+def _avg_pool2d_problem(*args):
+    _, setup, _, _, dtype = _avg_pool2d_arguments(*args)
+    return setup.kernel_geometry, dtype
+
+
+def _avg_pool2d_grad_input_problem(*args):
+    _, _, setup, _, _, dtype = _avg_pool2d_grad_input_arguments(*args)
+    return setup.kernel_geometry, dtype
+
+
+def _planes(shape4: Shape4) -> _core.GlobalPoolShape:
+    n, c, h, w = shape4
+    return _core.GlobalPoolShape(n * c, h * w)
+
+
+def _global_pool2d_problem(*args):
+    _, shape4, _, dtype = _global_pool2d_arguments(*args)
+    return _planes(shape4), dtype
+
+
+def _global_avg_pool2d_grad_input_problem(*args):
+    *_, shape4, dtype = _global_avg_pool2d_grad_input_arguments(*args)
+    return _planes(shape4), dtype
+
+
+def _global_max_pool2d_grad_input_problem(*args):
+    *_, shape4, dtype = _global_max_pool2d_grad_input_arguments(*args)
+    return _planes(shape4), dtype
+
+
+def _channels(shape4: Shape4, size: int) -> _core.ChannelPoolShape:
+    n, c, h, w = shape4
+    return _core.ChannelPoolShape(n, c, size, h * w)
+
+
+def _channel_pool_problem(*args):
+    _, shape4, _, size, _, dtype = _channel_pool_arguments(*args)
+    return _channels(shape4, size), dtype
+
+
+def _channel_pool_grad_input_problem(*args):
+    _, _, shape4, _, size, _, dtype = _channel_pool_grad_input_arguments(*args)
+    return _channels(shape4, size), dtype
