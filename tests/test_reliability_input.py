@@ -534,17 +534,24 @@ def test_the_compiled_layer_refuses_geometry_beyond_int64_index_arithmetic():
     w = np.ones((1, 1, 1, 1), np.float32)
     y = np.empty((1, 1, 3, 3), np.float32)
     big = 2**62
-    pool = dict(kernel_size=(1, 1), stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1),
-                ceil_mode=True)
+
+    def axis(kernel=1, stride=1, dilation=1, before=0, after=0):
+        return _core.WindowAxis(3, 3, kernel, stride, dilation, before, after)
+
+    def conv(rows):
+        return _core.Conv2dGeometry(1, 1, 1, 1, rows, axis())
+
+    def pool(rows):
+        return _core.PoolGeometry(1, rows, axis())
+
     calls = [
-        lambda: _core.conv2d_forward(x, w, None, y, (1, 1), (big - 1, big - 1, 0, 0), (1, 1), 1),
-        lambda: _core.conv2d_forward(x, w, None, y, (2**63 - 1, 1), (0, 0, 0, 0), (1, 1), 1),
-        lambda: _core.conv2d_grad_input(y, np.ones((1, 1, 3, 1), np.float32), x.copy(), (1, 1),
-                                        (0, 0, 0, 0), (big // 2, 1), 1),
-        lambda: _core.max_pool2d_forward(x, y, None, **(pool | dict(stride=(2**63 - 1, 1)))),
-        lambda: _core.max_pool2d_forward(x, y, None, **(pool | dict(padding=(0, big, 0, 0)))),
-        lambda: _core.avg_pool2d_grad_input(y, x.copy(), (1, 1), (1, 1), (0, big, 0, 0), True,
-                                            True, 0),
+        lambda: _core.conv2d_forward(x, w, None, y, conv(axis(before=big - 1, after=big - 1))),
+        lambda: _core.conv2d_forward(x, w, None, y, conv(axis(stride=2**63 - 1))),
+        lambda: _core.conv2d_grad_input(y, np.ones((1, 1, 3, 1), np.float32), x.copy(),
+                                        conv(axis(kernel=3, dilation=big // 2))),
+        lambda: _core.max_pool2d_forward(x, y, None, pool(axis(stride=2**63 - 1))),
+        lambda: _core.max_pool2d_forward(x, y, None, pool(axis(after=big))),
+        lambda: _core.avg_pool2d_grad_input(y, x.copy(), pool(axis(after=big)), True, 0),
         lambda: _core.pad2d(x, y, (big - 1, big - 1, 0, 0), "zeros"),
         lambda: _core.pad2d_backward(y, x.copy(), (0, 0, big - 1, big - 1), "circular"),
     ]

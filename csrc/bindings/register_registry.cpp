@@ -1,5 +1,6 @@
-// The kernel registry (registry/registry.h) and the geometry values it decides on: list,
-// force and count implementations, and ask which would run a case.
+// The geometry values the Python layer resolves (convpool.geometry) and hands to every
+// kernel binding, and the kernel registry (registry/registry.h): list, force and count
+// implementations, and ask which would run a case.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -18,16 +19,18 @@ void register_registry(py::module_& m) {
   using namespace py::literals;
   py::class_<WindowAxis>(m, "WindowAxis", "One spatial axis of a sliding-window operation.")
       .def(py::init([](int64_t in_size, int64_t out_size, int64_t kernel, int64_t stride,
-                       int64_t dilation, int64_t pad_before) {
-             return WindowAxis{in_size, out_size, kernel, stride, dilation, pad_before};
+                       int64_t dilation, int64_t pad_before, int64_t pad_after) {
+             return WindowAxis{in_size, out_size, kernel, stride, dilation, pad_before, pad_after};
            }),
-           "in_size"_a, "out_size"_a, "kernel"_a, "stride"_a, "dilation"_a, "pad_before"_a)
+           "in_size"_a, "out_size"_a, "kernel"_a, "stride"_a, "dilation"_a, "pad_before"_a,
+           "pad_after"_a)
       .def_readonly("in_size", &WindowAxis::in_size)
       .def_readonly("out_size", &WindowAxis::out_size)
       .def_readonly("kernel", &WindowAxis::kernel)
       .def_readonly("stride", &WindowAxis::stride)
       .def_readonly("dilation", &WindowAxis::dilation)
-      .def_readonly("pad_before", &WindowAxis::pad_before);
+      .def_readonly("pad_before", &WindowAxis::pad_before)
+      .def_readonly("pad_after", &WindowAxis::pad_after);
   py::class_<Conv2dGeometry>(m, "Conv2dGeometry", "A convolution's resolved geometry.")
       .def(py::init([](int64_t batch, int64_t in_channels, int64_t out_channels, int64_t groups,
                        const WindowAxis& rows, const WindowAxis& cols) {

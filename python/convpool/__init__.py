@@ -6,8 +6,8 @@ The kernels are C++ with OpenMP; :mod:`convpool.reference` is their NumPy oracle
 from . import _core
 from ._config import build_info, get_num_threads, set_num_threads, show_config
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
+from .geometry import resolve_padding
 from .implementation import implementation, implementations
-from .padding import resolve_padding
 from .pool import (
     avg_pool2d,
     avg_pool2d_grad_input,
