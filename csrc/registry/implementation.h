@@ -11,7 +11,10 @@
 // the case, so that a test never passes on another implementation's result.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -21,19 +24,10 @@
 namespace convpool::registry {
 
 constexpr int kSimdLevels = 3;  // indexed by SimdLevel: baseline, avx2, avx512
+constexpr int kMaxImplementations = 8;  // per operation
 
 // Floats per vector at `level`: 4 (SSE2), 8 (AVX2), 16 (AVX-512).
 int vector_floats(SimdLevel level);
-
-// The implementation forced for operation `op`, or "" for the default order.
-std::string forced(const std::string& op);
-// Forces `name` for `op` ("" restores the default order); the caller has checked the name.
-void force(const std::string& op, const std::string& name);
-
-// How many calls of `op` have run implementation `name` since the module loaded (all
-// threads): what lets a test prove that the implementation it forced is the one that ran.
-void count_run(const char* op, const char* name);
-int64_t runs(const std::string& op, const std::string& name);
 
 template <typename Problem>
 using Supports = bool (*)(const Problem& problem, int vector_floats);
@@ -52,30 +46,46 @@ struct Implementation {
 };
 
 // One operation for one element type. `describe(problem)` (found by argument-dependent
-// lookup) words a case for error messages.
+// lookup) words a case for error messages. The forced name and the run counts are atomics,
+// read and bumped on every call without a lock (a lock held by another thread at fork()
+// would leave a child process unable to call any kernel).
 template <typename Problem, typename Kernel>
 struct Operation {
   const char* name;
   const char* dtype;
   std::vector<Implementation<Problem, Kernel>> implementations;
+  // The forced implementation's name (a string literal of the registry), or null.
+  mutable std::atomic<const char*> forced{nullptr};
+  // How many calls ran each implementation (what lets a test prove that the
+  // implementation it forced is the one that ran).
+  mutable std::array<std::atomic<int64_t>, kMaxImplementations> runs{};
 
-  const Implementation<Problem, Kernel>& select(const Problem& problem, SimdLevel level) const {
+  int index_of(const char* wanted) const {
+    for (size_t i = 0; i < implementations.size(); ++i)
+      if (std::strcmp(implementations[i].name, wanted) == 0) return int(i);
+    return -1;
+  }
+
+  int select(const Problem& problem, SimdLevel level) const {
+    if (implementations.size() > size_t(kMaxImplementations))
+      throw std::logic_error(std::string(name) + ": more implementations than kMaxImplementations");
     const int width = vector_floats(level);
-    const std::string wanted = forced(name);
-    for (const auto& impl : implementations) {
-      if (wanted.empty()) {
-        if (impl.supports(problem, width)) return impl;
-      } else if (wanted == impl.name) {
-        if (impl.supports(problem, width)) return impl;
-        throw std::invalid_argument(std::string(name) + ": the forced implementation '" + wanted +
-                                    "' does not support this case (" + describe(problem) + ", " +
-                                    dtype + ", " + simd_level_name(level) + ")");
-      }
+    const char* wanted = forced.load(std::memory_order_relaxed);
+    if (wanted == nullptr) {
+      for (size_t i = 0; i < implementations.size(); ++i)
+        if (implementations[i].supports(problem, width)) return int(i);
+      throw std::logic_error(std::string(name) + ": no implementation supports " +
+                             describe(problem));
     }
-    if (!wanted.empty())
+    const int i = index_of(wanted);
+    if (i < 0)
       throw std::invalid_argument(std::string(name) + ": the forced implementation '" + wanted +
                                   "' has no " + dtype + " kernel (" + describe(problem) + ")");
-    throw std::logic_error(std::string(name) + ": no implementation supports " + describe(problem));
+    if (!implementations[i].supports(problem, width))
+      throw std::invalid_argument(std::string(name) + ": the forced implementation '" + wanted +
+                                  "' does not support this case (" + describe(problem) + ", " +
+                                  dtype + ", " + simd_level_name(level) + ")");
+    return i;
   }
 
   // The names of the implementations that support `problem` at `level`, in order.
@@ -86,12 +96,17 @@ struct Operation {
     return names;
   }
 
+  int64_t runs_of(const char* wanted) const {
+    const int i = index_of(wanted);
+    return i < 0 ? 0 : runs[i].load(std::memory_order_relaxed);
+  }
+
   template <typename... Args>
   auto run(const Problem& problem, Args... args) const {
     const SimdLevel level = simd_level();  // read once: another thread may change it
-    const auto& impl = select(problem, level);
-    count_run(name, impl.name);
-    return impl.kernel[static_cast<int>(level)](args...);
+    const int i = select(problem, level);
+    runs[i].fetch_add(1, std::memory_order_relaxed);
+    return implementations[i].kernel[static_cast<int>(level)](args...);
   }
 };
 

@@ -242,12 +242,14 @@ bool with_operation(const std::string& name, bool float64, Body&& body, Getters.
 #define CONVPOOL_CHANNEL_POOL_OPS \
   CONVPOOL_GETTER(channel_pool), CONVPOOL_GETTER(channel_pool_grad_input)
 
+// Calls body(op) with the float32 or float64 list of operation `name`, whatever its problem
+// type; false if there is no such operation.
 template <typename Body>
-bool with_any_operation(const std::string& name, Body&& body) {
-  return with_operation(name, false, body, CONVPOOL_CONV_OPS) ||
-         with_operation(name, false, body, CONVPOOL_WINDOW_POOL_OPS) ||
-         with_operation(name, false, body, CONVPOOL_GLOBAL_POOL_OPS) ||
-         with_operation(name, false, body, CONVPOOL_CHANNEL_POOL_OPS);
+bool with_any_operation(const std::string& name, bool float64, Body&& body) {
+  return with_operation(name, float64, body, CONVPOOL_CONV_OPS) ||
+         with_operation(name, float64, body, CONVPOOL_WINDOW_POOL_OPS) ||
+         with_operation(name, float64, body, CONVPOOL_GLOBAL_POOL_OPS) ||
+         with_operation(name, float64, body, CONVPOOL_CHANNEL_POOL_OPS);
 }
 
 [[noreturn]] void unknown_operation(const std::string& name) {
@@ -269,7 +271,7 @@ template <typename Problem, typename... Getters>
 std::string chosen_any(const std::string& name, bool float64, const Problem& problem,
                        Getters... getters) {
   std::string chosen;
-  auto body = [&](const auto& op) { chosen = op.select(problem, simd_level()).name; };
+  auto body = [&](const auto& op) { chosen = op.implementations[op.select(problem, simd_level())].name; };
   if (!with_operation(name, float64, body, getters...)) unknown_operation(name);
   return chosen;
 }
@@ -391,7 +393,7 @@ std::vector<std::string> implementation_names(const std::string& op) {
   auto body = [&](const auto& operation) {
     for (const auto& impl : operation.implementations) names.emplace_back(impl.name);
   };
-  if (!with_any_operation(op, body)) unknown_operation(op);
+  if (!with_any_operation(op, false, body)) unknown_operation(op);
   return names;
 }
 
@@ -405,7 +407,27 @@ void force_implementation(const std::string& op, const std::string& name) {
     throw std::invalid_argument("unknown " + op + " implementation '" + name + "' (expected one of " +
                                 list + ")");
   }
-  force(op, name);
+  // The float32 list names every implementation: its string literal is what both lists
+  // keep (the float64 list reports one it lacks by that name).
+  const char* literal = nullptr;
+  with_any_operation(op, false, [&](const auto& operation) {
+    const int i = operation.index_of(name.c_str());
+    if (i >= 0) literal = operation.implementations[i].name;
+  });
+  for (bool float64 : {false, true})
+    with_any_operation(op, float64, [&](const auto& operation) {
+      operation.forced.store(literal, std::memory_order_relaxed);
+    });
+}
+
+int64_t runs(const std::string& op, const std::string& name) {
+  int64_t total = 0;
+  for (bool float64 : {false, true})
+    if (!with_any_operation(op, float64, [&](const auto& operation) {
+          total += operation.runs_of(name.c_str());
+        }))
+      unknown_operation(op);
+  return total;
 }
 
 std::vector<std::string> supporting(const std::string& op, bool float64, const Conv2dGeometry& g) {

@@ -25,6 +25,10 @@ std::vector<std::string> implementation_names(const std::string& op);
 // for an unknown operation or implementation.
 void force_implementation(const std::string& op, const std::string& name);
 
+// How many calls of `op` (float32 and float64) ran implementation `name` since the module
+// loaded, in every thread.
+int64_t runs(const std::string& op, const std::string& name);
+
 // The implementations of `op` that support a case at the SIMD level in force, in order:
 // the first is the one a call runs (unless another is forced).
 std::vector<std::string> supporting(const std::string& op, bool float64, const Conv2dGeometry& g);
