@@ -16,7 +16,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
+from contextlib import ExitStack, contextmanager  # noqa: E402
 
 import convpool  # noqa: E402
 import numpy as np  # noqa: E402
@@ -89,34 +89,86 @@ def simd_level(name: str) -> Iterator[None]:
         _core.set_simd_level(previous)
 
 
+# The convolution passes and the public function (registry operation) of each.
+CONV_OPS = {"forward": "conv2d", "grad_input": "conv2d_grad_input",
+            "grad_weight": "conv2d_grad_weight"}
+
+# Implementations whose kernel does not depend on the SIMD level: run at one level only.
+PORTABLE_IMPLEMENTATIONS = ("direct",)
+
+
 @contextmanager
-def forced_conv2d_implementation(pass_: str, name: str) -> Iterator[None]:
-    """Force convolution pass ``pass_`` to use implementation ``name`` inside the block
-    (an implementation that does not support a case falls back to "direct")."""
-    _core.force_conv2d_implementation(pass_, name)
+def forced_implementation(op: str, name: str) -> Iterator[None]:
+    """Force operation ``op`` (a public function's name) to run implementation ``name``
+    inside the block, and on leaving it assert that ``name`` ran at least once: a call it
+    does not support raises ValueError instead of running another implementation."""
+    before = _core.implementation_runs(op, name)
+    _core.force_implementation(op, name)
     try:
         yield
     finally:
-        _core.force_conv2d_implementation(pass_, "")
+        _core.force_implementation(op, "")
+    assert _core.implementation_runs(op, name) > before, (
+        f"{op}: the forced implementation {name!r} never ran"
+    )
 
 
-def conv2d_variants(pass_: str, dtype=np.float32) -> Iterator[str]:
-    """Yield once per way the compiled convolution pass ``pass_`` can run ``dtype``, with
-    that way in force while the caller's loop body runs; the yielded string names it.
+def forced_conv2d_implementation(pass_: str, name: str):
+    """:func:`forced_implementation` for convolution pass ``pass_`` ("forward", ...)."""
+    return forced_implementation(CONV_OPS[pass_], name)
 
-    The dispatch list (conv2d_dispatch.cpp) holds float32 fast paths, each built per ISA
-    and chosen by the SIMD level: each listed implementation runs at every level up to
-    the detected one. "direct", the portable loop nest, does not depend on the SIMD level
-    and runs once; float64 always takes it, so float64 runs once, as dispatched.
+
+def implementation_variants(op: str, *args, simd_levels=None, **kwargs) -> Iterator[str]:
+    """Yield once per way the compiled operation ``op`` can run the call
+    ``op(*args, **kwargs)``, with that way in force while the caller's loop body runs (the
+    body makes that call); the yielded string names it. After each body, assert that the
+    forced implementation ran.
+
+    Each implementation that supports the call (the registry's own predicates, asked at
+    each SIMD level: a case can suit a wide vector and not a narrow one) runs at every
+    level up to the detected one (``simd_levels`` to choose); a portable one
+    ("direct") once. float64 has only the portable implementations.
     """
-    if np.dtype(dtype) != np.float32:
-        yield f"{pass_}=default ({np.dtype(dtype)})"
-        return
-    for name in _core.conv2d_implementations(pass_):
-        levels = available_simd_levels() if name != "direct" else (_core.get_simd_level(),)
-        for level in levels:
-            with simd_level(level), forced_conv2d_implementation(pass_, name):
-                yield f"simd={level} {pass_}={name}"
+    levels = available_simd_levels() if simd_levels is None else simd_levels
+    seen_portable = set()
+    for level in levels:
+        with simd_level(level):
+            names = convpool.implementations(op, *args, **kwargs)
+        for name in names:
+            if name in PORTABLE_IMPLEMENTATIONS:
+                if name in seen_portable:
+                    continue
+                seen_portable.add(name)
+            with simd_level(level), forced_implementation(op, name):
+                yield f"simd={level} {op}={name}"
+
+
+def conv_pass_arguments(pass_: str, x, w, grad_y) -> tuple:
+    """The positional arguments of convolution pass ``pass_``'s public function."""
+    return {"forward": (x, w), "grad_input": (grad_y, w, np.shape(x)),
+            "grad_weight": (x, grad_y, np.shape(w))}[pass_]
+
+
+def conv2d_variants(pass_: str, x, w, grad_y, simd_levels=None, **kwargs) -> Iterator[str]:
+    """:func:`implementation_variants` for convolution pass ``pass_`` on ``x``, ``w`` and
+    ``grad_y`` (the output gradient) with the keyword arguments ``kwargs``."""
+    yield from implementation_variants(CONV_OPS[pass_], *conv_pass_arguments(pass_, x, w, grad_y),
+                                       simd_levels=simd_levels, **kwargs)
+
+
+def each_implementation(*ops: str) -> Iterator[str]:
+    """Yield once per SIMD level and implementation of the operations ``ops`` (the loop body
+    calls each of them), forcing the i-th implementation of every op in turn, and assert
+    after each body that every forced implementation ran. For operations whose every
+    implementation supports every case (pooling's, today)."""
+    lists = {op: _core.implementations(op) for op in ops}
+    for level in available_simd_levels():
+        for i in range(max(len(names) for names in lists.values())):
+            chosen = {op: names[min(i, len(names) - 1)] for op, names in lists.items()}
+            with simd_level(level), ExitStack() as stack:
+                for op, name in chosen.items():
+                    stack.enter_context(forced_implementation(op, name))
+                yield f"simd={level} " + " ".join(f"{op}={name}" for op, name in chosen.items())
 
 
 @pytest.fixture(autouse=True)
@@ -127,5 +179,5 @@ def _restore_kernel_settings() -> Iterator[None]:
     yield
     _core.set_simd_level(level)
     convpool.set_num_threads(threads)
-    for pass_ in CONV_PASSES:
-        _core.force_conv2d_implementation(pass_, "")
+    for op in _core.operations():
+        _core.force_implementation(op, "")

@@ -1,9 +1,11 @@
 """The compiled convolution (convpool.conv2d and its gradients) against the NumPy oracle,
 for every class of case, under every implementation and SIMD level the build offers.
 
-``conv2d_variants(pass_, dtype)`` (conftest) forces each listed float32 implementation of
-a pass at each SIMD level up to the detected one (and "direct" once), so a fast path added
-to the dispatch list is covered here without a change to this file.
+``conv2d_variants(pass_, x, w, grad_y, **kwargs)`` (conftest) forces each implementation of
+a pass that supports the case, at each SIMD level up to the detected one ("direct" once),
+and checks that the forced one ran: a fast path added to the registry is covered here
+without a change to this file. The tests that mean to cover a fast path also assert that
+it supports their cases.
 """
 
 from __future__ import annotations
@@ -35,18 +37,18 @@ def check_against_oracle(rng, x, w, b=None, where: str = "", grad_y=None, **kwar
     expected = ref.conv2d(x, w, b, **kwargs)
     dtype = expected.dtype
     assert dtype == np.result_type(x, w, np.float32)
-    for label in conv2d_variants("forward", dtype):
+    if grad_y is None:
+        grad_y = random_array(rng, expected.shape, dtype)
+    for label in conv2d_variants("forward", x, w, grad_y, **kwargs):
         y = convpool.conv2d(x, w, b, **kwargs)
         assert y.flags.c_contiguous
         assert_close(y, expected, dtype, f"{where} forward {label}")
-    if grad_y is None:
-        grad_y = random_array(rng, expected.shape, dtype)
     expected_gx = ref.conv2d_grad_input(grad_y, w, np.shape(x), **kwargs)
-    for label in conv2d_variants("grad_input", expected_gx.dtype):
+    for label in conv2d_variants("grad_input", x, w, grad_y, **kwargs):
         got = convpool.conv2d_grad_input(grad_y, w, np.shape(x), **kwargs)
         assert_close(got, expected_gx, expected_gx.dtype, f"{where} grad_input {label}")
     expected_gw = ref.conv2d_grad_weight(x, grad_y, np.shape(w), **kwargs)
-    for label in conv2d_variants("grad_weight", expected_gw.dtype):
+    for label in conv2d_variants("grad_weight", x, w, grad_y, **kwargs):
         got = convpool.conv2d_grad_weight(x, grad_y, np.shape(w), **kwargs)
         assert_close(got, expected_gw, expected_gw.dtype, f"{where} grad_weight {label}")
     expected_gb = ref.conv2d_grad_bias(grad_y)
@@ -212,6 +214,10 @@ def test_float32_tails(rng, channels, kernel, stride):
 @pytest.mark.parametrize("channels", [3, 16, 17, 32])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_float32_depthwise_tails(rng, channels, stride):
+    x, w = np.zeros((2, channels, 6, 19), np.float32), np.zeros((channels, 1, 3, 3), np.float32)
+    kwargs = dict(groups=channels, stride=stride, padding=1)
+    if stride == 1:  # the plane filter's case (at column stride 2 only "direct" runs)
+        assert "plane" in convpool.implementations("conv2d", x, w, **kwargs)
     check_case(rng, (2, channels, 6, 19), (channels, 1, 3, 3), np.float32, groups=channels,
                stride=stride, padding=1)
 
@@ -240,6 +246,13 @@ MANY_CHANNEL_3X3 = [
 
 @pytest.mark.parametrize("x_shape, c_out, padding, stride", MANY_CHANNEL_3X3, ids=str)
 def test_float32_3x3_many_channels(rng, x_shape, c_out, padding, stride):
+    x, w = np.zeros(x_shape, np.float32), np.zeros((c_out, x_shape[1], 3, 3), np.float32)
+    y = convpool.conv2d(x, w, padding=padding, stride=stride)
+    passes = {"conv2d": (x, w), "conv2d_grad_input": (y, w, x.shape),
+              "conv2d_grad_weight": (x, y, w.shape)}
+    for op in passes if stride == 1 else ["conv2d"]:  # the cases Winograd is meant to cover
+        assert "winograd" in convpool.implementations(op, *passes[op], padding=padding,
+                                                      stride=stride), op
     check_case(rng, x_shape, (c_out, x_shape[1], 3, 3), np.float32, padding=padding,
                stride=stride)
 
@@ -285,14 +298,15 @@ def test_float32_network_layers(rng, x_shape, w_shape, kwargs):
 def test_batch_zero_gives_empty_results(rng, dtype, mode):
     x = np.zeros((0, 3, 5, 6), dtype=dtype)
     w = random_array(rng, (4, 3, 3, 3), dtype)
-    for label in conv2d_variants("forward", dtype):
+    grad_y = np.zeros((0, 4, 5, 6), dtype=dtype)
+    kwargs = dict(padding=1, padding_mode=mode)
+    for label in conv2d_variants("forward", x, w, grad_y, **kwargs):
         y = convpool.conv2d(x, w, random_array(rng, (4,), dtype), padding=1, padding_mode=mode)
         assert y.shape == (0, 4, 5, 6) and y.dtype == dtype, label
-    grad_y = np.zeros((0, 4, 5, 6), dtype=dtype)
-    for label in conv2d_variants("grad_input", dtype):
+    for label in conv2d_variants("grad_input", x, w, grad_y, **kwargs):
         gx = convpool.conv2d_grad_input(grad_y, w, x.shape, padding=1, padding_mode=mode)
         assert gx.shape == x.shape and gx.dtype == dtype, label
-    for label in conv2d_variants("grad_weight", dtype):
+    for label in conv2d_variants("grad_weight", x, w, grad_y, **kwargs):
         gw = convpool.conv2d_grad_weight(x, grad_y, w.shape, padding=1, padding_mode=mode)
         assert_close(gw, np.zeros(w.shape), dtype, label)  # an empty sum
     assert_close(convpool.conv2d_grad_bias(grad_y), np.zeros(4), dtype)
@@ -455,7 +469,7 @@ def test_results_repeat_exactly_and_do_not_depend_on_threads(rng, dtype):
     grad_y = random_array(rng, (5, 24, 12, 20), dtype)
     kwargs = dict(padding=1, padding_mode="reflect")
     for pass_, run in PASSES.items():
-        for label in conv2d_variants(pass_, dtype):
+        for label in conv2d_variants(pass_, x, w, grad_y, **kwargs):
             convpool.set_num_threads(2)
             first = run(x, w, grad_y, kwargs)
             again = run(x, w, grad_y, kwargs)

@@ -335,28 +335,37 @@ def test_lists_are_accepted(api):
 # --- the compiled layer's own checks (a bug in the Python layer must not crash) -------
 
 def test_core_rejects_what_the_python_layer_should_never_pass():
+    """The compiled layer trusts the geometry's meaning (convpool.geometry resolves it) but
+    checks what protects memory: dtypes, contiguity, that the arrays agree with the
+    geometry, aliasing, and that the geometry is safe to index with."""
     x = np.ones((1, 4, 5, 5), dtype=np.float32)
     w = np.ones((2, 4, 3, 3), dtype=np.float32)
     y = np.empty((1, 2, 3, 3), dtype=np.float32)
-    geometry = ((1, 1), (0, 0, 0, 0), (1, 1), 1)
+    axis = _core.WindowAxis(5, 3, 3, 1, 1, 0, 0)
+    geometry = _core.Conv2dGeometry(1, 4, 2, 1, axis, axis)
     with pytest.raises(TypeError, match="x: dtype must be float32 or float64, got int64"):
-        _core.conv2d_forward(x.astype(np.int64), w, None, y, *geometry)
+        _core.conv2d_forward(x.astype(np.int64), w, None, y, geometry)
     with pytest.raises(TypeError, match="weight: dtype must be float32, got float64"):
-        _core.conv2d_forward(x, w.astype(np.float64), None, y, *geometry)
+        _core.conv2d_forward(x, w.astype(np.float64), None, y, geometry)
     with pytest.raises(ValueError, match="x: array must be C-contiguous"):
-        _core.conv2d_forward(np.asfortranarray(x), w, None, y, *geometry)
-    with pytest.raises(ValueError, match="height: output size 4 does not match input 5"):
-        _core.conv2d_forward(x, w, None, np.empty((1, 2, 4, 3), np.float32), *geometry)
+        _core.conv2d_forward(np.asfortranarray(x), w, None, y, geometry)
+    with pytest.raises(ValueError, match=r"out: expected shape \(1, 2, 3, 3\), got \(1, 2, 4, 3\)"):
+        _core.conv2d_forward(x, w, None, np.empty((1, 2, 4, 3), np.float32), geometry)
     with pytest.raises(ValueError, match=r"weight: expected shape \(2, 4, 3, 3\)"):
-        _core.conv2d_forward(x, w[:, :3].copy(), None, y, *geometry)
+        _core.conv2d_forward(x, w[:, :3].copy(), None, y, geometry)
     with pytest.raises(ValueError, match=r"bias: expected shape \(2\)"):
-        _core.conv2d_forward(x, w, np.ones(3, np.float32), y, *geometry)
+        _core.conv2d_forward(x, w, np.ones(3, np.float32), y, geometry)
     with pytest.raises(ValueError, match="out must not share memory with x"):
-        _core.conv2d_forward(x, w, None, x.reshape(-1)[:18].reshape(1, 2, 3, 3), *geometry)
+        _core.conv2d_forward(x, w, None, x.reshape(-1)[:18].reshape(1, 2, 3, 3), geometry)
     with pytest.raises(ValueError, match="groups"):
-        _core.conv2d_forward(x, w, None, y, (1, 1), (0, 0, 0, 0), (1, 1), 3)
+        _core.conv2d_forward(x, w, None, y, _core.Conv2dGeometry(1, 4, 2, 3, axis, axis))
     with pytest.raises(ValueError, match="stride must be >= 1"):
-        _core.conv2d_forward(x, w, None, y, (0, 1), (0, 0, 0, 0), (1, 1), 1)
+        zero_stride = _core.WindowAxis(5, 3, 3, 0, 1, 0, 0)
+        _core.conv2d_forward(x, w, None, y, _core.Conv2dGeometry(1, 4, 2, 1, zero_stride, axis))
+    with pytest.raises(ValueError, match="height: 4 windows .* do not fit an input of 5"):
+        too_many = _core.WindowAxis(5, 4, 3, 1, 1, 0, 0)
+        _core.conv2d_forward(x, w, None, np.empty((1, 2, 4, 3), np.float32),
+                             _core.Conv2dGeometry(1, 4, 2, 1, too_many, axis))
     with pytest.raises(ValueError, match="reflect padding of 5 on the height axis"):
         _core.pad2d(x, np.empty((1, 4, 15, 5), np.float32), (5, 5, 0, 0), "reflect")
     with pytest.raises(ValueError, match="padding_mode: expected one of"):

@@ -10,17 +10,10 @@ from __future__ import annotations
 import convpool
 import numpy as np
 import pytest
-from conftest import assert_close, available_simd_levels, simd_level
+from conftest import assert_close, each_implementation
 from convpool import reference as ref
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
-
-def each_simd_level():
-    """Yield a label once per SIMD build, with that build in force in the loop body."""
-    for level in available_simd_levels():
-        with simd_level(level):
-            yield f"simd={level}"
 
 
 def integer_valued(rng, shape, dtype=np.float32, low=-4, high=5):
@@ -33,7 +26,7 @@ def check_max(rng, x, where="", **kwargs):
     expected_y, expected_idx = ref.max_pool2d(x, **kwargs, return_indices=True)
     grad_y = rng.standard_normal(expected_y.shape).astype(expected_y.dtype)
     expected_gx = ref.max_pool2d_grad_input(grad_y, expected_idx, np.shape(x))
-    for label in each_simd_level():
+    for label in each_implementation("max_pool2d", "max_pool2d_grad_input"):
         at = f"{where} {kwargs} {label}"
         y, idx = convpool.max_pool2d(x, **kwargs, return_indices=True)
         assert y.dtype == expected_y.dtype and idx.dtype == np.int64, at
@@ -48,7 +41,7 @@ def check_avg(rng, x, where="", **kwargs):
     expected_y = ref.avg_pool2d(x, **kwargs)
     grad_y = rng.standard_normal(expected_y.shape).astype(expected_y.dtype)
     expected_gx = ref.avg_pool2d_grad_input(grad_y, np.shape(x), **kwargs)
-    for label in each_simd_level():
+    for label in each_implementation("avg_pool2d", "avg_pool2d_grad_input"):
         at = f"{where} {kwargs} {label}"
         assert_close(convpool.avg_pool2d(x, **kwargs), expected_y, expected_y.dtype, at)
         gx = convpool.avg_pool2d_grad_input(grad_y, np.shape(x), **kwargs)
@@ -222,7 +215,7 @@ def test_nan_propagates_with_the_first_nan_index(rng, window, dtype):
     x[rng.random(x.shape) < 0.05] = -np.inf
     expected_y, expected_idx = ref.max_pool2d(x, **window, return_indices=True)
     assert np.isnan(expected_y).any()
-    for label in each_simd_level():
+    for label in each_implementation("max_pool2d"):
         y, idx = convpool.max_pool2d(x, **window, return_indices=True)
         np.testing.assert_array_equal(y, expected_y, err_msg=label)
         np.testing.assert_array_equal(idx, expected_idx, err_msg=label)
@@ -258,13 +251,14 @@ def test_global_pools(rng, shape, dtype):
     x = integer_valued(rng, shape, dtype, -50, 50)
     grad_y = rng.standard_normal(shape[:-2]).astype(dtype)
     for keepdims in (False, True):
-        for label in each_simd_level():
+        for label in each_implementation("global_max_pool2d", "global_avg_pool2d"):
             y = convpool.global_max_pool2d(x, keepdims=keepdims)
             np.testing.assert_array_equal(y, ref.global_max_pool2d(x, keepdims), err_msg=label)
             assert_close(convpool.global_avg_pool2d(x, keepdims=keepdims),
                          ref.global_avg_pool2d(x, keepdims), dtype, label)
     g_keep = grad_y.reshape(grad_y.shape + (1, 1))
-    for label in each_simd_level():
+    for label in each_implementation("global_max_pool2d_grad_input",
+                                     "global_avg_pool2d_grad_input"):
         for g in (grad_y, g_keep):  # either output form is accepted
             np.testing.assert_array_equal(convpool.global_max_pool2d_grad_input(g, x),
                                           ref.global_max_pool2d_grad_input(grad_y, x), label)
@@ -281,7 +275,7 @@ def test_global_max_ties_and_nan(rng):
     x[1, 1, 5, 5] = x[1, 1, 9, 9] = np.inf  # infinities, no NaN
     x[1, 2, 3, 3] = -np.inf
     g = np.arange(1, 7, dtype=np.float32).reshape(2, 3)
-    for label in each_simd_level():
+    for label in each_implementation("global_max_pool2d", "global_max_pool2d_grad_input"):
         y = convpool.global_max_pool2d(x)
         np.testing.assert_array_equal(y, ref.global_max_pool2d(x), err_msg=label)
         grad = convpool.global_max_pool2d_grad_input(g, x)
@@ -315,7 +309,7 @@ def test_channel_pool(rng, shape, size, mode):
     grad_y = rng.standard_normal(out_shape)
     for dtype in (np.float32, np.float64):
         xd, gd = x.astype(dtype), grad_y.astype(dtype)
-        for label in each_simd_level():
+        for label in each_implementation("channel_pool", "channel_pool_grad_input"):
             at = f"{dtype.__name__} {label}"
             assert_close(convpool.channel_pool(xd, size, mode), ref.channel_pool(xd, size, mode),
                          dtype, at)
@@ -327,7 +321,7 @@ def test_channel_max_nan_and_ties(rng):
     x = integer_valued(rng, (2, 6, 9, 11), np.float32, 0, 2)  # ties everywhere
     x[rng.random(x.shape) < 0.1] = np.nan
     g = rng.standard_normal((2, 2, 9, 11)).astype(np.float32)
-    for label in each_simd_level():
+    for label in each_implementation("channel_pool", "channel_pool_grad_input"):
         np.testing.assert_array_equal(convpool.channel_pool(x, 3), ref.channel_pool(x, 3), label)
         np.testing.assert_array_equal(convpool.channel_pool_grad_input(g, x, 3),
                                       ref.channel_pool_grad_input(g, x, 3), label)

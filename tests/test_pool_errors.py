@@ -192,10 +192,16 @@ def test_channel_pool_arguments():
 
 def test_bindings_check_what_they_are_given():
     out = np.empty((2, 3, 3, 3), dtype=np.float32)
-    geometry = dict(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0, 0, 0), dilation=(1, 1),
-                    ceil_mode=False)
-    with raises(ValueError, "output size 4 does not match", "expected 3"):
+    axis = _core.WindowAxis(6, 3, 2, 2, 1, 0, 0)
+    geometry = dict(geometry=_core.PoolGeometry(6, axis, axis))
+    with raises(ValueError, "out: expected shape (2, 3, 3, 3), got (2, 3, 4, 3)"):
         _core.max_pool2d_forward(X, np.empty((2, 3, 4, 3), np.float32), None, **geometry)
+    with raises(ValueError, "height: 4 windows", "do not fit an input of 6"):
+        beyond = _core.WindowAxis(6, 4, 2, 2, 1, 0, 0)
+        _core.max_pool2d_forward(X, np.empty((2, 3, 4, 3), np.float32), None,
+                                 _core.PoolGeometry(6, beyond, axis))
+    with raises(ValueError, "x: (2, 3, 6, 6) does not hold 5 planes"):
+        _core.max_pool2d_forward(X, out, None, _core.PoolGeometry(5, axis, axis))
     with raises(TypeError, "out", "float32", "float64"):
         _core.max_pool2d_forward(X, out.astype(np.float64), None, **geometry)
     with raises(ValueError, "x", "C-contiguous"):
@@ -204,7 +210,7 @@ def test_bindings_check_what_they_are_given():
         _core.max_pool2d_forward(X, out, np.empty((2, 3, 3, 2), np.int64), **geometry)
     with raises(ValueError, "out", "must not share memory with x"):
         _core.max_pool2d_forward(X, X.reshape(-1)[:54].reshape(2, 3, 3, 3), None, **geometry)
-    with raises(ValueError, "size", "must divide"):
+    with raises(ValueError, "out: expected shape (2, 1, 6, 6)"):  # 3 channels, size 2
         _core.channel_pool_forward(X, out, size=2, mode="max")
     with raises(ValueError, "mode"):
         _core.channel_pool_forward(X, X.copy(), size=1, mode="sum")

@@ -10,12 +10,12 @@ derandomised (the same examples every run), no example database.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import convpool
 import numpy as np
 import pytest
-from conftest import assert_close, available_simd_levels, forced_conv2d_implementation, simd_level
-from convpool import _core
+from conftest import assert_close, available_simd_levels, forced_implementation, simd_level
 from convpool import reference as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -151,10 +151,24 @@ def conv_output_shape(x_shape, w_shape, kwargs):
 
 
 def implementations(pass_):
-    """(SIMD level, implementation) pairs: each float32 fast path forced at each level (one
-    that does not support a case falls back to the direct loops)."""
-    return st.tuples(st.sampled_from(available_simd_levels()),
-                     st.sampled_from(_core.conv2d_implementations(pass_)))
+    """(SIMD level, pick) pairs: the level to run at and which of the implementations that
+    support the drawn case to force (:func:`forced_pick`)."""
+    return st.tuples(st.sampled_from(available_simd_levels()), st.integers(0, 7))
+
+
+@contextmanager
+def forced_pick(way, op, *args, **kwargs):
+    """Run the block at SIMD level ``way[0]`` with the ``way[1]``-th (cyclically) of the
+    implementations of ``op`` that support ``op(*args, **kwargs)`` forced, and check that it
+    ran; arguments the call refuses are left to the call (nothing forced)."""
+    with simd_level(way[0]):
+        try:
+            names = convpool.implementations(op, *args, **kwargs)
+        except (TypeError, ValueError):
+            yield
+            return
+        with forced_implementation(op, names[way[1] % len(names)]):
+            yield
 
 
 @FUZZ
@@ -163,7 +177,7 @@ def test_conv2d(data, case, way):
     x_shape, w_shape, kwargs = case
     x, w = data.draw(arrays(x_shape)), data.draw(arrays(w_shape))
     bias = data.draw(st.none() | arrays((w_shape[0] if len(w_shape) == 4 else 1,)))
-    with simd_level(way[0]), forced_conv2d_implementation("forward", way[1]):
+    with forced_pick(way, "conv2d", x, w, bias, **kwargs):
         check(lambda: convpool.conv2d(x, w, bias, **kwargs),
               lambda: ref.conv2d(x, w, bias, **kwargs))
 
@@ -174,7 +188,7 @@ def test_conv2d_grad_input(data, case, way):
     x_shape, w_shape, kwargs = case
     gy = data.draw(arrays(conv_output_shape(x_shape, w_shape, kwargs)))
     w = data.draw(arrays(w_shape))
-    with simd_level(way[0]), forced_conv2d_implementation("grad_input", way[1]):
+    with forced_pick(way, "conv2d_grad_input", gy, w, x_shape, **kwargs):
         check(lambda: convpool.conv2d_grad_input(gy, w, x_shape, **kwargs),
               lambda: ref.conv2d_grad_input(gy, w, x_shape, **kwargs))
 
@@ -185,7 +199,7 @@ def test_conv2d_grad_weight(data, case, way):
     x_shape, w_shape, kwargs = case
     x = data.draw(arrays(x_shape))
     gy = data.draw(arrays(conv_output_shape(x_shape, w_shape, kwargs)))
-    with simd_level(way[0]), forced_conv2d_implementation("grad_weight", way[1]):
+    with forced_pick(way, "conv2d_grad_weight", x, gy, w_shape, **kwargs):
         check(lambda: convpool.conv2d_grad_weight(x, gy, w_shape, **kwargs),
               lambda: ref.conv2d_grad_weight(x, gy, w_shape, **kwargs))
 

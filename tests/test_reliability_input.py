@@ -72,13 +72,13 @@ def test_convolution_of_an_empty_batch(kwargs, dtype):
     w = np.ones((6, 4 // kwargs.get("groups", 1), 3, 3), dtype)
     out_hw = ref.conv2d(np.ones((1,) + x.shape[1:]), w, **kwargs).shape[2:]
     gy = np.ones((0, 6) + out_hw, dtype)
-    for label in conv2d_variants("forward", dtype):
+    for label in conv2d_variants("forward", x, w, gy, **kwargs):
         y = convpool.conv2d(x, w, np.ones(6, dtype), **kwargs)
         assert y.shape == (0, 6) + out_hw and y.dtype == dtype, label
-    for label in conv2d_variants("grad_input", dtype):
+    for label in conv2d_variants("grad_input", x, w, gy, **kwargs):
         gx = convpool.conv2d_grad_input(gy, w, x.shape, **kwargs)
         assert gx.shape == x.shape and gx.dtype == dtype, label
-    for label in conv2d_variants("grad_weight", dtype):
+    for label in conv2d_variants("grad_weight", x, w, gy, **kwargs):
         # a sum over an empty batch is exactly zero
         np.testing.assert_array_equal(convpool.conv2d_grad_weight(x, gy, w.shape, **kwargs),
                                       np.zeros(w.shape, dtype), err_msg=label)
@@ -310,7 +310,7 @@ def test_nan_and_inf_pixels_reach_exactly_their_windows(rng, x_shape, w_shape, k
     with np.errstate(invalid="ignore"):  # the oracle's inf - inf
         expected = ref.conv2d(x.astype(np.float64), w.astype(np.float64), **kwargs)
     assert np.isnan(expected).any() and np.isinf(expected).any()
-    for label in conv2d_variants("forward"):
+    for label in conv2d_variants("forward", x, w, None, **kwargs):
         _same_non_finite(convpool.conv2d(x, w, **kwargs), expected, label)
 
 
@@ -344,10 +344,10 @@ def test_gradients_never_hide_a_nan(rng, x_shape, w_shape, kwargs):
     must_gw = _reach(lambda a, g: ref.conv2d_grad_weight(a, g, w.shape, **kwargs),
                      nan_x, np.ones(gy.shape)) | _reach(
         lambda a, g: ref.conv2d_grad_weight(a, g, w.shape, **kwargs), np.ones(x.shape), nan_gy)
-    for label in conv2d_variants("grad_input"):
+    for label in conv2d_variants("grad_input", x, w, gy, **kwargs):
         gx = convpool.conv2d_grad_input(gy, w, x.shape, **kwargs)
         assert np.isnan(gx)[must_gx].all(), f"{label}: a NaN gradient entry came out finite"
-    for label in conv2d_variants("grad_weight"):
+    for label in conv2d_variants("grad_weight", x, w, gy, **kwargs):
         gw = convpool.conv2d_grad_weight(x, gy, w.shape, **kwargs)
         assert np.isnan(gw)[must_gw].all(), f"{label}: a NaN gradient entry came out finite"
     assert np.isnan(convpool.conv2d_grad_bias(gy)).any()
@@ -378,7 +378,7 @@ def test_nan_gradients_do_not_depend_on_the_implementation(rng, pass_, x_shape, 
     gy[..., -1, :] = np.nan  # the last output row: its lowest taps read the bottom padding
     gy[..., :, -1] = np.nan
     masks = {}
-    for label in conv2d_variants(pass_):
+    for label in conv2d_variants(pass_, x, w, gy, **kwargs):
         result = (convpool.conv2d_grad_weight(x, gy, w.shape, **kwargs) if pass_ == "grad_weight"
                   else convpool.conv2d_grad_input(gy, w, x.shape, **kwargs))
         masks[label] = np.isnan(result)
@@ -534,17 +534,24 @@ def test_the_compiled_layer_refuses_geometry_beyond_int64_index_arithmetic():
     w = np.ones((1, 1, 1, 1), np.float32)
     y = np.empty((1, 1, 3, 3), np.float32)
     big = 2**62
-    pool = dict(kernel_size=(1, 1), stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1),
-                ceil_mode=True)
+
+    def axis(kernel=1, stride=1, dilation=1, before=0, after=0):
+        return _core.WindowAxis(3, 3, kernel, stride, dilation, before, after)
+
+    def conv(rows):
+        return _core.Conv2dGeometry(1, 1, 1, 1, rows, axis())
+
+    def pool(rows):
+        return _core.PoolGeometry(1, rows, axis())
+
     calls = [
-        lambda: _core.conv2d_forward(x, w, None, y, (1, 1), (big - 1, big - 1, 0, 0), (1, 1), 1),
-        lambda: _core.conv2d_forward(x, w, None, y, (2**63 - 1, 1), (0, 0, 0, 0), (1, 1), 1),
-        lambda: _core.conv2d_grad_input(y, np.ones((1, 1, 3, 1), np.float32), x.copy(), (1, 1),
-                                        (0, 0, 0, 0), (big // 2, 1), 1),
-        lambda: _core.max_pool2d_forward(x, y, None, **(pool | dict(stride=(2**63 - 1, 1)))),
-        lambda: _core.max_pool2d_forward(x, y, None, **(pool | dict(padding=(0, big, 0, 0)))),
-        lambda: _core.avg_pool2d_grad_input(y, x.copy(), (1, 1), (1, 1), (0, big, 0, 0), True,
-                                            True, 0),
+        lambda: _core.conv2d_forward(x, w, None, y, conv(axis(before=big - 1, after=big - 1))),
+        lambda: _core.conv2d_forward(x, w, None, y, conv(axis(stride=2**63 - 1))),
+        lambda: _core.conv2d_grad_input(y, np.ones((1, 1, 3, 1), np.float32), x.copy(),
+                                        conv(axis(kernel=3, dilation=big // 2))),
+        lambda: _core.max_pool2d_forward(x, y, None, pool(axis(stride=2**63 - 1))),
+        lambda: _core.max_pool2d_forward(x, y, None, pool(axis(after=big))),
+        lambda: _core.avg_pool2d_grad_input(y, x.copy(), pool(axis(after=big)), True, 0),
         lambda: _core.pad2d(x, y, (big - 1, big - 1, 0, 0), "zeros"),
         lambda: _core.pad2d_backward(y, x.copy(), (0, 0, big - 1, big - 1), "circular"),
     ]

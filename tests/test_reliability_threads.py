@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import convpool
 import numpy as np
 import pytest
-from conftest import CONV_PASSES, assert_close, forced_conv2d_implementation
+from conftest import CONV_PASSES, assert_close, conv2d_variants
 from convpool import _core
 
 PYTHON_THREADS = 8
@@ -112,11 +112,11 @@ def test_concurrent_convolutions_match_serial_calls_in_every_implementation(pass
             "grad_weight": "conv2d_grad_weight"}[pass_]
     call = CASES[name][1]
     data = [_conv_data(np.random.default_rng(seed)) for seed in range(PYTHON_THREADS)]
-    for implementation in _core.conv2d_implementations(pass_):
-        with forced_conv2d_implementation(pass_, implementation):
-            serial = [call(*d) for d in data]
-            with ThreadPoolExecutor(PYTHON_THREADS) as pool:
-                concurrent = list(pool.map(lambda d: call(*d), data * 2))
+    level = _core.get_simd_level()
+    for implementation in conv2d_variants(pass_, *data[0], simd_levels=(level,), **CONV_KW):
+        serial = [call(*d) for d in data]
+        with ThreadPoolExecutor(PYTHON_THREADS) as pool:
+            concurrent = list(pool.map(lambda d: call(*d), data * 2))
         for k, result in enumerate(concurrent):
             _assert_identical(result, serial[k % PYTHON_THREADS], f"{implementation}, set {k}")
 
@@ -193,12 +193,12 @@ def test_convolution_repeats_bit_for_bit_in_every_implementation(pass_, geometry
     make, kwargs = GEOMETRIES[geometry]
     call = PASS_CALLS[pass_](kwargs)
     inputs = make(np.random.default_rng(8))
-    for implementation in _core.conv2d_implementations(pass_):
-        with forced_conv2d_implementation(pass_, implementation):
-            for threads in (1, 2):
-                convpool.set_num_threads(threads)
-                first = call(*inputs)
-                _assert_identical(call(*inputs), first, f"{implementation}, {threads} threads")
+    level = _core.get_simd_level()
+    for implementation in conv2d_variants(pass_, *inputs, simd_levels=(level,), **kwargs):
+        for threads in (1, 2):
+            convpool.set_num_threads(threads)
+            first = call(*inputs)
+            _assert_identical(call(*inputs), first, f"{implementation}, {threads} threads")
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -222,12 +222,12 @@ def test_one_and_two_threads_agree_in_every_implementation(pass_, geometry):
     make, kwargs = GEOMETRIES[geometry]
     call = PASS_CALLS[pass_](kwargs)
     inputs = make(np.random.default_rng(10))
-    for implementation in _core.conv2d_implementations(pass_):
-        with forced_conv2d_implementation(pass_, implementation):
-            convpool.set_num_threads(1)
-            single = call(*inputs)
-            convpool.set_num_threads(2)
-            assert_close(call(*inputs), single, np.float32, f"{implementation}: 2 threads vs 1")
+    level = _core.get_simd_level()
+    for implementation in conv2d_variants(pass_, *inputs, simd_levels=(level,), **kwargs):
+        convpool.set_num_threads(1)
+        single = call(*inputs)
+        convpool.set_num_threads(2)
+        assert_close(call(*inputs), single, np.float32, f"{implementation}: 2 threads vs 1")
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -92,29 +92,6 @@ inline void check_no_overlap(const py::array& in, const py::array& out, const ch
     throw py::value_error(std::string(out_name) + " must not share memory with " + in_name);
 }
 
-// Geometry values arrive from Python as any int64, and the index arithmetic adds a few of
-// them: each value, the padded input extent and the dilated kernel extent must stay below
-// 2**62 (the Python layer enforces the same limit, convpool._args.INDEX_LIMIT). Called
-// before any arithmetic on them; negative values are left to the callers' own checks.
-constexpr int64_t kIndexLimit = int64_t(1) << 62;
-
-inline void check_index_range(const char* axis, int64_t in_size, int64_t before, int64_t after,
-                              int64_t kernel = 1, int64_t stride = 1, int64_t dilation = 1) {
-  const std::string name = axis;
-  for (int64_t v : {in_size, before, after, kernel, stride, dilation})
-    if (v >= kIndexLimit)
-      throw py::value_error(name + ": sizes, strides, dilations and paddings must be < 2**62, got " +
-                            std::to_string(v));
-  if (in_size < 0 || before < 0 || after < 0 || kernel < 1 || dilation < 1) return;
-  if (in_size >= kIndexLimit - before - after)
-    throw py::value_error(name + ": the padded input " + std::to_string(in_size) + " + " +
-                          std::to_string(before) + " + " + std::to_string(after) +
-                          " must be < 2**62");
-  if (kernel > 1 && dilation > (kIndexLimit - 1) / (kernel - 1))
-    throw py::value_error(name + ": the dilated kernel (kernel " + std::to_string(kernel) +
-                          ", dilation " + std::to_string(dilation) + ") must span < 2**62");
-}
-
 using Pair = std::array<int64_t, 2>;
 using Sides = std::array<int64_t, 4>;  // top, bottom, left, right
 

@@ -6,6 +6,7 @@ void register_config(pybind11::module_& m);
 void register_conv(pybind11::module_& m);
 void register_pool(pybind11::module_& m);
 void register_machine(pybind11::module_& m);
+void register_registry(pybind11::module_& m);
 }  // namespace convpool::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   convpool::bindings::register_conv(m);
   convpool::bindings::register_pool(m);
   convpool::bindings::register_machine(m);
+  convpool::bindings::register_registry(m);
 }

@@ -1,5 +1,6 @@
-// Convolution kernels and explicit padding. Converts NumPy arrays to raw pointers and
-// a Conv2dGeometry, checks that they agree, and releases the GIL around the kernel.
+// Convolution kernels and explicit padding. Checks that the NumPy arrays agree with the
+// geometry the Python layer resolved (what protects memory, nothing about what the
+// geometry means), hands the kernels raw pointers and releases the GIL around them.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -19,52 +20,27 @@ namespace py = pybind11;
 
 namespace {
 
-WindowAxis make_axis(int64_t in_size, int64_t out_size, int64_t kernel, int64_t stride,
-                     int64_t dilation, int64_t pad_before, int64_t pad_after, const char* name) {
-  check_index_range(name, in_size, pad_before, pad_after, kernel, stride, dilation);
-  WindowAxis axis{in_size, out_size, kernel, stride, dilation, pad_before};
-  validate(axis, name);
-  if (pad_after < 0) throw py::value_error(std::string(name) + ": padding must be >= 0");
-  const int64_t span = in_size + pad_before + pad_after - dilation * (kernel - 1) - 1;
-  const int64_t expected = span < 0 ? 0 : span / stride + 1;
-  if (out_size != expected)
-    throw py::value_error(std::string(name) + ": output size " + std::to_string(out_size) +
-                          " does not match input " + std::to_string(in_size) + ", kernel " +
-                          std::to_string(kernel) + ", stride " + std::to_string(stride) +
-                          ", dilation " + std::to_string(dilation) + ", padding (" +
-                          std::to_string(pad_before) + ", " + std::to_string(pad_after) +
-                          ") (expected " + std::to_string(expected) + ")");
-  return axis;
-}
-
-// Geometry from the arrays' shapes: x (N, C_in, H, W), weight (C_out, C_in/groups, kh, kw),
-// y (N, C_out, OH, OW).
-Conv2dGeometry make_geometry(const py::array& x, const py::array& weight, const py::array& y,
-                             Pair stride, Sides padding, Pair dilation, int64_t groups) {
-  Conv2dGeometry g;
-  g.batch = x.shape(0);
-  g.in_channels = x.shape(1);
-  g.out_channels = weight.shape(0);
-  g.groups = groups;
-  g.rows = make_axis(x.shape(2), y.shape(2), weight.shape(2), stride[0], dilation[0], padding[0],
-                     padding[1], "height");
-  g.cols = make_axis(x.shape(3), y.shape(3), weight.shape(3), stride[1], dilation[1], padding[2],
-                     padding[3], "width");
-  validate(g);
-  check_shape(weight, "weight", {g.out_channels, g.in_channels_per_group(), g.rows.kernel, g.cols.kernel});
-  check_shape(y, "output", {g.batch, g.out_channels, g.rows.out_size, g.cols.out_size});
-  return g;
+// The arrays x (N, C_in, H, W), weight (C_out, C_in / groups, kh, kw) and
+// y (N, C_out, OH, OW) must have the shapes of the geometry the Python layer resolved
+// (convpool.geometry), which must itself be safe to index with.
+void check_arrays(const Conv2dGeometry& g, const py::array& x, const char* x_name,
+                  const py::array& weight, const py::array& y, const char* y_name) {
+  validate(g);  // std::invalid_argument reaches Python as ValueError
+  check_shape(x, x_name, {g.batch, g.in_channels, g.rows.in_size, g.cols.in_size});
+  check_shape(weight, "weight",
+              {g.out_channels, g.in_channels_per_group(), g.rows.kernel, g.cols.kernel});
+  check_shape(y, y_name, {g.batch, g.out_channels, g.rows.out_size, g.cols.out_size});
 }
 
 void conv2d_forward_binding(const py::array& x, const py::array& weight,
-                            const std::optional<py::array>& bias, py::array& out, Pair stride,
-                            Sides padding, Pair dilation, int64_t groups) {
+                            const std::optional<py::array>& bias, py::array& out,
+                            const Conv2dGeometry& g) {
   with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);
     const T* wp = input_data<T>(weight, "weight", 4);
     T* yp = output_data<T>(out, "out", 4);
-    const Conv2dGeometry g = make_geometry(x, weight, out, stride, padding, dilation, groups);
+    check_arrays(g, x, "x", weight, out, "out");
     const T* bp = nullptr;
     if (bias) {
       bp = input_data<T>(*bias, "bias", 1);
@@ -79,15 +55,13 @@ void conv2d_forward_binding(const py::array& x, const py::array& weight,
 }
 
 void conv2d_grad_input_binding(const py::array& grad_output, const py::array& weight,
-                               py::array& grad_input, Pair stride, Sides padding, Pair dilation,
-                               int64_t groups) {
+                               py::array& grad_input, const Conv2dGeometry& g) {
   with_float_type(grad_output, "grad_output", [&](auto zero) {
     using T = decltype(zero);
     const T* gyp = input_data<T>(grad_output, "grad_output", 4);
     const T* wp = input_data<T>(weight, "weight", 4);
     T* gxp = output_data<T>(grad_input, "grad_input", 4);
-    const Conv2dGeometry g =
-        make_geometry(grad_input, weight, grad_output, stride, padding, dilation, groups);
+    check_arrays(g, grad_input, "grad_input", weight, grad_output, "grad_output");
     check_no_overlap(grad_output, grad_input, "grad_output", "grad_input");
     py::gil_scoped_release release;
     conv2d_grad_input<T>(g, gyp, wp, gxp);
@@ -95,15 +69,13 @@ void conv2d_grad_input_binding(const py::array& grad_output, const py::array& we
 }
 
 void conv2d_grad_weight_binding(const py::array& x, const py::array& grad_output,
-                                py::array& grad_weight, Pair stride, Sides padding,
-                                Pair dilation, int64_t groups) {
+                                py::array& grad_weight, const Conv2dGeometry& g) {
   with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);
     const T* gyp = input_data<T>(grad_output, "grad_output", 4);
     T* gwp = output_data<T>(grad_weight, "grad_weight", 4);
-    const Conv2dGeometry g =
-        make_geometry(x, grad_weight, grad_output, stride, padding, dilation, groups);
+    check_arrays(g, x, "x", grad_weight, grad_output, "grad_output");
     check_no_overlap(x, grad_weight, "x", "grad_weight");
     py::gil_scoped_release release;
     conv2d_grad_weight<T>(g, xp, gyp, gwp);
@@ -145,8 +117,9 @@ void pad2d_binding(const py::array& src, py::array& dst, Sides padding, const st
     const py::array& plain = backward ? dst : src;
     const py::array& padded = backward ? src : dst;
     const int64_t h = plain.shape(2), w = plain.shape(3);
-    check_index_range("height", h, pad.top, pad.bottom);
-    check_index_range("width", w, pad.left, pad.right);
+    // The same range checks as every geometry (before the padded sizes are computed).
+    validate(WindowAxis{h, 0, 1, 1, 1, pad.top, pad.bottom}, "height", WindowBound::inside_padding);
+    validate(WindowAxis{w, 0, 1, 1, 1, pad.left, pad.right}, "width", WindowBound::inside_padding);
     validate_padding(m, pad, h, w);
     check_shape(padded, backward ? "x" : "out",
                 {plain.shape(0), plain.shape(1), h + pad.top + pad.bottom, w + pad.left + pad.right});
@@ -163,11 +136,11 @@ void pad2d_binding(const py::array& src, py::array& dst, Sides padding, const st
 void register_conv(py::module_& m) {
   using namespace py::literals;
   m.def("conv2d_forward", &conv2d_forward_binding, "x"_a, "weight"_a, "bias"_a, "out"_a,
-        "stride"_a, "padding"_a, "dilation"_a, "groups"_a);
+        "geometry"_a);
   m.def("conv2d_grad_input", &conv2d_grad_input_binding, "grad_output"_a, "weight"_a,
-        "grad_input"_a, "stride"_a, "padding"_a, "dilation"_a, "groups"_a);
+        "grad_input"_a, "geometry"_a);
   m.def("conv2d_grad_weight", &conv2d_grad_weight_binding, "x"_a, "grad_output"_a,
-        "grad_weight"_a, "stride"_a, "padding"_a, "dilation"_a, "groups"_a);
+        "grad_weight"_a, "geometry"_a);
   m.def("conv2d_grad_bias", &conv2d_grad_bias_binding, "grad_output"_a, "grad_bias"_a);
   m.def("pad2d", [](const py::array& x, py::array& out, Sides padding, const std::string& mode) {
     pad2d_binding(x, out, padding, mode, false);
@@ -175,8 +148,6 @@ void register_conv(py::module_& m) {
   m.def("pad2d_backward", [](const py::array& grad, py::array& out, Sides padding,
                              const std::string& mode) { pad2d_binding(grad, out, padding, mode, true); },
         "grad_padded"_a, "out"_a, "padding"_a, "mode"_a);
-  m.def("conv2d_implementations", &conv2d_implementations, "pass_"_a);
-  m.def("force_conv2d_implementation", &force_conv2d_implementation, "pass_"_a, "name"_a);
 }
 
 }  // namespace convpool::bindings

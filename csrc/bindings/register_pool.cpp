@@ -20,47 +20,16 @@ namespace py = pybind11;
 
 namespace {
 
-// PyTorch's output size: floor, or with ceil_mode ceil unless the last window would then
-// start past the input and the padding before it.
-int64_t pooled_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t before,
-                    int64_t after, bool ceil_mode) {
-  const int64_t span = in + before + after - dilation * (kernel - 1) - 1;
-  if (span < 0) return 0;
-  int64_t out = (ceil_mode ? span + stride - 1 : span) / stride + 1;
-  if (ceil_mode && (out - 1) * stride >= in + before) --out;
-  return out;
-}
-
-WindowAxis make_axis(int64_t in_size, int64_t out_size, int64_t kernel, int64_t stride,
-                     int64_t dilation, int64_t before, int64_t after, bool ceil_mode,
-                     const char* name) {
-  check_index_range(name, in_size, before, after, kernel, stride, dilation);
-  if (after < 0) throw py::value_error(std::string(name) + ": padding must be >= 0");
-  const WindowAxis axis{in_size, out_size, kernel, stride, dilation, before};
-  validate(axis, name);
-  const int64_t expected = pooled_size(in_size, kernel, stride, dilation, before, after, ceil_mode);
-  if (out_size != expected)
-    throw py::value_error(std::string(name) + ": output size " + std::to_string(out_size) +
-                          " does not match input " + std::to_string(in_size) + ", kernel " +
-                          std::to_string(kernel) + ", stride " + std::to_string(stride) +
-                          ", dilation " + std::to_string(dilation) + ", padding (" +
-                          std::to_string(before) + ", " + std::to_string(after) + "), ceil_mode " +
-                          (ceil_mode ? "true" : "false") + " (expected " + std::to_string(expected) + ")");
-  return axis;
-}
-
-// x (N, C, H, W) pooled to y (N, C, OH, OW).
-PoolGeometry make_geometry(const py::array& x, const py::array& y, Pair kernel, Pair stride,
-                           Sides padding, Pair dilation, bool ceil_mode) {
-  PoolGeometry g;
-  g.planes = x.shape(0) * x.shape(1);
-  g.rows = make_axis(x.shape(2), y.shape(2), kernel[0], stride[0], dilation[0], padding[0],
-                     padding[1], ceil_mode, "height");
-  g.cols = make_axis(x.shape(3), y.shape(3), kernel[1], stride[1], dilation[1], padding[2],
-                     padding[3], ceil_mode, "width");
+// x (N, C, H, W) and y (N, C, OH, OW) must have the shapes of the geometry the Python
+// layer resolved (convpool.geometry), which must itself be safe to index with.
+void check_arrays(const PoolGeometry& g, const py::array& x, const char* x_name,
+                  const py::array& y, const char* y_name) {
   validate(g);  // std::invalid_argument reaches Python as ValueError
-  check_shape(y, "output", {x.shape(0), x.shape(1), g.rows.out_size, g.cols.out_size});
-  return g;
+  if (x.shape(0) * x.shape(1) != g.planes)
+    throw py::value_error(std::string(x_name) + ": " + shape_string(x) + " does not hold " +
+                          std::to_string(g.planes) + " planes");
+  check_shape(x, x_name, {x.shape(0), x.shape(1), g.rows.in_size, g.cols.in_size});
+  check_shape(y, y_name, {x.shape(0), x.shape(1), g.rows.out_size, g.cols.out_size});
 }
 
 int64_t* optional_indices(std::optional<py::array> indices, const py::array& like) {
@@ -72,13 +41,12 @@ int64_t* optional_indices(std::optional<py::array> indices, const py::array& lik
 }
 
 void max_pool2d_forward_binding(const py::array& x, py::array& out,
-                                const std::optional<py::array>& indices, Pair kernel, Pair stride,
-                                Sides padding, Pair dilation, bool ceil_mode) {
+                                const std::optional<py::array>& indices, const PoolGeometry& g) {
   with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);
     T* yp = output_data<T>(out, "out", 4);
-    const PoolGeometry g = make_geometry(x, out, kernel, stride, padding, dilation, ceil_mode);
+    check_arrays(g, x, "x", out, "out");
     int64_t* ip = optional_indices(indices, out);
     check_no_overlap(x, out, "x", "out");
     if (indices) {
@@ -136,24 +104,21 @@ void max_pool2d_grad_input_binding(const py::array& grad_output, const py::array
   });
 }
 
-AvgPoolDivisor make_divisor(Sides padding, bool count_include_pad, int64_t divisor_override) {
+AvgPoolDivisor make_divisor(bool count_include_pad, int64_t divisor_override) {
   AvgPoolDivisor d;
   d.count_include_pad = count_include_pad;
   d.override_value = divisor_override;
-  d.pad_after_rows = padding[1];
-  d.pad_after_cols = padding[3];
   return d;
 }
 
-void avg_pool2d_forward_binding(const py::array& x, py::array& out, Pair kernel, Pair stride,
-                                Sides padding, bool ceil_mode, bool count_include_pad,
-                                int64_t divisor_override) {
+void avg_pool2d_forward_binding(const py::array& x, py::array& out, const PoolGeometry& g,
+                                bool count_include_pad, int64_t divisor_override) {
   with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);
     T* yp = output_data<T>(out, "out", 4);
-    const PoolGeometry g = make_geometry(x, out, kernel, stride, padding, {1, 1}, ceil_mode);
-    const AvgPoolDivisor d = make_divisor(padding, count_include_pad, divisor_override);
+    check_arrays(g, x, "x", out, "out");
+    const AvgPoolDivisor d = make_divisor(count_include_pad, divisor_override);
     check_no_overlap(x, out, "x", "out");
     py::gil_scoped_release release;
     avg_pool2d_forward<T>(g, d, xp, yp);
@@ -161,15 +126,14 @@ void avg_pool2d_forward_binding(const py::array& x, py::array& out, Pair kernel,
 }
 
 void avg_pool2d_grad_input_binding(const py::array& grad_output, py::array& grad_input,
-                                   Pair kernel, Pair stride, Sides padding, bool ceil_mode,
-                                   bool count_include_pad, int64_t divisor_override) {
+                                   const PoolGeometry& g, bool count_include_pad,
+                                   int64_t divisor_override) {
   with_float_type(grad_output, "grad_output", [&](auto zero) {
     using T = decltype(zero);
     const T* gyp = input_data<T>(grad_output, "grad_output", 4);
     T* gxp = output_data<T>(grad_input, "grad_input", 4);
-    const PoolGeometry g =
-        make_geometry(grad_input, grad_output, kernel, stride, padding, {1, 1}, ceil_mode);
-    const AvgPoolDivisor d = make_divisor(padding, count_include_pad, divisor_override);
+    check_arrays(g, grad_input, "grad_input", grad_output, "grad_output");
+    const AvgPoolDivisor d = make_divisor(count_include_pad, divisor_override);
     check_no_overlap(grad_output, grad_input, "grad_output", "grad_input");
     py::gil_scoped_release release;
     avg_pool2d_grad_input<T>(g, d, gyp, gxp);
@@ -253,9 +217,6 @@ ChannelPoolShape channel_shape(const py::array& x, const py::array& y, int64_t s
                                const char* y_name) {
   if (size < 1 || size > INT32_MAX)
     throw py::value_error("size: must be >= 1, got " + std::to_string(size));
-  if (x.shape(1) % size != 0)
-    throw py::value_error("size: " + std::to_string(size) + " must divide the channel count " +
-                          std::to_string(x.shape(1)));
   check_shape(y, y_name, {x.shape(0), x.shape(1) / size, x.shape(2), x.shape(3)});
   return {x.shape(0), x.shape(1), size, x.shape(2) * x.shape(3)};
 }
@@ -296,14 +257,13 @@ void channel_pool_grad_input_binding(const py::array& grad_output, const py::arr
 void register_pool(py::module_& m) {
   using namespace py::literals;
   m.def("max_pool2d_forward", &max_pool2d_forward_binding, "x"_a, "out"_a, "indices"_a,
-        "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a, "ceil_mode"_a);
+        "geometry"_a);
   m.def("max_pool2d_grad_input", &max_pool2d_grad_input_binding, "grad_output"_a, "indices"_a,
         "grad_input"_a);
-  m.def("avg_pool2d_forward", &avg_pool2d_forward_binding, "x"_a, "out"_a, "kernel_size"_a,
-        "stride"_a, "padding"_a, "ceil_mode"_a, "count_include_pad"_a, "divisor_override"_a);
+  m.def("avg_pool2d_forward", &avg_pool2d_forward_binding, "x"_a, "out"_a, "geometry"_a,
+        "count_include_pad"_a, "divisor_override"_a);
   m.def("avg_pool2d_grad_input", &avg_pool2d_grad_input_binding, "grad_output"_a, "grad_input"_a,
-        "kernel_size"_a, "stride"_a, "padding"_a, "ceil_mode"_a, "count_include_pad"_a,
-        "divisor_override"_a);
+        "geometry"_a, "count_include_pad"_a, "divisor_override"_a);
   m.def("global_avg_pool2d_forward", &global_avg_pool2d_forward_binding, "x"_a, "out"_a);
   m.def("global_avg_pool2d_grad_input", &global_avg_pool2d_grad_input_binding, "grad_output"_a,
         "grad_input"_a);

@@ -1,13 +1,16 @@
-// The shapes a kernel works on, resolved once by the caller. Kernels trust these structs;
-// `validate()` is the single place where they are checked (the bindings call it).
+// The shapes a kernel works on, resolved once by the Python layer (convpool.geometry).
+// Kernels trust these structs; `validate()` checks what protects memory (the bindings call
+// it): values in range, extents within int64 index arithmetic, channel counts that the
+// groups divide, and every window inside the padded input.
 #pragma once
 
 #include <cstdint>
 
 namespace convpool {
 
-// One spatial axis of a sliding-window operation. Padding before the first pixel is
-// explicit; padding after the last is whatever the output size implies.
+// One spatial axis of a sliding-window operation, resolved by the Python layer
+// (convpool.geometry). The kernels index from pad_before; pad_after is what the output
+// size was computed with (average pooling's divisor counts it).
 struct WindowAxis {
   int64_t in_size = 0;
   int64_t out_size = 0;
@@ -15,6 +18,7 @@ struct WindowAxis {
   int64_t stride = 1;
   int64_t dilation = 1;
   int64_t pad_before = 0;
+  int64_t pad_after = 0;
 
   // Input coordinate that tap `k` of output position `o` reads; may lie in the padding.
   int64_t input_index(int64_t o, int64_t k) const { return o * stride - pad_before + k * dilation; }
@@ -50,8 +54,11 @@ struct Conv2dGeometry {
   int64_t kernel_plane() const { return rows.kernel * cols.kernel; }
 };
 
-// Throws std::invalid_argument naming the broken rule.
-void validate(const WindowAxis& axis, const char* axis_name);
+// Throws std::invalid_argument naming the broken rule. A convolution's windows must lie
+// inside the padded input; a pooling window (ceil_mode) may hang past the padding after
+// it, but must start inside the input or the padding before it.
+enum class WindowBound { inside_padding, starts_inside };
+void validate(const WindowAxis& axis, const char* axis_name, WindowBound bound);
 void validate(const Conv2dGeometry& g);
 
 }  // namespace convpool

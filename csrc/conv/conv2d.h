@@ -8,8 +8,6 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
-#include <vector>
 
 #include "common/geometry.h"
 
@@ -27,9 +25,4 @@ void conv2d_grad_weight(const Conv2dGeometry& g, const T* x, const T* grad_y, T*
 template <typename T>
 void conv2d_grad_bias(int64_t batch, int64_t channels, int64_t plane, const T* grad_y, T* grad_b);
 
-// The implementations of each pass ("forward", "grad_input", "grad_weight"), in the order
-// they are tried; the last, "direct", handles every case. Forcing one (tests do, to cover
-// every path) makes dispatch use it wherever it supports the case; "" restores the default.
-std::vector<std::string> conv2d_implementations(const std::string& pass);
-void force_conv2d_implementation(const std::string& pass, const std::string& name);
 }  // namespace convpool

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "conv/conv2d_supports.h"
 #include "conv/padded_rows.h"
 #include "conv/tap_tile.h"
 #include "common/simd_vec.h"
@@ -71,7 +72,7 @@ void row_tile(const float* in, int64_t channels, int64_t channel_stride, const i
     }
 }
 
-constexpr int kMaxRowChannels = 8;
+constexpr int kMaxRowChannels = int(kBlockedMaxRowChannels);
 // Rows per tile for NO output channels: NO x NR accumulators plus the NR input vectors
 // and a broadcast within the register file.
 constexpr int row_tile_rows(int no) {
@@ -120,7 +121,7 @@ struct TapConvolution {
   // output channels per group, contiguous rows, and an input with slack past its end.
   bool by_rows = false;
 
-  static bool rows_suit(int64_t cout_g, int64_t cols) { return cout_g <= kMaxRowChannels && cout_g * 2 <= V && cols * 2 >= V; }
+  static bool rows_suit(int64_t cout_g, int64_t cols) { return blocked_rows_suit(cout_g, cols, V); }
 
   int64_t block() const { return by_rows ? cout_g : int64_t(nb) * V; }
   int64_t out_blocks() const { return ceil_div(cout_g, block()); }
@@ -234,17 +235,6 @@ int64_t read_extent(const WindowAxis& a) { return (a.out_size - 1) * a.stride + 
 
 }  // namespace
 
-bool blocked_forward_supports(const Conv2dGeometry& g) {
-  // With one input channel per group the plane filter beats channel tiles; the row kernel
-  // beats both from two output channels per group on (measured: LeNet's first layer 2.3x,
-  // a single-channel picture filter or a depthwise layer 0.5x-0.8x).
-  const bool rows = g.cols.stride == 1 && g.out_channels_per_group() >= 2 &&
-                    TapConvolution::rows_suit(g.out_channels_per_group(), g.cols.out_size);
-  const bool tiles = g.out_channels_per_group() >= 4 && g.in_channels_per_group() >= 2;
-  return g.cols.stride <= 2 && (rows || tiles) && g.batch > 0 && g.rows.out_size > 0 &&
-         g.cols.out_size > 0 && g.in_plane() > 0;
-}
-
 void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
                      float* y) {
   const WindowAxis &R = g.rows, &C = g.cols;
@@ -335,12 +325,6 @@ GradientMargins gradient_margins(const WindowAxis& a) {
 }
 
 }  // namespace
-
-bool blocked_grad_input_supports(const Conv2dGeometry& g) {
-  const bool rows = g.rows.stride == 1 && g.cols.stride == 1 &&
-                    TapConvolution::rows_suit(g.in_channels_per_group(), g.cols.in_size);
-  return (rows || g.in_channels_per_group() >= 4) && g.batch > 0 && g.in_plane() > 0;
-}
 
 // Input gradient as a tap convolution of the output gradient with the transposed,
 // flipped kernel, once per stride phase (ry, rx): input pixels ry + a*sy, rx + b*sx
@@ -479,10 +463,6 @@ void to_channels_last(const float* src, int64_t src_stride, int64_t channels, in
 }
 
 }  // namespace
-
-bool blocked_grad_weight_supports(const Conv2dGeometry& g) {
-  return g.out_channels_per_group() >= 4 && g.batch > 0 && g.out_plane() > 0;
-}
 
 // Weight gradient: pixels are the reduction axis. Each thread sums its own contiguous
 // share of (image, output row) pairs into a private copy of the gradient; the copies are

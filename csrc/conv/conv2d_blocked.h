@@ -15,9 +15,6 @@ namespace convpool {
 
 #define CONVPOOL_DECLARE_BLOCKED(isa)                                                          \
   namespace isa {                                                                              \
-  bool blocked_forward_supports(const Conv2dGeometry& g);                                      \
-  bool blocked_grad_input_supports(const Conv2dGeometry& g);                                   \
-  bool blocked_grad_weight_supports(const Conv2dGeometry& g);                                  \
   void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w,                \
                        const float* bias, float* y);                                           \
   void blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,        \

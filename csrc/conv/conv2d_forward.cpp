@@ -1,18 +1,14 @@
-// Forward convolution: the direct loop nest every case can use, and the dispatch to the
-// fast paths (conv2d_dispatch.cpp).
-#include "conv/conv2d.h"
-#include "conv/conv2d_dispatch.h"
+// Forward convolution: the direct loop nest, which supports every case (conv2d_direct.h).
+#include "conv/conv2d_direct.h"
 #include "common/threading.h"
 
 namespace convpool {
-
-namespace {
 
 // One output plane (n, q) at a time: the plane stays in cache while every input channel
 // and kernel tap adds its contribution along whole output rows, which the compiler
 // vectorises. Taps falling in the zero padding are skipped by clipping the row range.
 template <typename T>
-void forward_direct(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+void conv2d_forward_direct(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   const WindowAxis& R = g.rows;
   const WindowAxis& C = g.cols;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
@@ -44,19 +40,8 @@ void forward_direct(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
   }
 }
 
-}  // namespace
 
-template <>
-void conv2d_forward<double>(const Conv2dGeometry& g, const double* x, const double* w,
-                            const double* bias, double* y) {
-  forward_direct(g, x, w, bias, y);
-}
-
-template <>
-void conv2d_forward<float>(const Conv2dGeometry& g, const float* x, const float* w,
-                           const float* bias, float* y) {
-  if (run_fast_forward(g, x, w, bias, y)) return;
-  forward_direct(g, x, w, bias, y);
-}
+template void conv2d_forward_direct<float>(const Conv2dGeometry&, const float*, const float*, const float*, float*);
+template void conv2d_forward_direct<double>(const Conv2dGeometry&, const double*, const double*, const double*, double*);
 
 }  // namespace convpool

@@ -1,17 +1,14 @@
 // Gradient of the convolution with respect to its input.
-#include "conv/conv2d.h"
-#include "conv/conv2d_dispatch.h"
+#include "conv/conv2d_direct.h"
 #include "common/threading.h"
 
 namespace convpool {
-
-namespace {
 
 // One input-gradient plane (n, p) at a time, so that each thread owns what it writes
 // (no atomics, deterministic): every output channel q that reads channel p scatters
 // w[q, p, s, t] * grad_y[n, q] back along the rows it read.
 template <typename T>
-void grad_input_direct(const Conv2dGeometry& g, const T* grad_y, const T* w, T* grad_x) {
+void conv2d_grad_input_direct(const Conv2dGeometry& g, const T* grad_y, const T* w, T* grad_x) {
   const WindowAxis& R = g.rows;
   const WindowAxis& C = g.cols;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
@@ -43,19 +40,8 @@ void grad_input_direct(const Conv2dGeometry& g, const T* grad_y, const T* w, T* 
   }
 }
 
-}  // namespace
 
-template <>
-void conv2d_grad_input<double>(const Conv2dGeometry& g, const double* grad_y, const double* w,
-                               double* grad_x) {
-  grad_input_direct(g, grad_y, w, grad_x);
-}
-
-template <>
-void conv2d_grad_input<float>(const Conv2dGeometry& g, const float* grad_y, const float* w,
-                              float* grad_x) {
-  if (run_fast_grad_input(g, grad_y, w, grad_x)) return;
-  grad_input_direct(g, grad_y, w, grad_x);
-}
+template void conv2d_grad_input_direct<float>(const Conv2dGeometry&, const float*, const float*, float*);
+template void conv2d_grad_input_direct<double>(const Conv2dGeometry&, const double*, const double*, double*);
 
 }  // namespace convpool

@@ -1,17 +1,14 @@
 // Gradient of the convolution with respect to its weights.
-#include "conv/conv2d.h"
-#include "conv/conv2d_dispatch.h"
+#include "conv/conv2d_direct.h"
 #include "common/threading.h"
 
 namespace convpool {
-
-namespace {
 
 // One (q, p) kernel at a time, owned by one thread: its kh * kw taps are sums over the
 // batch and the output plane, accumulated row by row in T and added in double, in a
 // fixed order (deterministic whatever the thread count).
 template <typename T>
-void grad_weight_direct(const Conv2dGeometry& g, const T* x, const T* grad_y, T* grad_w) {
+void conv2d_grad_weight_direct(const Conv2dGeometry& g, const T* x, const T* grad_y, T* grad_w) {
   const WindowAxis& R = g.rows;
   const WindowAxis& C = g.cols;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
@@ -43,19 +40,8 @@ void grad_weight_direct(const Conv2dGeometry& g, const T* x, const T* grad_y, T*
   }
 }
 
-}  // namespace
 
-template <>
-void conv2d_grad_weight<double>(const Conv2dGeometry& g, const double* x, const double* grad_y,
-                                double* grad_w) {
-  grad_weight_direct(g, x, grad_y, grad_w);
-}
-
-template <>
-void conv2d_grad_weight<float>(const Conv2dGeometry& g, const float* x, const float* grad_y,
-                               float* grad_w) {
-  if (run_fast_grad_weight(g, x, grad_y, grad_w)) return;
-  grad_weight_direct(g, x, grad_y, grad_w);
-}
+template void conv2d_grad_weight_direct<float>(const Conv2dGeometry&, const float*, const float*, float*);
+template void conv2d_grad_weight_direct<double>(const Conv2dGeometry&, const double*, const double*, double*);
 
 }  // namespace convpool

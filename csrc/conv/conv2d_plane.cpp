@@ -111,10 +111,6 @@ void filter_rows(const RowBuffer& in, int64_t row_step, const FilterTaps& f, int
 
 }  // namespace
 
-bool plane_supports(const Conv2dGeometry& g) {
-  return g.in_channels_per_group() == 1 && g.cols.stride == 1;
-}
-
 void plane_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
                    float* y) {
   const WindowAxis &R = g.rows, &C = g.cols;
@@ -138,10 +134,6 @@ void plane_forward(const Conv2dGeometry& g, const float* x, const float* w, cons
                   y + plane * g.out_plane() + r0 * C.out_size, C.out_size);
     }
   }
-}
-
-bool plane_grad_input_supports(const Conv2dGeometry& g) {
-  return plane_supports(g) && g.rows.stride == 1;
 }
 
 // With stride 1 the input gradient is the output gradient filtered by the flipped

@@ -11,8 +11,6 @@ namespace convpool {
 
 #define CONVPOOL_DECLARE_PLANE(isa)                                                            \
   namespace isa {                                                                              \
-  bool plane_supports(const Conv2dGeometry& g);                                                \
-  bool plane_grad_input_supports(const Conv2dGeometry& g);                                     \
   void plane_forward(const Conv2dGeometry& g, const float* x, const float* w,                  \
                      const float* bias, float* y);                                             \
   void plane_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,          \

@@ -358,23 +358,6 @@ void winograd_tiles(const WinogradProblem& p) {
 
 }  // namespace
 
-namespace {
-bool winograd_suits(const Conv2dGeometry& g, int64_t stride) {
-  const WindowAxis &R = g.rows, &C = g.cols;
-  return R.kernel == 3 && C.kernel == 3 && R.stride == stride && C.stride == stride && R.dilation == 1 &&
-         C.dilation == 1 && g.groups == 1 && g.in_channels >= 16 && g.out_channels >= 16 &&
-         R.pad_before <= 2 && C.pad_before <= 2 && g.batch > 0 && g.in_plane() > 0 &&
-         g.in_channels < (int64_t(1) << 23) &&  // gathered offsets stay in int32
-         int64_t(V) * std::max(g.in_plane(), g.out_plane()) < (int64_t(1) << 31);
-}
-}  // namespace
-
-bool winograd_supports(const Conv2dGeometry& g) { return winograd_suits(g, 1); }
-
-bool winograd_forward_supports(const Conv2dGeometry& g) {
-  return winograd_suits(g, 1) || winograd_suits(g, 2);
-}
-
 void winograd_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
                       float* y) {
   WinogradProblem p;

@@ -10,8 +10,6 @@ namespace convpool {
 
 #define CONVPOOL_DECLARE_WINOGRAD(isa)                                                         \
   namespace isa {                                                                              \
-  bool winograd_supports(const Conv2dGeometry& g);                                             \
-  bool winograd_forward_supports(const Conv2dGeometry& g);                                     \
   void winograd_forward(const Conv2dGeometry& g, const float* x, const float* w,               \
                         const float* bias, float* y);                                          \
   void winograd_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,       \

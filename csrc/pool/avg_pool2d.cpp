@@ -45,9 +45,9 @@ class Divisors {
       return;
     }
     pool::Scratch<int64_t> counts(std::max(oh, ow));
-    window_counts(g.rows, d.pad_after_rows, d.count_include_pad, counts.get());
+    window_counts(g.rows, d.count_include_pad, counts.get());
     for (int64_t i = 0; i < oh; ++i) rows_[i] = static_cast<T>(counts[i]);
-    window_counts(g.cols, d.pad_after_cols, d.count_include_pad, counts.get());
+    window_counts(g.cols, d.count_include_pad, counts.get());
     for (int64_t j = 0; j < ow; ++j) cols_[j] = static_cast<T>(counts[j]);
   }
   T row(int64_t i) const { return rows_[i]; }

@@ -21,8 +21,9 @@ struct PoolGeometry {
   int64_t out_plane() const { return rows.out_size * cols.out_size; }
 };
 
-// Throws std::invalid_argument naming the broken rule: sizes, and that every window holds
-// at least one input pixel on each axis (a max over padding alone is undefined).
+// Throws std::invalid_argument naming the broken rule: what protects memory (values in
+// range, element counts, every window starting inside the input or the padding before
+// it). That every window holds an input pixel is the Python layer's rule.
 void validate(const PoolGeometry& g);
 
 // What an average divides by. With `override_value` != 0 that value; otherwise, per output
@@ -32,13 +33,11 @@ void validate(const PoolGeometry& g);
 struct AvgPoolDivisor {
   bool count_include_pad = true;
   int64_t override_value = 0;
-  int64_t pad_after_rows = 0;  // bottom padding
-  int64_t pad_after_cols = 0;  // right padding
 };
 
 // The per-axis factor of the divisor for every output position of `axis`, into
 // counts[0, axis.out_size).
-void window_counts(const WindowAxis& axis, int64_t pad_after, bool include_pad, int64_t* counts);
+void window_counts(const WindowAxis& axis, bool include_pad, int64_t* counts);
 
 // x (planes, H, W) -> y (planes, OH, OW); `indices` (same shape as y, flat positions in
 // each H*W plane, first occurrence on ties, a NaN wins over numbers: the first NaN) or null.
@@ -57,6 +56,12 @@ void avg_pool2d_forward(const PoolGeometry& g, const AvgPoolDivisor& d, const T*
 template <typename T>
 void avg_pool2d_grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* grad_y,
                            T* grad_x);
+
+// Global pooling's problem: `planes` planes of `plane_size` pixels each.
+struct GlobalPoolShape {
+  int64_t planes = 0;
+  int64_t plane_size = 0;
+};
 
 // One number per plane: x (planes, plane_size) -> y (planes).
 template <typename T>

@@ -1,7 +1,7 @@
 // The pooling kernels are compiled once per instruction set (CONVPOOL_ISA_SOURCES in
 // CMakeLists.txt): each build defines the functions of pool2d.h in its own namespace
-// (convpool::avx512, ::avx2, ::baseline), and pool_dispatch.cpp calls the one for the
-// SIMD level in force. Semantics are those documented in pool2d.h.
+// (convpool::avx512, ::avx2, ::baseline), and the registry (registry/registry.cpp) calls
+// the one for the SIMD level in force. Semantics are those documented in pool2d.h.
 #pragma once
 
 #include <cstdint>

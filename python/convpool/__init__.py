@@ -17,7 +17,8 @@ from .conv_transpose import (
     conv_transpose2d_grad_input,
     conv_transpose2d_grad_weight,
 )
-from .padding import resolve_padding
+from .geometry import resolve_padding
+from .implementation import implementation, implementations
 from .pool import (
     avg_pool2d,
     avg_pool2d_grad_input,
@@ -50,6 +51,8 @@ __all__ = [
     "global_avg_pool2d_grad_input",
     "global_max_pool2d",
     "global_max_pool2d_grad_input",
+    "implementation",
+    "implementations",
     "max_pool2d",
     "max_pool2d_grad_input",
     "resolve_padding",

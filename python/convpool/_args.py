@@ -1,5 +1,6 @@
-"""Argument normalisation shared by the public functions: done once per call, in Python,
-so that the kernels receive only contiguous float32/float64 arrays and plain ints."""
+"""Array arguments shared by the public functions: conversion of array-likes, shapes given
+as tuples, ``out=`` arrays. Done once per call, in Python, so that the kernels receive only
+contiguous float32/float64 arrays (the geometry is :mod:`convpool.geometry`'s)."""
 
 from __future__ import annotations
 
@@ -8,52 +9,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-Pair = tuple[int, int]
-
-INDEX_LIMIT = 2**62
-"""Every size, stride, dilation and padding, and every product of an array's sizes, stays
-below this: the kernels' int64 index arithmetic (sums of a few such terms) cannot overflow."""
-
-
-def check_index_range(shape: Sequence[int], name: str) -> None:
-    """ValueError unless the product of ``shape``'s sizes (zeros counted as ones: the kernels
-    multiply leading sizes before they see the zero) is below :data:`INDEX_LIMIT`."""
-    count = 1
-    for size in shape:
-        count *= max(int(size), 1)
-    if count >= INDEX_LIMIT:
-        raise ValueError(
-            f"{name}: shape {tuple(int(s) for s in shape)} is too large for 64-bit index "
-            f"arithmetic (the product of its sizes must be < 2**62)"
-        )
-
-
-def _check_below_limit(value: int, name: str, given: object) -> None:
-    if value >= INDEX_LIMIT:
-        raise ValueError(f"{name}: must be < 2**62 (64-bit index arithmetic), got {given!r}")
-
-
-def positive_pair(value: object, name: str) -> Pair:
-    """An int or a pair of ints, each >= 1, as ``(height, width)``."""
-    items = value if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2:
-        raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, numbers.Integral):
-            raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
-        if item < 1:
-            raise ValueError(f"{name}: must be >= 1, got {value!r}")
-        _check_below_limit(item, name, value)
-    return int(items[0]), int(items[1])
-
-
-def positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name}: must be >= 1, got {value}")
-    _check_below_limit(value, name, value)
-    return int(value)
+# The geometry module owns sizes, limits and the dtype rule; they are importable from here
+# too, where existing code looks for them.
+from .geometry import (  # noqa: E402, F401
+    INDEX_LIMIT,
+    check_index_range,
+    compute_dtype,
+    positive_int,
+    positive_pair,
+)
 
 
 def as_array(value: object, name: str) -> np.ndarray:
@@ -71,29 +35,6 @@ def as_array(value: object, name: str) -> np.ndarray:
             f"got {array.dtype}"
         )
     return array
-
-
-_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def compute_dtype(*arrays: np.ndarray) -> np.dtype:
-    """``numpy.result_type(*arrays, float32)``, which must be float32 or float64."""
-    first = arrays[0].dtype
-    # NumPy's own float32/float64 dtype objects, compared by identity: the common case in
-    # a few tens of nanoseconds (an equal dtype that is another object takes the long way).
-    if first is _NATIVE[0] or first is _NATIVE[1]:
-        for array in arrays[1:]:
-            if array.dtype is not first:
-                break
-        else:
-            return first
-    dtype = np.result_type(*arrays, np.float32)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(
-            f"dtype: convpool computes in float32 or float64; these inputs need {dtype} "
-            f"({', '.join(str(a.dtype) for a in arrays)})"
-        )
-    return dtype
 
 
 def contiguous(array: np.ndarray, dtype: np.dtype) -> np.ndarray:

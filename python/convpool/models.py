@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from .geometry import output_size
 from .nn import (
     AvgPool2d,
     Conv2d,
@@ -48,13 +49,14 @@ def _plan(input_size: int, in_channels: int, num_classes: int, activation: str, 
     kernel = 3 if small else 5
     pool_stride = 1 if small else 2
     second_padding = kernel // 2 if small else 0
-    size = input_size
     plan: list[tuple] = [("conv", in_channels, channels[0], kernel, kernel // 2),
                          ("activation",), ("pool", pool_stride)]
-    size = (size - 2) // pool_stride + 1
     plan += [("conv", channels[0], channels[1], kernel, second_padding), ("activation",),
              ("pool", pool_stride)]
-    size = (size + 2 * second_padding - kernel + 1 - 2) // pool_stride + 1
+    size = input_size  # through: 'same' conv, 2x2 pool, conv, 2x2 pool
+    for conv_padding in (kernel // 2, second_padding):
+        size = output_size(size, kernel, 1, 1, conv_padding, conv_padding)
+        size = output_size(size, 2, pool_stride, 1, 0, 0)
     if size < 1:
         raise ValueError(f"input_size: {input_size} is too small for LeNet-5's layers")
     features = channels[1] * size * size

@@ -5,30 +5,30 @@ float32 to float32 or float64 (``numpy.result_type(x, float32)``: uint8, int8, i
 float32 compute in float32; int32, int64 and float64 in float64), any strides. Results are
 new C-contiguous arrays of that dtype, in the rank of the input.
 
-Each function normalises its arguments once (:class:`_PoolSetup`), then calls the compiled
-kernel. Semantics follow ``torch.nn.functional`` (see ``docs/api.md``, Pooling);
-:mod:`convpool.reference.pool` is their executable form.
+Each function resolves its arguments once (:func:`convpool.geometry.pool_geometry`), then
+calls the compiled kernel with the resolved geometry. Semantics follow
+``torch.nn.functional``; :mod:`convpool.reference.pool` is their executable form.
 """
 
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import _core
-from ._args import (
+from ._args import as_array, check_shape_tuple, contiguous
+from .geometry import (
     INDEX_LIMIT,
-    as_array,
+    Shape4,
+    check_flag,
     check_index_range,
-    check_shape_tuple,
     compute_dtype,
-    contiguous,
+    output_size,
+    pool_geometry,
+    pool_shape_4d,
     positive_int,
-    positive_pair,
 )
-from .padding import Sides, resolve_padding
 
 __all__ = [
     "avg_pool2d",
@@ -44,109 +44,10 @@ __all__ = [
     "pooled_size",
 ]
 
-Shape4 = tuple[int, int, int, int]
-
-
-def pooled_size(
-    in_size: int, kernel: int, stride: int, dilation: int, before: int, after: int, ceil_mode: bool
-) -> int:
-    """Output size of a pooling window on one axis, PyTorch's rule.
-
-    ``floor((in + before + after - dilation * (kernel - 1) - 1) / stride) + 1``, or with
-    ``ceil_mode`` the ceiling, reduced by one if that last window would start at or beyond
-    ``in + before`` (it must start inside the input or the padding before it).
-    """
-    span = in_size + before + after - dilation * (kernel - 1) - 1
-    if span < 0:
-        return 0
-    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= in_size + before:
-        out -= 1
-    return out
-
-
-@dataclass(frozen=True)
-class _PoolSetup:
-    """One call's resolved geometry, in the kernels' 4-D terms."""
-
-    input_shape: Shape4  # (N, C, H, W)
-    output_shape: Shape4  # (N, C, OH, OW)
-    kernel_size: tuple[int, int]
-    stride: tuple[int, int]
-    dilation: tuple[int, int]
-    sides: Sides
-    ceil_mode: bool
-    input_ndim: int  # 4 batched, 3 unbatched
-
-    @property
-    def flat_padding(self) -> tuple[int, int, int, int]:
-        (top, bottom), (left, right) = self.sides
-        return top, bottom, left, right
-
-    def user_shape(self, shape4: tuple[int, ...]) -> tuple[int, ...]:
-        """A 4-D shape in the rank the user called with."""
-        return tuple(shape4[4 - self.input_ndim :])
-
-
-def _as_4d(shape: tuple[int, ...], name: str) -> Shape4:
-    if len(shape) not in (3, 4):
-        raise ValueError(f"{name}: expected (N, C, H, W) or (C, H, W), got shape {tuple(shape)}")
-    check_index_range(shape, name)
-    return (1,) * (4 - len(shape)) + tuple(shape)  # type: ignore[return-value]
-
-
-def _flag(value: object, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected True or False, got {value!r}")
-    return bool(value)
-
-
-def _setup(
-    input_shape: tuple[int, ...],
-    kernel_size: object,
-    stride: object,
-    padding: object,
-    dilation: object,
-    ceil_mode: object,
-    name: str = "x",
-) -> _PoolSetup:
-    shape4 = _as_4d(input_shape, name)
-    kernel = positive_pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else positive_pair(stride, "stride")
-    dilation = positive_pair(dilation, "dilation")
-    ceil_mode = _flag(ceil_mode, "ceil_mode")
-    n, c, h, w = shape4
-    if h < 1 or w < 1:
-        raise ValueError(f"{name}: pooling needs H and W >= 1, got shape {tuple(input_shape)}")
-    sides = resolve_padding(padding, (h, w), kernel, stride, dilation)
-    out_hw = []
-    for axis, axis_name in ((0, "height"), (1, "width")):
-        k, before, after = kernel[axis], *sides[axis]
-        # PyTorch's rule: a side padded by more than half the kernel would give windows
-        # that start (or end) beyond the input. 'same' padding is chosen by the resolver.
-        if not isinstance(padding, str) and max(before, after) > k // 2:
-            raise ValueError(
-                f"padding: {sides[axis]} on the {axis_name} axis is more than half the kernel "
-                f"size {k}: each side must be <= kernel_size // 2 = {k // 2}"
-            )
-        in_size = (h, w)[axis]
-        extent = dilation[axis] * (k - 1) + 1
-        if extent > in_size + before + after:
-            raise ValueError(
-                f"kernel_size: the {axis_name} window spans {extent} pixels (kernel {k}, "
-                f"dilation {dilation[axis]}), more than the padded input {in_size} + "
-                f"{before} + {after} = {in_size + before + after}"
-            )
-        out_hw.append(
-            pooled_size(in_size, k, stride[axis], dilation[axis], before, after, ceil_mode)
-        )
-    (top, bottom), (left, right) = sides
-    check_index_range((n, c, h + top + bottom, w + left + right), f"{name} (padded)")
-    return _PoolSetup(
-        input_shape=shape4, output_shape=(n, c, out_hw[0], out_hw[1]), kernel_size=kernel,
-        stride=stride, dilation=dilation, sides=sides, ceil_mode=ceil_mode,
-        input_ndim=len(input_shape),
-    )
+def pooled_size(in_size: int, kernel: int, stride: int, dilation: int, before: int, after: int,
+                ceil_mode: bool) -> int:
+    """Output size of a pooling window on one axis (:func:`convpool.geometry.output_size`)."""
+    return output_size(in_size, kernel, stride, dilation, before, after, ceil_mode)
 
 
 def _check_grad_shape(grad_output: np.ndarray, expected: tuple[int, ...]) -> None:
@@ -182,17 +83,12 @@ def max_pool2d(
         the first maximum in row-major order wins; a window holding NaN gives NaN and
         the index of its first NaN.
     """
-    x = as_array(x, "x")
-    setup = _setup(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    return_indices = _flag(return_indices, "return_indices")
-    dtype = compute_dtype(x)
+    x, setup, return_indices, dtype = _max_pool2d_arguments(
+        x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
     y = np.empty(setup.output_shape, dtype=dtype)
     indices = np.empty(setup.output_shape, dtype=np.int64) if return_indices else None
     _core.max_pool2d_forward(
-        contiguous(x, dtype).reshape(setup.input_shape), y, indices,
-        kernel_size=setup.kernel_size, stride=setup.stride, padding=setup.flat_padding,
-        dilation=setup.dilation, ceil_mode=setup.ceil_mode,
-    )
+        contiguous(x, dtype).reshape(setup.input_shape), y, indices, setup.kernel_geometry)
     y = y.reshape(setup.user_shape(setup.output_shape))
     if indices is None:
         return y
@@ -208,8 +104,22 @@ def max_pool2d_grad_input(
     windows accumulate). ``indices`` are those :func:`max_pool2d` returned (any integer
     dtype; each in ``[0, H * W)``), with the shape of ``grad_output``.
     """
+    grad_output, indices, input_shape, geometry, dtype = _max_pool2d_grad_input_arguments(
+        grad_output, indices, input_shape)
+    shape4 = pool_shape_4d(input_shape, "input_shape")
+    out_shape4 = shape4[:2] + grad_output.shape[-2:]
+    grad = np.empty(shape4, dtype=dtype)
+    _core.max_pool2d_grad_input(
+        contiguous(grad_output, dtype).reshape(out_shape4),
+        np.ascontiguousarray(indices, dtype=np.int64).reshape(out_shape4),
+        grad,
+    )
+    return grad.reshape(input_shape)
+
+
+def _max_pool2d_grad_input_arguments(grad_output, indices, input_shape):
     input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
-    shape4 = _as_4d(input_shape, "input_shape")
+    n, c, h, w = pool_shape_4d(input_shape, "input_shape")
     grad_output = as_array(grad_output, "grad_output")
     if not isinstance(indices, np.ndarray) or indices.dtype.kind not in "iu":
         given = indices.dtype if isinstance(indices, np.ndarray) else type(indices).__name__
@@ -225,18 +135,14 @@ def max_pool2d_grad_input(
         raise ValueError(
             f"indices: expected the shape of grad_output {grad_output.shape}, got {indices.shape}"
         )
-    if shape4[2] < 1 or shape4[3] < 1:
+    if h < 1 or w < 1:
         raise ValueError(f"input_shape: H and W must be >= 1, got {input_shape}")
     check_index_range(grad_output.shape, "grad_output")
-    dtype = compute_dtype(grad_output)
-    out_shape4 = shape4[:2] + grad_output.shape[-2:]
-    grad = np.empty(shape4, dtype=dtype)
-    _core.max_pool2d_grad_input(
-        contiguous(grad_output, dtype).reshape(out_shape4),
-        np.ascontiguousarray(indices, dtype=np.int64).reshape(out_shape4),
-        grad,
-    )
-    return grad.reshape(input_shape)
+    oh, ow = grad_output.shape[-2:]
+    # the indices say where each gradient goes: only the plane sizes matter
+    geometry = _core.PoolGeometry(n * c, _core.WindowAxis(h, oh, 1, 1, 1, 0, 0),
+                                  _core.WindowAxis(w, ow, 1, 1, 1, 0, 0))
+    return grad_output, indices, input_shape, geometry, compute_dtype(grad_output)
 
 
 def _divisor(divisor_override: object) -> int:
@@ -271,15 +177,11 @@ def avg_pool2d(
     Returns:
         ``(N, C, OH, OW)`` (or ``(C, OH, OW)``).
     """
-    x = as_array(x, "x")
-    setup = _setup(x.shape, kernel_size, stride, padding, 1, ceil_mode)
-    count_include_pad = _flag(count_include_pad, "count_include_pad")
-    divisor = _divisor(divisor_override)
-    dtype = compute_dtype(x)
+    x, setup, count_include_pad, divisor, dtype = _avg_pool2d_arguments(
+        x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     y = np.empty(setup.output_shape, dtype=dtype)
     _core.avg_pool2d_forward(
-        contiguous(x, dtype).reshape(setup.input_shape), y, kernel_size=setup.kernel_size,
-        stride=setup.stride, padding=setup.flat_padding, ceil_mode=setup.ceil_mode,
+        contiguous(x, dtype).reshape(setup.input_shape), y, setup.kernel_geometry,
         count_include_pad=count_include_pad, divisor_override=divisor,
     )
     return y.reshape(setup.user_shape(setup.output_shape))
@@ -298,25 +200,19 @@ def avg_pool2d_grad_input(
     """Gradient of :func:`avg_pool2d` with respect to ``x``, of shape ``input_shape``:
     each output gradient divided by its divisor and added to every input pixel of its
     window."""
-    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
-    grad_output = as_array(grad_output, "grad_output")
-    setup = _setup(input_shape, kernel_size, stride, padding, 1, ceil_mode, "input_shape")
-    count_include_pad = _flag(count_include_pad, "count_include_pad")
-    divisor = _divisor(divisor_override)
-    _check_grad_shape(grad_output, setup.user_shape(setup.output_shape))
-    dtype = compute_dtype(grad_output)
+    grad_output, input_shape, setup, count_include_pad, divisor, dtype = (
+        _avg_pool2d_grad_input_arguments(grad_output, input_shape, kernel_size, stride, padding,
+                                         ceil_mode, count_include_pad, divisor_override))
     grad = np.empty(setup.input_shape, dtype=dtype)
     _core.avg_pool2d_grad_input(
-        contiguous(grad_output, dtype).reshape(setup.output_shape), grad,
-        kernel_size=setup.kernel_size, stride=setup.stride, padding=setup.flat_padding,
-        ceil_mode=setup.ceil_mode, count_include_pad=count_include_pad,
-        divisor_override=divisor,
+        contiguous(grad_output, dtype).reshape(setup.output_shape), grad, setup.kernel_geometry,
+        count_include_pad=count_include_pad, divisor_override=divisor,
     )
     return grad.reshape(input_shape)
 
 
 def _global_shape(shape: tuple[int, ...], name: str) -> Shape4:
-    shape4 = _as_4d(shape, name)
+    shape4 = pool_shape_4d(shape, name)
     if shape4[2] * shape4[3] < 1:
         raise ValueError(f"{name}: global pooling needs H and W >= 1, got shape {tuple(shape)}")
     return shape4
@@ -340,10 +236,7 @@ def _global_grad(grad_output: np.ndarray, input_shape: tuple[int, ...]) -> np.nd
 def global_avg_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
     """Mean of each ``H x W`` plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``
     (``(C,)`` / ``(C, 1, 1)`` for an unbatched input). Planes are summed in double."""
-    x = as_array(x, "x")
-    shape4 = _global_shape(x.shape, "x")
-    keepdims = _flag(keepdims, "keepdims")
-    dtype = compute_dtype(x)
+    x, shape4, keepdims, dtype = _global_pool2d_arguments(x, keepdims)
     y = np.empty(shape4[:2], dtype=dtype)
     _core.global_avg_pool2d_forward(contiguous(x, dtype).reshape(shape4), y)
     return y.reshape(_global_output_shape(x.shape, keepdims))
@@ -356,10 +249,8 @@ def global_avg_pool2d_grad_input(
 
     ``grad_output`` may have either output shape (with or without ``keepdims``).
     """
-    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
-    shape4 = _global_shape(input_shape, "input_shape")
-    grad_output = _global_grad(as_array(grad_output, "grad_output"), input_shape)
-    dtype = compute_dtype(grad_output)
+    grad_output, input_shape, shape4, dtype = _global_avg_pool2d_grad_input_arguments(
+        grad_output, input_shape)
     grad = np.empty(shape4, dtype=dtype)
     _core.global_avg_pool2d_grad_input(contiguous(grad_output, dtype).reshape(shape4[:2]), grad)
     return grad.reshape(input_shape)
@@ -369,10 +260,7 @@ def global_max_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
     """Maximum of each ``H x W`` plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``.
 
     A plane holding NaN gives NaN."""
-    x = as_array(x, "x")
-    shape4 = _global_shape(x.shape, "x")
-    keepdims = _flag(keepdims, "keepdims")
-    dtype = compute_dtype(x)
+    x, shape4, keepdims, dtype = _global_pool2d_arguments(x, keepdims)
     y = np.empty(shape4[:2], dtype=dtype)
     _core.global_max_pool2d_forward(contiguous(x, dtype).reshape(shape4), y, None)
     return y.reshape(_global_output_shape(x.shape, keepdims))
@@ -385,10 +273,7 @@ def global_max_pool2d_grad_input(grad_output: np.ndarray, x: np.ndarray) -> np.n
     it: the first occurrence in row-major order on ties, the first NaN if there is one.
     ``grad_output`` may have either output shape (with or without ``keepdims``).
     """
-    x = as_array(x, "x")
-    shape4 = _global_shape(x.shape, "x")
-    grad_output = _global_grad(as_array(grad_output, "grad_output"), x.shape)
-    dtype = compute_dtype(grad_output, x)
+    grad_output, x, shape4, dtype = _global_max_pool2d_grad_input_arguments(grad_output, x)
     grad = np.empty(shape4, dtype=dtype)
     _core.global_max_pool2d_grad_input(
         contiguous(grad_output, dtype).reshape(shape4[:2]), contiguous(x, dtype).reshape(shape4),
@@ -400,8 +285,8 @@ def global_max_pool2d_grad_input(grad_output: np.ndarray, x: np.ndarray) -> np.n
 _CHANNEL_MODES = ("max", "avg")
 
 
-def _channel_setup(shape: tuple[int, ...], size: object, mode: object, name: str):
-    shape4 = _as_4d(shape, name)
+def _channelpool_geometry(shape: tuple[int, ...], size: object, mode: object, name: str):
+    shape4 = pool_shape_4d(shape, name)
     size = positive_int(size, "size")
     if not isinstance(mode, str) or mode not in _CHANNEL_MODES:
         raise ValueError(f"mode: expected one of {_CHANNEL_MODES}, got {mode!r}")
@@ -422,9 +307,7 @@ def channel_pool(x: np.ndarray, size: int, mode: str = "max") -> np.ndarray:
     ``(N, C, H, W) -> (N, C // size, H, W)`` (or ``(C, H, W) -> (C // size, H, W)``);
     ``size`` must divide ``C``. ``mode`` is ``"max"`` (NaN propagates) or ``"avg"``.
     """
-    x = as_array(x, "x")
-    shape4, out4, size, mode = _channel_setup(x.shape, size, mode, "x")
-    dtype = compute_dtype(x)
+    x, shape4, out4, size, mode, dtype = _channel_pool_arguments(x, size, mode)
     y = np.empty(out4, dtype=dtype)
     _core.channel_pool_forward(contiguous(x, dtype).reshape(shape4), y, size=size, mode=mode)
     return y.reshape(out4[4 - x.ndim :])
@@ -439,14 +322,131 @@ def channel_pool_grad_input(
     ``x`` (the first maximum on ties, the first NaN if there is one). ``"avg"``: each
     gradient is divided by ``size`` among the group (only the shape of ``x`` is used).
     """
-    x = as_array(x, "x")
-    grad_output = as_array(grad_output, "grad_output")
-    shape4, out4, size, mode = _channel_setup(x.shape, size, mode, "x")
-    _check_grad_shape(grad_output, out4[4 - x.ndim :])
-    dtype = compute_dtype(grad_output, x)
+    grad_output, x, shape4, out4, size, mode, dtype = _channel_pool_grad_input_arguments(
+        grad_output, x, size, mode)
     grad = np.empty(shape4, dtype=dtype)
     _core.channel_pool_grad_input(
         contiguous(grad_output, dtype).reshape(out4), contiguous(x, dtype).reshape(shape4), grad,
         size=size, mode=mode,
     )
     return grad.reshape(x.shape)
+
+
+
+# Each function's arguments resolved once, by the function itself and by
+# convpool.implementation (which fills in the public functions' defaults and asks the
+# registry which implementation the resolved geometry would run).
+
+def _max_pool2d_arguments(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    x = as_array(x, "x")
+    setup = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    return x, setup, check_flag(return_indices, "return_indices"), compute_dtype(x)
+
+
+def _avg_pool2d_arguments(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                          divisor_override):
+    x = as_array(x, "x")
+    setup = pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    count_include_pad = check_flag(count_include_pad, "count_include_pad")
+    return x, setup, count_include_pad, _divisor(divisor_override), compute_dtype(x)
+
+
+def _avg_pool2d_grad_input_arguments(grad_output, input_shape, kernel_size, stride, padding,
+                                     ceil_mode, count_include_pad, divisor_override):
+    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
+    grad_output = as_array(grad_output, "grad_output")
+    setup = pool_geometry(input_shape, kernel_size, stride, padding, 1, ceil_mode, "input_shape")
+    count_include_pad = check_flag(count_include_pad, "count_include_pad")
+    divisor = _divisor(divisor_override)
+    _check_grad_shape(grad_output, setup.user_shape(setup.output_shape))
+    return (grad_output, input_shape, setup, count_include_pad, divisor,
+            compute_dtype(grad_output))
+
+
+def _global_pool2d_arguments(x, keepdims):
+    x = as_array(x, "x")
+    shape4 = _global_shape(x.shape, "x")
+    return x, shape4, check_flag(keepdims, "keepdims"), compute_dtype(x)
+
+
+def _global_avg_pool2d_grad_input_arguments(grad_output, input_shape):
+    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
+    shape4 = _global_shape(input_shape, "input_shape")
+    grad_output = _global_grad(as_array(grad_output, "grad_output"), input_shape)
+    return grad_output, input_shape, shape4, compute_dtype(grad_output)
+
+
+def _global_max_pool2d_grad_input_arguments(grad_output, x):
+    x = as_array(x, "x")
+    shape4 = _global_shape(x.shape, "x")
+    grad_output = _global_grad(as_array(grad_output, "grad_output"), x.shape)
+    return grad_output, x, shape4, compute_dtype(grad_output, x)
+
+
+def _channel_pool_arguments(x, size, mode):
+    x = as_array(x, "x")
+    shape4, out4, size, mode = _channelpool_geometry(x.shape, size, mode, "x")
+    return x, shape4, out4, size, mode, compute_dtype(x)
+
+
+def _channel_pool_grad_input_arguments(grad_output, x, size, mode):
+    x = as_array(x, "x")
+    grad_output = as_array(grad_output, "grad_output")
+    shape4, out4, size, mode = _channelpool_geometry(x.shape, size, mode, "x")
+    _check_grad_shape(grad_output, out4[4 - x.ndim :])
+    return grad_output, x, shape4, out4, size, mode, compute_dtype(grad_output, x)
+
+
+def _max_pool2d_problem(*args):
+    _, setup, _, dtype = _max_pool2d_arguments(*args)
+    return setup.kernel_geometry, dtype
+
+
+def _max_pool2d_grad_input_problem(*args):
+    *_, geometry, dtype = _max_pool2d_grad_input_arguments(*args)
+    return geometry, dtype
+
+
+def _avg_pool2d_problem(*args):
+    _, setup, _, _, dtype = _avg_pool2d_arguments(*args)
+    return setup.kernel_geometry, dtype
+
+
+def _avg_pool2d_grad_input_problem(*args):
+    _, _, setup, _, _, dtype = _avg_pool2d_grad_input_arguments(*args)
+    return setup.kernel_geometry, dtype
+
+
+def _planes(shape4: Shape4) -> _core.GlobalPoolShape:
+    n, c, h, w = shape4
+    return _core.GlobalPoolShape(n * c, h * w)
+
+
+def _global_pool2d_problem(*args):
+    _, shape4, _, dtype = _global_pool2d_arguments(*args)
+    return _planes(shape4), dtype
+
+
+def _global_avg_pool2d_grad_input_problem(*args):
+    *_, shape4, dtype = _global_avg_pool2d_grad_input_arguments(*args)
+    return _planes(shape4), dtype
+
+
+def _global_max_pool2d_grad_input_problem(*args):
+    *_, shape4, dtype = _global_max_pool2d_grad_input_arguments(*args)
+    return _planes(shape4), dtype
+
+
+def _channels(shape4: Shape4, size: int) -> _core.ChannelPoolShape:
+    n, c, h, w = shape4
+    return _core.ChannelPoolShape(n, c, size, h * w)
+
+
+def _channel_pool_problem(*args):
+    _, shape4, _, size, _, dtype = _channel_pool_arguments(*args)
+    return _channels(shape4, size), dtype
+
+
+def _channel_pool_grad_input_problem(*args):
+    _, _, shape4, _, size, _, dtype = _channel_pool_grad_input_arguments(*args)
+    return _channels(shape4, size), dtype

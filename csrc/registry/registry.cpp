@@ -1,0 +1,467 @@
+// The kernel registry: for every operation, its implementations in the order they are
+// tried, fastest first, each with the predicate saying which cases it supports and its
+// kernel for each SIMD level (implementation.h). A new implementation of an operation is
+// one line here, next to its kernel file and its predicate.
+#include "registry/registry.h"
+
+#include <stdexcept>
+
+#include "conv/conv2d.h"
+#include "conv/conv2d_blocked.h"
+#include "conv/conv2d_direct.h"
+#include "conv/conv2d_plane.h"
+#include "conv/conv2d_supports.h"
+#include "conv/conv2d_winograd.h"
+#include "pool/pool2d.h"
+#include "pool/pool_kernels.h"
+#include "registry/implementation.h"
+
+namespace convpool {
+
+// How each problem reads in an error message.
+std::string describe(const WindowAxis& a) {
+  return "in " + std::to_string(a.in_size) + ", out " + std::to_string(a.out_size) + ", kernel " +
+         std::to_string(a.kernel) + ", stride " + std::to_string(a.stride) + ", dilation " +
+         std::to_string(a.dilation) + ", padding before " + std::to_string(a.pad_before);
+}
+
+std::string describe(const Conv2dGeometry& g) {
+  return "batch " + std::to_string(g.batch) + ", channels " + std::to_string(g.in_channels) +
+         " -> " + std::to_string(g.out_channels) + ", groups " + std::to_string(g.groups) +
+         ", height: " + describe(g.rows) + "; width: " + describe(g.cols);
+}
+
+std::string describe(const PoolGeometry& g) {
+  return std::to_string(g.planes) + " planes, height: " + describe(g.rows) + "; width: " +
+         describe(g.cols);
+}
+
+std::string describe(const GlobalPoolShape& s) {
+  return std::to_string(s.planes) + " planes of " + std::to_string(s.plane_size) + " pixels";
+}
+
+std::string describe(const ChannelPoolShape& s) {
+  return "batch " + std::to_string(s.batch) + ", " + std::to_string(s.channels) +
+         " channels in groups of " + std::to_string(s.group) + ", " +
+         std::to_string(s.plane_size) + " pixels per plane";
+}
+
+namespace {
+
+using registry::every_case;
+using registry::Operation;
+
+template <typename T>
+constexpr const char* dtype_name() {
+  return sizeof(T) == 8 ? "float64" : "float32";
+}
+
+// --- convolution ------------------------------------------------------------------------
+
+template <typename T>
+using ConvForward = void(const Conv2dGeometry&, const T*, const T*, const T*, T*);
+template <typename T>
+using ConvGradient = void(const Conv2dGeometry&, const T*, const T*, T*);
+
+const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
+  static const Operation<Conv2dGeometry, ConvForward<float>> op{"conv2d", "float32", {
+      {"winograd", &winograd_forward_supports, CONVPOOL_PER_ISA(winograd_forward)},
+      {"blocked", &blocked_forward_supports, CONVPOOL_PER_ISA(blocked_forward)},
+      {"plane", &plane_supports, CONVPOOL_PER_ISA(plane_forward)},
+      {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<float>)},
+  }};
+  return op;
+}
+
+const Operation<Conv2dGeometry, ConvForward<double>>& conv2d_op(double) {
+  static const Operation<Conv2dGeometry, ConvForward<double>> op{"conv2d", "float64", {
+      {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<double>)},
+  }};
+  return op;
+}
+
+const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_input_op(float) {
+  static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_input", "float32", {
+      {"plane", &plane_grad_input_supports, CONVPOOL_PER_ISA(plane_grad_input)},
+      {"winograd", &winograd_supports, CONVPOOL_PER_ISA(winograd_grad_input)},
+      {"blocked", &blocked_grad_input_supports, CONVPOOL_PER_ISA(blocked_grad_input)},
+      {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_direct<float>)},
+  }};
+  return op;
+}
+
+const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_input_op(double) {
+  static const Operation<Conv2dGeometry, ConvGradient<double>> op{"conv2d_grad_input", "float64", {
+      {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_direct<double>)},
+  }};
+  return op;
+}
+
+const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_weight_op(float) {
+  static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_weight", "float32", {
+      {"winograd", &winograd_supports, CONVPOOL_PER_ISA(winograd_grad_weight)},
+      {"plane", &plane_supports, CONVPOOL_PER_ISA(plane_grad_weight)},
+      {"blocked", &blocked_grad_weight_supports, CONVPOOL_PER_ISA(blocked_grad_weight)},
+      {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_direct<float>)},
+  }};
+  return op;
+}
+
+const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_weight_op(double) {
+  static const Operation<Conv2dGeometry, ConvGradient<double>> op{"conv2d_grad_weight", "float64", {
+      {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_direct<double>)},
+  }};
+  return op;
+}
+
+// --- pooling: one implementation each so far, the same list for float32 and float64 -----
+
+template <typename T>
+using MaxPoolForward = void(const PoolGeometry&, const T*, T*, int64_t*);
+template <typename T>
+using MaxPoolGradInput = bool(const PoolGeometry&, const T*, const int64_t*, T*);
+template <typename T>
+using AvgPoolForward = void(const PoolGeometry&, const AvgPoolDivisor&, const T*, T*);
+template <typename T>
+using GlobalForward = void(int64_t, int64_t, const T*, T*);
+template <typename T>
+using GlobalMaxForward = void(int64_t, int64_t, const T*, T*, int64_t*);
+template <typename T>
+using GlobalMaxGradInput = void(int64_t, int64_t, const T*, const T*, T*);
+template <typename T>
+using ChannelForward = void(const ChannelPoolShape&, ChannelPoolMode, const T*, T*);
+template <typename T>
+using ChannelGradInput = void(const ChannelPoolShape&, ChannelPoolMode, const T*, const T*, T*);
+
+template <typename T>
+const Operation<PoolGeometry, MaxPoolForward<T>>& max_pool2d_op(T) {
+  static const Operation<PoolGeometry, MaxPoolForward<T>> op{"max_pool2d", dtype_name<T>(), {
+      {"rows", &every_case<PoolGeometry>, CONVPOOL_PER_ISA(max_pool2d_forward<T>)},
+  }};
+  return op;
+}
+
+template <typename T>
+const Operation<PoolGeometry, MaxPoolGradInput<T>>& max_pool2d_grad_input_op(T) {
+  static const Operation<PoolGeometry, MaxPoolGradInput<T>> op{"max_pool2d_grad_input", dtype_name<T>(), {
+      {"rows", &every_case<PoolGeometry>, CONVPOOL_PER_ISA(max_pool2d_grad_input<T>)},
+  }};
+  return op;
+}
+
+template <typename T>
+const Operation<PoolGeometry, AvgPoolForward<T>>& avg_pool2d_op(T) {
+  static const Operation<PoolGeometry, AvgPoolForward<T>> op{"avg_pool2d", dtype_name<T>(), {
+      {"rows", &every_case<PoolGeometry>, CONVPOOL_PER_ISA(avg_pool2d_forward<T>)},
+  }};
+  return op;
+}
+
+template <typename T>
+const Operation<PoolGeometry, AvgPoolForward<T>>& avg_pool2d_grad_input_op(T) {
+  static const Operation<PoolGeometry, AvgPoolForward<T>> op{"avg_pool2d_grad_input", dtype_name<T>(), {
+      {"rows", &every_case<PoolGeometry>, CONVPOOL_PER_ISA(avg_pool2d_grad_input<T>)},
+  }};
+  return op;
+}
+
+template <typename T>
+const Operation<GlobalPoolShape, GlobalForward<T>>& global_avg_pool2d_op(T) {
+  static const Operation<GlobalPoolShape, GlobalForward<T>> op{"global_avg_pool2d", dtype_name<T>(), {
+      {"planes", &every_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_avg_pool2d_forward<T>)},
+  }};
+  return op;
+}
+
+template <typename T>
+const Operation<GlobalPoolShape, GlobalForward<T>>& global_avg_pool2d_grad_input_op(T) {
+  static const Operation<GlobalPoolShape, GlobalForward<T>> op{"global_avg_pool2d_grad_input", dtype_name<T>(), {
+      {"planes", &every_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_avg_pool2d_grad_input<T>)},
+  }};
+  return op;
+}
+
+template <typename T>
+const Operation<GlobalPoolShape, GlobalMaxForward<T>>& global_max_pool2d_op(T) {
+  static const Operation<GlobalPoolShape, GlobalMaxForward<T>> op{"global_max_pool2d", dtype_name<T>(), {
+      {"planes", &every_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_max_pool2d_forward<T>)},
+  }};
+  return op;
+}
+
+template <typename T>
+const Operation<GlobalPoolShape, GlobalMaxGradInput<T>>& global_max_pool2d_grad_input_op(T) {
+  static const Operation<GlobalPoolShape, GlobalMaxGradInput<T>> op{"global_max_pool2d_grad_input", dtype_name<T>(), {
+      {"planes", &every_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_max_pool2d_grad_input<T>)},
+  }};
+  return op;
+}
+
+template <typename T>
+const Operation<ChannelPoolShape, ChannelForward<T>>& channel_pool_op(T) {
+  static const Operation<ChannelPoolShape, ChannelForward<T>> op{"channel_pool", dtype_name<T>(), {
+      {"channels", &every_case<ChannelPoolShape>, CONVPOOL_PER_ISA(channel_pool_forward<T>)},
+  }};
+  return op;
+}
+
+template <typename T>
+const Operation<ChannelPoolShape, ChannelGradInput<T>>& channel_pool_grad_input_op(T) {
+  static const Operation<ChannelPoolShape, ChannelGradInput<T>> op{"channel_pool_grad_input", dtype_name<T>(), {
+      {"channels", &every_case<ChannelPoolShape>, CONVPOOL_PER_ISA(channel_pool_grad_input<T>)},
+  }};
+  return op;
+}
+
+// Calls body(op) with the float32 or float64 list of `name`'s operation; false if `name`
+// is not one of them. `ops` lists (name, getter) pairs of one problem type.
+template <typename Body, typename... Getters>
+bool with_operation(const std::string& name, bool float64, Body&& body, Getters... getters) {
+  bool found = false;
+  auto visit = [&](auto getter) {
+    if (found) return;
+    const auto& op32 = getter(float{});
+    if (name != op32.name) return;
+    found = true;
+    if (float64) body(getter(double{}));
+    else body(op32);
+  };
+  (visit(getters), ...);
+  return found;
+}
+
+#define CONVPOOL_GETTER(op) [](auto t) -> const auto& { return op##_op(t); }
+#define CONVPOOL_CONV_OPS \
+  CONVPOOL_GETTER(conv2d), CONVPOOL_GETTER(conv2d_grad_input), CONVPOOL_GETTER(conv2d_grad_weight)
+#define CONVPOOL_WINDOW_POOL_OPS                                                   \
+  CONVPOOL_GETTER(max_pool2d), CONVPOOL_GETTER(max_pool2d_grad_input),             \
+      CONVPOOL_GETTER(avg_pool2d), CONVPOOL_GETTER(avg_pool2d_grad_input)
+#define CONVPOOL_GLOBAL_POOL_OPS                                                   \
+  CONVPOOL_GETTER(global_avg_pool2d), CONVPOOL_GETTER(global_avg_pool2d_grad_input), \
+      CONVPOOL_GETTER(global_max_pool2d), CONVPOOL_GETTER(global_max_pool2d_grad_input)
+#define CONVPOOL_CHANNEL_POOL_OPS \
+  CONVPOOL_GETTER(channel_pool), CONVPOOL_GETTER(channel_pool_grad_input)
+
+// Calls body(op) with the float32 or float64 list of operation `name`, whatever its problem
+// type; false if there is no such operation.
+template <typename Body>
+bool with_any_operation(const std::string& name, bool float64, Body&& body) {
+  return with_operation(name, float64, body, CONVPOOL_CONV_OPS) ||
+         with_operation(name, float64, body, CONVPOOL_WINDOW_POOL_OPS) ||
+         with_operation(name, float64, body, CONVPOOL_GLOBAL_POOL_OPS) ||
+         with_operation(name, float64, body, CONVPOOL_CHANNEL_POOL_OPS);
+}
+
+[[noreturn]] void unknown_operation(const std::string& name) {
+  std::string known;
+  for (const auto& op : registry::operations()) known += (known.empty() ? "" : ", ") + op;
+  throw std::invalid_argument("unknown operation '" + name + "' (expected one of " + known + ")");
+}
+
+template <typename Problem, typename... Getters>
+std::vector<std::string> supporting_any(const std::string& name, bool float64,
+                                        const Problem& problem, Getters... getters) {
+  std::vector<std::string> names;
+  auto body = [&](const auto& op) { names = op.supporting(problem, simd_level()); };
+  if (!with_operation(name, float64, body, getters...)) unknown_operation(name);
+  return names;
+}
+
+template <typename Problem, typename... Getters>
+std::string chosen_any(const std::string& name, bool float64, const Problem& problem,
+                       Getters... getters) {
+  std::string chosen;
+  auto body = [&](const auto& op) { chosen = op.implementations[op.select(problem, simd_level())].name; };
+  if (!with_operation(name, float64, body, getters...)) unknown_operation(name);
+  return chosen;
+}
+
+}  // namespace
+
+// --- the public kernel functions: each runs its operation's choice ----------------------
+
+template <typename T>
+void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+  conv2d_op(T{}).run(g, g, x, w, bias, y);
+}
+
+template <typename T>
+void conv2d_grad_input(const Conv2dGeometry& g, const T* grad_y, const T* w, T* grad_x) {
+  conv2d_grad_input_op(T{}).run(g, g, grad_y, w, grad_x);
+}
+
+template <typename T>
+void conv2d_grad_weight(const Conv2dGeometry& g, const T* x, const T* grad_y, T* grad_w) {
+  conv2d_grad_weight_op(T{}).run(g, g, x, grad_y, grad_w);
+}
+
+template <typename T>
+void max_pool2d_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
+  max_pool2d_op(T{}).run(g, g, x, y, indices);
+}
+
+template <typename T>
+bool max_pool2d_grad_input(const PoolGeometry& g, const T* grad_y, const int64_t* indices,
+                           T* grad_x) {
+  return max_pool2d_grad_input_op(T{}).run(g, g, grad_y, indices, grad_x);
+}
+
+template <typename T>
+void avg_pool2d_forward(const PoolGeometry& g, const AvgPoolDivisor& d, const T* x, T* y) {
+  avg_pool2d_op(T{}).run(g, g, d, x, y);
+}
+
+template <typename T>
+void avg_pool2d_grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* grad_y,
+                           T* grad_x) {
+  avg_pool2d_grad_input_op(T{}).run(g, g, d, grad_y, grad_x);
+}
+
+template <typename T>
+void global_avg_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y) {
+  global_avg_pool2d_op(T{}).run({planes, plane_size}, planes, plane_size, x, y);
+}
+
+template <typename T>
+void global_avg_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, T* grad_x) {
+  global_avg_pool2d_grad_input_op(T{}).run({planes, plane_size}, planes, plane_size, grad_y, grad_x);
+}
+
+template <typename T>
+void global_max_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y,
+                               int64_t* indices) {
+  global_max_pool2d_op(T{}).run({planes, plane_size}, planes, plane_size, x, y, indices);
+}
+
+template <typename T>
+void global_max_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, const T* x,
+                                  T* grad_x) {
+  global_max_pool2d_grad_input_op(T{}).run({planes, plane_size}, planes, plane_size, grad_y, x,
+                                           grad_x);
+}
+
+template <typename T>
+void channel_pool_forward(const ChannelPoolShape& s, ChannelPoolMode mode, const T* x, T* y) {
+  channel_pool_op(T{}).run(s, s, mode, x, y);
+}
+
+template <typename T>
+void channel_pool_grad_input(const ChannelPoolShape& s, ChannelPoolMode mode, const T* grad_y,
+                             const T* x, T* grad_x) {
+  channel_pool_grad_input_op(T{}).run(s, s, mode, grad_y, x, grad_x);
+}
+
+#define CONVPOOL_INSTANTIATE(T)                                                                \
+  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*);    \
+  template void conv2d_grad_input<T>(const Conv2dGeometry&, const T*, const T*, T*);           \
+  template void conv2d_grad_weight<T>(const Conv2dGeometry&, const T*, const T*, T*);          \
+  template void max_pool2d_forward<T>(const PoolGeometry&, const T*, T*, int64_t*);            \
+  template bool max_pool2d_grad_input<T>(const PoolGeometry&, const T*, const int64_t*, T*);   \
+  template void avg_pool2d_forward<T>(const PoolGeometry&, const AvgPoolDivisor&, const T*,    \
+                                      T*);                                                     \
+  template void avg_pool2d_grad_input<T>(const PoolGeometry&, const AvgPoolDivisor&, const T*, \
+                                         T*);                                                  \
+  template void global_avg_pool2d_forward<T>(int64_t, int64_t, const T*, T*);                  \
+  template void global_avg_pool2d_grad_input<T>(int64_t, int64_t, const T*, T*);               \
+  template void global_max_pool2d_forward<T>(int64_t, int64_t, const T*, T*, int64_t*);        \
+  template void global_max_pool2d_grad_input<T>(int64_t, int64_t, const T*, const T*, T*);     \
+  template void channel_pool_forward<T>(const ChannelPoolShape&, ChannelPoolMode, const T*,    \
+                                        T*);                                                   \
+  template void channel_pool_grad_input<T>(const ChannelPoolShape&, ChannelPoolMode,           \
+                                           const T*, const T*, T*);
+CONVPOOL_INSTANTIATE(float)
+CONVPOOL_INSTANTIATE(double)
+#undef CONVPOOL_INSTANTIATE
+
+// --- by name, for the bindings ----------------------------------------------------------
+
+namespace registry {
+
+std::vector<std::string> operations() {
+  std::vector<std::string> names;
+  auto add = [&](auto getter) { names.emplace_back(getter(float{}).name); };
+  auto collect = [&](auto... getters) { (add(getters), ...); };
+  collect(CONVPOOL_CONV_OPS);
+  collect(CONVPOOL_WINDOW_POOL_OPS);
+  collect(CONVPOOL_GLOBAL_POOL_OPS);
+  collect(CONVPOOL_CHANNEL_POOL_OPS);
+  return names;
+}
+
+std::vector<std::string> implementation_names(const std::string& op) {
+  std::vector<std::string> names;
+  auto body = [&](const auto& operation) {
+    for (const auto& impl : operation.implementations) names.emplace_back(impl.name);
+  };
+  if (!with_any_operation(op, false, body)) unknown_operation(op);
+  return names;
+}
+
+void force_implementation(const std::string& op, const std::string& name) {
+  const auto names = implementation_names(op);
+  bool known = name.empty();
+  for (const auto& n : names) known = known || n == name;
+  if (!known) {
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    throw std::invalid_argument("unknown " + op + " implementation '" + name + "' (expected one of " +
+                                list + ")");
+  }
+  // The float32 list names every implementation: its string literal is what both lists
+  // keep (the float64 list reports one it lacks by that name).
+  const char* literal = nullptr;
+  with_any_operation(op, false, [&](const auto& operation) {
+    const int i = operation.index_of(name.c_str());
+    if (i >= 0) literal = operation.implementations[i].name;
+  });
+  for (bool float64 : {false, true})
+    with_any_operation(op, float64, [&](const auto& operation) {
+      operation.forced.store(literal, std::memory_order_relaxed);
+    });
+}
+
+int64_t runs(const std::string& op, const std::string& name) {
+  int64_t total = 0;
+  for (bool float64 : {false, true})
+    if (!with_any_operation(op, float64, [&](const auto& operation) {
+          total += operation.runs_of(name.c_str());
+        }))
+      unknown_operation(op);
+  return total;
+}
+
+std::vector<std::string> supporting(const std::string& op, bool float64, const Conv2dGeometry& g) {
+  return supporting_any(op, float64, g, CONVPOOL_CONV_OPS);
+}
+
+std::vector<std::string> supporting(const std::string& op, bool float64, const PoolGeometry& g) {
+  return supporting_any(op, float64, g, CONVPOOL_WINDOW_POOL_OPS);
+}
+
+std::vector<std::string> supporting(const std::string& op, bool float64, const GlobalPoolShape& s) {
+  return supporting_any(op, float64, s, CONVPOOL_GLOBAL_POOL_OPS);
+}
+
+std::vector<std::string> supporting(const std::string& op, bool float64, const ChannelPoolShape& s) {
+  return supporting_any(op, float64, s, CONVPOOL_CHANNEL_POOL_OPS);
+}
+
+std::string chosen(const std::string& op, bool float64, const Conv2dGeometry& g) {
+  return chosen_any(op, float64, g, CONVPOOL_CONV_OPS);
+}
+
+std::string chosen(const std::string& op, bool float64, const PoolGeometry& g) {
+  return chosen_any(op, float64, g, CONVPOOL_WINDOW_POOL_OPS);
+}
+
+std::string chosen(const std::string& op, bool float64, const GlobalPoolShape& s) {
+  return chosen_any(op, float64, s, CONVPOOL_GLOBAL_POOL_OPS);
+}
+
+std::string chosen(const std::string& op, bool float64, const ChannelPoolShape& s) {
+  return chosen_any(op, float64, s, CONVPOOL_CHANNEL_POOL_OPS);
+}
+
+}  // namespace registry
+
+}  // namespace convpool

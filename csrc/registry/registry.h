@@ -1,0 +1,46 @@
+// The kernel registry by operation name (the name of the Python function: "conv2d",
+// "conv2d_grad_input", "conv2d_grad_weight", "max_pool2d", ..., "channel_pool_grad_input"):
+// what the bindings use to list, force and query implementations. The kernels themselves
+// are called through the public functions of conv/conv2d.h and pool/pool2d.h, which run
+// the registry's choice.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/geometry.h"
+#include "pool/pool2d.h"
+
+namespace convpool::registry {
+
+// Every operation the registry holds.
+std::vector<std::string> operations();
+
+// The implementations of `op` in the order they are tried (float32's list; float64's is a
+// subset). std::invalid_argument for an unknown operation.
+std::vector<std::string> implementation_names(const std::string& op);
+
+// Forces implementation `name` of `op` ("" restores the default order). std::invalid_argument
+// for an unknown operation or implementation.
+void force_implementation(const std::string& op, const std::string& name);
+
+// How many calls of `op` (float32 and float64) ran implementation `name` since the module
+// loaded, in every thread.
+int64_t runs(const std::string& op, const std::string& name);
+
+// The implementations of `op` that support a case at the SIMD level in force, in order:
+// the first is the one a call runs (unless another is forced).
+std::vector<std::string> supporting(const std::string& op, bool float64, const Conv2dGeometry& g);
+std::vector<std::string> supporting(const std::string& op, bool float64, const PoolGeometry& g);
+std::vector<std::string> supporting(const std::string& op, bool float64, const GlobalPoolShape& s);
+std::vector<std::string> supporting(const std::string& op, bool float64, const ChannelPoolShape& s);
+
+// The implementation a call of `op` on this case runs now: the first that supports it, or
+// the forced one (std::invalid_argument if that does not support it).
+std::string chosen(const std::string& op, bool float64, const Conv2dGeometry& g);
+std::string chosen(const std::string& op, bool float64, const PoolGeometry& g);
+std::string chosen(const std::string& op, bool float64, const GlobalPoolShape& s);
+std::string chosen(const std::string& op, bool float64, const ChannelPoolShape& s);
+
+}  // namespace convpool::registry
