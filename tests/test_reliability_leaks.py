@@ -16,7 +16,7 @@ from collections.abc import Callable
 import convpool
 import numpy as np
 import pytest
-from convpool import _core
+from convpool import _core, geometry
 
 CALLS = 10_000
 WARM_UP = 500
@@ -47,6 +47,8 @@ W16 = _rng.standard_normal((16, 4, 3, 3)).astype(np.float32)
 GY16 = _rng.standard_normal((1, 16, 16, 16)).astype(np.float32)
 GY_CHANNELS = _rng.standard_normal((1, 2, 16, 16))
 WRONG_OUT = np.empty((1, 4, 15, 16), np.float32)
+CONV_GEOMETRY = geometry.conv_geometry(X.shape, W.shape, 1, 1, 1, 1, "zeros").kernel_geometry
+POOL_GEOMETRY = geometry.pool_geometry(X.shape, 2, 2, 0, 1, False).kernel_geometry
 
 FUNCTIONS: dict[str, Callable[[], object]] = {
     "conv2d": lambda: convpool.conv2d(X, W, B, padding=1),
@@ -89,10 +91,9 @@ FAILURES: dict[str, Callable[[], object]] = {
     "avg_pool2d(bad padding)": _raises(lambda: convpool.avg_pool2d(X, 2, padding=2)),
     # refused by the compiled layer (a C++ exception becomes a Python one)
     "_core.conv2d_forward(wrong out)": _raises(lambda: _core.conv2d_forward(
-        X, W, None, WRONG_OUT, (1, 1), (1, 1, 1, 1), (1, 1), 1)),
+        X, W, None, WRONG_OUT, CONV_GEOMETRY)),
     "_core.max_pool2d_forward(wrong out)": _raises(lambda: _core.max_pool2d_forward(
-        X, OUT, None, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0, 0, 0), dilation=(1, 1),
-        ceil_mode=False)),
+        X, OUT, None, POOL_GEOMETRY)),
     # refused after the kernel ran: an index outside the plane
     "max_pool2d_grad_input(bad index)": _raises(
         lambda: convpool.max_pool2d_grad_input(GY_POOL, BAD_INDICES, X.shape)),

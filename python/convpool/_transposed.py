@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import conv as _conv
+from . import geometry as _geometry
 from ._args import positive_pair
 
 Sides = tuple[tuple[int, int], tuple[int, int]]
@@ -70,8 +70,8 @@ def transposed_geometry(input_shape: tuple[int, ...], weight_shape: tuple[int, .
     output_shape = tuple(input_shape[:-3]) + (channels, *size)
     conv_shape = tuple(input_shape[:-3]) + (channels, size[0] - zero_rows[0],
                                             size[1] - zero_rows[1])
-    setup = _conv._setup(conv_shape, tuple(weight_shape), stride, conv_sides, dilation, groups,
-                         "zeros")
+    setup = _geometry.conv_geometry(conv_shape, tuple(weight_shape), stride, conv_sides,
+                                    dilation, groups, "zeros")
     if setup.user_output_shape != tuple(input_shape):
         raise ValueError(
             f"x, weight: a transposed convolution of x {tuple(input_shape)} needs weight "

@@ -31,7 +31,7 @@ except ImportError as error:  # pragma: no cover - the tests skip without jax
 
 import convpool
 
-from . import conv as _conv
+from . import geometry as _geometry
 from . import pool as _pool
 from ._args import positive_int, positive_pair
 from ._transposed import transposed_geometry
@@ -143,8 +143,9 @@ class _ConvGeometry:
 
 def _conv_forward(x, weight, geometry: _ConvGeometry):
     """convpool.conv2d of 4-D arrays, as a callback (no bias)."""
-    setup = _conv._setup(tuple(x.shape), tuple(weight.shape), geometry.stride, geometry.padding,
-                         geometry.dilation, geometry.groups, geometry.padding_mode)
+    setup = _geometry.conv_geometry(tuple(x.shape), tuple(weight.shape), geometry.stride,
+                                    geometry.padding, geometry.dilation, geometry.groups,
+                                    geometry.padding_mode)
     return _call(lambda x, w: convpool.conv2d(x, w, **geometry.kwargs), setup.output_shape,
                  x.dtype, x, weight, core_ndims=(4, 4), sample_args=(0,))
 
@@ -309,7 +310,7 @@ def _max_pool2d_vjp(kernel, stride, padding, dilation, ceil_mode):
                   ceil_mode=ceil_mode)
 
     def forward_compute(shape):
-        setup = _pool._setup(shape, kernel, stride, padding, dilation, ceil_mode)
+        setup = _geometry.pool_geometry(shape, kernel, stride, padding, dilation, ceil_mode)
         return setup.output_shape, lambda x: convpool.max_pool2d(x, **window)
 
     def backward_compute(shape):
@@ -327,7 +328,7 @@ def _avg_pool2d_vjp(kernel, stride, padding, ceil_mode, count_include_pad, divis
                    count_include_pad=count_include_pad, divisor_override=divisor_override)
 
     def forward_compute(shape):
-        setup = _pool._setup(shape, kernel, stride, padding, 1, ceil_mode)
+        setup = _geometry.pool_geometry(shape, kernel, stride, padding, 1, ceil_mode)
         _pool._divisor(divisor_override)
         return setup.output_shape, lambda x: convpool.avg_pool2d(x, **options)
 
@@ -341,7 +342,7 @@ def _avg_pool2d_vjp(kernel, stride, padding, ceil_mode, count_include_pad, divis
 @lru_cache(maxsize=256)
 def _channel_pool_vjp(size, mode):
     def forward_compute(shape):
-        _, out4, _, _ = _pool._channel_setup(shape, size, mode, "x")
+        _, out4, _, _ = _pool._channelpool_geometry(shape, size, mode, "x")
         return out4, lambda x: convpool.channel_pool(x, size, mode)
 
     def backward_compute(shape):

@@ -26,6 +26,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 import convpool
 from convpool import conv as _conv
+from convpool import geometry as _geometry
 from convpool import pool as _pool
 from convpool._transposed import transposed_geometry
 
@@ -95,7 +96,7 @@ _CONV_GEOMETRY = (
 
 
 def _conv_setup(input_shape, weight_shape, stride, padding, same, dilation, groups, padding_mode):
-    return _conv._setup(tuple(input_shape), tuple(weight_shape), _pair(stride),
+    return _geometry.conv_geometry(tuple(input_shape), tuple(weight_shape), _pair(stride),
                         sides(padding, same), _pair(dilation), groups, padding_mode)
 
 
@@ -222,7 +223,7 @@ _AVG_OPTIONS = "bool ceil_mode, bool count_include_pad, int? divisor_override"
 
 
 def _pool_setup(input_shape, kernel_size, stride, padding, same, dilation, ceil_mode, name="x"):
-    setup = _pool._setup(tuple(input_shape), _pair(kernel_size), _pair(stride),
+    setup = _geometry.pool_geometry(tuple(input_shape), _pair(kernel_size), _pair(stride),
                          sides(padding, same), _pair(dilation), ceil_mode, name)
     _check_windows_reach_input(setup)
     return setup
@@ -326,7 +327,7 @@ def _avg_pool2d_grad_input_shapes(grad_output, input_shape, kernel_size, stride,
 
 
 def _channel_pool_shapes(x, size, mode):
-    _, out4, _, _ = _pool._channel_setup(_shape(x), size, mode, "x")
+    _, out4, _, _ = _pool._channelpool_geometry(_shape(x), size, mode, "x")
     return [(out4[4 - x.dim():], None)]
 
 
