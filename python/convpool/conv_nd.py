@@ -171,15 +171,9 @@ def _grad_bias(grad_output: np.ndarray, rank: int) -> np.ndarray:
 # --- 3-D --------------------------------------------------------------------------------
 
 
-def _depth_sources(geometry: ConvGeometry) -> np.ndarray:
-    """``(kd, OD)``: the input depth each (depth tap, output depth) reads; -1 for a zero."""
-    depth = geometry.input_shape[2]
-    kd = geometry.weight_shape[2]
-    od = geometry.output_shape[2]
-    (before, _), stride, dilation = geometry.sides[0], geometry.stride[0], geometry.dilation[0]
-    p = (np.arange(od)[np.newaxis, :] * stride + np.arange(kd)[:, np.newaxis] * dilation
-         - before)
-    mode = geometry.padding_mode
+def _depth_source(p: np.ndarray, depth: int, mode: str) -> np.ndarray:
+    """The input depth that padded-input depth ``p`` (in input coordinates: negative in
+    the padding before) copies; -1 for a zero."""
     if mode == "zeros":
         return np.where((p >= 0) & (p < depth), p, -1)
     if mode == "replicate":
@@ -191,6 +185,16 @@ def _depth_sources(geometry: ConvGeometry) -> np.ndarray:
         p = np.where(p < 0, -p - 1, p)
         return np.where(p > depth - 1, 2 * depth - 1 - p, p)
     return p % depth  # circular
+
+
+def _depth_sources(geometry: ConvGeometry) -> np.ndarray:
+    """``(kd, OD)``: the input depth each (depth tap, output depth) reads; -1 for a zero."""
+    kd = geometry.weight_shape[2]
+    od = geometry.output_shape[2]
+    (before, _), stride, dilation = geometry.sides[0], geometry.stride[0], geometry.dilation[0]
+    p = (np.arange(od)[np.newaxis, :] * stride + np.arange(kd)[:, np.newaxis] * dilation
+         - before)
+    return _depth_source(p, geometry.input_shape[2], geometry.padding_mode)
 
 
 def _index_or_slice(indices: np.ndarray) -> slice | np.ndarray:
@@ -254,21 +258,50 @@ class _Depth:
                 target[:, ~valid] = 0
         return gathered.reshape(self.input_2d)
 
-    def scatter(self, gathered: np.ndarray) -> np.ndarray:
-        """The adjoint of :meth:`gather`: each gathered tap added back to its input depth."""
-        n, c_in, depth, h, w = self.geometry.input_shape
-        g, c_in_g = self.gathered_shape[2], self.gathered_shape[4]
-        taps = gathered.reshape(self.gathered_shape)
-        grad = np.zeros((n, g, c_in_g, depth, h, w), dtype=gathered.dtype)
-        for tap, valid, read in self._taps():
-            if read is None:
+    def grad_input(self, grad_output: np.ndarray, weight: np.ndarray,
+                   dtype: np.dtype) -> np.ndarray:
+        """The input gradient, as the forward's transpose: input depth ``p`` receives,
+        from each depth tap ``t``, the output depth ``(p + before - t * dilation) /
+        stride`` when that is a whole output position. Those output depths are gathered
+        into the channel axis (``(N * D, groups * kd * C_out_g, OH, OW)``) and one 2-D
+        input gradient sums over them; with a non-zero padding mode the gradient of each
+        depth of the padding is then added to the depth it copies."""
+        geometry = self.geometry
+        n, c_in, depth, h, w = geometry.input_shape
+        c_out, c_in_g, kd, kh, kw = geometry.weight_shape
+        _, _, od, oh, ow = geometry.output_shape
+        g = geometry.groups
+        (before, after), stride, dilation = (geometry.sides[0], geometry.stride[0],
+                                             geometry.dilation[0])
+        zeros = geometry.padding_mode == "zeros"
+        # padded-input depths that receive a gradient: only the input's with zero padding
+        first, count = (before, depth) if zeros else (0, depth + before + after)
+        check_index_range((n, count, g, kd, c_out // g, oh, ow), "grad_output (depth taps)")
+        taps = np.zeros((n, count, g, kd, c_out // g, oh, ow), dtype=dtype)
+        y6 = grad_output.reshape(n, g, c_out // g, od, oh, ow)
+        for tap in range(kd):
+            # padded depth q = o * stride + tap * dilation, for q in [first, first + count)
+            offset = tap * dilation
+            lo = max(0, -((offset - first) // stride))  # ceil((first - offset) / stride)
+            hi = min(od - 1, (first + count - 1 - offset) // stride)
+            if lo > hi:
                 continue
-            block = taps[:, :, :, tap][:, valid].transpose(0, 2, 3, 1, 4, 5)
-            if isinstance(read, slice) or len(np.unique(read)) == len(read):
-                grad[:, :, :, read] += block
-            else:  # padding modes that read one depth twice in a tap (replicate, reflect)
-                np.add.at(grad, (slice(None), slice(None), slice(None), read), block)
-        return grad.reshape(n, c_in, depth, h, w)
+            q = slice(lo * stride + offset - first, hi * stride + offset - first + 1, stride)
+            taps[:, q, :, tap] = y6[:, :, :, lo:hi + 1].transpose(0, 3, 1, 2, 4, 5)
+        # weight (C_out, C_in_g, kd, kh, kw) as (groups * kd * C_out_g, C_in_g, kh, kw)
+        w6 = weight.reshape(g, c_out // g, c_in_g, kd, kh, kw).transpose(0, 3, 1, 2, 4, 5)
+        grad = conv2d_grad_input(
+            taps.reshape(n * count, g * kd * (c_out // g), oh, ow),
+            contiguous(w6.reshape(g * kd * (c_out // g), c_in_g, kh, kw), dtype),
+            (n * count, c_in, h, w), **self.conv2d_arguments).reshape(n, count, c_in, h, w)
+        inside = grad[:, before - first:before - first + depth].transpose(0, 2, 1, 3, 4)
+        result = np.ascontiguousarray(inside)
+        if not zeros:
+            padding = np.r_[0:before, before + depth:count]
+            for q, source in zip(padding, _depth_source(padding - before, depth,
+                                                        geometry.padding_mode), strict=True):
+                result[:, :, source] += grad[:, q]
+        return result
 
     def weight(self, weight: np.ndarray) -> np.ndarray:
         """``(C_out, C_in_g, kd, kh, kw)`` as ``(C_out, kd * C_in_g, kh, kw)``."""
@@ -352,10 +385,7 @@ def conv3d_grad_input(
     check_grad_output(geometry, grad_output)
     dtype = compute_dtype(grad_output, weight)
     depth = _Depth(geometry)
-    gathered = conv2d_grad_input(depth.output_to_2d(grad_output, dtype),
-                                 contiguous(depth.weight(weight), dtype), depth.input_2d,
-                                 **depth.conv2d_arguments)
-    return depth.scatter(gathered).reshape(input_shape)
+    return depth.grad_input(grad_output, weight, dtype).reshape(input_shape)
 
 
 def conv3d_grad_weight(
