@@ -4,11 +4,12 @@
   Max-pooling indices into the 1-row plane are indices into ``L``.
 - 3-D: pooling is separable. The 2-D kernels pool every ``H x W`` plane (``(N, C * D, H,
   W)``, a view), then the depth window combines ``kd`` of those results. A maximum over
-  ``(d, h, w)`` is the maximum over ``d`` of the planes' maxima; with indices, the depth
-  loop keeps the first plane that wins (a later plane must be strictly larger, or the
-  first NaN), and each plane's own index is its first maximum in row-major order, so the
-  flat index ``d * H * W + h * W + w`` is the first maximum in row-major ``(d, h, w)``
-  order, and the first NaN if there is one, as PyTorch and :func:`convpool.max_pool2d`.
+  ``(d, h, w)`` is the maximum over ``d`` of the planes' maxima (NaN if any is NaN). Its
+  index comes from the first depth whose plane maximum equals it (or is NaN, for a NaN),
+  and within that plane from the 2-D kernel's index, the plane's first maximum (first
+  NaN) in row-major order: so the flat index ``d * H * W + h * W + w`` is the first
+  maximum in row-major ``(d, h, w)`` order, and the first NaN if there is one, as in
+  PyTorch and :func:`convpool.max_pool2d`.
   An average's divisor is a product over the axes (PyTorch's rule), so the mean of the
   planes' means is the 3-D mean.
 
@@ -283,22 +284,24 @@ def max_pool3d(
         plane_indices = plane_indices.reshape(n, c, depth, oh, ow)
     pooled = pooled.reshape(n, c, depth, oh, ow)
     y = np.full((n, c, od, oh, ow), -np.inf, dtype=pooled.dtype)
+    windows = list(_depth_windows(geometry))
+    for outputs, inputs in windows:
+        target = y[:, :, outputs]
+        np.maximum(target, pooled[:, :, inputs], out=target)  # NaN wins
     if not return_indices:
-        for outputs, inputs in _depth_windows(geometry):
-            np.maximum(y[:, :, outputs], pooled[:, :, inputs], out=y[:, :, outputs])  # NaN wins
         return y.reshape(geometry.user_shape(geometry.output_shape))
-    best_depth = np.full(y.shape, -1, dtype=np.int64)
-    for outputs, inputs in _depth_windows(geometry):
+    # The index of the first depth whose plane maximum is the window's: the taps are
+    # visited last to first and each match overwrites, so the earliest depth stays.
+    has_nan = bool(np.isnan(y).any())
+    indices = np.empty(y.shape, dtype=np.int64)
+    for outputs, inputs in reversed(windows):
         value, best = pooled[:, :, inputs], y[:, :, outputs]
-        chosen = best_depth[:, :, outputs]
-        with np.errstate(invalid="ignore"):
-            # a later depth wins only if strictly larger, or the first NaN over a number
-            wins = (chosen < 0) | (value > best) | (np.isnan(value) & ~np.isnan(best))
-        np.copyto(best, value, where=wins)
+        match = value == best
+        if has_nan:
+            match |= np.isnan(value) & np.isnan(best)
         depths = np.arange(inputs.start, inputs.stop, inputs.step).reshape(1, 1, -1, 1, 1)
-        np.copyto(chosen, np.broadcast_to(depths, chosen.shape), where=wins)
-    within = np.take_along_axis(plane_indices, best_depth, axis=2)
-    indices = best_depth * (h * w) + within
+        np.copyto(indices[:, :, outputs], plane_indices[:, :, inputs] + depths * (h * w),
+                  where=match)
     shape = geometry.user_shape(geometry.output_shape)
     return y.reshape(shape), indices.reshape(shape)
 
