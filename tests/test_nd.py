@@ -96,6 +96,37 @@ def test_conv3d_depth_padding_reads_one_depth_twice(rng):
     check_conv(rng, 3, x, w[:, :, :3], padding=(1, 0, 0), padding_mode="reflect")
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("rank", [1, 3])
+def test_infinite_factors_put_inf_and_nan_where_the_direct_sum_does(rng, rank, mode):
+    """A tap in the zero padding is no term of the sum: an infinite weight (or output
+    gradient) there must not become 0 * inf = NaN. float64 runs the 2-D kernels' direct
+    loops, which follow that rule on height and width; depth is this layer's own."""
+    conv, conv_ref = functions("convNd", rank)
+    shape, w_shape = ((2, 2, 9), (2, 2, 3)) if rank == 1 else ((2, 2, 5, 4, 4), (2, 2, 3, 3, 3))
+    x = rng.standard_normal(shape)
+    x.flat[7] = np.nan
+    w = rng.standard_normal(w_shape)
+    w[0, 1].flat[0] = np.inf  # the first tap: it reads padding at the first outputs
+    w[1, 0].flat[-1] = -np.inf
+    kwargs = dict(padding=1, padding_mode=mode,
+                  stride=2 if rank == 1 else (2, 1, 1))
+    y = conv(x, w, **kwargs)
+    np.testing.assert_allclose(y, conv_ref(x, w, **kwargs), rtol=1e-12, atol=1e-12)
+    assert np.isinf(y).any() and np.isnan(y).any()
+    gy = rng.standard_normal(y.shape)
+    grad_input, grad_input_ref = functions("convNd_grad_input", rank)
+    np.testing.assert_allclose(grad_input(gy, w, x.shape, **kwargs),
+                               grad_input_ref(gy, w, x.shape, **kwargs), rtol=1e-12, atol=1e-12)
+    gy.flat[0] = np.inf  # the first output reads padding at its first tap
+    x = np.nan_to_num(x)
+    grad_weight, grad_weight_ref = functions("convNd_grad_weight", rank)
+    gw = grad_weight(x, gy, w.shape, **kwargs)
+    np.testing.assert_allclose(gw, grad_weight_ref(x, gy, w.shape, **kwargs), rtol=1e-12,
+                               atol=1e-12)
+    assert np.isinf(gw).any()
+
+
 def test_conv_unbatched_and_bare_forms(rng):
     check_conv(rng, 1, rng.standard_normal((3, 10)), rng.standard_normal((2, 3, 3)),
                rng.standard_normal(2), padding=1)
@@ -242,6 +273,31 @@ def test_max_pool3d_ties_across_depth_and_nan(rng):
     assert np.isnan(y[0, 0, 1, 1, 1]) and idx[0, 0, 1, 1, 1] == 2 * 16 + 3 * 4 + 3
     x = np.full((1, 1, 3, 2, 2), -np.inf)
     check_max(rng, 3, x, kernel_size=(3, 2, 2), padding=(1, 0, 0), stride=1)
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_pools_with_infinities_and_nan_match_the_oracle(rng, rank):
+    shape = (2, 3, 13) if rank == 1 else (2, 2, 5, 6, 7)
+    x = rng.standard_normal(shape)
+    x.flat[::7] = np.inf
+    x.flat[3::11] = -np.inf
+    x.flat[5::17] = np.nan
+    for options in (dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+                    dict(kernel_size=2, count_include_pad=False, padding=1)):
+        pool, pool_ref = functions("avg_poolNd", rank)
+        np.testing.assert_allclose(pool(x, **options), pool_ref(x, **options), rtol=1e-12)
+        gy = rng.standard_normal(pool_ref(x, **options).shape)
+        gy.flat[::5] = np.inf
+        gy.flat[1::5] = -np.inf
+        grad, grad_ref = functions("avg_poolNd_grad_input", rank)
+        np.testing.assert_allclose(grad(gy, x.shape, **options),
+                                   grad_ref(gy, x.shape, **options), rtol=1e-12)
+        options.pop("count_include_pad", None)
+        pool, pool_ref = functions("max_poolNd", rank)
+        (y, idx), (y_ref, idx_ref) = (pool(x, return_indices=True, **options),
+                                      pool_ref(x, return_indices=True, **options))
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(idx, idx_ref)
 
 
 def test_pools_unbatched_and_strided(rng):

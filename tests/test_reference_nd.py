@@ -257,3 +257,17 @@ def test_generic_pools_at_rank_2_are_the_2d_oracle(ceil_mode):
             nd._avg_pool(x, 2, count_include_pad=count_include_pad, divisor_override=None,
                          **kwargs),
             ref.avg_pool2d(x, count_include_pad=count_include_pad, **kwargs), rtol=1e-12)
+
+
+def test_a_tap_in_zero_padding_is_no_term_of_the_sum():
+    # y[0] = (pad) * inf + 1 * 1 + 2 * 0: the padding tap is skipped, not 0 * inf = NaN
+    y = ref.conv1d(np.array([1.0, 2.0, 3.0]), np.array([np.inf, 1.0, 0.0]), padding=1)
+    np.testing.assert_array_equal(y, [1.0, np.inf, np.inf])
+    gx = ref.conv1d_grad_input(np.array([1.0, 0.0, 0.0]), np.array([np.inf, 1.0, 0.0]), (3,),
+                               padding=1)
+    # gx[p] sums gy[o] * w[t] over o + t - 1 = p: gx[0] and gx[1] hold the real term
+    # 0 * inf = NaN; gx[2]'s inf tap would need output 3, which does not exist
+    np.testing.assert_array_equal(gx, [np.nan, np.nan, 0.0])
+    gw = ref.conv1d_grad_weight(np.array([1.0, 2.0, 3.0]), np.array([np.inf, 0.0, 0.0]), (3,),
+                                padding=1)
+    np.testing.assert_array_equal(gw, [0.0, np.inf, np.inf])

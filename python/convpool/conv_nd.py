@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._args import as_array, check_index_range, check_shape_tuple, compute_dtype, contiguous
-from ._nd_geometry import ConvGeometry, check_grad_output, conv_geometry
+from ._nd_geometry import ConvGeometry, check_grad_output, conv_geometry, ieee
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
 
 __all__ = [
@@ -207,95 +207,163 @@ def _index_or_slice(indices: np.ndarray) -> slice | np.ndarray:
     return indices
 
 
+def _grouped_by_taps(valid: np.ndarray, exact: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(positions, taps)`` pairs covering every position (column of ``valid``, a
+    ``(kd, positions)`` mask of the depth taps that are terms of its sum).
+
+    Not ``exact``: one pair, every position with every tap (a tap that is no term reads
+    a gathered zero: one large 2-D call). ``exact``: the positions grouped by their set of
+    terms, so that no zero is ever multiplied: needed when a factor may be infinite or
+    NaN, where ``0 * inf`` would put a NaN that the direct sum does not have."""
+    kd, count = valid.shape
+    if not exact or valid.all():
+        return [(np.arange(count), np.arange(kd))]
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for position in range(count):
+        groups.setdefault(tuple(np.flatnonzero(valid[:, position])), []).append(position)
+    return [(np.array(positions), np.array(taps, dtype=np.int64))
+            for taps, positions in groups.items()]
+
+
 class _Depth:
-    """The depth taps of one 3-D convolution, gathered into channels and back."""
+    """The depth taps of one 3-D convolution, gathered into the channel axis of a 2-D one.
+
+    Channels of the 2-D problem, per group: (depth tap, channel of the group)."""
 
     def __init__(self, geometry: ConvGeometry) -> None:
         self.geometry = geometry
-        n, c_in, depth, h, w = geometry.input_shape
-        c_out, c_in_g, kd, kh, kw = geometry.weight_shape
-        od = geometry.output_shape[2]
-        g = geometry.groups
-        self.sources = _depth_sources(geometry)
-        # channels of the 2-D problem, per group: (depth tap, channel of the group)
-        self.gathered_shape = (n, od, g, kd, c_in_g, h, w)
-        self.input_2d = (n * od, g * kd * c_in_g, h, w)
-        self.weight_2d = (c_out, kd * c_in_g, kh, kw)
-        self.output_2d = (n * od, c_out, *geometry.output_shape[3:])
+        _, c_in, self.depth, self.h, self.w = geometry.input_shape
+        self.c_out, self.c_in_g, self.kd, self.kh, self.kw = geometry.weight_shape
+        self.n, _, self.od, self.oh, self.ow = geometry.output_shape
+        self.g = geometry.groups
+        self.sources = _depth_sources(geometry)  # (kd, OD): input depth read, -1 for a zero
         (_, top_bottom, left_right) = geometry.sides
         self.conv2d_arguments = dict(
             stride=geometry.stride[1:], padding=(top_bottom, left_right),
-            dilation=geometry.dilation[1:], groups=g, padding_mode=geometry.padding_mode)
+            dilation=geometry.dilation[1:], groups=self.g, padding_mode=geometry.padding_mode)
 
-    def _taps(self):
-        """Per depth tap: the output depths that read the input, and the depths they read."""
-        for tap, sources in enumerate(self.sources):
-            valid = sources >= 0
-            yield tap, valid, _index_or_slice(sources[valid]) if valid.any() else None
+    def output_groups(self, exact: bool):
+        return _grouped_by_taps(self.sources >= 0, exact)
 
-    def gather(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        """The input as ``(N * OD, groups * kd * C_in_g, H, W)``."""
-        n, _, depth, h, w = self.geometry.input_shape
-        g, c_in_g = self.gathered_shape[2], self.gathered_shape[4]
-        x6 = x.reshape(n, g, c_in_g, depth, h, w)
-        check_index_range(self.gathered_shape, "x (depth taps gathered)")
+    def gather(self, x: np.ndarray, dtype: np.dtype, outputs: np.ndarray,
+               taps: np.ndarray) -> np.ndarray:
+        """The input that output depths ``outputs`` read at depth taps ``taps``, as
+        ``(N * len(outputs), groups * len(taps) * C_in_g, H, W)``."""
+        n, g, c_in_g, h, w = self.n, self.g, self.c_in_g, self.h, self.w
+        x6 = x.reshape(n, g, c_in_g, self.depth, h, w)
+        shape = (n, len(outputs), g, len(taps), c_in_g, h, w)
+        check_index_range(shape, "x (depth taps gathered)")
         try:
-            gathered = np.empty(self.gathered_shape, dtype=dtype)
+            gathered = np.empty(shape, dtype=dtype)
         except MemoryError:
-            raise MemoryError(
-                f"conv3d: cannot allocate the gathered depth taps, shape "
-                f"{self.gathered_shape} of {dtype}") from None
-        for tap, valid, read in self._taps():
-            target = gathered[:, :, :, tap]
-            if read is None:
+            raise MemoryError(f"conv3d: cannot allocate the gathered depth taps, shape {shape} "
+                              f"of {dtype}") from None
+        for column, tap in enumerate(taps):
+            sources = self.sources[tap, outputs]
+            valid = sources >= 0
+            target = gathered[:, :, :, column]
+            if not valid.any():
                 target[...] = 0
                 continue
-            block = x6[:, :, :, read].transpose(0, 3, 1, 2, 4, 5)
+            block = x6[:, :, :, _index_or_slice(sources[valid])].transpose(0, 3, 1, 2, 4, 5)
             if valid.all():
                 target[...] = block
             else:
                 target[:, valid] = block
                 target[:, ~valid] = 0
-        return gathered.reshape(self.input_2d)
+        return gathered.reshape(n * len(outputs), g * len(taps) * c_in_g, h, w)
+
+    def weight_2d(self, weight: np.ndarray, taps: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """``(C_out, C_in_g, kd, kh, kw)`` at ``taps`` as ``(C_out, len(taps) * C_in_g, kh,
+        kw)``."""
+        w5 = weight.reshape(self.geometry.weight_shape)[:, :, taps]
+        return contiguous(w5.transpose(0, 2, 1, 3, 4), dtype).reshape(
+            self.c_out, len(taps) * self.c_in_g, self.kh, self.kw)
+
+    def grad_output_2d(self, grad_output: np.ndarray, outputs: np.ndarray,
+                       dtype: np.dtype) -> np.ndarray:
+        """``grad_output`` at output depths ``outputs`` as ``(N * len(outputs), C_out, OH,
+        OW)``."""
+        y5 = grad_output.reshape(self.geometry.output_shape)[:, :, _index_or_slice(outputs)]
+        return contiguous(y5.transpose(0, 2, 1, 3, 4), dtype).reshape(
+            self.n * len(outputs), self.c_out, self.oh, self.ow)
+
+    def forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                dtype: np.dtype) -> np.ndarray:
+        y = np.empty(self.geometry.output_shape, dtype=dtype)
+        for outputs, taps in self.output_groups(exact=not np.isfinite(weight).all()):
+            where = (slice(None), slice(None), _index_or_slice(outputs))
+            if not len(taps):  # every tap in the zero padding: the bias alone
+                y[where] = 0 if bias is None else bias.reshape(-1, 1, 1, 1)
+                continue
+            y2 = conv2d(self.gather(x, dtype, outputs, taps), self.weight_2d(weight, taps, dtype),
+                        bias, **self.conv2d_arguments)
+            y[where] = y2.reshape(self.n, len(outputs), self.c_out, self.oh, self.ow).transpose(
+                0, 2, 1, 3, 4)
+        return y
+
+    def grad_weight(self, x: np.ndarray, grad_output: np.ndarray, dtype: np.dtype
+                    ) -> np.ndarray:
+        grad = np.zeros((self.c_out, self.c_in_g, self.kd, self.kh, self.kw), dtype=dtype)
+        for outputs, taps in self.output_groups(exact=not np.isfinite(grad_output).all()):
+            if not len(taps):
+                continue
+            part = conv2d_grad_weight(
+                self.gather(x, dtype, outputs, taps),
+                self.grad_output_2d(grad_output, outputs, dtype),
+                (self.c_out, len(taps) * self.c_in_g, self.kh, self.kw), **self.conv2d_arguments)
+            grad[:, :, taps] += part.reshape(self.c_out, len(taps), self.c_in_g, self.kh,
+                                             self.kw).transpose(0, 2, 1, 3, 4)
+        return grad
 
     def grad_input(self, grad_output: np.ndarray, weight: np.ndarray,
                    dtype: np.dtype) -> np.ndarray:
-        """The input gradient, as the forward's transpose: input depth ``p`` receives,
-        from each depth tap ``t``, the output depth ``(p + before - t * dilation) /
-        stride`` when that is a whole output position. Those output depths are gathered
-        into the channel axis (``(N * D, groups * kd * C_out_g, OH, OW)``) and one 2-D
-        input gradient sums over them; with a non-zero padding mode the gradient of each
-        depth of the padding is then added to the depth it copies."""
+        """The input gradient, as the forward's transpose: padded-input depth ``q``
+        receives, from each depth tap ``t``, output depth ``(q - t * dilation) / stride``
+        when that is a whole output position. Those output depths are gathered into the
+        channel axis (``(N * D, groups * kd * C_out_g, OH, OW)``) and one 2-D input
+        gradient sums over them; with a non-zero padding mode the gradient of each depth
+        of the padding is then added to the depth it copies."""
         geometry = self.geometry
-        n, c_in, depth, h, w = geometry.input_shape
-        c_out, c_in_g, kd, kh, kw = geometry.weight_shape
-        _, _, od, oh, ow = geometry.output_shape
-        g = geometry.groups
+        n, g, depth, od = self.n, self.g, self.depth, self.od
+        c_out_g = self.c_out // g
         (before, after), stride, dilation = (geometry.sides[0], geometry.stride[0],
                                              geometry.dilation[0])
         zeros = geometry.padding_mode == "zeros"
         # padded-input depths that receive a gradient: only the input's with zero padding
         first, count = (before, depth) if zeros else (0, depth + before + after)
-        check_index_range((n, count, g, kd, c_out // g, oh, ow), "grad_output (depth taps)")
-        taps = np.zeros((n, count, g, kd, c_out // g, oh, ow), dtype=dtype)
-        y6 = grad_output.reshape(n, g, c_out // g, od, oh, ow)
-        for tap in range(kd):
-            # padded depth q = o * stride + tap * dilation, for q in [first, first + count)
-            offset = tap * dilation
-            lo = max(0, -((offset - first) // stride))  # ceil((first - offset) / stride)
-            hi = min(od - 1, (first + count - 1 - offset) // stride)
-            if lo > hi:
+        # reads[t, i]: the output depth that padded depth first + i takes at tap t, or -1
+        reach = (first + np.arange(count))[np.newaxis, :] - (
+            np.arange(self.kd) * dilation)[:, np.newaxis]
+        reads = np.where((reach % stride == 0) & (reach >= 0) & (reach < od * stride),
+                         reach // stride, -1)
+        y6 = grad_output.reshape(n, g, c_out_g, od, self.oh, self.ow)
+        w6 = weight.reshape(g, c_out_g, self.c_in_g, self.kd, self.kh, self.kw)
+        grad = np.empty((n, count, g * self.c_in_g, self.h, self.w), dtype=dtype)
+        for positions, taps in _grouped_by_taps(reads >= 0, not np.isfinite(weight).all()):
+            where = (slice(None), _index_or_slice(positions))
+            if not len(taps):  # no output reads these depths
+                grad[where] = 0
                 continue
-            q = slice(lo * stride + offset - first, hi * stride + offset - first + 1, stride)
-            taps[:, q, :, tap] = y6[:, :, :, lo:hi + 1].transpose(0, 3, 1, 2, 4, 5)
-        # weight (C_out, C_in_g, kd, kh, kw) as (groups * kd * C_out_g, C_in_g, kh, kw)
-        w6 = weight.reshape(g, c_out // g, c_in_g, kd, kh, kw).transpose(0, 3, 1, 2, 4, 5)
-        grad = conv2d_grad_input(
-            taps.reshape(n * count, g * kd * (c_out // g), oh, ow),
-            contiguous(w6.reshape(g * kd * (c_out // g), c_in_g, kh, kw), dtype),
-            (n * count, c_in, h, w), **self.conv2d_arguments).reshape(n, count, c_in, h, w)
-        inside = grad[:, before - first:before - first + depth].transpose(0, 2, 1, 3, 4)
-        result = np.ascontiguousarray(inside)
+            shape = (n, len(positions), g, len(taps), c_out_g, self.oh, self.ow)
+            check_index_range(shape, "grad_output (depth taps)")
+            gathered = np.zeros(shape, dtype=dtype)
+            for column, tap in enumerate(taps):
+                read = reads[tap, positions]
+                valid = read >= 0
+                if valid.any():
+                    block = y6[:, :, :, _index_or_slice(read[valid])].transpose(0, 3, 1, 2, 4, 5)
+                    gathered[:, _index_or_slice(np.flatnonzero(valid)), :, column] = block
+            # weight as (groups * len(taps) * C_out_g, C_in_g, kh, kw)
+            w_taps = contiguous(w6[:, :, :, taps].transpose(0, 3, 1, 2, 4, 5), dtype).reshape(
+                g * len(taps) * c_out_g, self.c_in_g, self.kh, self.kw)
+            part = conv2d_grad_input(
+                gathered.reshape(n * len(positions), g * len(taps) * c_out_g, self.oh, self.ow),
+                w_taps, (n * len(positions), g * self.c_in_g, self.h, self.w),
+                **self.conv2d_arguments)
+            grad[where] = part.reshape(n, len(positions), g * self.c_in_g, self.h, self.w)
+        result = np.ascontiguousarray(
+            grad[:, before - first:before - first + depth].transpose(0, 2, 1, 3, 4))
         if not zeros:
             padding = np.r_[0:before, before + depth:count]
             for q, source in zip(padding, _depth_source(padding - before, depth,
@@ -303,27 +371,8 @@ class _Depth:
                 result[:, :, source] += grad[:, q]
         return result
 
-    def weight(self, weight: np.ndarray) -> np.ndarray:
-        """``(C_out, C_in_g, kd, kh, kw)`` as ``(C_out, kd * C_in_g, kh, kw)``."""
-        w5 = weight.reshape(self.geometry.weight_shape)
-        return w5.transpose(0, 2, 1, 3, 4).reshape(self.weight_2d)
 
-    def weight_back(self, weight_2d: np.ndarray) -> np.ndarray:
-        c_out, c_in_g, kd, kh, kw = self.geometry.weight_shape
-        return np.ascontiguousarray(
-            weight_2d.reshape(c_out, kd, c_in_g, kh, kw).transpose(0, 2, 1, 3, 4))
-
-    def output_to_2d(self, grad_output: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        """``(N, C_out, OD, OH, OW)`` as ``(N * OD, C_out, OH, OW)``."""
-        n, c_out, od, oh, ow = self.geometry.output_shape
-        y5 = grad_output.reshape(self.geometry.output_shape)
-        return contiguous(y5.transpose(0, 2, 1, 3, 4), dtype).reshape(self.output_2d)
-
-    def output_from_2d(self, y2: np.ndarray) -> np.ndarray:
-        n, c_out, od, oh, ow = self.geometry.output_shape
-        return np.ascontiguousarray(y2.reshape(n, od, c_out, oh, ow).transpose(0, 2, 1, 3, 4))
-
-
+@ieee
 def conv3d(
     x: np.ndarray,
     weight: np.ndarray,
@@ -357,12 +406,11 @@ def conv3d(
                              padding_mode)
     dtype = compute_dtype(x, weight)
     b = _bias_vector(bias, geometry, dtype)
-    depth = _Depth(geometry)
-    y2 = conv2d(depth.gather(x, dtype), contiguous(depth.weight(weight), dtype), b,
-                **depth.conv2d_arguments)
-    return depth.output_from_2d(y2).reshape(geometry.user_shape(geometry.output_shape))
+    y = _Depth(geometry).forward(x, weight, b, dtype)
+    return y.reshape(geometry.user_shape(geometry.output_shape))
 
 
+@ieee
 def conv3d_grad_input(
     grad_output: np.ndarray,
     weight: np.ndarray,
@@ -384,10 +432,10 @@ def conv3d_grad_input(
                              padding_mode)
     check_grad_output(geometry, grad_output)
     dtype = compute_dtype(grad_output, weight)
-    depth = _Depth(geometry)
-    return depth.grad_input(grad_output, weight, dtype).reshape(input_shape)
+    return _Depth(geometry).grad_input(grad_output, weight, dtype).reshape(input_shape)
 
 
+@ieee
 def conv3d_grad_weight(
     x: np.ndarray,
     grad_output: np.ndarray,
@@ -409,10 +457,7 @@ def conv3d_grad_weight(
                              padding_mode)
     check_grad_output(geometry, grad_output)
     dtype = compute_dtype(x, grad_output)
-    depth = _Depth(geometry)
-    grad_2d = conv2d_grad_weight(depth.gather(x, dtype), depth.output_to_2d(grad_output, dtype),
-                                 depth.weight_2d, **depth.conv2d_arguments)
-    return depth.weight_back(grad_2d).reshape(weight_shape)
+    return _Depth(geometry).grad_weight(x, grad_output, dtype).reshape(weight_shape)
 
 
 def conv3d_grad_bias(grad_output: np.ndarray) -> np.ndarray:

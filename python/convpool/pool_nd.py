@@ -27,6 +27,7 @@ from ._nd_geometry import (
     PoolGeometry,
     check_grad_shape,
     flag,
+    ieee,
     integer_array,
     pool_geometry,
     pool_input_shape,
@@ -245,6 +246,7 @@ def _depth_windows(geometry: PoolGeometry):
                slice(first * stride + offset, last * stride + offset + 1, stride))
 
 
+@ieee
 def max_pool3d(
     x: np.ndarray,
     kernel_size: int | tuple[int, int, int],
@@ -326,6 +328,7 @@ def _depth_divisors(geometry: PoolGeometry, count_include_pad: bool) -> np.ndarr
     return np.minimum(start + k, depth) - np.maximum(start, 0)
 
 
+@ieee
 def avg_pool3d(
     x: np.ndarray,
     kernel_size: int | tuple[int, int, int],
@@ -360,6 +363,7 @@ def avg_pool3d(
     return y.reshape(geometry.user_shape(geometry.output_shape))
 
 
+@ieee
 def avg_pool3d_grad_input(
     grad_output: np.ndarray,
     input_shape: tuple[int, ...],

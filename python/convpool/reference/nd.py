@@ -5,11 +5,12 @@ and shares nothing with the library (whose 1-D and 3-D functions run on the 2-D
 kernels), so a mistake in that reduction cannot hide here. One formula serves every
 rank ``r`` of spatial axes:
 
-- convolution: the input is padded (``numpy.pad``: zeros, edge, reflect, symmetric,
-  wrap), then ``y[n, q, o] = b[q] + sum over taps t and channels p of the group of
-  w[q, p, t] * x_padded[n, p, o * stride + t * dilation]``; the input gradient runs the
-  same sum backwards and folds each padded voxel back onto the voxel it copies; the
-  weight gradient sums ``grad_output * x_padded`` per tap.
+- convolution: ``y[n, q, o] = b[q] + sum over taps t and channels p of the group of
+  w[q, p, t] * x_padded[n, p, o * stride + t * dilation]``, where the non-zero modes pad
+  with ``numpy.pad`` (edge, reflect, symmetric, wrap) and a tap in zero padding is no
+  term at all (an infinite weight there makes no NaN: the direct sum's rule); the input
+  gradient runs the same sum backwards and folds each padded voxel back onto the voxel
+  it copies; the weight gradient sums ``grad_output * x_padded`` per tap.
 - pooling: every output voxel is one explicit window; the taps inside the input are
   listed in row-major order, ``numpy.argmax`` picks the first maximum (and the first
   NaN); the index is the flat position in the channel's signal or volume. An average
@@ -139,22 +140,22 @@ class _Conv:
         return array.reshape(full_shape[self.rank + 2 - self.user_ndim:])
 
     def pad(self, x: np.ndarray) -> np.ndarray:
-        width = [(0, 0), (0, 0), *self.sides]
+        """The input the taps read: padded for the non-zero modes. Zero padding is not
+        materialised: a tap that falls in it is no term of the sum (so an infinite
+        weight there makes no NaN)."""
         if self.mode == "zeros":
-            return np.pad(x, width)
+            return x
+        width = [(0, 0), (0, 0), *self.sides]
         return np.pad(x, width, mode=_NUMPY_PAD_MODE[self.mode])
 
     def unpad(self, grad_padded: np.ndarray) -> np.ndarray:
         """The adjoint of :meth:`pad`: each padded voxel's gradient added to its source."""
+        if self.mode == "zeros":
+            return grad_padded
         grad = grad_padded
         for axis, (before, _) in enumerate(self.sides, start=2):
             size = self.x_shape[axis]
-            padded = grad.shape[axis]
-            source = np.arange(padded) - before
-            if self.mode == "zeros":
-                keep = (source >= 0) & (source < size)
-                grad = np.compress(keep, grad, axis=axis)
-                continue
+            source = np.arange(grad.shape[axis]) - before
             if self.mode == "replicate":
                 source = np.clip(source, 0, size - 1)
             elif self.mode == "reflect":
@@ -171,11 +172,24 @@ class _Conv:
             grad = np.moveaxis(folded, 0, axis)
         return grad
 
-    def window(self, tap) -> tuple:
-        """The padded-input slice that tap ``tap`` reads for every output position."""
-        return tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
-                     for t, d, o, s in zip(tap, self.dilation, self.out, self.stride,
-                                           strict=True))
+    def window(self, tap) -> tuple[tuple, tuple]:
+        """``(outputs, inputs)``: the output positions whose tap ``tap`` reads the (padded)
+        input, and the input positions they read, as slices per axis."""
+        outputs, inputs = [], []
+        for axis, (t, d, o, s) in enumerate(zip(tap, self.dilation, self.out, self.stride,
+                                                strict=True)):
+            before, after = self.sides[axis]
+            n = self.x_shape[axis + 2]
+            if self.mode != "zeros":  # the padded input: every tap is inside
+                n, before = n + before + after, 0
+            offset = t * d - before  # input position of output 0
+            first = max(0, -(offset // s))  # ceil(-offset / s)
+            last = min(o - 1, (n - 1 - offset) // s)
+            if first > last:
+                return (), ()
+            outputs.append(slice(first, last + 1))
+            inputs.append(slice(first * s + offset, last * s + offset + 1, s))
+        return tuple(outputs), tuple(inputs)
 
     def taps(self):
         return itertools.product(*(range(k) for k in self.w_shape[2:]))
@@ -194,9 +208,12 @@ def _conv(x, weight, bias, rank, stride, padding, dilation, groups, padding_mode
     w = weight.reshape(geo.w_shape).astype(np.float64)
     wg = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])  # (g, q, p, *taps)
     y = np.zeros((geo.y_shape[0], groups, geo.y_shape[1] // groups, *geo.out))
+    every = (slice(None),) * 3
     for tap in geo.taps():
-        block = xp[(slice(None), slice(None), slice(None), *geo.window(tap))]
-        y += np.einsum("ngp...,gqp->ngq...", block, wg[(Ellipsis, *tap)])
+        outputs, inputs = geo.window(tap)
+        if outputs:
+            y[(*every, *outputs)] += np.einsum("ngp...,gqp->ngq...", xp[(*every, *inputs)],
+                                               wg[(Ellipsis, *tap)])
     y = y.reshape(geo.y_shape)
     if bias is not None:
         y += np.asarray(bias, dtype=np.float64).reshape((1, -1) + (1,) * rank)
@@ -212,11 +229,15 @@ def _conv_grad_input(grad_output, weight, input_shape, rank, stride, padding, di
     gy = geo.grouped(grad_output.reshape(geo.y_shape).astype(np.float64))
     w = weight.reshape(geo.w_shape).astype(np.float64)
     wg = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])
-    padded = [n + b + a for n, (b, a) in zip(geo.x_shape[2:], geo.sides, strict=True)]
+    padded = [n + (b + a if padding_mode != "zeros" else 0)
+              for n, (b, a) in zip(geo.x_shape[2:], geo.sides, strict=True)]
     gxp = np.zeros((geo.x_shape[0], groups, geo.x_shape[1] // groups, *padded))
+    every = (slice(None),) * 3
     for tap in geo.taps():
-        gxp[(slice(None), slice(None), slice(None), *geo.window(tap))] += np.einsum(
-            "ngq...,gqp->ngp...", gy, wg[(Ellipsis, *tap)])
+        outputs, inputs = geo.window(tap)
+        if outputs:
+            gxp[(*every, *inputs)] += np.einsum("ngq...,gqp->ngp...", gy[(*every, *outputs)],
+                                                wg[(Ellipsis, *tap)])
     grad = geo.unpad(gxp.reshape(geo.x_shape[0], geo.x_shape[1], *padded))
     return grad.reshape(tuple(input_shape)).astype(dtype)
 
@@ -231,10 +252,13 @@ def _conv_grad_weight(x, grad_output, weight_shape, rank, stride, padding, dilat
     gy = geo.grouped(grad_output.reshape(geo.y_shape).astype(np.float64))
     c_out, c_in_g = geo.w_shape[:2]
     grad = np.zeros((groups, c_out // groups, c_in_g, *geo.w_shape[2:]))
+    every = (slice(None),) * 3
     for tap in geo.taps():
-        block = xp[(slice(None), slice(None), slice(None), *geo.window(tap))]
-        grad[(Ellipsis, *tap)] = np.einsum("ngqs,ngps->gqp", gy.reshape(*gy.shape[:3], -1),
-                                           block.reshape(*block.shape[:3], -1))
+        outputs, inputs = geo.window(tap)
+        if outputs:
+            block, dy = xp[(*every, *inputs)], gy[(*every, *outputs)]
+            grad[(Ellipsis, *tap)] = np.einsum("ngqs,ngps->gqp", dy.reshape(*dy.shape[:3], -1),
+                                               block.reshape(*block.shape[:3], -1))
     return grad.reshape(tuple(weight_shape)).astype(dtype)
 
 
@@ -294,11 +318,13 @@ def conv3d_grad_weight(x, grad_output, weight_shape, stride=1, padding=0, dilati
                              padding_mode)
 
 
+@_ieee
 def conv1d_grad_bias(grad_output):
     """Oracle of :func:`convpool.conv1d_grad_bias`."""
     return _conv_grad_bias(grad_output, 1)
 
 
+@_ieee
 def conv3d_grad_bias(grad_output):
     """Oracle of :func:`convpool.conv3d_grad_bias`."""
     return _conv_grad_bias(grad_output, 3)
@@ -447,11 +473,13 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return _max_pool(x, 3, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
+@_ieee
 def max_pool1d_grad_input(grad_output, indices, input_shape):
     """Oracle of :func:`convpool.max_pool1d_grad_input`."""
     return _max_pool_grad(grad_output, indices, input_shape, 1)
 
 
+@_ieee
 def max_pool3d_grad_input(grad_output, indices, input_shape):
     """Oracle of :func:`convpool.max_pool3d_grad_input`."""
     return _max_pool_grad(grad_output, indices, input_shape, 3)
@@ -473,6 +501,7 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
                      divisor_override)
 
 
+@_ieee
 def avg_pool1d_grad_input(grad_output, input_shape, kernel_size, stride=None, padding=0,
                           ceil_mode=False, count_include_pad=True, divisor_override=None):
     """Oracle of :func:`convpool.avg_pool1d_grad_input`."""
@@ -480,6 +509,7 @@ def avg_pool1d_grad_input(grad_output, input_shape, kernel_size, stride=None, pa
                           count_include_pad, divisor_override)
 
 
+@_ieee
 def avg_pool3d_grad_input(grad_output, input_shape, kernel_size, stride=None, padding=0,
                           ceil_mode=False, count_include_pad=True, divisor_override=None):
     """Oracle of :func:`convpool.avg_pool3d_grad_input`."""
@@ -539,21 +569,25 @@ def _global_max_grad(grad_output, x, rank):
     return grad.reshape(x.shape).astype(dtype)
 
 
+@_ieee
 def global_avg_pool1d_grad_input(grad_output, input_shape):
     """Oracle of :func:`convpool.global_avg_pool1d_grad_input`."""
     return _global_avg_grad(grad_output, input_shape, 1)
 
 
+@_ieee
 def global_avg_pool3d_grad_input(grad_output, input_shape):
     """Oracle of :func:`convpool.global_avg_pool3d_grad_input`."""
     return _global_avg_grad(grad_output, input_shape, 3)
 
 
+@_ieee
 def global_max_pool1d_grad_input(grad_output, x):
     """Oracle of :func:`convpool.global_max_pool1d_grad_input`."""
     return _global_max_grad(grad_output, x, 1)
 
 
+@_ieee
 def global_max_pool3d_grad_input(grad_output, x):
     """Oracle of :func:`convpool.global_max_pool3d_grad_input`."""
     return _global_max_grad(grad_output, x, 3)
