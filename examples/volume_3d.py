@@ -87,12 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     loss = nn.CrossEntropyLoss()
     optimizer = nn.Adam(model.parameters(), lr=args.lr)
     start = time.perf_counter()
-    history = nn.fit(model, loss, optimizer, x_train, y_train, epochs=args.epochs,
-                     batch_size=args.batch_size, seed=args.seed, progress=False)
+    shuffling = np.random.default_rng(args.seed)
+    for _ in range(args.epochs):  # nn.fit's loop, without its progress display
+        last = nn.train_epoch(model, loss, optimizer, x_train, y_train, args.batch_size,
+                              seed=shuffling)
     seconds = time.perf_counter() - start
     test = nn.evaluate(model, loss, x_test, y_test)
     print(f"training: {args.epochs} epochs in {seconds:.1f} s, final loss "
-          f"{history.loss[-1]:.4f}, accuracy {history.accuracy[-1]:.4f}")
+          f"{last.loss:.4f}, accuracy {last.accuracy:.4f}")
     print(f"test accuracy: {test.accuracy:.4f} ({round(test.accuracy * test.samples)} of "
           f"{test.samples}), test loss {test.loss:.4f}")
     if args.require is not None and test.accuracy < args.require:
