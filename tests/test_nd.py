@@ -127,6 +127,23 @@ def test_infinite_factors_put_inf_and_nan_where_the_direct_sum_does(rng, rank, m
     assert np.isinf(gw).any()
 
 
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_conv3d_in_chunks_of_depths_is_the_same_sum(rng, monkeypatch, mode):
+    """With no scratch allowance beyond the operand's size, the depth taps are gathered
+    a few depths at a time (several 2-D calls per pass): the same results."""
+    from convpool import conv_nd
+
+    monkeypatch.setattr(conv_nd, "SCRATCH_FLOOR", 0)
+    x = rng.standard_normal((2, 4, 9, 7, 5))
+    w = rng.standard_normal((4, 2, 3, 3, 2))
+    check_conv(rng, 3, x, w, rng.standard_normal(4), padding=(2, 1, 1), stride=(1, 2, 1),
+               groups=2, padding_mode=mode)
+    w[0, 0, 0, 0, 0] = np.inf  # the grouped path, in chunks too
+    kwargs = dict(padding=1, groups=2, padding_mode=mode)
+    np.testing.assert_allclose(convpool.conv3d(x, w, **kwargs), ref.conv3d(x, w, **kwargs),
+                               rtol=1e-12, atol=1e-12)
+
+
 def test_conv_unbatched_and_bare_forms(rng):
     check_conv(rng, 1, rng.standard_normal((3, 10)), rng.standard_normal((2, 3, 3)),
                rng.standard_normal(2), padding=1)

@@ -225,6 +225,20 @@ def _grouped_by_taps(valid: np.ndarray, exact: bool) -> list[tuple[np.ndarray, n
             for taps, positions in groups.items()]
 
 
+SCRATCH_FLOOR = 64 << 20
+"""Bytes of gathered depth taps one 2-D call may take at least; beyond that and the size
+of the operand they are gathered from, the depths are taken in chunks."""
+
+
+def _chunks(positions: np.ndarray, bytes_each: int, operand_bytes: int):
+    """``positions`` in consecutive runs whose gathered copy stays within the larger of
+    :data:`SCRATCH_FLOOR` and the operand: scratch memory bounded by the operands, in
+    as few 2-D calls as that allows."""
+    step = max(1, max(SCRATCH_FLOOR, operand_bytes) // max(bytes_each, 1))
+    for start in range(0, len(positions), step):
+        yield positions[start:start + step]
+
+
 class _Depth:
     """The depth taps of one 3-D convolution, gathered into the channel axis of a 2-D one.
 
@@ -291,29 +305,37 @@ class _Depth:
     def forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
                 dtype: np.dtype) -> np.ndarray:
         y = np.empty(self.geometry.output_shape, dtype=dtype)
-        for outputs, taps in self.output_groups(exact=not np.isfinite(weight).all()):
-            where = (slice(None), slice(None), _index_or_slice(outputs))
+        for group, taps in self.output_groups(exact=not np.isfinite(weight).all()):
             if not len(taps):  # every tap in the zero padding: the bias alone
+                where = (slice(None), slice(None), _index_or_slice(group))
                 y[where] = 0 if bias is None else bias.reshape(-1, 1, 1, 1)
                 continue
-            y2 = conv2d(self.gather(x, dtype, outputs, taps), self.weight_2d(weight, taps, dtype),
-                        bias, **self.conv2d_arguments)
-            y[where] = y2.reshape(self.n, len(outputs), self.c_out, self.oh, self.ow).transpose(
-                0, 2, 1, 3, 4)
+            weight_2d = self.weight_2d(weight, taps, dtype)
+            for outputs in _chunks(group, self.gathered_bytes(len(taps), dtype), x.nbytes):
+                y2 = conv2d(self.gather(x, dtype, outputs, taps), weight_2d, bias,
+                            **self.conv2d_arguments)
+                y[:, :, _index_or_slice(outputs)] = y2.reshape(
+                    self.n, len(outputs), self.c_out, self.oh, self.ow).transpose(0, 2, 1, 3, 4)
         return y
+
+    def gathered_bytes(self, taps: int, dtype: np.dtype) -> int:
+        """Bytes of the gathered input per output depth."""
+        return self.n * self.g * taps * self.c_in_g * self.h * self.w * np.dtype(dtype).itemsize
 
     def grad_weight(self, x: np.ndarray, grad_output: np.ndarray, dtype: np.dtype
                     ) -> np.ndarray:
         grad = np.zeros((self.c_out, self.c_in_g, self.kd, self.kh, self.kw), dtype=dtype)
-        for outputs, taps in self.output_groups(exact=not np.isfinite(grad_output).all()):
+        for group, taps in self.output_groups(exact=not np.isfinite(grad_output).all()):
             if not len(taps):
                 continue
-            part = conv2d_grad_weight(
-                self.gather(x, dtype, outputs, taps),
-                self.grad_output_2d(grad_output, outputs, dtype),
-                (self.c_out, len(taps) * self.c_in_g, self.kh, self.kw), **self.conv2d_arguments)
-            grad[:, :, taps] += part.reshape(self.c_out, len(taps), self.c_in_g, self.kh,
-                                             self.kw).transpose(0, 2, 1, 3, 4)
+            for outputs in _chunks(group, self.gathered_bytes(len(taps), dtype), x.nbytes):
+                part = conv2d_grad_weight(
+                    self.gather(x, dtype, outputs, taps),
+                    self.grad_output_2d(grad_output, outputs, dtype),
+                    (self.c_out, len(taps) * self.c_in_g, self.kh, self.kw),
+                    **self.conv2d_arguments)
+                grad[:, :, taps] += part.reshape(self.c_out, len(taps), self.c_in_g, self.kh,
+                                                 self.kw).transpose(0, 2, 1, 3, 4)
         return grad
 
     def grad_input(self, grad_output: np.ndarray, weight: np.ndarray,
@@ -340,28 +362,13 @@ class _Depth:
         y6 = grad_output.reshape(n, g, c_out_g, od, self.oh, self.ow)
         w6 = weight.reshape(g, c_out_g, self.c_in_g, self.kd, self.kh, self.kw)
         grad = np.empty((n, count, g * self.c_in_g, self.h, self.w), dtype=dtype)
-        for positions, taps in _grouped_by_taps(reads >= 0, not np.isfinite(weight).all()):
-            where = (slice(None), _index_or_slice(positions))
+        bytes_each = n * g * c_out_g * self.oh * self.ow * np.dtype(dtype).itemsize
+        for group, taps in _grouped_by_taps(reads >= 0, not np.isfinite(weight).all()):
             if not len(taps):  # no output reads these depths
-                grad[where] = 0
+                grad[:, _index_or_slice(group)] = 0
                 continue
-            shape = (n, len(positions), g, len(taps), c_out_g, self.oh, self.ow)
-            check_index_range(shape, "grad_output (depth taps)")
-            gathered = np.zeros(shape, dtype=dtype)
-            for column, tap in enumerate(taps):
-                read = reads[tap, positions]
-                valid = read >= 0
-                if valid.any():
-                    block = y6[:, :, :, _index_or_slice(read[valid])].transpose(0, 3, 1, 2, 4, 5)
-                    gathered[:, _index_or_slice(np.flatnonzero(valid)), :, column] = block
-            # weight as (groups * len(taps) * C_out_g, C_in_g, kh, kw)
-            w_taps = contiguous(w6[:, :, :, taps].transpose(0, 3, 1, 2, 4, 5), dtype).reshape(
-                g * len(taps) * c_out_g, self.c_in_g, self.kh, self.kw)
-            part = conv2d_grad_input(
-                gathered.reshape(n * len(positions), g * len(taps) * c_out_g, self.oh, self.ow),
-                w_taps, (n * len(positions), g * self.c_in_g, self.h, self.w),
-                **self.conv2d_arguments)
-            grad[where] = part.reshape(n, len(positions), g * self.c_in_g, self.h, self.w)
+            for positions in _chunks(group, bytes_each * len(taps), grad_output.nbytes):
+                self._grad_input_part(grad, y6, w6, reads, positions, taps, dtype)
         result = np.ascontiguousarray(
             grad[:, before - first:before - first + depth].transpose(0, 2, 1, 3, 4))
         if not zeros:
@@ -370,6 +377,29 @@ class _Depth:
                                                         geometry.padding_mode), strict=True):
                 result[:, :, source] += grad[:, q]
         return result
+
+    def _grad_input_part(self, grad, y6, w6, reads, positions, taps, dtype) -> None:
+        """The input gradient at padded depths ``positions`` from depth taps ``taps``."""
+        n, g = self.n, self.g
+        c_out_g = self.c_out // g
+        where = (slice(None), _index_or_slice(positions))
+        shape = (n, len(positions), g, len(taps), c_out_g, self.oh, self.ow)
+        check_index_range(shape, "grad_output (depth taps)")
+        gathered = np.zeros(shape, dtype=dtype)
+        for column, tap in enumerate(taps):
+            read = reads[tap, positions]
+            valid = read >= 0
+            if valid.any():
+                block = y6[:, :, :, _index_or_slice(read[valid])].transpose(0, 3, 1, 2, 4, 5)
+                gathered[:, _index_or_slice(np.flatnonzero(valid)), :, column] = block
+        # weight as (groups * len(taps) * C_out_g, C_in_g, kh, kw)
+        w_taps = contiguous(w6[:, :, :, taps].transpose(0, 3, 1, 2, 4, 5), dtype).reshape(
+            g * len(taps) * c_out_g, self.c_in_g, self.kh, self.kw)
+        part = conv2d_grad_input(
+            gathered.reshape(n * len(positions), g * len(taps) * c_out_g, self.oh, self.ow),
+            w_taps, (n * len(positions), g * self.c_in_g, self.h, self.w),
+            **self.conv2d_arguments)
+        grad[where] = part.reshape(n, len(positions), g * self.c_in_g, self.h, self.w)
 
 
 @ieee
