@@ -80,3 +80,11 @@ def __getattr__(name: str):
 
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# 1-D and 3-D convolution and pooling, on the 2-D kernels (conv_nd.py, pool_nd.py)
+from . import conv_nd, pool_nd  # noqa: E402
+from .conv_nd import *  # noqa: E402, F403
+from .pool_nd import *  # noqa: E402, F403
+
+__all__ += conv_nd.__all__ + pool_nd.__all__

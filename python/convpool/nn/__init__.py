@@ -85,3 +85,9 @@ __all__ = [
     "predict",
     "train_epoch",
 ]
+
+# 1-D and 3-D layers (layers_nd.py)
+from . import layers_nd  # noqa: E402
+from .layers_nd import *  # noqa: E402, F403
+
+__all__ += layers_nd.__all__
