@@ -174,19 +174,25 @@ def test_conv_strided_views_and_integer_inputs(rng):
 
 
 def test_conv3d_every_compiled_2d_path(rng):
-    """The 3x3x3 fast case through every 2-D implementation and SIMD level the build has."""
+    """The 3x3x3 fast case through every 2-D implementation and SIMD level the build has.
+
+    conv3d makes one 2-D convolution of its depth slices with the depth taps gathered into
+    the channels: the variants are those of that 2-D problem, and each must have run."""
     x = rng.standard_normal((2, 8, 5, 9, 10)).astype(np.float32)
     w = rng.standard_normal((8, 8, 3, 3, 3)).astype(np.float32)
     expected = ref.conv3d(x, w, padding=1)
-    for label in conv2d_variants("forward", np.float32):
-        assert_close(convpool.conv3d(x, w, padding=1), expected, np.float32, label)
     gy = rng.standard_normal(expected.shape).astype(np.float32)
+    x2 = np.zeros((2 * 5, 8 * 3, 9, 10), np.float32)  # (N * OD, C_in * kd, H, W)
+    w2 = np.zeros((8, 8 * 3, 3, 3), np.float32)
+    gy2 = np.zeros((2 * 5, 8, 9, 10), np.float32)
+    for label in conv2d_variants("forward", x2, w2, gy2, padding=1):
+        assert_close(convpool.conv3d(x, w, padding=1), expected, np.float32, label)
     expected_gx = ref.conv3d_grad_input(gy, w, x.shape, padding=1)
-    for label in conv2d_variants("grad_input", np.float32):
+    for label in conv2d_variants("grad_input", x2, w2, gy2, padding=1):
         assert_close(convpool.conv3d_grad_input(gy, w, x.shape, padding=1), expected_gx,
                      np.float32, label)
     expected_gw = ref.conv3d_grad_weight(x, gy, w.shape, padding=1)
-    for label in conv2d_variants("grad_weight", np.float32):
+    for label in conv2d_variants("grad_weight", x2, w2, gy2, padding=1):
         assert_close(convpool.conv3d_grad_weight(x, gy, w.shape, padding=1), expected_gw,
                      np.float32, label)
 
