@@ -31,10 +31,10 @@ except ImportError as error:  # pragma: no cover - the tests skip without jax
 
 import convpool
 
+from . import _transposed
 from . import conv as _conv
 from . import pool as _pool
 from ._args import positive_int, positive_pair
-from ._transposed import transposed_geometry
 from .padding import resolve_padding
 
 __all__ = [
@@ -186,21 +186,49 @@ def _conv2d_vjp(geometry: _ConvGeometry):
     return conv
 
 
+@dataclass(frozen=True)
+class _TransposeGeometry:
+    stride: tuple[int, int]
+    sides: tuple[tuple[int, int], tuple[int, int]]
+    output_padding: tuple[int, int]
+    groups: int
+    dilation: tuple[int, int]
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(stride=self.stride, sides=self.sides, output_padding=self.output_padding,
+                    groups=self.groups, dilation=self.dilation)
+
+
 @lru_cache(maxsize=256)
-def _conv_transpose2d_vjp(geometry: _ConvGeometry, output_chw: tuple[int, ...]):
-    # the input gradient of a convolution; its adjoints are the convolution itself (in x)
-    # and the convolution's weight gradient with input and output swapped (in the weight)
+def _conv_transpose2d_vjp(geometry: _TransposeGeometry):
+    # convpool's transposed convolution and its gradient functions (per-side padding as a
+    # crop of convpool's output, see convpool._transposed)
     @jax.custom_vjp
     def conv_transpose(x, weight):
-        return _conv_input_grad(x, weight, output_chw, geometry)
+        shape = _transposed.per_side(tuple(x.shape), tuple(weight.shape),
+                                     **geometry.kwargs).output_shape
+        return _call(lambda x, w: _transposed.conv_transpose2d(x, w, None, **geometry.kwargs),
+                     shape, x.dtype, x, weight, core_ndims=(4, 4), sample_args=(0,))
 
     def forward(x, weight):
         return conv_transpose(x, weight), (x, weight)
 
     def backward(residuals, grad):
         x, weight = residuals
-        return (_conv_forward(grad, weight, geometry),
-                _conv_weight_grad(grad, x, tuple(weight.shape), geometry))
+        input_chw = tuple(x.shape[1:])
+
+        def input_grad(g, w):
+            return _transposed.conv_transpose2d_grad_input(g, w, (g.shape[0],) + input_chw,
+                                                           **geometry.kwargs)
+
+        def weight_grad(x, g):  # a sum over the samples: one call per mapped element
+            return _transposed.conv_transpose2d_grad_weight(x, g, tuple(weight.shape),
+                                                            **geometry.kwargs)
+
+        return (_call(input_grad, tuple(x.shape), grad.dtype, grad, weight, core_ndims=(4, 4),
+                      sample_args=(0,)),
+                _call(weight_grad, tuple(weight.shape), grad.dtype, x, grad, core_ndims=(4, 4)))
 
     conv_transpose.defvjp(forward, backward)
     return conv_transpose
@@ -258,16 +286,11 @@ def conv_transpose2d(x, weight, bias=None, stride: int | tuple[int, int] = 1,
     output_padding = tuple(int(p) for p in output_padding)
     rank = x.ndim
     x4 = _as_4d(x, "x")
-    transposed = transposed_geometry(tuple(x4.shape), tuple(weight.shape), stride, sides,
-                                     output_padding, dilation, groups)
-    geometry = _ConvGeometry(positive_pair(stride, "stride"), transposed.conv_sides,
-                             positive_pair(dilation, "dilation"), positive_int(groups, "groups"),
-                             "zeros")
-    y = _conv_transpose2d_vjp(geometry, tuple(transposed.conv_shape[1:]))(x4, weight)
-    if any(transposed.zero_rows):  # rows no input reaches (output_padding past the padding)
-        rows, columns = transposed.zero_rows
-        y = jnp.pad(y, ((0, 0), (0, 0), (0, rows), (0, columns)))
-    y = _add_bias(y, bias, transposed.output_shape[1])
+    geometry = _TransposeGeometry(positive_pair(stride, "stride"), sides, output_padding,
+                                  positive_int(groups, "groups"),
+                                  positive_pair(dilation, "dilation"))
+    y = _conv_transpose2d_vjp(geometry)(x4, weight)
+    y = _add_bias(y, bias, y.shape[1])
     return jnp.reshape(y, y.shape[4 - rank:])
 
 
