@@ -34,10 +34,14 @@ import convpool
 from . import _transposed
 from . import conv as _conv
 from . import pool as _pool
+from . import unpool as _unpool
 from ._args import positive_int, positive_pair
+from .adaptive_pool import _output_size as _adaptive_output_size
 from .padding import resolve_padding
 
 __all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
     "avg_pool2d",
     "channel_pool",
     "conv2d",
@@ -45,6 +49,7 @@ __all__ = [
     "global_avg_pool2d",
     "global_max_pool2d",
     "max_pool2d",
+    "max_unpool2d",
 ]
 
 Padding = int | tuple | str
@@ -391,6 +396,63 @@ def _global_pool_vjp(kind: str):
                              backward_needs_x=(kind == "max"))
 
 
+@lru_cache(maxsize=256)
+def _adaptive_avg_pool2d_vjp(output_size: tuple[int, int]):
+    def forward_compute(shape):
+        return shape[:2] + output_size, lambda x: convpool.adaptive_avg_pool2d(x, output_size)
+
+    def backward_compute(shape):
+        return lambda grad: convpool.adaptive_avg_pool2d_grad_input(
+            grad, _with_samples(shape, grad.shape[0]))
+
+    return _single_input_vjp(forward_compute, backward_compute, backward_needs_x=False)
+
+
+@lru_cache(maxsize=256)
+def _adaptive_max_pool2d_vjp(output_size: tuple[int, int]):
+    def forward_compute(shape):
+        return shape[:2] + output_size, lambda x: convpool.adaptive_max_pool2d(x, output_size)
+
+    def backward_compute(shape):
+        def compute(grad, x):  # the indices found again, as max_pool2d's
+            _, indices = convpool.adaptive_max_pool2d(x, output_size, return_indices=True)
+            return convpool.adaptive_max_pool2d_grad_input(grad, indices, x.shape)
+        return compute
+
+    return _single_input_vjp(forward_compute, backward_compute, backward_needs_x=True)
+
+
+def _index_dtype() -> np.dtype:
+    """int64 under ``jax_enable_x64``, else int32 (JAX's own integers)."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(np.int64))
+
+
+@lru_cache(maxsize=256)
+def _max_unpool2d_vjp(kernel, stride, padding, output_size):
+    window = dict(kernel_size=kernel, stride=stride, padding=padding, output_size=output_size)
+
+    # linear in x; the indices are integers and get no gradient
+    @jax.custom_vjp
+    def unpool(x, indices):
+        size = _unpool.max_unpool2d_output_size(tuple(x.shape[-2:]), **window)
+        # the callbacks receive jax Arrays; convpool's index checks want NumPy arrays
+        return _call(lambda x, i: convpool.max_unpool2d(x, np.asarray(i), **window),
+                     tuple(x.shape[:2]) + tuple(size), x.dtype, x, indices, core_ndims=(4, 4),
+                     sample_args=(0, 1))
+
+    def forward(x, indices):
+        return unpool(x, indices), indices
+
+    def backward(indices, grad):
+        x_grad = _call(lambda g, i: convpool.max_unpool2d_grad_input(g, np.asarray(i)),
+                       tuple(indices.shape), grad.dtype, grad, indices, core_ndims=(4, 4),
+                       sample_args=(0, 1))
+        return x_grad, np.zeros(indices.shape, dtype=jax.dtypes.float0)
+
+    unpool.defvjp(forward, backward)
+    return unpool
+
+
 def _pool_input(x):
     x = jnp.asarray(x)
     _float_dtype(x=x)
@@ -457,3 +519,59 @@ def global_avg_pool2d(x, keepdims: bool = False):
 def global_max_pool2d(x, keepdims: bool = False):
     """Maximum of each plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``."""
     return _global("max", x, keepdims)
+
+
+def _adaptive_input(x, output_size):
+    x, x4 = _pool_input(x)
+    if min(x4.shape[-2:]) < 1:
+        raise ValueError(f"x: H and W must be >= 1, got shape {tuple(x.shape)}")
+    return x, x4, _adaptive_output_size(output_size, tuple(x4.shape[-2:]))
+
+
+def adaptive_avg_pool2d(x, output_size: int | tuple):
+    """Adaptive average pooling, as :func:`convpool.adaptive_avg_pool2d`: output ``i``
+    averages rows ``floor(i * H / out)`` to ``ceil((i + 1) * H / out)``, columns likewise;
+    ``output_size`` an int, a pair, or a pair with None (keep that axis)."""
+    x, x4, size = _adaptive_input(x, output_size)
+    return _user_rank(_adaptive_avg_pool2d_vjp(size)(x4), x.ndim)
+
+
+def adaptive_max_pool2d(x, output_size: int | tuple, return_indices: bool = False):
+    """Adaptive max pooling, as :func:`convpool.adaptive_max_pool2d`; the gradient goes to
+    each window's first maximum (or first NaN). With ``return_indices`` also the flat index
+    of each maximum in its ``H * W`` plane (int64 under ``jax_enable_x64``, else int32),
+    which carries no gradient."""
+    x, x4, size = _adaptive_input(x, output_size)
+    y = _user_rank(_adaptive_max_pool2d_vjp(size)(x4), x.ndim)
+    if not _flag(return_indices, "return_indices"):
+        return y
+
+    def indices(x):
+        return convpool.adaptive_max_pool2d(x, size, return_indices=True)[1].astype(
+            _index_dtype())
+
+    # stop_gradient: the indices are piecewise constant in x, and a callback has no JVP
+    found = _call(indices, tuple(x4.shape[:2]) + size, _index_dtype(),
+                  jax.lax.stop_gradient(x4), core_ndims=(4,), sample_args=(0,))
+    return y, _user_rank(found, x.ndim)
+
+
+def max_unpool2d(x, indices, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] | None = None, padding: int | tuple[int, int] = 0,
+                 output_size: tuple[int, ...] | None = None):
+    """Max unpooling, as :func:`convpool.max_unpool2d`: each value of ``x`` goes to the
+    position its integer index names in its output plane, zeros elsewhere (repeated indices
+    add up). Differentiable in ``x``."""
+    x, x4 = _pool_input(x)
+    indices = jnp.asarray(indices)
+    if not jnp.issubdtype(indices.dtype, jnp.integer):
+        raise TypeError(f"indices: expected an integer array (as max_pool2d returns), got "
+                        f"{indices.dtype}")
+    if tuple(indices.shape) != tuple(x.shape):
+        raise ValueError(f"indices: expected the shape of x {tuple(x.shape)}, got "
+                         f"{tuple(indices.shape)}")
+    kernel, stride = _window(kernel_size, stride)
+    pads = padding if isinstance(padding, (tuple, list)) else (padding, padding)
+    size = None if output_size is None else tuple(int(s) for s in output_size)[-2:]
+    unpool = _max_unpool2d_vjp(kernel, stride, tuple(pads), size)
+    return _user_rank(unpool(x4, jnp.reshape(indices, x4.shape)), x.ndim)

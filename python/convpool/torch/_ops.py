@@ -26,8 +26,10 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 import convpool
 from convpool import _transposed
+from convpool import adaptive_pool as _adaptive
 from convpool import conv as _conv
 from convpool import pool as _pool
+from convpool import unpool as _unpool
 
 from ._tensors import FLOAT_DTYPES, check_same_dtype, check_tensor, to_array, to_tensor
 
@@ -362,6 +364,70 @@ def _global_max_pool2d_backward(saved, args, needs, grad):
     return {"x": call("global_max_pool2d_grad_input", grad, saved["x"])}
 
 
+def _adaptive_setup(x, output_size) -> Shape:
+    """The output shape of an adaptive pooling of ``x`` (convpool's checks)."""
+    if x.dim() not in (3, 4):
+        raise ValueError(f"x: expected (N, C, H, W) or (C, H, W), got shape {_shape(x)}")
+    if min(_shape(x)[-2:]) < 1:
+        raise ValueError(f"x: H and W must be >= 1, got shape {_shape(x)}")
+    return _shape(x)[:-2] + _adaptive._output_size(_pair(output_size), _shape(x)[-2:])
+
+
+def _adaptive_avg_pool2d_backward(saved, args, needs, grad):
+    return {"x": call("adaptive_avg_pool2d_grad_input", grad, list(args["x"]))}
+
+
+def _adaptive_avg_pool2d_grad_input_shapes(grad_output, input_shape):
+    input_shape = tuple(int(s) for s in input_shape)
+    if (grad_output.dim() != len(input_shape) or len(input_shape) not in (3, 4)
+            or _shape(grad_output)[:-2] != input_shape[:-2]):
+        raise ValueError(
+            f"grad_output: expected shape {input_shape[:-2]} + (OH, OW) to match input_shape "
+            f"{input_shape}, got {_shape(grad_output)}")
+    return [(input_shape, None)]
+
+
+def _adaptive_max_pool2d_shapes(x, output_size):
+    shape = _adaptive_setup(x, output_size)
+    return [(shape, None), (shape, torch.int64)]
+
+
+def _adaptive_max_pool2d_backward(saved, args, needs, grad, _grad_indices):
+    return {"x": call("max_pool2d_grad_input", grad, saved["output1"], list(args["x"]))}
+
+
+_UNPOOL_WINDOW = "int[] kernel_size, int[] stride, int[] padding, int[]? output_size"
+
+
+def _max_unpool2d_compute(x, indices, kernel_size, stride, padding, output_size):
+    return convpool.max_unpool2d(x, indices, _pair(kernel_size), _pair(stride), _pair(padding),
+                                 None if output_size is None else _pair(output_size))
+
+
+def _max_unpool2d_shapes(x, indices, kernel_size, stride, padding, output_size):
+    if x.dim() not in (3, 4):
+        raise ValueError(f"x: expected (N, C, H, W) or (C, H, W), got shape {_shape(x)}")
+    if _shape(indices) != _shape(x):
+        raise ValueError(f"indices: expected the shape of x {_shape(x)}, got {_shape(indices)}")
+    size = _unpool.max_unpool2d_output_size(
+        _shape(x)[-2:], _pair(kernel_size), _pair(stride), _pair(padding),
+        None if output_size is None else _pair(output_size))
+    return [(_shape(x)[:-2] + tuple(size), None)]
+
+
+def _max_unpool2d_backward(saved, args, needs, grad):
+    return {"x": call("max_unpool2d_grad_input", grad, saved["indices"]) if needs["x"] else None}
+
+
+def _max_unpool2d_grad_input_shapes(grad_output, indices):
+    if grad_output.dim() not in (3, 4) or indices.dim() != grad_output.dim() or (
+            _shape(indices)[:-2] != _shape(grad_output)[:-2]):
+        raise ValueError(
+            f"indices, grad_output: expected (N, C, H, W) or (C, H, W) with the same leading "
+            f"sizes, got indices {_shape(indices)}, grad_output {_shape(grad_output)}")
+    return [(_shape(indices), None)]
+
+
 def _input_shape_output(grad_output, input_shape, *_):
     return [(tuple(int(s) for s in input_shape), None)]
 
@@ -425,6 +491,24 @@ OPS: tuple[OpSpec, ...] = (
            backward=_global_max_pool2d_backward),
     OpSpec("global_max_pool2d_grad_input", "(Tensor grad_output, Tensor x) -> Tensor",
            convpool.global_max_pool2d_grad_input, _x_shaped_output),
+    OpSpec("adaptive_avg_pool2d", "(Tensor x, int[] output_size) -> Tensor",
+           lambda x, size: convpool.adaptive_avg_pool2d(x, _pair(size)),
+           lambda x, size: [(_adaptive_setup(x, size), None)],
+           backward=_adaptive_avg_pool2d_backward),
+    OpSpec("adaptive_avg_pool2d_grad_input",
+           "(Tensor grad_output, SymInt[] input_shape) -> Tensor",
+           lambda g, shape: convpool.adaptive_avg_pool2d_grad_input(g, tuple(shape)),
+           _adaptive_avg_pool2d_grad_input_shapes),
+    # the indices come with every call: the backward pass reads them (max_pool2d_grad_input)
+    OpSpec("adaptive_max_pool2d", "(Tensor x, int[] output_size) -> (Tensor, Tensor)",
+           lambda x, size: convpool.adaptive_max_pool2d(x, _pair(size), return_indices=True),
+           _adaptive_max_pool2d_shapes, saves=("output1",),
+           backward=_adaptive_max_pool2d_backward),
+    OpSpec("max_unpool2d", f"(Tensor x, Tensor indices, {_UNPOOL_WINDOW}) -> Tensor",
+           _max_unpool2d_compute, _max_unpool2d_shapes, saves=("indices",),
+           backward=_max_unpool2d_backward),
+    OpSpec("max_unpool2d_grad_input", "(Tensor grad_output, Tensor indices) -> Tensor",
+           convpool.max_unpool2d_grad_input, _max_unpool2d_grad_input_shapes),
 )
 
 
