@@ -1,10 +1,11 @@
 """convpool inside JAX programs (``pip install convpool[jax]``).
 
-``conv2d``, ``conv_transpose2d``, ``max_pool2d``, ``avg_pool2d``, ``channel_pool`` and the
-global pools take JAX arrays (NCHW, as the rest of convpool) and work under ``jax.jit``,
-``jax.grad`` and ``jax.vmap``. Each pass is a ``jax.pure_callback`` into convpool's compiled
-kernels; a ``jax.custom_vjp`` routes the backward pass to convpool's gradient kernels. Shapes
-and arguments are checked when the function is traced, with convpool's own messages.
+``conv2d``, ``conv_transpose2d``, ``max_pool2d``, ``avg_pool2d``, ``channel_pool``, the
+global and adaptive pools and ``max_unpool2d`` take JAX arrays (NCHW, as the rest of
+convpool) and work under ``jax.jit``, ``jax.grad`` and ``jax.vmap``. Each pass is a
+``jax.pure_callback`` into convpool's compiled kernels; a ``jax.custom_vjp`` routes the
+backward pass to convpool's gradient kernels. Shapes and arguments are checked when the
+function is traced, with convpool's own messages.
 
 Under ``vmap`` the mapped axes are folded into the batch axis when the kernel works sample
 by sample (one kernel call for the whole mapped batch); a weight gradient or a vmapped

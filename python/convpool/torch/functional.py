@@ -99,9 +99,9 @@ def conv_transpose2d(
     dilation: int | tuple[int, int] = 1,
 ) -> torch.Tensor:
     """Transposed convolution, as ``torch.nn.functional.conv_transpose2d`` (weight
-    ``(C_in, C_out // groups, kh, kw)``): the input gradient of the convolution with the
-    same weight and geometry, computed by convpool's input-gradient kernels. ``padding``
-    may also be per side, ``((top, bottom), (left, right))``.
+    ``(C_in, C_out // groups, kh, kw)``), computed by :func:`convpool.conv_transpose2d`
+    and differentiated by its gradient functions. ``padding`` may also be per side,
+    ``((top, bottom), (left, right))``.
     """
     if isinstance(padding, str):
         raise ValueError(

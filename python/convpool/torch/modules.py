@@ -38,8 +38,8 @@ class Conv2d(nn.Conv2d):
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
-    """``torch.nn.ConvTranspose2d`` computed by convpool's convolution input-gradient
-    kernels (``output_size=`` in ``forward`` as PyTorch)."""
+    """``torch.nn.ConvTranspose2d`` computed by :func:`convpool.conv_transpose2d`
+    (``output_size=`` in ``forward`` as PyTorch)."""
 
     def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         output_padding = self._output_padding(input, output_size, self.stride, self.padding,
