@@ -655,6 +655,35 @@ def test_converted_net_with_adaptive_pools_and_unpooling_matches_the_original(dt
         assert_close(mine.grad.numpy(), theirs.grad.numpy(), np_dtype, name)
 
 
+def test_torch_compile_traces_the_adaptive_pools_and_unpooling():
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    graphs = []
+
+    def record(graph_module, _inputs):
+        graphs.append(str(graph_module.code))
+        return make_boxed_func(graph_module.forward)
+
+    torch.manual_seed(0)
+    original = EncoderDecoder().double()
+    converted = ct.convert(copy.deepcopy(original))
+    compiled = torch.compile(converted, fullgraph=True,
+                             backend=aot_autograd(fw_compiler=record, bw_compiler=record))
+    x = randn(2, 3, 9, 8, requires_grad=False)
+    y, expected = compiled(x), original(x)
+    y.sum().backward()
+    expected.sum().backward()
+    assert torch.allclose(y, expected, rtol=1e-12)
+    for mine, theirs in zip(converted.parameters(), original.parameters(), strict=True):
+        assert torch.allclose(mine.grad, theirs.grad, rtol=1e-10)
+    forward_graph, backward_graph = graphs
+    for name in ("adaptive_avg_pool2d", "adaptive_max_pool2d", "max_unpool2d"):
+        assert f"convpool.{name}" in forward_graph
+    for name in ("adaptive_avg_pool2d_grad_input", "max_unpool2d_grad_input"):
+        assert f"convpool.{name}" in backward_graph
+
+
 # ---------------------------------------------------------------- eager and dispatcher paths
 
 DISPATCHED = {
