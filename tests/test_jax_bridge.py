@@ -207,6 +207,116 @@ def test_global_pools_and_their_gradients_match_jnp(keepdims):
                   lambda x: x.max(axis=(-2, -1), keepdims=keepdims), x[0])
 
 
+def jnp_adaptive_pool(x, output_size, reduce):
+    """PyTorch's window rule in plain jnp: output (i, j) reduces rows floor(i * H / oh) to
+    ceil((i + 1) * H / oh) and columns likewise."""
+    h, w = x.shape[-2:]
+    oh, ow = pair(output_size)
+    oh, ow = (h if oh is None else oh), (w if ow is None else ow)
+
+    def window(i, size, out):
+        return (i * size) // out, -((-(i + 1) * size) // out)
+
+    rows = []
+    for i in range(oh):
+        top, bottom = window(i, h, oh)
+        row = []
+        for j in range(ow):
+            left, right = window(j, w, ow)
+            row.append(reduce(x[..., top:bottom, left:right], axis=(-2, -1)))
+        rows.append(jnp.stack(row, axis=-1))
+    return jnp.stack(rows, axis=-2)
+
+
+ADAPTIVE_CASES = {
+    # name: (x shape, output_size)
+    "divides": ((2, 3, 8, 6), (4, 3)),
+    "does-not-divide": ((2, 3, 7, 9), (3, 4)),
+    "overlapping-windows": ((1, 2, 5, 7), (3, 4)),
+    "larger-than-input": ((1, 2, 3, 4), (5, 6)),
+    "keep-an-axis": ((2, 2, 7, 5), (None, 2)),
+    "unbatched": ((3, 7, 6), 3),
+}
+
+
+@pytest.mark.parametrize("case", ADAPTIVE_CASES)
+@pytest.mark.parametrize("mode", ["avg", "max"])
+def test_adaptive_pools_and_their_gradients_match_the_window_rule_in_jnp(case, mode):
+    x_shape, size = ADAPTIVE_CASES[case]
+    mine = cj.adaptive_avg_pool2d if mode == "avg" else cj.adaptive_max_pool2d
+    reduce = jnp.mean if mode == "avg" else jnp.max
+    check_against(lambda x: mine(x, size), lambda x: jnp_adaptive_pool(x, size, reduce),
+                  normal(x_shape))
+
+
+def test_adaptive_max_pool2d_indices_are_convpools_and_carry_no_gradient():
+    x = normal((2, 3, 7, 9))
+    y, indices = jax.jit(lambda x: cj.adaptive_max_pool2d(x, (3, 4), return_indices=True))(x)
+    expected, expected_indices = convpool.adaptive_max_pool2d(np.asarray(x), (3, 4),
+                                                              return_indices=True)
+    close(y, expected)
+    assert indices.dtype == jnp.int32 and np.array_equal(indices, expected_indices)
+    with jax.enable_x64(True):
+        assert cj.adaptive_max_pool2d(x, 2, return_indices=True)[1].dtype == jnp.int64
+    # the value at each index is the maximum
+    flat = np.asarray(x).reshape(2, 3, -1)
+    assert np.array_equal(np.take_along_axis(flat, np.asarray(indices).reshape(2, 3, -1), -1),
+                          np.asarray(y).reshape(2, 3, -1))
+    grad = jax.grad(lambda x: cj.adaptive_max_pool2d(x, (3, 4), return_indices=True)[0].sum())(x)
+    close(grad, jax.grad(lambda x: jnp_adaptive_pool(x, (3, 4), jnp.max).sum())(x))
+
+
+def jnp_max_unpool2d(x, indices, output_hw):
+    """Each value at its flat index of the output plane, zeros elsewhere."""
+    lead = x.shape[:-2]
+    flat = jnp.zeros(lead + (output_hw[0] * output_hw[1],), x.dtype)
+    flat = jnp.put_along_axis(flat, indices.reshape(lead + (-1,)), x.reshape(lead + (-1,)),
+                              axis=-1, inplace=False)
+    return flat.reshape(lead + tuple(output_hw))
+
+
+UNPOOL_CASES = {
+    # name: (x shape, kernel, stride, padding, output_size); non-overlapping windows
+    "2x2": ((2, 3, 8, 6), 2, None, 0, None),
+    "odd-size-back": ((2, 3, 9, 7), 2, None, 0, (9, 7)),
+    "3x2-padding": ((1, 2, 9, 8), (3, 2), (3, 2), (1, 0), (9, 8)),
+    "unbatched": ((3, 6, 6), 3, None, 0, None),
+}
+
+
+@pytest.mark.parametrize("case", UNPOOL_CASES)
+def test_max_unpool2d_and_its_gradient_match_a_scatter_in_jnp(case):
+    x_shape, kernel, stride, padding, output_size = UNPOOL_CASES[case]
+    pooled, indices = convpool.max_pool2d(np.asarray(normal(x_shape)), kernel, stride, padding,
+                                          return_indices=True)
+    indices = jnp.asarray(indices.astype(np.int32))
+    hw = output_size or x_shape[-2:]
+    check_against(lambda x: cj.max_unpool2d(x, indices, kernel, stride, padding, output_size),
+                  lambda x: jnp_max_unpool2d(x, indices, hw), jnp.asarray(pooled))
+
+
+def test_new_pools_pass_a_float64_gradient_check():
+    from jax.test_util import check_grads
+
+    with jax.enable_x64(True):
+        x = normal((2, 3, 7, 9), dtype=np.float64)
+        check_grads(lambda x: cj.adaptive_avg_pool2d(x, (3, 4)), (x,), order=1, modes=("rev",))
+        check_grads(lambda x: cj.adaptive_max_pool2d(x, (3, 4)), (x,), order=1, modes=("rev",))
+        pooled, indices = convpool.max_pool2d(np.asarray(x), 2, return_indices=True)
+        check_grads(lambda p: cj.max_unpool2d(p, jnp.asarray(indices), 2, output_size=(7, 9)),
+                    (jnp.asarray(pooled),), order=1, modes=("rev",))
+
+
+def test_max_unpool2d_refuses_float_or_misshapen_indices():
+    x = normal((1, 2, 3, 3))
+    with pytest.raises(TypeError, match="indices: expected an integer array"):
+        cj.max_unpool2d(x, x, 2)
+    with pytest.raises(ValueError, match="indices: expected the shape of x"):
+        cj.max_unpool2d(x, jnp.zeros((1, 2, 3, 2), jnp.int32), 2)
+    with pytest.raises(ValueError, match="output_size"):
+        cj.max_unpool2d(x, jnp.zeros((1, 2, 3, 3), jnp.int32), 2, output_size=(12, 6))
+
+
 # ---------------------------------------------------------------- vmap
 
 def conv(x, w):
@@ -251,6 +361,25 @@ def test_vmap_of_pooling_gradients_matches_reduce_window():
     theirs = jax.vmap(lambda x: lax_window(x, 3, 2, 1, -jnp.inf, lax.max)
                       + lax_window(x, 3, 2, 1, 0.0, lax.add) / 9)
     check_against(mine, theirs, x)
+
+
+def test_vmap_of_the_new_pools_and_their_gradients_matches_jnp():
+    x = normal((3, 2, 3, 9, 8))
+    pooled, indices = convpool.max_pool2d(np.asarray(x).reshape(6, 3, 9, 8), 2,
+                                          return_indices=True)
+    pooled = jnp.asarray(pooled.reshape(3, 2, 3, 4, 4))
+    indices = jnp.asarray(indices.reshape(3, 2, 3, 4, 4).astype(np.int32))
+    check_against(jax.vmap(lambda x: cj.adaptive_avg_pool2d(x, (2, 3))
+                           + cj.adaptive_max_pool2d(x, (2, 3))),
+                  jax.vmap(lambda x: jnp_adaptive_pool(x, (2, 3), jnp.mean)
+                           + jnp_adaptive_pool(x, (2, 3), jnp.max)), x)
+    # mapped values and indices, and mapped values with one set of indices
+    check_against(lambda p: jax.vmap(lambda p, i: cj.max_unpool2d(p, i, 2, output_size=(9, 8)))(
+                      p, indices),
+                  lambda p: jax.vmap(lambda p, i: jnp_max_unpool2d(p, i, (9, 8)))(p, indices),
+                  pooled)
+    check_against(jax.vmap(lambda p: cj.max_unpool2d(p, indices[0], 2, output_size=(9, 8))),
+                  jax.vmap(lambda p: jnp_max_unpool2d(p, indices[0], (9, 8))), pooled)
 
 
 def test_vmap_of_the_input_gradient_calls_the_kernel_once(monkeypatch):

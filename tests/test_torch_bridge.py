@@ -266,6 +266,86 @@ def test_global_pools_match_torch_and_pass_gradcheck(keepdims):
     gradcheck(lambda x: ct.global_max_pool2d(x, keepdims), randn(3, 5, 4, seed=3))
 
 
+ADAPTIVE_CASES = {
+    # name: (x shape, output_size)
+    "divides": ((2, 3, 8, 6), (4, 3)),
+    "does-not-divide": ((2, 3, 7, 9), (3, 4)),
+    "overlapping-windows": ((1, 2, 5, 7), (3, 4)),  # 5 -> 3: windows share a row
+    "larger-than-input": ((1, 2, 3, 4), (5, 6)),
+    "keep-an-axis": ((2, 2, 7, 5), (None, 2)),
+    "int": ((2, 2, 7, 5), 3),
+    "unbatched": ((3, 7, 6), (2, 4)),
+}
+
+
+@pytest.mark.parametrize("case", ADAPTIVE_CASES)
+def test_adaptive_avg_pool2d_matches_torch_and_passes_gradcheck(case):
+    x_shape, size = ADAPTIVE_CASES[case]
+    x = randn(*x_shape)
+    assert_close(ct.adaptive_avg_pool2d(x, size).detach().numpy(),
+                 F.adaptive_avg_pool2d(x, size).detach().numpy(), np.float64, case)
+    gradcheck(lambda x: ct.adaptive_avg_pool2d(x, size), x)
+
+
+@pytest.mark.parametrize("case", ADAPTIVE_CASES)
+def test_adaptive_max_pool2d_matches_torch_with_indices_and_passes_gradcheck(case):
+    x_shape, size = ADAPTIVE_CASES[case]
+    x = randn(*x_shape)
+    y, indices = ct.adaptive_max_pool2d(x, size, return_indices=True)
+    expected, expected_indices = F.adaptive_max_pool2d(x, size, return_indices=True)
+    assert torch.equal(y, expected) and torch.equal(indices, expected_indices)
+    assert indices.dtype == torch.int64 and not indices.requires_grad
+    assert torch.equal(ct.adaptive_max_pool2d(x, size), expected)
+    gradcheck(lambda x: ct.adaptive_max_pool2d(x, size), x)
+    gradcheck(lambda x: ct.adaptive_max_pool2d(x, size, return_indices=True)[0], x)
+
+
+UNPOOL_CASES = {
+    # name: (x shape, kernel, stride, padding, output_size); windows that do not overlap,
+    # so that no two values share an index (there PyTorch keeps one, convpool adds)
+    "2x2": ((2, 3, 8, 6), 2, None, 0, None),
+    "odd-size-back": ((2, 3, 9, 7), 2, None, 0, (9, 7)),
+    "3x2-padding": ((1, 2, 9, 8), (3, 2), (3, 2), (1, 0), (9, 8)),
+    "stride-above-kernel": ((1, 2, 9, 9), 2, 3, 0, (9, 9)),
+    "unbatched": ((3, 6, 6), 3, None, 0, None),
+}
+
+
+@pytest.mark.parametrize("case", UNPOOL_CASES)
+def test_max_unpool2d_matches_torch_and_passes_gradcheck(case):
+    x_shape, kernel, stride, padding, output_size = UNPOOL_CASES[case]
+    pooled, indices = F.max_pool2d(randn(*x_shape, requires_grad=False), kernel, stride, padding,
+                                   return_indices=True)
+    pooled.requires_grad_()
+    args = (kernel, stride, padding, output_size)
+    assert_close(ct.max_unpool2d(pooled, indices, *args).detach().numpy(),
+                 F.max_unpool2d(pooled, indices, *args).detach().numpy(), np.float64, case)
+    gradcheck(lambda x: ct.max_unpool2d(x, indices, *args), pooled)
+
+
+def test_max_unpool2d_inverts_convpools_own_max_pool2d():
+    x = randn(2, 3, 8, 8, requires_grad=False)
+    pooled, indices = ct.max_pool2d(x, 2, return_indices=True)
+    assert torch.equal(ct.max_unpool2d(pooled, indices, 2),
+                       F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2))
+
+
+def test_new_pools_refuse_bad_arguments_naming_them():
+    x = randn(1, 2, 4, 4)
+    with pytest.raises(ValueError, match="output_size: must be >= 1"):
+        ct.adaptive_avg_pool2d(x, (0, 2))
+    with pytest.raises(TypeError, match="output_size"):
+        ct.adaptive_max_pool2d(x, 1.5)
+    with pytest.raises(TypeError, match="indices: expected an int64 tensor"):
+        ct.max_unpool2d(x, torch.zeros(1, 2, 4, 4, dtype=torch.int32), 2)
+    with pytest.raises(ValueError, match="indices: expected the shape of x"):
+        ct.max_unpool2d(x, torch.zeros(1, 2, 4, 3, dtype=torch.int64), 2)
+    with pytest.raises(ValueError, match="output_size"):
+        ct.max_unpool2d(x, torch.zeros(1, 2, 4, 4, dtype=torch.int64), 2, output_size=(12, 8))
+    with pytest.raises(ValueError, match="indices: value 99"):
+        ct.max_unpool2d(x, torch.full((1, 2, 4, 4), 99, dtype=torch.int64), 2)
+
+
 # ---------------------------------------------------------------- the operators
 
 OPCHECK_CALLS = {
@@ -282,6 +362,11 @@ OPCHECK_CALLS = {
     "channel_pool": lambda: (randn(2, 6, 3, 3), 2, "max"),
     "global_avg_pool2d": lambda: (randn(2, 3, 4, 4), True),
     "global_max_pool2d": lambda: (randn(2, 3, 4, 4), False),
+    "adaptive_avg_pool2d": lambda: (randn(2, 3, 7, 6), [3, 4]),
+    "adaptive_max_pool2d": lambda: (randn(2, 3, 7, 6), [3, 4]),
+    "max_unpool2d": lambda: (randn(2, 3, 3, 4), F.max_pool2d(randn(2, 3, 7, 9), 2,
+                                                              return_indices=True)[1],
+                             [2, 2], [2, 2], [0, 0], [7, 9]),
 }
 
 
@@ -302,6 +387,10 @@ def test_fake_kernels_propagate_shapes_on_the_meta_device():
     assert ct.max_pool2d(x, 3, 2, 1, ceil_mode=True).shape == (8, 16, 17, 16)
     assert ct.conv_transpose2d(x, torch.empty(16, 4, 3, 3, device="meta"), stride=2,
                                padding=1, output_padding=1).shape == (8, 4, 66, 62)
+    assert ct.adaptive_avg_pool2d(x, (5, None)).shape == (8, 16, 5, 31)
+    y, indices = ct.adaptive_max_pool2d(x, 7, return_indices=True)
+    assert y.shape == indices.shape == (8, 16, 7, 7) and indices.dtype == torch.int64
+    assert ct.max_unpool2d(y, indices, 2, output_size=(15, 14)).shape == (8, 16, 15, 14)
 
 
 def test_fake_kernels_refuse_what_the_real_ones_refuse():
@@ -418,7 +507,8 @@ class SmallCNN(nn.Module):
 
 CONVERTED = {nn.Conv2d: ct.Conv2d, nn.ConvTranspose2d: ct.ConvTranspose2d,
              nn.MaxPool2d: ct.MaxPool2d, nn.AvgPool2d: ct.AvgPool2d,
-             nn.AdaptiveAvgPool2d: ct.AdaptiveAvgPool2d}
+             nn.AdaptiveAvgPool2d: ct.AdaptiveAvgPool2d,
+             nn.AdaptiveMaxPool2d: ct.AdaptiveMaxPool2d, nn.MaxUnpool2d: ct.MaxUnpool2d}
 
 
 def converted_pair(dtype):
@@ -501,12 +591,97 @@ def test_converted_layers_handle_output_size_and_return_indices():
     assert all(torch.equal(a, b) for a, b in zip(pool(x), expected_pool, strict=True))
 
 
-def test_adaptive_pools_other_than_global_stay_pytorchs():
-    pool = ct.convert(nn.AdaptiveAvgPool2d((2, 3)))
-    x = randn(1, 2, 6, 6, requires_grad=False)
-    assert torch.equal(pool(x), F.adaptive_avg_pool2d(x, (2, 3)))
+def test_converted_adaptive_pools_of_any_size_run_on_convpool(monkeypatch):
+    calls = []
+    for name in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):
+        real = getattr(convpool, name)
+        monkeypatch.setattr(convpool, name,
+                            lambda *a, real=real, name=name, **k: calls.append(name)
+                            or real(*a, **k))
+    x = randn(1, 2, 7, 6, requires_grad=False)
+    average = ct.convert(nn.AdaptiveAvgPool2d((2, 4)))
+    maximum = ct.convert(nn.AdaptiveMaxPool2d((3, None), return_indices=True))
+    assert_close(average(x).numpy(), F.adaptive_avg_pool2d(x, (2, 4)).numpy(), np.float64,
+                 "average")
+    y, indices = maximum(x)
+    expected, expected_indices = F.adaptive_max_pool2d(x, (3, None), return_indices=True)
+    assert torch.equal(y, expected) and torch.equal(indices, expected_indices)
+    assert calls == ["adaptive_avg_pool2d", "adaptive_max_pool2d"]
     global_max = ct.convert(nn.AdaptiveMaxPool2d(1))
     assert torch.equal(global_max(x), F.adaptive_max_pool2d(x, 1))
+
+
+class EncoderDecoder(nn.Module):
+    """Adaptive pools of sizes that do and do not divide the input, and max unpooling at
+    the pooling's indices (with output_size, so odd sizes come back)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+        self.unpool = nn.MaxUnpool2d(2)
+        self.mix = nn.Conv2d(6, 6, 3, padding=1)
+        self.average = nn.AdaptiveAvgPool2d((3, 5))
+        self.maximum = nn.AdaptiveMaxPool2d((2, None))
+        self.head = nn.Linear(6 * 3 * 5 + 6 * 2 * 3, 4)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        pooled, indices = self.pool(y)
+        y = torch.tanh(self.mix(self.unpool(pooled, indices, output_size=y.shape)))
+        small = self.maximum(self.average(y)[..., :3])
+        return self.head(torch.cat([self.average(y).flatten(1), small.flatten(1)], 1))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_converted_net_with_adaptive_pools_and_unpooling_matches_the_original(dtype):
+    torch.manual_seed(0)
+    original = EncoderDecoder().to(dtype)
+    converted = ct.convert(copy.deepcopy(original))
+    assert type(converted.unpool) is ct.MaxUnpool2d
+    assert type(converted.average) is ct.AdaptiveAvgPool2d
+    assert type(converted.maximum) is ct.AdaptiveMaxPool2d
+    x = randn(2, 3, 11, 9, dtype=dtype, requires_grad=False)
+    target = torch.tensor([1, 3])
+    outputs = []
+    for model in (original, converted):
+        y = model(x)
+        F.cross_entropy(y, target).backward()
+        outputs.append(y.detach().numpy())
+    np_dtype = np.float64 if dtype == torch.float64 else np.float32
+    assert_close(outputs[1], outputs[0], np_dtype, "output")
+    for (name, mine), theirs in zip(converted.named_parameters(), original.parameters(),
+                                    strict=True):
+        assert_close(mine.grad.numpy(), theirs.grad.numpy(), np_dtype, name)
+
+
+def test_torch_compile_traces_the_adaptive_pools_and_unpooling():
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    graphs = []
+
+    def record(graph_module, _inputs):
+        graphs.append(str(graph_module.code))
+        return make_boxed_func(graph_module.forward)
+
+    torch.manual_seed(0)
+    original = EncoderDecoder().double()
+    converted = ct.convert(copy.deepcopy(original))
+    compiled = torch.compile(converted, fullgraph=True,
+                             backend=aot_autograd(fw_compiler=record, bw_compiler=record))
+    x = randn(2, 3, 9, 8, requires_grad=False)
+    y, expected = compiled(x), original(x)
+    y.sum().backward()
+    expected.sum().backward()
+    assert torch.allclose(y, expected, rtol=1e-12)
+    for mine, theirs in zip(converted.parameters(), original.parameters(), strict=True):
+        assert torch.allclose(mine.grad, theirs.grad, rtol=1e-10)
+    forward_graph, backward_graph = graphs
+    for name in ("adaptive_avg_pool2d", "adaptive_max_pool2d", "max_unpool2d"):
+        assert f"convpool.{name}" in forward_graph
+    for name in ("adaptive_avg_pool2d_grad_input", "max_unpool2d_grad_input"):
+        assert f"convpool.{name}" in backward_graph
 
 
 # ---------------------------------------------------------------- eager and dispatcher paths

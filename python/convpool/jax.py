@@ -1,10 +1,11 @@
 """convpool inside JAX programs (``pip install convpool[jax]``).
 
-``conv2d``, ``conv_transpose2d``, ``max_pool2d``, ``avg_pool2d``, ``channel_pool`` and the
-global pools take JAX arrays (NCHW, as the rest of convpool) and work under ``jax.jit``,
-``jax.grad`` and ``jax.vmap``. Each pass is a ``jax.pure_callback`` into convpool's compiled
-kernels; a ``jax.custom_vjp`` routes the backward pass to convpool's gradient kernels. Shapes
-and arguments are checked when the function is traced, with convpool's own messages.
+``conv2d``, ``conv_transpose2d``, ``max_pool2d``, ``avg_pool2d``, ``channel_pool``, the
+global and adaptive pools and ``max_unpool2d`` take JAX arrays (NCHW, as the rest of
+convpool) and work under ``jax.jit``, ``jax.grad`` and ``jax.vmap``. Each pass is a
+``jax.pure_callback`` into convpool's compiled kernels; a ``jax.custom_vjp`` routes the
+backward pass to convpool's gradient kernels. Shapes and arguments are checked when the
+function is traced, with convpool's own messages.
 
 Under ``vmap`` the mapped axes are folded into the batch axis when the kernel works sample
 by sample (one kernel call for the whole mapped batch); a weight gradient or a vmapped
@@ -31,13 +32,17 @@ except ImportError as error:  # pragma: no cover - the tests skip without jax
 
 import convpool
 
+from . import _transposed
 from . import geometry as _geometry
 from . import pool as _pool
+from . import unpool as _unpool
 from ._args import positive_int, positive_pair
-from ._transposed import transposed_geometry
+from .adaptive_pool import _output_size as _adaptive_output_size
 from .padding import resolve_padding
 
 __all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
     "avg_pool2d",
     "channel_pool",
     "conv2d",
@@ -45,6 +50,7 @@ __all__ = [
     "global_avg_pool2d",
     "global_max_pool2d",
     "max_pool2d",
+    "max_unpool2d",
 ]
 
 Padding = int | tuple | str
@@ -187,21 +193,49 @@ def _conv2d_vjp(geometry: _ConvGeometry):
     return conv
 
 
+@dataclass(frozen=True)
+class _TransposeGeometry:
+    stride: tuple[int, int]
+    sides: tuple[tuple[int, int], tuple[int, int]]
+    output_padding: tuple[int, int]
+    groups: int
+    dilation: tuple[int, int]
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(stride=self.stride, sides=self.sides, output_padding=self.output_padding,
+                    groups=self.groups, dilation=self.dilation)
+
+
 @lru_cache(maxsize=256)
-def _conv_transpose2d_vjp(geometry: _ConvGeometry, output_chw: tuple[int, ...]):
-    # the input gradient of a convolution; its adjoints are the convolution itself (in x)
-    # and the convolution's weight gradient with input and output swapped (in the weight)
+def _conv_transpose2d_vjp(geometry: _TransposeGeometry):
+    # convpool's transposed convolution and its gradient functions (per-side padding as a
+    # crop of convpool's output, see convpool._transposed)
     @jax.custom_vjp
     def conv_transpose(x, weight):
-        return _conv_input_grad(x, weight, output_chw, geometry)
+        shape = _transposed.per_side(tuple(x.shape), tuple(weight.shape),
+                                     **geometry.kwargs).output_shape
+        return _call(lambda x, w: _transposed.conv_transpose2d(x, w, None, **geometry.kwargs),
+                     shape, x.dtype, x, weight, core_ndims=(4, 4), sample_args=(0,))
 
     def forward(x, weight):
         return conv_transpose(x, weight), (x, weight)
 
     def backward(residuals, grad):
         x, weight = residuals
-        return (_conv_forward(grad, weight, geometry),
-                _conv_weight_grad(grad, x, tuple(weight.shape), geometry))
+        input_chw = tuple(x.shape[1:])
+
+        def input_grad(g, w):
+            return _transposed.conv_transpose2d_grad_input(g, w, (g.shape[0],) + input_chw,
+                                                           **geometry.kwargs)
+
+        def weight_grad(x, g):  # a sum over the samples: one call per mapped element
+            return _transposed.conv_transpose2d_grad_weight(x, g, tuple(weight.shape),
+                                                            **geometry.kwargs)
+
+        return (_call(input_grad, tuple(x.shape), grad.dtype, grad, weight, core_ndims=(4, 4),
+                      sample_args=(0,)),
+                _call(weight_grad, tuple(weight.shape), grad.dtype, x, grad, core_ndims=(4, 4)))
 
     conv_transpose.defvjp(forward, backward)
     return conv_transpose
@@ -259,16 +293,11 @@ def conv_transpose2d(x, weight, bias=None, stride: int | tuple[int, int] = 1,
     output_padding = tuple(int(p) for p in output_padding)
     rank = x.ndim
     x4 = _as_4d(x, "x")
-    transposed = transposed_geometry(tuple(x4.shape), tuple(weight.shape), stride, sides,
-                                     output_padding, dilation, groups)
-    geometry = _ConvGeometry(positive_pair(stride, "stride"), transposed.conv_sides,
-                             positive_pair(dilation, "dilation"), positive_int(groups, "groups"),
-                             "zeros")
-    y = _conv_transpose2d_vjp(geometry, tuple(transposed.conv_shape[1:]))(x4, weight)
-    if any(transposed.zero_rows):  # rows no input reaches (output_padding past the padding)
-        rows, columns = transposed.zero_rows
-        y = jnp.pad(y, ((0, 0), (0, 0), (0, rows), (0, columns)))
-    y = _add_bias(y, bias, transposed.output_shape[1])
+    geometry = _TransposeGeometry(positive_pair(stride, "stride"), sides, output_padding,
+                                  positive_int(groups, "groups"),
+                                  positive_pair(dilation, "dilation"))
+    y = _conv_transpose2d_vjp(geometry)(x4, weight)
+    y = _add_bias(y, bias, y.shape[1])
     return jnp.reshape(y, y.shape[4 - rank:])
 
 
@@ -369,6 +398,63 @@ def _global_pool_vjp(kind: str):
                              backward_needs_x=(kind == "max"))
 
 
+@lru_cache(maxsize=256)
+def _adaptive_avg_pool2d_vjp(output_size: tuple[int, int]):
+    def forward_compute(shape):
+        return shape[:2] + output_size, lambda x: convpool.adaptive_avg_pool2d(x, output_size)
+
+    def backward_compute(shape):
+        return lambda grad: convpool.adaptive_avg_pool2d_grad_input(
+            grad, _with_samples(shape, grad.shape[0]))
+
+    return _single_input_vjp(forward_compute, backward_compute, backward_needs_x=False)
+
+
+@lru_cache(maxsize=256)
+def _adaptive_max_pool2d_vjp(output_size: tuple[int, int]):
+    def forward_compute(shape):
+        return shape[:2] + output_size, lambda x: convpool.adaptive_max_pool2d(x, output_size)
+
+    def backward_compute(shape):
+        def compute(grad, x):  # the indices found again, as max_pool2d's
+            _, indices = convpool.adaptive_max_pool2d(x, output_size, return_indices=True)
+            return convpool.adaptive_max_pool2d_grad_input(grad, indices, x.shape)
+        return compute
+
+    return _single_input_vjp(forward_compute, backward_compute, backward_needs_x=True)
+
+
+def _index_dtype() -> np.dtype:
+    """int64 under ``jax_enable_x64``, else int32 (JAX's own integers)."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(np.int64))
+
+
+@lru_cache(maxsize=256)
+def _max_unpool2d_vjp(kernel, stride, padding, output_size):
+    window = dict(kernel_size=kernel, stride=stride, padding=padding, output_size=output_size)
+
+    # linear in x; the indices are integers and get no gradient
+    @jax.custom_vjp
+    def unpool(x, indices):
+        size = _unpool.max_unpool2d_output_size(tuple(x.shape[-2:]), **window)
+        # the callbacks receive jax Arrays; convpool's index checks want NumPy arrays
+        return _call(lambda x, i: convpool.max_unpool2d(x, np.asarray(i), **window),
+                     tuple(x.shape[:2]) + tuple(size), x.dtype, x, indices, core_ndims=(4, 4),
+                     sample_args=(0, 1))
+
+    def forward(x, indices):
+        return unpool(x, indices), indices
+
+    def backward(indices, grad):
+        x_grad = _call(lambda g, i: convpool.max_unpool2d_grad_input(g, np.asarray(i)),
+                       tuple(indices.shape), grad.dtype, grad, indices, core_ndims=(4, 4),
+                       sample_args=(0, 1))
+        return x_grad, np.zeros(indices.shape, dtype=jax.dtypes.float0)
+
+    unpool.defvjp(forward, backward)
+    return unpool
+
+
 def _pool_input(x):
     x = jnp.asarray(x)
     _float_dtype(x=x)
@@ -435,3 +521,59 @@ def global_avg_pool2d(x, keepdims: bool = False):
 def global_max_pool2d(x, keepdims: bool = False):
     """Maximum of each plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``."""
     return _global("max", x, keepdims)
+
+
+def _adaptive_input(x, output_size):
+    x, x4 = _pool_input(x)
+    if min(x4.shape[-2:]) < 1:
+        raise ValueError(f"x: H and W must be >= 1, got shape {tuple(x.shape)}")
+    return x, x4, _adaptive_output_size(output_size, tuple(x4.shape[-2:]))
+
+
+def adaptive_avg_pool2d(x, output_size: int | tuple):
+    """Adaptive average pooling, as :func:`convpool.adaptive_avg_pool2d`: output ``i``
+    averages rows ``floor(i * H / out)`` to ``ceil((i + 1) * H / out)``, columns likewise;
+    ``output_size`` an int, a pair, or a pair with None (keep that axis)."""
+    x, x4, size = _adaptive_input(x, output_size)
+    return _user_rank(_adaptive_avg_pool2d_vjp(size)(x4), x.ndim)
+
+
+def adaptive_max_pool2d(x, output_size: int | tuple, return_indices: bool = False):
+    """Adaptive max pooling, as :func:`convpool.adaptive_max_pool2d`; the gradient goes to
+    each window's first maximum (or first NaN). With ``return_indices`` also the flat index
+    of each maximum in its ``H * W`` plane (int64 under ``jax_enable_x64``, else int32),
+    which carries no gradient."""
+    x, x4, size = _adaptive_input(x, output_size)
+    y = _user_rank(_adaptive_max_pool2d_vjp(size)(x4), x.ndim)
+    if not _flag(return_indices, "return_indices"):
+        return y
+
+    def indices(x):
+        return convpool.adaptive_max_pool2d(x, size, return_indices=True)[1].astype(
+            _index_dtype())
+
+    # stop_gradient: the indices are piecewise constant in x, and a callback has no JVP
+    found = _call(indices, tuple(x4.shape[:2]) + size, _index_dtype(),
+                  jax.lax.stop_gradient(x4), core_ndims=(4,), sample_args=(0,))
+    return y, _user_rank(found, x.ndim)
+
+
+def max_unpool2d(x, indices, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] | None = None, padding: int | tuple[int, int] = 0,
+                 output_size: tuple[int, ...] | None = None):
+    """Max unpooling, as :func:`convpool.max_unpool2d`: each value of ``x`` goes to the
+    position its integer index names in its output plane, zeros elsewhere (repeated indices
+    add up). Differentiable in ``x``."""
+    x, x4 = _pool_input(x)
+    indices = jnp.asarray(indices)
+    if not jnp.issubdtype(indices.dtype, jnp.integer):
+        raise TypeError(f"indices: expected an integer array (as max_pool2d returns), got "
+                        f"{indices.dtype}")
+    if tuple(indices.shape) != tuple(x.shape):
+        raise ValueError(f"indices: expected the shape of x {tuple(x.shape)}, got "
+                         f"{tuple(indices.shape)}")
+    kernel, stride = _window(kernel_size, stride)
+    pads = padding if isinstance(padding, (tuple, list)) else (padding, padding)
+    size = None if output_size is None else tuple(int(s) for s in output_size)[-2:]
+    unpool = _max_unpool2d_vjp(kernel, stride, tuple(pads), size)
+    return _user_rank(unpool(x4, jnp.reshape(indices, x4.shape)), x.ndim)

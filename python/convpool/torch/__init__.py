@@ -26,6 +26,8 @@ _ops.register()
 
 from . import functional  # noqa: E402
 from .functional import (  # noqa: E402
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
     avg_pool2d,
     channel_pool,
     conv2d,
@@ -33,6 +35,7 @@ from .functional import (  # noqa: E402
     global_avg_pool2d,
     global_max_pool2d,
     max_pool2d,
+    max_unpool2d,
 )
 from .modules import (  # noqa: E402
     AdaptiveAvgPool2d,
@@ -41,6 +44,7 @@ from .modules import (  # noqa: E402
     Conv2d,
     ConvTranspose2d,
     MaxPool2d,
+    MaxUnpool2d,
     convert,
     revert,
 )
@@ -52,6 +56,9 @@ __all__ = [
     "Conv2d",
     "ConvTranspose2d",
     "MaxPool2d",
+    "MaxUnpool2d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
     "avg_pool2d",
     "channel_pool",
     "conv2d",
@@ -61,5 +68,6 @@ __all__ = [
     "global_avg_pool2d",
     "global_max_pool2d",
     "max_pool2d",
+    "max_unpool2d",
     "revert",
 ]

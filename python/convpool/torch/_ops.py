@@ -25,10 +25,12 @@ import torch
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 import convpool
+from convpool import _transposed
+from convpool import adaptive_pool as _adaptive
 from convpool import conv as _conv
 from convpool import geometry as _geometry
 from convpool import pool as _pool
-from convpool._transposed import transposed_geometry
+from convpool import unpool as _unpool
 
 from ._tensors import FLOAT_DTYPES, check_same_dtype, check_tensor, to_array, to_tensor
 
@@ -168,52 +170,62 @@ _TRANSPOSE_GEOMETRY = (
 )
 
 
-def _transposed(x_shape, weight_shape, stride, padding, output_padding, dilation, groups):
-    return transposed_geometry(tuple(x_shape), tuple(weight_shape), _pair(stride),
-                               per_side(padding), _pair(output_padding), _pair(dilation), groups)
+def _transposed_keywords(stride, padding, output_padding, dilation, groups) -> dict:
+    return dict(stride=_pair(stride), sides=per_side(padding),
+                output_padding=_pair(output_padding), groups=groups, dilation=_pair(dilation))
 
 
-def _conv_transpose2d_compute(x, weight, bias, stride, padding, output_padding, dilation, groups):
-    geometry = _transposed(x.shape, weight.shape, stride, padding, output_padding, dilation,
-                           groups)
-    y = convpool.conv2d_grad_input(x, weight, geometry.conv_shape, _pair(stride),
-                                   geometry.conv_sides, _pair(dilation), groups)
-    if any(geometry.zero_rows):
-        rows, columns = geometry.zero_rows
-        y = np.pad(y, [(0, 0)] * (y.ndim - 2) + [(0, rows), (0, columns)])
-    if bias is not None:
-        if bias.shape != (y.shape[-3],):  # a broadcast would hide a wrong bias
-            raise ValueError(f"bias: expected shape ({y.shape[-3]},), got {bias.shape}")
-        y += bias.reshape(-1, 1, 1)
-    return y
+def _conv_transpose2d_compute(x, weight, bias, *geometry):
+    return _transposed.conv_transpose2d(x, weight, bias, **_transposed_keywords(*geometry))
 
 
-def _conv_transpose2d_shapes(x, weight, bias, stride, padding, output_padding, dilation, groups):
-    shape = _transposed(_shape(x), _shape(weight), stride, padding, output_padding, dilation,
-                        groups).output_shape
+def _conv_transpose2d_shapes(x, weight, bias, *geometry):
+    shape = _transposed.per_side(_shape(x), _shape(weight),
+                                 **_transposed_keywords(*geometry)).output_shape
     if bias is not None and _shape(bias) != (shape[-3],):
         raise ValueError(f"bias: expected shape ({shape[-3]},), got {_shape(bias)}")
     return [(shape, None)]
 
 
 def _conv_transpose2d_backward(saved, args, needs, grad):
-    # y = conv2d_grad_input(x, weight) (then rows that stay zero): its adjoint in x is the
-    # convolution itself, in weight the convolution's weight gradient with the roles of
-    # input and output swapped
     x, weight = saved["x"], saved["weight"]
-    transposed = _transposed(x.shape, weight.shape, args["stride"], args["padding"],
-                             args["output_padding"], args["dilation"], args["groups"])
-    (top, bottom), (left, right) = transposed.conv_sides
-    geometry = (args["stride"], [top, bottom, left, right], False, args["dilation"],
-                args["groups"], "zeros")
-    height, width = transposed.conv_shape[-2:]
-    cropped = grad[..., :height, :width]
+    geometry = [args[name] for name in ("stride", "padding", "output_padding", "dilation",
+                                        "groups")]
     return {
-        "x": call("conv2d", cropped, weight, None, *geometry) if needs["x"] else None,
-        "weight": call("conv2d_grad_weight", cropped, x, list(weight.shape), *geometry)
+        "x": call("conv_transpose2d_grad_input", grad, weight, list(x.shape), *geometry)
+        if needs["x"] else None,
+        "weight": call("conv_transpose2d_grad_weight", x, grad, list(weight.shape), *geometry)
         if needs["weight"] else None,
         "bias": call("conv2d_grad_bias", grad) if needs["bias"] else None,
     }
+
+
+def _conv_transpose2d_grad_input_compute(grad_output, weight, input_shape, *geometry):
+    return _transposed.conv_transpose2d_grad_input(grad_output, weight, tuple(input_shape),
+                                                   **_transposed_keywords(*geometry))
+
+
+def _conv_transpose2d_grad_weight_compute(x, grad_output, weight_shape, *geometry):
+    return _transposed.conv_transpose2d_grad_weight(x, grad_output, tuple(weight_shape),
+                                                    **_transposed_keywords(*geometry))
+
+
+def _check_transposed_grad_output(input_shape, weight_shape, grad_output, geometry) -> None:
+    expected = _transposed.per_side(tuple(int(s) for s in input_shape),
+                                    tuple(int(s) for s in weight_shape),
+                                    **_transposed_keywords(*geometry)).output_shape
+    if _shape(grad_output) != expected:
+        raise ValueError(f"grad_output: expected shape {expected}, got {_shape(grad_output)}")
+
+
+def _conv_transpose2d_grad_input_shapes(grad_output, weight, input_shape, *geometry):
+    _check_transposed_grad_output(input_shape, _shape(weight), grad_output, geometry)
+    return [(tuple(int(s) for s in input_shape), None)]
+
+
+def _conv_transpose2d_grad_weight_shapes(x, grad_output, weight_shape, *geometry):
+    _check_transposed_grad_output(_shape(x), weight_shape, grad_output, geometry)
+    return [(tuple(int(s) for s in weight_shape), None)]
 
 
 # ---------------------------------------------------------------- pooling
@@ -353,6 +365,70 @@ def _global_max_pool2d_backward(saved, args, needs, grad):
     return {"x": call("global_max_pool2d_grad_input", grad, saved["x"])}
 
 
+def _adaptive_setup(x, output_size) -> Shape:
+    """The output shape of an adaptive pooling of ``x`` (convpool's checks)."""
+    if x.dim() not in (3, 4):
+        raise ValueError(f"x: expected (N, C, H, W) or (C, H, W), got shape {_shape(x)}")
+    if min(_shape(x)[-2:]) < 1:
+        raise ValueError(f"x: H and W must be >= 1, got shape {_shape(x)}")
+    return _shape(x)[:-2] + _adaptive._output_size(_pair(output_size), _shape(x)[-2:])
+
+
+def _adaptive_avg_pool2d_backward(saved, args, needs, grad):
+    return {"x": call("adaptive_avg_pool2d_grad_input", grad, list(args["x"]))}
+
+
+def _adaptive_avg_pool2d_grad_input_shapes(grad_output, input_shape):
+    input_shape = tuple(int(s) for s in input_shape)
+    if (grad_output.dim() != len(input_shape) or len(input_shape) not in (3, 4)
+            or _shape(grad_output)[:-2] != input_shape[:-2]):
+        raise ValueError(
+            f"grad_output: expected shape {input_shape[:-2]} + (OH, OW) to match input_shape "
+            f"{input_shape}, got {_shape(grad_output)}")
+    return [(input_shape, None)]
+
+
+def _adaptive_max_pool2d_shapes(x, output_size):
+    shape = _adaptive_setup(x, output_size)
+    return [(shape, None), (shape, torch.int64)]
+
+
+def _adaptive_max_pool2d_backward(saved, args, needs, grad, _grad_indices):
+    return {"x": call("max_pool2d_grad_input", grad, saved["output1"], list(args["x"]))}
+
+
+_UNPOOL_WINDOW = "int[] kernel_size, int[] stride, int[] padding, int[]? output_size"
+
+
+def _max_unpool2d_compute(x, indices, kernel_size, stride, padding, output_size):
+    return convpool.max_unpool2d(x, indices, _pair(kernel_size), _pair(stride), _pair(padding),
+                                 None if output_size is None else _pair(output_size))
+
+
+def _max_unpool2d_shapes(x, indices, kernel_size, stride, padding, output_size):
+    if x.dim() not in (3, 4):
+        raise ValueError(f"x: expected (N, C, H, W) or (C, H, W), got shape {_shape(x)}")
+    if _shape(indices) != _shape(x):
+        raise ValueError(f"indices: expected the shape of x {_shape(x)}, got {_shape(indices)}")
+    size = _unpool.max_unpool2d_output_size(
+        _shape(x)[-2:], _pair(kernel_size), _pair(stride), _pair(padding),
+        None if output_size is None else _pair(output_size))
+    return [(_shape(x)[:-2] + tuple(size), None)]
+
+
+def _max_unpool2d_backward(saved, args, needs, grad):
+    return {"x": call("max_unpool2d_grad_input", grad, saved["indices"]) if needs["x"] else None}
+
+
+def _max_unpool2d_grad_input_shapes(grad_output, indices):
+    if grad_output.dim() not in (3, 4) or indices.dim() != grad_output.dim() or (
+            _shape(indices)[:-2] != _shape(grad_output)[:-2]):
+        raise ValueError(
+            f"indices, grad_output: expected (N, C, H, W) or (C, H, W) with the same leading "
+            f"sizes, got indices {_shape(indices)}, grad_output {_shape(grad_output)}")
+    return [(_shape(indices), None)]
+
+
 def _input_shape_output(grad_output, input_shape, *_):
     return [(tuple(int(s) for s in input_shape), None)]
 
@@ -376,6 +452,14 @@ OPS: tuple[OpSpec, ...] = (
            f"(Tensor x, Tensor weight, Tensor? bias, {_TRANSPOSE_GEOMETRY}) -> Tensor",
            _conv_transpose2d_compute, _conv_transpose2d_shapes, saves=("x", "weight"),
            backward=_conv_transpose2d_backward),
+    OpSpec("conv_transpose2d_grad_input",
+           f"(Tensor grad_output, Tensor weight, SymInt[] input_shape, {_TRANSPOSE_GEOMETRY})"
+           " -> Tensor",
+           _conv_transpose2d_grad_input_compute, _conv_transpose2d_grad_input_shapes),
+    OpSpec("conv_transpose2d_grad_weight",
+           f"(Tensor x, Tensor grad_output, SymInt[] weight_shape, {_TRANSPOSE_GEOMETRY})"
+           " -> Tensor",
+           _conv_transpose2d_grad_weight_compute, _conv_transpose2d_grad_weight_shapes),
     OpSpec("max_pool2d", f"(Tensor x, {_WINDOW}, int[] dilation, bool ceil_mode) -> Tensor",
            _max_pool2d_compute, _max_pool2d_shapes, saves=("x",), backward=_max_pool2d_backward),
     OpSpec("max_pool2d_with_indices",
@@ -408,6 +492,24 @@ OPS: tuple[OpSpec, ...] = (
            backward=_global_max_pool2d_backward),
     OpSpec("global_max_pool2d_grad_input", "(Tensor grad_output, Tensor x) -> Tensor",
            convpool.global_max_pool2d_grad_input, _x_shaped_output),
+    OpSpec("adaptive_avg_pool2d", "(Tensor x, int[] output_size) -> Tensor",
+           lambda x, size: convpool.adaptive_avg_pool2d(x, _pair(size)),
+           lambda x, size: [(_adaptive_setup(x, size), None)],
+           backward=_adaptive_avg_pool2d_backward),
+    OpSpec("adaptive_avg_pool2d_grad_input",
+           "(Tensor grad_output, SymInt[] input_shape) -> Tensor",
+           lambda g, shape: convpool.adaptive_avg_pool2d_grad_input(g, tuple(shape)),
+           _adaptive_avg_pool2d_grad_input_shapes),
+    # the indices come with every call: the backward pass reads them (max_pool2d_grad_input)
+    OpSpec("adaptive_max_pool2d", "(Tensor x, int[] output_size) -> (Tensor, Tensor)",
+           lambda x, size: convpool.adaptive_max_pool2d(x, _pair(size), return_indices=True),
+           _adaptive_max_pool2d_shapes, saves=("output1",),
+           backward=_adaptive_max_pool2d_backward),
+    OpSpec("max_unpool2d", f"(Tensor x, Tensor indices, {_UNPOOL_WINDOW}) -> Tensor",
+           _max_unpool2d_compute, _max_unpool2d_shapes, saves=("indices",),
+           backward=_max_unpool2d_backward),
+    OpSpec("max_unpool2d_grad_input", "(Tensor grad_output, Tensor indices) -> Tensor",
+           convpool.max_unpool2d_grad_input, _max_unpool2d_grad_input_shapes),
 )
 
 

@@ -17,12 +17,15 @@ from __future__ import annotations
 import torch
 
 from convpool._args import positive_int, positive_pair
+from convpool.adaptive_pool import _output_size as _adaptive_output_size
 from convpool.padding import resolve_padding
 
 from ._ops import call
 from ._tensors import FLOAT_DTYPES, check_tensor
 
 __all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
     "avg_pool2d",
     "channel_pool",
     "conv2d",
@@ -30,6 +33,7 @@ __all__ = [
     "global_avg_pool2d",
     "global_max_pool2d",
     "max_pool2d",
+    "max_unpool2d",
 ]
 
 Padding = int | tuple | str
@@ -95,9 +99,9 @@ def conv_transpose2d(
     dilation: int | tuple[int, int] = 1,
 ) -> torch.Tensor:
     """Transposed convolution, as ``torch.nn.functional.conv_transpose2d`` (weight
-    ``(C_in, C_out // groups, kh, kw)``): the input gradient of the convolution with the
-    same weight and geometry, computed by convpool's input-gradient kernels. ``padding``
-    may also be per side, ``((top, bottom), (left, right))``.
+    ``(C_in, C_out // groups, kh, kw)``), computed by :func:`convpool.conv_transpose2d`
+    and differentiated by its gradient functions. ``padding`` may also be per side,
+    ``((top, bottom), (left, right))``.
     """
     if isinstance(padding, str):
         raise ValueError(
@@ -172,3 +176,53 @@ def global_avg_pool2d(input: torch.Tensor, keepdims: bool = False) -> torch.Tens
 def global_max_pool2d(input: torch.Tensor, keepdims: bool = False) -> torch.Tensor:
     """Maximum of each plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``."""
     return call("global_max_pool2d", _input(input), bool(keepdims))
+
+
+def _adaptive_size(input: torch.Tensor, output_size: object) -> list[int]:
+    """The output size with None ("keep that axis") resolved against ``input``."""
+    if isinstance(output_size, torch.Size):
+        output_size = tuple(output_size)
+    if input.dim() not in (3, 4):
+        raise ValueError(f"input: expected (N, C, H, W) or (C, H, W), got shape "
+                         f"{tuple(input.shape)}")
+    return list(_adaptive_output_size(output_size, tuple(input.shape[-2:])))
+
+
+def adaptive_avg_pool2d(input: torch.Tensor, output_size: int | tuple) -> torch.Tensor:
+    """Adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``: output
+    ``i`` averages rows ``floor(i * H / out)`` to ``ceil((i + 1) * H / out)``, columns
+    likewise; ``output_size`` an int, a pair, or a pair with None (keep that axis)."""
+    input = _input(input)
+    return call("adaptive_avg_pool2d", input, _adaptive_size(input, output_size))
+
+
+def adaptive_max_pool2d(input: torch.Tensor, output_size: int | tuple,
+                        return_indices: bool = False
+                        ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool2d`` (indices int64
+    into each ``H * W`` plane: the first maximum, or the first NaN)."""
+    input = _input(input)
+    y, indices = call("adaptive_max_pool2d", input, _adaptive_size(input, output_size))
+    return (y, indices) if return_indices else y
+
+
+def max_unpool2d(
+    input: torch.Tensor,
+    indices: torch.Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    output_size: list[int] | tuple[int, ...] | None = None,
+) -> torch.Tensor:
+    """Max unpooling, as ``torch.nn.functional.max_unpool2d``: each value goes to the
+    position its (int64) index names in its output plane, zeros elsewhere. Values whose
+    indices repeat (overlapping pooling windows) are added; PyTorch keeps one of them.
+    ``output_size`` (its last two entries) must lie within a stride of the default size."""
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else _pair(stride, "stride")
+    if type(padding) is int:
+        padding = [padding, padding]
+    if output_size is not None:
+        output_size = [int(s) for s in output_size][-2:]
+    return call("max_unpool2d", _input(input), indices, kernel, stride, list(padding),
+                output_size)

@@ -22,6 +22,7 @@ __all__ = [
     "Conv2d",
     "ConvTranspose2d",
     "MaxPool2d",
+    "MaxUnpool2d",
     "convert",
     "revert",
 ]
@@ -37,8 +38,8 @@ class Conv2d(nn.Conv2d):
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
-    """``torch.nn.ConvTranspose2d`` computed by convpool's convolution input-gradient
-    kernels (``output_size=`` in ``forward`` as PyTorch)."""
+    """``torch.nn.ConvTranspose2d`` computed by :func:`convpool.conv_transpose2d`
+    (``output_size=`` in ``forward`` as PyTorch)."""
 
     def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         output_padding = self._output_padding(input, output_size, self.stride, self.padding,
@@ -69,23 +70,33 @@ def _is_global(output_size: object) -> bool:
 
 
 class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
-    """``torch.nn.AdaptiveAvgPool2d``: an output size of 1 (the classification head's global
-    average) is convpool's ``global_avg_pool2d``; other sizes stay PyTorch's."""
+    """``torch.nn.AdaptiveAvgPool2d`` computed by convpool, any output size (an output size
+    of 1, the classification head's global average, is ``global_avg_pool2d``)."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if _is_global(self.output_size):
             return F.global_avg_pool2d(input, keepdims=True)
-        return super().forward(input)
+        return F.adaptive_avg_pool2d(input, self.output_size)
 
 
 class AdaptiveMaxPool2d(nn.AdaptiveMaxPool2d):
-    """``torch.nn.AdaptiveMaxPool2d``: an output size of 1 without indices is convpool's
-    ``global_max_pool2d``; anything else stays PyTorch's."""
+    """``torch.nn.AdaptiveMaxPool2d`` computed by convpool, any output size, with
+    ``return_indices`` (an output size of 1 without indices is ``global_max_pool2d``)."""
 
     def forward(self, input: torch.Tensor):
         if _is_global(self.output_size) and not self.return_indices:
             return F.global_max_pool2d(input, keepdims=True)
-        return super().forward(input)
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+
+class MaxUnpool2d(nn.MaxUnpool2d):
+    """``torch.nn.MaxUnpool2d`` computed by convpool (``output_size=`` in ``forward`` as
+    PyTorch). Values whose indices repeat are added, where PyTorch keeps one."""
+
+    def forward(self, input: torch.Tensor, indices: torch.Tensor,
+                output_size: list[int] | None = None) -> torch.Tensor:
+        return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding,
+                              output_size)
 
 
 # exact PyTorch classes only: a subclass may have its own forward, which a swap would lose
@@ -96,6 +107,7 @@ _CONVPOOL_CLASS: dict[type, type] = {
     nn.AvgPool2d: AvgPool2d,
     nn.AdaptiveAvgPool2d: AdaptiveAvgPool2d,
     nn.AdaptiveMaxPool2d: AdaptiveMaxPool2d,
+    nn.MaxUnpool2d: MaxUnpool2d,
 }
 _TORCH_CLASS = {convpool_class: torch_class
                 for torch_class, convpool_class in _CONVPOOL_CLASS.items()}
@@ -105,10 +117,10 @@ def convert(module: nn.Module) -> nn.Module:
     """Run ``module`` (and every submodule) on convpool's kernels; returns ``module``.
 
     Every ``nn.Conv2d``, ``nn.ConvTranspose2d``, ``nn.MaxPool2d``, ``nn.AvgPool2d``,
-    ``nn.AdaptiveAvgPool2d`` and ``nn.AdaptiveMaxPool2d`` (exactly those classes, not
-    subclasses) becomes its convpool-backed subclass in place: the same module objects with
-    the same Parameters, buffers and hooks, so optimizers and references keep working. Other
-    modules are left alone. Inputs must then be float32 or float64 CPU tensors.
+    ``nn.AdaptiveAvgPool2d``, ``nn.AdaptiveMaxPool2d`` and ``nn.MaxUnpool2d`` (exactly
+    those classes, not subclasses) becomes its convpool-backed subclass in place: the same
+    module objects with the same Parameters, buffers and hooks, so optimizers and references
+    keep working. Other modules are left alone. Inputs must then be float32 or float64 CPU tensors.
 
     >>> model = convert(torchvision_model)            # doctest: +SKIP
     """
