@@ -83,9 +83,11 @@ def test_one_nan_output_gradient_reaches_its_window_only(mode, output_pixel, rea
 
 def test_conv2d_non_finite_weight_and_bias():
     x = np.ones((1, 4))  # a row; kernel (1, 3), zero padding of 1 on each side
-    # tap 0 of output 0 reads the zero padding: inf * 0 is NaN; the others inf * 1
+    # tap 0 of output 0 lands in the zero padding: no term (skipped, not inf * 0 = NaN),
+    # so output 0 is 1 + 1; the other outputs hold inf * 1
     y = ref.conv2d(x, np.array([[INF, 1.0, 1.0]]), padding=((0, 0), (1, 1)))
-    assert_non_finite_at(y, nan={(0, 0)}, posinf={(0, 1), (0, 2), (0, 3)})
+    assert_non_finite_at(y, posinf={(0, 1), (0, 2), (0, 3)})
+    assert y[0, 0] == 2.0
     y = ref.conv2d(x, np.array([[1.0, NAN, 1.0]]), padding=((0, 0), (1, 1)))
     assert_non_finite_at(y, nan={(0, j) for j in range(4)})
     # a bias reaches its own output channel only
@@ -119,16 +121,17 @@ def test_conv2d_grad_weight_non_finite_pixel_reaches_the_taps_that_read_it():
     assert gw[0, 0] == 3.0  # the zero padding, then pixels 0, 1 and 2
 
 
-def test_conv2d_grad_weight_non_finite_output_gradient_reaches_every_tap():
-    # Each tap's sum holds a term grad_y[0] * (what that tap read for output 0); tap 0
-    # read the zero padding, and inf * 0 is NaN
+def test_conv2d_grad_weight_non_finite_output_gradient_reaches_the_taps_that_read_a_pixel():
+    # A tap's sum holds a term grad_y[0] * (what that tap read for output 0) only where it
+    # read a real pixel: tap 0 of output 0 lands in the zero padding and holds no term
     x = np.ones((1, 4))
     gw = ref.conv2d_grad_weight(x, np.array([[NAN, 1.0, 1.0, 1.0]]), (1, 3),
                                 padding=((0, 0), (1, 1)))
-    assert_non_finite_at(gw, nan={(0, 0), (0, 1), (0, 2)})
+    assert_non_finite_at(gw, nan={(0, 1), (0, 2)})
+    assert gw[0, 0] == 3.0  # outputs 1..3 read pixels 0..2
     gw = ref.conv2d_grad_weight(x, np.array([[INF, 1.0, 1.0, 1.0]]), (1, 3),
                                 padding=((0, 0), (1, 1)))
-    assert_non_finite_at(gw, nan={(0, 0)}, posinf={(0, 1), (0, 2)})
+    assert_non_finite_at(gw, posinf={(0, 1), (0, 2)})
 
 
 def test_conv2d_grad_bias_non_finite_stays_in_its_channel():
@@ -274,6 +277,10 @@ def torch_conv(torch, x, w, b, kwargs, mode):
 def test_conv2d_non_finite_as_torch(rng, case, mode, operand):
     torch = pytest.importorskip("torch")
     x_shape, w_shape, kwargs = CONV_CASES[case]
+    if mode == "zeros" and operand in ("weight", "grad_output"):
+        pytest.skip("PyTorch multiplies the zero padding (inf x 0 = NaN) where the direct sum "
+                    "skips it: these cases are checked by hand above and against convpool's "
+                    "direct loops in test_reliability_nonfinite.py")
     kwargs = dict(kwargs, padding_mode=mode)
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
     b = rng.standard_normal(w_shape[0])

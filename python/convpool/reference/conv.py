@@ -18,8 +18,9 @@ it copies (a scatter-add); zero padding copies no pixel, so its gradient goes no
 
 Everything is computed in float64 and returned in ``numpy.result_type(x, weight, float32)``.
 Plain IEEE arithmetic throughout: a NaN or inf reaches exactly the sums that hold it as a
-term (a zero of the padding times an inf weight is a NaN term, as in any sum over the
-padded input). This module never touches the compiled kernels, nor the library's argument
+term. A tap in the zero padding is no term of the sum (skipped, not multiplied by zero),
+so an inf weight or output gradient meets no padding zero; PyTorch, which multiplies the
+zeros, reports NaN there instead. This module never touches the compiled kernels, nor the library's argument
 handling: its geometry is its own (``convpool.reference.geometry``).
 """
 
@@ -153,6 +154,15 @@ def _pad(x4: np.ndarray, geo: _Geometry) -> np.ndarray:
     return padded
 
 
+def _real(geo: _Geometry) -> np.ndarray:
+    """Which positions of the padding frame hold a term of the sum: the input and the
+    padded pixels that copy one (every mode but zeros). A tap that lands in the zero
+    padding is no term: it is skipped, not multiplied by zero, so an inf weight or output
+    gradient meets no zero there (inf x 0 would be NaN)."""
+    rows, cols = _padding_sources(geo)
+    return (rows >= 0)[:, None] & (cols >= 0)[None, :]
+
+
 def _unpad_gradient(grad_padded: np.ndarray, geo: _Geometry) -> np.ndarray:
     """dL/dx from dL/dzpad: each padded position's gradient is added to the pixel it
     copies (a pixel copied k times receives k terms); zeros of the padding copy nothing."""
@@ -166,7 +176,7 @@ def _unpad_gradient(grad_padded: np.ndarray, geo: _Geometry) -> np.ndarray:
 
 def _forward(x4: np.ndarray, w4: np.ndarray, b: np.ndarray | None, geo: _Geometry) -> np.ndarray:
     """``z^q = sum_p W^{p,q} * z^p + b^q`` on float64 4-D arrays."""
-    z_in = _pad(x4, geo)
+    z_in, real = _pad(x4, geo), _real(geo)
     n, c_out, oh, ow = geo.output_shape
     z_out = np.zeros((n, c_out, oh, ow))
     kh, kw = geo.weight_shape[2:]
@@ -174,8 +184,10 @@ def _forward(x4: np.ndarray, w4: np.ndarray, b: np.ndarray | None, geo: _Geometr
         for s in range(kh):
             for t in range(kw):
                 rows, cols = geo.tap_window(s, t)
-                # tap (s, t) of W^{p,q} times the shifted input, summed over the group's p
-                z_out[:, q] += np.einsum("qp,npij->nqij", w4[q, :, s, t], z_in[:, p, rows, cols])
+                # tap (s, t) of W^{p,q} times the shifted input, summed over the group's p,
+                # at the outputs where the tap reads a real pixel
+                term = np.einsum("qp,npij->nqij", w4[q, :, s, t], z_in[:, p, rows, cols])
+                z_out[:, q] += np.where(real[rows, cols], term, 0.0)
     if b is not None:
         z_out += b[None, :, None, None]
     return z_out
@@ -200,16 +212,16 @@ def _grad_input(grad_out: np.ndarray, w4: np.ndarray, geo: _Geometry) -> np.ndar
 
 def _grad_weight(x4: np.ndarray, grad_out: np.ndarray, geo: _Geometry) -> np.ndarray:
     """dL/dW^{p,q}[s, t] = sum over the batch and output pixels of dL/dz^q * shifted z^p."""
-    z_in = _pad(x4, geo)
+    z_in, real = _pad(x4, geo), _real(geo)
     grad_w = np.zeros(geo.weight_shape)
     kh, kw = geo.weight_shape[2:]
     for q, p in geo.channel_groups():
         for s in range(kh):
             for t in range(kw):
                 rows, cols = geo.tap_window(s, t)
-                grad_w[q, :, s, t] = np.einsum(
-                    "nqij,npij->qp", grad_out[:, q], z_in[:, p, rows, cols]
-                )
+                # only the outputs where the tap reads a real pixel hold a term
+                grad_here = np.where(real[rows, cols], grad_out[:, q], 0.0)
+                grad_w[q, :, s, t] = np.einsum("nqij,npij->qp", grad_here, z_in[:, p, rows, cols])
     return grad_w
 
 
