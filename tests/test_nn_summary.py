@@ -1,5 +1,5 @@
 """Sequential.summary: shapes, parameter counts and receptive fields, checked against
-the lecture's figures and hand-worked LeNet-5 numbers."""
+textbook figures and hand-worked LeNet-5 numbers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from convpool import nn
 from convpool.models import lenet5
 
 
-def test_lecture_fully_connected_net_has_2405025000_weights(capsys):
+def test_fully_connected_net_on_a_picture_has_2405025000_weights(capsys):
     model = nn.Sequential(
         nn.Flatten(),
         nn.Dense(400 * 600, 10000, bias=False),
@@ -26,7 +26,7 @@ def test_lecture_fully_connected_net_has_2405025000_weights(capsys):
     assert not any(p.materialized for p in model.parameters())  # nothing was allocated
 
 
-def test_lecture_three_convolutions_have_75_weights_and_13x13_field():
+def test_three_5x5_convolutions_have_75_weights_and_13x13_field():
     convolutions = [nn.Conv2d(1, 1, 5, padding="same", bias=False) for _ in range(3)]
     model = nn.Sequential(*convolutions, nn.Flatten(), nn.Dense(400 * 600, 50, bias=False))
     summary = model.summary((1, 400, 600), show=False)

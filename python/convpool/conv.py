@@ -2,7 +2,8 @@
 
 Each function resolves its arguments once (:func:`convpool.geometry.conv_geometry`), then
 calls the compiled kernel with the resolved geometry. Non-zero padding modes pad the input
-explicitly (a copy the size of the input); zero padding costs nothing, the kernels skip it.
+explicitly (a copy the size of the input); zero padding is left to the kernels (the
+direct loops skip it, the fast paths zero-fill the rows they read).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Ready-made nets of the lecture: LeNet-5 (and the same net in PyTorch, for
-comparisons and benchmarks)."""
+"""Ready-made nets: LeNet-5 (and the same net in PyTorch, for comparisons and
+benchmarks), ResNet-18, MobileNetV2 and a small U-Net."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def lenet5(input_size: int = 28, *, in_channels: int = 1, num_classes: int = 10,
            activation: str = "tanh", pooling: str = "max", channels: tuple[int, int] = (6, 16),
            hidden: tuple[int, ...] = (120, 84), softmax: bool = True, dtype: object = np.float32,
            seed: Seed = None) -> Sequential:
-    """LeNet-5 as in the lecture: conv - pool - conv - pool, then dense layers and a
+    """LeNet-5 (LeCun et al., 1998): conv - pool - conv - pool, then dense layers and a
     softmax output.
 
     For ``input_size=28`` (MNIST): 6 maps 5x5 'same' (28x28), 2x2 pooling (14x14),

@@ -1,5 +1,5 @@
-"""A thin layer API over convpool's kernels: build, inspect and train CNNs, from the
-lecture's LeNet to ResNet-18 and MobileNetV2.
+"""A thin layer API over convpool's kernels: build, inspect and train CNNs, from
+LeNet-5 to ResNet-18 and MobileNetV2.
 
 Layers are plain classes with ``forward`` / ``backward``; convolution and pooling call
 the compiled kernels, dense layers NumPy's matmul. Layers hold named children, so

@@ -1,8 +1,8 @@
 """A trainable array with its gradient, allocated and initialised on first use.
 
 Deferring the allocation lets a net be described and summarised (shapes, parameter
-counts) even when its weights would not fit in memory, such as the lecture's fully
-connected net with 2.4 billion weights. Each parameter draws its own seed when it is
+counts) even when its weights would not fit in memory, such as a fully connected
+net on a 400x600 picture with 2.4 billion weights. Each parameter draws its own seed when it is
 created, so the values do not depend on the order in which parameters are first used.
 """
 

@@ -170,7 +170,7 @@ class _GlobalPool(Layer):
 
 
 class GlobalAvgPool2d(_GlobalPool):
-    """Mean of each channel (with a softmax after it, the lecture's classifier without
+    """Mean of each channel (with a softmax after it, a classification head without
     dense layers)."""
 
     name = "GlobalAvgPool2d"
