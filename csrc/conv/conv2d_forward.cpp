@@ -3,6 +3,7 @@
 #include "conv/conv2d.h"
 #include "conv/conv2d_dispatch.h"
 #include "common/threading.h"
+#include "common/workspace.h"
 
 namespace convpool {
 
@@ -55,6 +56,7 @@ void conv2d_forward<double>(const Conv2dGeometry& g, const double* x, const doub
 template <>
 void conv2d_forward<float>(const Conv2dGeometry& g, const float* x, const float* w,
                            const float* bias, float* y) {
+  const WorkspaceCall call;  // large scratch of the fast paths is released on return
   if (run_fast_forward(g, x, w, bias, y)) return;
   forward_direct(g, x, w, bias, y);
 }

@@ -2,6 +2,7 @@
 #include "conv/conv2d.h"
 #include "conv/conv2d_dispatch.h"
 #include "common/threading.h"
+#include "common/workspace.h"
 
 namespace convpool {
 
@@ -54,6 +55,7 @@ void conv2d_grad_input<double>(const Conv2dGeometry& g, const double* grad_y, co
 template <>
 void conv2d_grad_input<float>(const Conv2dGeometry& g, const float* grad_y, const float* w,
                               float* grad_x) {
+  const WorkspaceCall call;  // large scratch of the fast paths is released on return
   if (run_fast_grad_input(g, grad_y, w, grad_x)) return;
   grad_input_direct(g, grad_y, w, grad_x);
 }

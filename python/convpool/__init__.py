@@ -4,7 +4,13 @@ The kernels are C++ with OpenMP; :mod:`convpool.reference` is their NumPy oracle
 """
 
 from . import _core
-from ._config import build_info, get_num_threads, set_num_threads, show_config
+from ._config import (
+    build_info,
+    check_simd_environment,
+    get_num_threads,
+    set_num_threads,
+    show_config,
+)
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
 from .padding import resolve_padding
 from .pool import (
@@ -21,6 +27,8 @@ from .pool import (
 )
 
 __version__: str = _core.__version__
+
+check_simd_environment()
 
 __all__ = [
     "__version__",
