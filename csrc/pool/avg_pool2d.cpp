@@ -88,6 +88,7 @@ void sum_rows_generic(const PoolGeometry& g, const T* in, T* out, int64_t i0, in
 
 template <typename T>
 void forward(const PoolGeometry& g, const AvgPoolDivisor& d, const T* x, T* y) {
+  if (g.planes == 0) return;  // the divisors and row scratch alone would cost O(H + W)
   const Divisors<T> divisors(g, d);
   const pool::RowChunks work(g.planes, g.rows.out_size);
   const int64_t ow = g.cols.out_size;
@@ -192,6 +193,7 @@ class SpreadRows {
 
 template <typename T>
 void grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* grad_y, T* grad_x) {
+  if (g.planes == 0) return;
   const Divisors<T> divisors(g, d);
   const WindowAxis& R = g.rows;
   const int64_t w = g.cols.in_size;

@@ -164,6 +164,7 @@ void forward_rows_generic(const PoolGeometry& g, const T* in, T* out, int64_t* i
 
 template <typename T>
 void forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
+  if (g.planes == 0) return;  // the row scratch alone would cost O(W)
   const pool::RowChunks work(g.planes, g.rows.out_size);
   const bool fits_int32 = g.in_plane() <= std::numeric_limits<int32_t>::max();
   const int64_t item_size = g.planes * g.in_plane() / std::max<int64_t>(work.items(), 1);
@@ -213,6 +214,7 @@ void forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
 // to 256 KiB is built in a cache-resident buffer and streamed out.
 template <typename T>
 bool grad_input(const PoolGeometry& g, const T* grad_y, const int64_t* indices, T* grad_x) {
+  if (g.planes == 0) return true;
   const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
   const bool buffered = in_plane * int64_t(sizeof(T)) <= 256 * 1024;
   bool in_range = true;

@@ -188,11 +188,12 @@ def max_pool2d(
     dtype = compute_dtype(x)
     y = np.empty(setup.output_shape, dtype=dtype)
     indices = np.empty(setup.output_shape, dtype=np.int64) if return_indices else None
-    _core.max_pool2d_forward(
-        contiguous(x, dtype).reshape(setup.input_shape), y, indices,
-        kernel_size=setup.kernel_size, stride=setup.stride, padding=setup.flat_padding,
-        dilation=setup.dilation, ceil_mode=setup.ceil_mode,
-    )
+    if y.size:  # no planes: nothing to compute (the row scratch alone would be O(W))
+        _core.max_pool2d_forward(
+            contiguous(x, dtype).reshape(setup.input_shape), y, indices,
+            kernel_size=setup.kernel_size, stride=setup.stride, padding=setup.flat_padding,
+            dilation=setup.dilation, ceil_mode=setup.ceil_mode,
+        )
     y = y.reshape(setup.user_shape(setup.output_shape))
     if indices is None:
         return y
@@ -231,6 +232,8 @@ def max_pool2d_grad_input(
     dtype = compute_dtype(grad_output)
     out_shape4 = shape4[:2] + grad_output.shape[-2:]
     grad = np.empty(shape4, dtype=dtype)
+    if not grad.size:
+        return grad.reshape(input_shape)
     _core.max_pool2d_grad_input(
         contiguous(grad_output, dtype).reshape(out_shape4),
         np.ascontiguousarray(indices, dtype=np.int64).reshape(out_shape4),
@@ -277,6 +280,8 @@ def avg_pool2d(
     divisor = _divisor(divisor_override)
     dtype = compute_dtype(x)
     y = np.empty(setup.output_shape, dtype=dtype)
+    if not y.size:  # no planes: nothing to compute (the divisors alone would be O(H + W))
+        return y.reshape(setup.user_shape(setup.output_shape))
     _core.avg_pool2d_forward(
         contiguous(x, dtype).reshape(setup.input_shape), y, kernel_size=setup.kernel_size,
         stride=setup.stride, padding=setup.flat_padding, ceil_mode=setup.ceil_mode,
@@ -306,6 +311,8 @@ def avg_pool2d_grad_input(
     _check_grad_shape(grad_output, setup.user_shape(setup.output_shape))
     dtype = compute_dtype(grad_output)
     grad = np.empty(setup.input_shape, dtype=dtype)
+    if not grad.size:
+        return grad.reshape(input_shape)
     _core.avg_pool2d_grad_input(
         contiguous(grad_output, dtype).reshape(setup.output_shape), grad,
         kernel_size=setup.kernel_size, stride=setup.stride, padding=setup.flat_padding,
