@@ -46,7 +46,8 @@ def test_an_unknown_simd_level_in_the_environment_warns():
 
 def test_importing_convpool_with_an_unknown_simd_level_warns_once():
     child = subprocess.run(
-        [sys.executable, "-W", "always", "-c", "import convpool, numpy; convpool.conv2d(numpy.ones((3, 3)), numpy.ones((3, 3)))"],
+        [sys.executable, "-W", "always", "-c",
+         "import convpool, numpy; convpool.conv2d(numpy.ones((3, 3)), numpy.ones((3, 3)))"],
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "CONVPOOL_SIMD": "bogus"},
     )
