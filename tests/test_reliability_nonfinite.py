@@ -102,18 +102,21 @@ def _spoil(rng, a: np.ndarray, count: int) -> np.ndarray:
     return a
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=st.sampled_from(sorted(CASES)), seed=st.integers(0, 2**32 - 1),
-       spoil_x=st.integers(0, 4), spoil_gy=st.integers(0, 4))
-def test_non_finite_values_land_where_the_direct_sum_puts_them(case, seed, spoil_x, spoil_gy):
+       spoil_x=st.integers(0, 4), spoil_gy=st.integers(0, 4), spoil_w=st.integers(0, 2),
+       spoil_bias=st.integers(0, 1))
+def test_non_finite_values_land_where_the_direct_sum_puts_them(case, seed, spoil_x, spoil_gy,
+                                                               spoil_w, spoil_bias):
     rng = np.random.default_rng(seed)
     x_shape, w_shape, kwargs = CASES[case]
     x = _spoil(rng, rng.standard_normal(x_shape).astype(np.float32), spoil_x)
-    w = rng.standard_normal(w_shape).astype(np.float32)
+    w = _spoil(rng, rng.standard_normal(w_shape).astype(np.float32), spoil_w)
+    bias = _spoil(rng, rng.standard_normal(w_shape[0]).astype(np.float32), spoil_bias)
     y_shape = convpool.conv2d(np.zeros(x_shape, np.float32), w, **kwargs).shape
     gy = _spoil(rng, rng.standard_normal(y_shape).astype(np.float32), spoil_gy)
     passes = {
-        "forward": lambda: convpool.conv2d(x, w, **kwargs),
+        "forward": lambda: convpool.conv2d(x, w, bias, **kwargs),
         "grad_input": lambda: convpool.conv2d_grad_input(gy, w, x_shape, **kwargs),
         "grad_weight": lambda: convpool.conv2d_grad_weight(x, gy, w_shape, **kwargs),
     }
@@ -121,6 +124,31 @@ def test_non_finite_values_land_where_the_direct_sum_puts_them(case, seed, spoil
         expected = _direct(pass_, call)
         for label in conv2d_variants(pass_):
             _same_non_finite(call(), expected, f"{case} {label}")
+
+
+@pytest.mark.parametrize("pass_", ["forward", "grad_input"])
+@pytest.mark.parametrize("x_shape, w_shape, groups", [
+    ((1, 4, 9, 40), (4, 4, 3, 3), 1),     # blocked (row tiles and channel tiles)
+    ((1, 16, 8, 8), (16, 16, 3, 3), 1),   # winograd
+    ((1, 3, 8, 20), (3, 1, 3, 3), 3),     # plane
+], ids=["blocked", "winograd", "plane"])
+def test_an_inf_weight_does_not_reach_outputs_through_the_padding(pass_, x_shape, w_shape,
+                                                                   groups):
+    """The corner tap of a 3x3 kernel is inf: outputs whose corner tap falls in the zero
+    padding skip it (finite), the others are inf or NaN, in every implementation."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    w[:, :, 0, 0] = np.inf
+    gy = rng.standard_normal(x_shape[:1] + w_shape[:1] + x_shape[2:]).astype(np.float32)
+    call = {
+        "forward": lambda: convpool.conv2d(x, w, padding=1, groups=groups),
+        "grad_input": lambda: convpool.conv2d_grad_input(gy, w, x_shape, padding=1, groups=groups),
+    }[pass_]
+    expected = _direct(pass_, call)
+    assert np.isfinite(expected).any() and not np.isfinite(expected).all()
+    for label in conv2d_variants(pass_):
+        _same_non_finite(call(), expected, label)
 
 
 @settings(max_examples=15, deadline=None)

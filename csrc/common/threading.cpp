@@ -28,7 +28,7 @@ void after_fork_in_child() {
   if (team_started.load(std::memory_order_relaxed)) forked_after_team.store(true, std::memory_order_relaxed);
 }
 
-const bool fork_handler_registered = [] {
+[[maybe_unused]] const bool fork_handler_registered = [] {
   return pthread_atfork(nullptr, nullptr, &after_fork_in_child) == 0;
 }();
 
@@ -47,11 +47,6 @@ void set_num_threads(int n) {
     throw std::invalid_argument("n: the number of threads must be between 1 and " +
                                 std::to_string(kMaxThreads) + ", got " + std::to_string(n));
   thread_setting().store(n, std::memory_order_relaxed);
-}
-
-bool single_threaded_after_fork() {
-  (void)fork_handler_registered;
-  return forked_after_team.load(std::memory_order_relaxed);
 }
 
 int openmp_version() { return _OPENMP; }

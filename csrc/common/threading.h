@@ -15,7 +15,6 @@ constexpr int kMaxThreads = 1024;
 // team (its OpenMP worker threads did not survive the fork; see threading.cpp).
 int num_threads();
 void set_num_threads(int n);  // 1 <= n <= kMaxThreads, else std::invalid_argument
-bool single_threaded_after_fork();
 int openmp_version();         // _OPENMP as yyyymm
 
 // Threads worth waking for `work` multiply-adds (or element visits): waking a team costs
