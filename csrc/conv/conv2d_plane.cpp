@@ -117,10 +117,10 @@ void filter_rows(const RowBuffer& in, int64_t row_step, const FilterTaps& f, int
 
 }  // namespace
 
-// Floats of one thread's RowBuffer for `block` output rows of `out_cols` (stride `stride`
-// along the rows, 1 along them).
+// Floats of one thread's RowBuffer: the input rows that `block` output rows read, each
+// as wide as a row of `out_cols` outputs reads, plus the vector of slack.
 static double row_buffer_floats(const WindowAxis& rows, int64_t block, const WindowAxis& cols,
-                         int64_t out_cols) {
+                                int64_t out_cols) {
   return (double(block - 1) * double(rows.stride) + double(rows.kernel - 1) * double(rows.dilation) + 1) *
          (double(out_cols) + double(cols.kernel - 1) * double(cols.dilation) + V);
 }
