@@ -24,13 +24,6 @@ def _run_child(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
-def _resident_mib() -> float:
-    psutil = pytest.importorskip("psutil")
-    if "asan" in os.environ.get("LD_PRELOAD", ""):
-        pytest.skip("AddressSanitizer's quarantine keeps freed memory resident on purpose")
-    return psutil.Process().memory_info().rss / 2**20
-
-
 # --- allocation failures --------------------------------------------------------------
 
 ABORTING_CALLS = {
@@ -83,47 +76,91 @@ def test_dilated_padding_that_no_window_reads_costs_no_memory():
                                   w[:, :, 1, 1].sum(axis=1))
 
 
+_RESIDENT_MIB = """
+import os
+def resident_mib():  # VmRSS of this process
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+"""
+
+
+def _skip_resident_memory_checks() -> None:
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("resident memory is read from /proc/self/statm (Linux)")
+    if "asan" in os.environ.get("LD_PRELOAD", ""):
+        pytest.skip("AddressSanitizer's quarantine keeps freed memory resident on purpose")
+
+
+STRIDED_PADDING = dict(stride=(3000, 1), padding=3000)
+
+
 @pytest.mark.parametrize("pass_", ["forward", "grad_input", "grad_weight"])
-def test_strided_padding_leaves_no_memory_behind(pass_):
-    """stride 3000 over 3000 rows of padding: the windows read 9 rows, and no padded copy
-    of 6000 rows may be made (or kept after the call)."""
+def test_strided_padding_gives_the_direct_sum_in_every_implementation(pass_):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 4, 8, 8)).astype(np.float32)
     w = rng.standard_normal((4, 4, 3, 3)).astype(np.float32)
-    kwargs = dict(stride=(3000, 1), padding=3000)
-    gy = rng.standard_normal(convpool.conv2d(x, w, **kwargs).shape).astype(np.float32)
+    gy = rng.standard_normal(convpool.conv2d(x, w, **STRIDED_PADDING).shape).astype(np.float32)
     calls = {
-        "forward": lambda: convpool.conv2d(x, w, **kwargs),
-        "grad_input": lambda: convpool.conv2d_grad_input(gy, w, x.shape, **kwargs),
-        "grad_weight": lambda: convpool.conv2d_grad_weight(x, gy, w.shape, **kwargs),
+        "forward": lambda: convpool.conv2d(x, w, **STRIDED_PADDING),
+        "grad_input": lambda: convpool.conv2d_grad_input(gy, w, x.shape, **STRIDED_PADDING),
+        "grad_weight": lambda: convpool.conv2d_grad_weight(x, gy, w.shape, **STRIDED_PADDING),
     }
     with forced_conv2d_implementation(pass_, "direct"):
         expected = calls[pass_]()
-    before = _resident_mib()
     for name in convpool._core.conv2d_implementations(pass_):
         with forced_conv2d_implementation(pass_, name):
-            result = calls[pass_]()
-        np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-4, err_msg=name)
-    assert _resident_mib() - before < 64, f"{pass_}: resident memory grew after the calls"
+            np.testing.assert_allclose(calls[pass_](), expected, rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def test_strided_padding_leaves_no_memory_behind():
+    """stride 3000 over 3000 rows of padding: the windows read 9 input rows, and no padded
+    copy of 6000 rows may be made, nor kept after the call (a fresh process, so that no
+    earlier call's scratch hides it)."""
+    _skip_resident_memory_checks()
+    child = _run_child(_RESIDENT_MIB + """
+import numpy as np, convpool as cp
+from convpool import _core
+x = np.ones((1, 4, 8, 8), np.float32)
+w = np.ones((4, 4, 3, 3), np.float32)
+kwargs = dict(stride=(3000, 1), padding=3000)
+gy = np.ones((1, 4, 3, 6006), np.float32)
+before = resident_mib()
+for pass_ in ("forward", "grad_input", "grad_weight"):
+    for name in _core.conv2d_implementations(pass_):
+        _core.force_conv2d_implementation(pass_, name)
+        cp.conv2d(x, w, **kwargs)
+        cp.conv2d_grad_input(gy, w, x.shape, **kwargs)
+        cp.conv2d_grad_weight(x, gy, w.shape, **kwargs)
+    _core.force_conv2d_implementation(pass_, "")
+print(resident_mib() - before)
+""")
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert float(child.stdout) < 32, f"resident memory grew by {float(child.stdout):.0f} MiB"
 
 
 def test_large_per_thread_scratch_is_released_after_the_call():
     """A padded copy of ~40 MiB (the row kernel's zero-padded input) is not kept."""
+    _skip_resident_memory_checks()
     if convpool.build_info()["simd"] not in ("avx2", "avx512"):
         pytest.skip("the row kernel's padded copy needs vectors of 8 floats or more")
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((1, 8, 1100, 1100)).astype(np.float32)
-    w = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
-    out = np.empty((1, 4, 1100, 1100), np.float32)
-    out.fill(0)
-    with forced_conv2d_implementation("forward", "blocked"):
-        convpool.conv2d(x[:, :, :8, :8], w, padding=1)  # the thread's small buffers exist
-        before = _resident_mib()
-        convpool.conv2d(x, w, padding=1, out=out)
-        after = _resident_mib()
-    assert after - before < 16, f"{after - before:.0f} MiB of scratch kept after the call"
-    expected = convpool.conv2d(x[:, :, :40, :40], w, padding=1)
-    np.testing.assert_allclose(out[:, :, :39, :39], expected[:, :, :39, :39], rtol=1e-4, atol=1e-4)
+    child = _run_child(_RESIDENT_MIB + """
+import numpy as np, convpool as cp
+from convpool import _core
+rng = np.random.default_rng(1)
+x = rng.standard_normal((1, 8, 1100, 1100)).astype(np.float32)
+w = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
+out = np.ones((1, 4, 1100, 1100), np.float32)  # pages touched: only scratch may grow
+_core.force_conv2d_implementation("forward", "blocked")
+cp.conv2d(x[:, :, :8, :8], w, padding=1)  # the thread's small buffers exist
+before = resident_mib()
+cp.conv2d(x, w, padding=1, out=out)
+grown = resident_mib() - before
+expected = cp.conv2d(x[:, :, :40, :40], w, padding=1)
+np.testing.assert_allclose(out[:, :, :39, :39], expected[:, :, :39, :39], rtol=1e-4, atol=1e-4)
+print(grown)
+""")
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert float(child.stdout) < 16, f"{float(child.stdout):.0f} MiB of scratch kept after the call"
 
 
 # --- empty inputs -----------------------------------------------------------------------
