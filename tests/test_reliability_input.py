@@ -330,9 +330,7 @@ def _reach(call, *indicators) -> np.ndarray:
     ids=["3x3", "grouped-stride2", "1x1"],
 )
 def test_gradients_never_hide_a_nan(rng, x_shape, w_shape, kwargs):
-    """Every gradient entry whose sum holds a NaN term is NaN, in every implementation.
-    (Whether a NaN output gradient also reaches a weight through the zero padding, NaN x 0,
-    differs between implementations: see the xfail below.)"""
+    """Every gradient entry whose sum holds a NaN term is NaN, in every implementation."""
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
     gy = rng.standard_normal(ref.conv2d(x, w, **kwargs).shape).astype(np.float32)
@@ -356,15 +354,11 @@ def test_gradients_never_hide_a_nan(rng, x_shape, w_shape, kwargs):
 @pytest.mark.parametrize(
     "pass_, x_shape, w_shape, kwargs",
     [
-        pytest.param(
-            "grad_weight", (1, 4, 8, 11), (8, 4, 3, 3), dict(padding=1),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="csrc/conv: the blocked, plane and Winograd weight-gradient kernels read "
-                "zero padding as 0 and multiply it (NaN x 0 = NaN); the direct kernel skips it.",
-            ),
-            id="grad_weight",
-        ),
+        pytest.param("grad_weight", (1, 4, 8, 11), (8, 4, 3, 3), dict(padding=1), id="grad_weight"),
+        pytest.param("grad_weight", (1, 16, 8, 11), (16, 16, 3, 3), dict(padding=1),
+                     id="grad_weight-winograd"),
+        pytest.param("grad_weight", (2, 3, 9, 11), (3, 1, 3, 3), dict(padding=1, groups=3),
+                     id="grad_weight-plane"),
         pytest.param(
             "grad_input", (1, 8, 12, 9), (4, 4, 5, 5),
             dict(padding=1, stride=2, dilation=2, groups=2), id="grad_input",
@@ -383,6 +377,7 @@ def test_nan_gradients_do_not_depend_on_the_implementation(rng, pass_, x_shape, 
                   else convpool.conv2d_grad_input(gy, w, x.shape, **kwargs))
         masks[label] = np.isnan(result)
     first, *others = masks
+    assert masks[first].any() and not masks[first].all()  # the case tells the rules apart
     for label in others:
         np.testing.assert_array_equal(masks[label], masks[first], err_msg=f"{label} vs {first}")
 

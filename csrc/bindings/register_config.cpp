@@ -23,8 +23,11 @@ void register_config(py::module_& m) {
     return info;
   });
   m.def("get_num_threads", &num_threads);
+  m.attr("MAX_THREADS") = kMaxThreads;
   m.def("set_num_threads", [](int n) {
-    if (n < 1) throw py::value_error("n: number of threads must be >= 1, got " + std::to_string(n));
+    if (n < 1 || n > kMaxThreads)
+      throw py::value_error("n: the number of threads must be between 1 and " +
+                            std::to_string(kMaxThreads) + ", got " + std::to_string(n));
     set_num_threads(n);
   });
   m.def("get_simd_level", [] { return std::string(simd_level_name(simd_level())); });

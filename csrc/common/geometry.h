@@ -54,6 +54,20 @@ struct Conv2dGeometry {
   int64_t kernel_plane() const { return rows.kernel * cols.kernel; }
 };
 
+// Whether a fast path may allocate `floats` of scratch (a padded copy, summed over the
+// threads that hold one) for `g`: at most twice what the operands hold (input, output and
+// weights) plus 1 MiB. A case whose copy would be larger, because most of it would be
+// padding that few windows read, goes to the next implementation; the direct loops clip
+// every tap to the input and need no scratch at all. Computed in double: the sizes may
+// be near 2**62.
+inline bool scratch_within_operands(const Conv2dGeometry& g, double floats) {
+  const double operands = double(g.batch) * double(g.in_channels) * double(g.in_plane()) +
+                          double(g.batch) * double(g.out_channels) * double(g.out_plane()) +
+                          double(g.out_channels) * double(g.in_channels_per_group()) *
+                              double(g.kernel_plane());
+  return floats <= 2.0 * operands + double(1 << 18);
+}
+
 // Throws std::invalid_argument naming the broken rule. A convolution's windows must lie
 // inside the padded input; a pooling window (ceil_mode) may hang past the padding after
 // it, but must start inside the input or the padding before it.

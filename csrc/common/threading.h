@@ -7,8 +7,14 @@
 
 namespace convpool {
 
+// The most threads set_num_threads() accepts. OpenMP cannot recover from a failed thread
+// creation (GNU OpenMP exits the process), so a team far beyond any machine is refused.
+constexpr int kMaxThreads = 1024;
+
+// Threads the kernels use: the setting, or 1 in a child forked after the parent ran a
+// team (its OpenMP worker threads did not survive the fork; see threading.cpp).
 int num_threads();
-void set_num_threads(int n);  // n >= 1
+void set_num_threads(int n);  // 1 <= n <= kMaxThreads, else std::invalid_argument
 int openmp_version();         // _OPENMP as yyyymm
 
 // Threads worth waking for `work` multiply-adds (or element visits): waking a team costs

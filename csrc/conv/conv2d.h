@@ -25,4 +25,11 @@ void conv2d_grad_weight(const Conv2dGeometry& g, const T* x, const T* grad_y, T*
 template <typename T>
 void conv2d_grad_bias(int64_t batch, int64_t channels, int64_t plane, const T* grad_y, T* grad_b);
 
+// Whether all `count` values are finite (no NaN, no inf).
+inline bool all_finite(const float* values, int64_t count) {
+  float probe = 0.0f;  // x - x is 0 for finite x, NaN for NaN and inf
+  for (int64_t k = 0; k < count; ++k) probe += values[k] - values[k];
+  return probe == 0.0f;
+}
+
 }  // namespace convpool

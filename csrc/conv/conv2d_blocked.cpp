@@ -146,13 +146,17 @@ struct TapConvolution {
     const int64_t tasks = batch * groups * ob_count * rows;
     const bool weights_in_l2 = int64_t(packed.size() / size_t(groups)) * int64_t(sizeof(float)) <= 512 * 1024;
     const int64_t in_plane = in_rows * in_cols, out_plane = out_rows * out_cols;
-#pragma omp parallel num_threads(threads_for(tasks * cols * cin_g * T * B))
+    const int team = threads_for(tasks * cols * cin_g * T * B);
+    // With a virtual padding, each thread's rows of the current (image, group, output
+    // row), which consecutive tasks of one output block share: a few rows per channel stay
+    // in L1/L2 where a padded copy of the whole input would go through memory twice.
+    // Allocated here: an allocation failure inside the parallel region could not be reported.
+    const size_t window_size = source ? size_t(cin_g * window_rows * in_cols) : 0;
+    Array<float> windows(size_t(team) * window_size);
+#pragma omp parallel num_threads(team)
     {
       alignas(64) float tile[kMaxUr * 2 * V];
-      // With a virtual padding, the rows of the current (image, group, output row), which
-      // consecutive tasks of one output block share: a few rows per channel stay in L1/L2
-      // where a padded copy of the whole input would go through memory twice.
-      Array<float> window(source ? size_t(cin_g * window_rows * in_cols) : 0);
+      float* const window = windows.data() + size_t(omp_get_thread_num()) * window_size;
       int64_t window_key = -1;
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks; ++task) {
@@ -169,13 +173,13 @@ struct TapConvolution {
           rest = task / rows / ob_count;
         }
         const int64_t g = rest % groups, n = rest / groups;
-        const float* in_row = window.data();
+        const float* in_row = window;
         int64_t channel_stride = window_rows * in_cols;
         if (!source) {
           in_row = in + (n * in_channels + g * cin_g) * in_plane + r * in_row_step * in_cols;
           channel_stride = in_plane;
         } else if (const int64_t key = rest * rows + r; key != window_key) {
-          copy_window(n * in_channels + g * cin_g, r * in_row_step, window.data());
+          copy_window(n * in_channels + g * cin_g, r * in_row_step, window);
           window_key = key;
         }
         const float* w = packed.data() + (g * ob_count + ob) * cin_g * T * B;
@@ -313,7 +317,8 @@ struct GradientMargins {
 
 GradientMargins gradient_margins(const WindowAxis& a) {
   int64_t lowest = 0, highest = 0;
-  for (int64_t phase = 0; phase < a.stride; ++phase)
+  // Phases from in_size on hold no input pixel (and a stride may be near 2**62).
+  for (int64_t phase = 0; phase < std::min(a.stride, a.in_size); ++phase)
     for (const PhaseTap& tap : phase_taps(a, phase)) {
       lowest = std::min(lowest, tap.offset);
       highest = std::max(highest, tap.offset);
@@ -486,16 +491,21 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
 
   const int threads = threads_for(g.batch * OH * OW * cin_g * cout_g * K);
   const int64_t partial_size = g.groups * ob_count * K * cin_g * B;
+  // Every thread's buffers, allocated here: an allocation failure inside the parallel
+  // region could not be reported.
   Array<Array<float>> partials(static_cast<size_t>(threads));
+  for (Array<float>& partial : partials) partial.assign(size_t(partial_size), 0.0f);
+  const size_t xc_size = size_t(g.groups * x_rows_max * cols_read * cin_g);
+  const size_t gyc_size = size_t(g.groups * ob_count * chunk_rows * OW * B);
+  Array<float> xc_all(size_t(threads) * xc_size), gyc_all(size_t(threads) * gyc_size);
   const int64_t total_rows = g.batch * OH;
   const int ur_max = kMaxTile[nb];
 #pragma omp parallel num_threads(threads)
   {
     const int tid = omp_get_thread_num(), team = omp_get_num_threads();
     Array<float>& partial = partials[size_t(tid)];
-    partial.assign(size_t(partial_size), 0.0f);
-    Array<float> xc(size_t(g.groups * x_rows_max * cols_read * cin_g));
-    Array<float> gyc(size_t(g.groups * ob_count * chunk_rows * OW * B));
+    float* const xc = xc_all.data() + size_t(tid) * xc_size;
+    float* const gyc = gyc_all.data() + size_t(tid) * gyc_size;
     int64_t begin, end;
     split_range(total_rows, team, tid, &begin, &end);
     while (begin < end) {
@@ -511,10 +521,10 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
         if (whole_rows) {
           // Whole rows, all inside: one run of each plane, the longest stream there is.
           to_channels_last(src + first * C.in_size, g.in_plane(), cin_g, x_rows * cols_read,
-                           xc.data() + grp * x_rows_max * cols_read * cin_g, cin_g);
+                           xc + grp * x_rows_max * cols_read * cin_g, cin_g);
         }
         for (int64_t r = 0; r < x_rows && !whole_rows; ++r) {
-          float* drow = xc.data() + (grp * x_rows_max + r) * cols_read * cin_g;
+          float* drow = xc + (grp * x_rows_max + r) * cols_read * cin_g;
           const int64_t sr = oh * R.stride + r - R.pad_before;
           if (sr < 0 || sr >= R.in_size) {
             std::fill(drow, drow + cols_read * cin_g, 0.0f);
@@ -529,7 +539,7 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
                            c_hi - c_lo, drow + c_lo * cin_g, cin_g);
         }
         for (int64_t ob = 0; ob < ob_count; ++ob) {
-          float* dst = gyc.data() + (grp * ob_count + ob) * chunk_rows * OW * B;
+          float* dst = gyc + (grp * ob_count + ob) * chunk_rows * OW * B;
           const int64_t valid = std::min(B, cout_g - ob * B);
           const float* gsrc = grad_y + ((n * g.out_channels + grp * cout_g + ob * B) * OH + oh) * OW;
           if (valid < B) std::fill(dst, dst + rows * OW * B, 0.0f);
@@ -538,9 +548,9 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
       }
       // Accumulate every tile of the gradient over the chunk's pixels.
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const float* x_chunk = xc.data() + grp * x_rows_max * cols_read * cin_g;
+        const float* x_chunk = xc + grp * x_rows_max * cols_read * cin_g;
         for (int64_t ob = 0; ob < ob_count; ++ob) {
-          const float* gy = gyc.data() + (grp * ob_count + ob) * chunk_rows * OW * B;
+          const float* gy = gyc + (grp * ob_count + ob) * chunk_rows * OW * B;
           for (int64_t s = 0; s < R.kernel; ++s) {
             for (int64_t t = 0; t < C.kernel; ++t) {
               const float* x_tap = x_chunk + (s * R.dilation * cols_read + t * C.dilation) * cin_g;

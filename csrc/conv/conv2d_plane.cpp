@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include <omp.h>
+
 #include "common/simd_vec.h"
 #include "common/threading.h"
 #include "conv/padded_rows.h"
@@ -27,6 +29,10 @@ int64_t rows_per_task(int64_t out_rows, int64_t out_cols) {
 struct RowBuffer {
   Array<float> data;
   int64_t cols = 0;
+
+  // Allocates room for `rows` rows of `width` (before the parallel region that fills it:
+  // an allocation failure inside one could not be reported).
+  void reserve(int64_t rows, int64_t width) { data.assign(size_t(rows * (width + V)), 0.0f); }
 
   void fill(const float* src, int64_t src_rows, int64_t src_cols, int64_t first_row, int64_t rows,
             int64_t left, int64_t width) {
@@ -118,9 +124,13 @@ void plane_forward(const Conv2dGeometry& g, const float* x, const float* w, cons
   const int64_t block = rows_per_task(R.out_size, C.out_size);
   const int64_t blocks = ceil_div(R.out_size, block);
   const int64_t tasks = g.batch * g.out_channels * blocks;
-#pragma omp parallel num_threads(threads_for(tasks * block * C.out_size * g.kernel_plane()))
+  const int team = threads_for(tasks * block * C.out_size * g.kernel_plane());
+  Array<RowBuffer> buffers(static_cast<size_t>(team));
+  for (RowBuffer& b : buffers)
+    b.reserve((block - 1) * R.stride + R.dilation * (R.kernel - 1) + 1, C.out_size + C.dilation * (C.kernel - 1));
+#pragma omp parallel num_threads(team)
   {
-    RowBuffer buffer;
+    RowBuffer& buffer = buffers[size_t(omp_get_thread_num())];
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t b = task % blocks, plane = task / blocks;
@@ -150,9 +160,13 @@ void plane_grad_input(const Conv2dGeometry& g, const float* grad_y, const float*
   const int64_t block = rows_per_task(R.in_size, C.in_size);
   const int64_t blocks = ceil_div(R.in_size, block);
   const int64_t tasks = g.batch * g.in_channels * blocks;
-#pragma omp parallel num_threads(threads_for(tasks * block * C.in_size * K * cout_g))
+  const int team = threads_for(tasks * block * C.in_size * K * cout_g);
+  Array<RowBuffer> buffers(static_cast<size_t>(team));
+  for (RowBuffer& b : buffers)
+    b.reserve(block + R.dilation * (R.kernel - 1), C.in_size + C.dilation * (C.kernel - 1));
+#pragma omp parallel num_threads(team)
   {
-    RowBuffer buffer;
+    RowBuffer& buffer = buffers[size_t(omp_get_thread_num())];
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t b = task % blocks, plane = task / blocks;
@@ -184,12 +198,18 @@ void plane_grad_weight(const Conv2dGeometry& g, const float* x, const float* gra
   Array<double> partial(size_t(g.out_channels * slots * K));
   const int64_t tasks = g.out_channels * slots;
   const int64_t OW = C.out_size, padded_ow = ceil_div(OW, V) * V;
-#pragma omp parallel num_threads(threads_for(tasks * block * OW * K))
+  const int team = threads_for(tasks * block * OW * K);
+  Array<RowBuffer> buffers(static_cast<size_t>(team));
+  for (RowBuffer& b : buffers)
+    b.reserve((block - 1) * R.stride + R.dilation * (R.kernel - 1) + 1, OW + C.dilation * (C.kernel - 1));
+  // Each thread's rows of grad_y, each zero-filled to a whole number of vectors so that
+  // the products past the row's end are zeros.
+  Array<float> gy_rows(size_t(team) * size_t(block * padded_ow));
+#pragma omp parallel num_threads(team)
   {
-    RowBuffer buffer;
-    // The task's rows of grad_y, each zero-filled to a whole number of vectors so that
-    // the products past the row's end are zeros.
-    Array<float> gy(size_t(block * padded_ow));
+    const int tid = omp_get_thread_num();
+    RowBuffer& buffer = buffers[size_t(tid)];
+    float* const gy = gy_rows.data() + size_t(tid) * size_t(block * padded_ow);
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t q = task / slots, slot = task % slots;
@@ -200,8 +220,8 @@ void plane_grad_weight(const Conv2dGeometry& g, const float* x, const float* gra
                   C.pad_before, OW + C.dilation * (C.kernel - 1));
       const float* src = grad_y + (n * g.out_channels + q) * g.out_plane() + r0 * OW;
       for (int64_t i = 0; i < rows; ++i) {
-        std::copy(src + i * OW, src + (i + 1) * OW, gy.data() + i * padded_ow);
-        std::fill(gy.data() + i * padded_ow + OW, gy.data() + (i + 1) * padded_ow, 0.0f);
+        std::copy(src + i * OW, src + (i + 1) * OW, gy + i * padded_ow);
+        std::fill(gy + i * padded_ow + OW, gy + (i + 1) * padded_ow, 0.0f);
       }
       double* sums = partial.data() + task * K;
       for (int64_t s = 0; s < R.kernel; ++s)
@@ -209,7 +229,7 @@ void plane_grad_weight(const Conv2dGeometry& g, const float* x, const float* gra
           vec acc[2] = {vec{}, vec{}};
           for (int64_t i = 0; i < rows; ++i) {
             const float* xr = buffer.row(i * R.stride + s * R.dilation) + t * C.dilation;
-            const float* gr = gy.data() + i * padded_ow;
+            const float* gr = gy + i * padded_ow;
             int64_t j = 0;
             for (; j + 2 * V <= padded_ow; j += 2 * V) {
               acc[0] += load(gr + j) * load(xr + j);

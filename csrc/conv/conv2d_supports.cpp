@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/threading.h"
+
 namespace convpool {
 
 namespace {
@@ -15,6 +17,46 @@ bool winograd_suits(const Conv2dGeometry& g, int64_t stride, int vector_floats) 
          g.in_channels < (int64_t(1) << 23) &&  // gathered offsets stay in int32
          int64_t(vector_floats) * std::max(g.in_plane(), g.out_plane()) < (int64_t(1) << 31);
 }
+
+// The extent of the input rows (or columns) the windows of axis `a` read, padding included.
+double read_extent(const WindowAxis& a) {
+  return double(a.out_size - 1) * double(a.stride) + double(a.dilation) * double(a.kernel - 1) + 1;
+}
+
+// Rows (or columns) of the output gradient, zero margins included, that the blocked input
+// gradient's stride phases read (as conv2d_blocked.cpp builds it).
+double gradient_rows(const WindowAxis& a) {
+  int64_t lowest = 0, highest = 0;
+  // Phases from in_size on hold no input pixel (and a stride may be near 2**62).
+  for (int64_t phase = 0; phase < std::min(a.stride, a.in_size); ++phase)
+    for (int64_t k = 0; k < a.kernel; ++k) {
+      const int64_t shift = phase + a.pad_before - k * a.dilation;  // = offset * stride
+      const int64_t rest = ((shift % a.stride) + a.stride) % a.stride;
+      if (rest != 0) continue;
+      const int64_t offset = (shift - rest) / a.stride;
+      lowest = std::min(lowest, offset);
+      highest = std::max(highest, offset);
+    }
+  const int64_t in_phase_rows = (a.in_size + a.stride - 1) / a.stride;
+  return double(-lowest) + double(std::max(a.out_size, in_phase_rows + highest));
+}
+
+// Output rows one task of the plane kernel computes (as conv2d_plane.cpp splits them), and
+// the floats of its row buffer: the input rows they read, each as wide as a row of
+// `out_cols` outputs reads, plus a vector of slack.
+int64_t plane_rows_per_task(int64_t out_rows, int64_t out_cols) {
+  return std::clamp<int64_t>(16384 / std::max<int64_t>(out_cols, 1), 1,
+                             std::max<int64_t>(out_rows, 1));
+}
+
+double plane_row_buffer_floats(const WindowAxis& rows, int64_t block, const WindowAxis& cols,
+                               int64_t out_cols, int vector_floats) {
+  return (double(block - 1) * double(rows.stride) +
+          double(rows.kernel - 1) * double(rows.dilation) + 1) *
+         (double(out_cols) + double(cols.kernel - 1) * double(cols.dilation) + vector_floats);
+}
+
+constexpr double kBlockedChunkFloats = 384.0 * 1024 / sizeof(float);  // conv2d_blocked.cpp
 
 }  // namespace
 
@@ -38,26 +80,60 @@ bool blocked_forward_supports(const Conv2dGeometry& g, int vector_floats) {
   const bool rows = g.cols.stride == 1 && g.out_channels_per_group() >= 2 &&
                     blocked_rows_suit(g.out_channels_per_group(), g.cols.out_size, vector_floats);
   const bool tiles = g.out_channels_per_group() >= 4 && g.in_channels_per_group() >= 2;
-  return g.cols.stride <= 2 && (rows || tiles) && g.batch > 0 && g.rows.out_size > 0 &&
-         g.cols.out_size > 0 && g.in_plane() > 0;
+  if (!(g.cols.stride <= 2 && (rows || tiles) && g.batch > 0 && g.rows.out_size > 0 &&
+        g.cols.out_size > 0 && g.in_plane() > 0))
+    return false;
+  // The padded copy blocked_forward makes, bounded by the operands (padding that few
+  // windows read goes to `direct`, which needs no copy): whole padded planes for the row
+  // kernel, a window of rows per thread for channel tiles.
+  const WindowAxis &R = g.rows, &C = g.cols;
+  const double rows_read = read_extent(R), cols_read = read_extent(C);
+  if (C.stride == 1 && blocked_rows_suit(g.out_channels_per_group(), C.out_size, vector_floats))
+    return scratch_within_operands(g, double(g.batch) * double(g.in_channels) * rows_read *
+                                          cols_read);
+  if (R.pad_before == 0 && C.pad_before == 0 && rows_read <= double(R.in_size) &&
+      cols_read <= double(C.in_size))
+    return true;  // reads the input in place
+  const double window_rows = double(R.kernel - 1) * double(R.dilation) + 1;
+  return scratch_within_operands(
+      g, double(num_threads()) * double(g.in_channels_per_group()) * window_rows * cols_read);
 }
 
 bool blocked_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
   const bool rows = g.rows.stride == 1 && g.cols.stride == 1 &&
                     blocked_rows_suit(g.in_channels_per_group(), g.cols.in_size, vector_floats);
-  return (rows || g.in_channels_per_group() >= 4) && g.batch > 0 && g.in_plane() > 0;
+  if (!((rows || g.in_channels_per_group() >= 4) && g.batch > 0 && g.in_plane() > 0))
+    return false;
+  // The output gradient with the zero margins every stride phase reads.
+  return scratch_within_operands(g, double(g.batch) * double(g.out_channels) *
+                                        gradient_rows(g.rows) * gradient_rows(g.cols));
 }
 
 bool blocked_grad_weight_supports(const Conv2dGeometry& g, int) {
-  return g.out_channels_per_group() >= 4 && g.batch > 0 && g.out_plane() > 0;
+  if (!(g.out_channels_per_group() >= 4 && g.batch > 0 && g.out_plane() > 0)) return false;
+  // Each thread packs chunks of padded input rows (at least the rows of one window, the
+  // rest within a chunk) channels-last.
+  const double window_rows = double(g.rows.kernel - 1) * double(g.rows.dilation) + 1;
+  return scratch_within_operands(
+      g, double(num_threads()) *
+             (double(g.in_channels) * window_rows * read_extent(g.cols) + kBlockedChunkFloats));
 }
 
-bool plane_supports(const Conv2dGeometry& g, int) {
-  return g.in_channels_per_group() == 1 && g.cols.stride == 1;
+bool plane_supports(const Conv2dGeometry& g, int vector_floats) {
+  if (!(g.in_channels_per_group() == 1 && g.cols.stride == 1)) return false;
+  const int64_t block = plane_rows_per_task(g.rows.out_size, g.cols.out_size);
+  return scratch_within_operands(
+      g, double(num_threads()) *
+             plane_row_buffer_floats(g.rows, block, g.cols, g.cols.out_size, vector_floats));
 }
 
 bool plane_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
-  return plane_supports(g, vector_floats) && g.rows.stride == 1;
+  if (!(g.in_channels_per_group() == 1 && g.cols.stride == 1 && g.rows.stride == 1))
+    return false;
+  const int64_t block = plane_rows_per_task(g.rows.in_size, g.cols.in_size);
+  return scratch_within_operands(
+      g, double(num_threads()) *
+             plane_row_buffer_floats(g.rows, block, g.cols, g.cols.in_size, vector_floats));
 }
 
 }  // namespace convpool

@@ -12,6 +12,7 @@
 #include "conv/conv2d_winograd.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include <omp.h>
@@ -222,6 +223,32 @@ inline void transform_gradient_lanes(const vec q[4], vec z[kPoints]) {
   }
 }
 
+// Output (n, k, oy, ox) of `p` (stride `stride`) as the direct sum computes it: the bias,
+// then each input channel's taps that lie inside the input, in the direct loop's order.
+// Winograd's transforms mix the pixels of a whole patch into every transformed point, so
+// a NaN or inf pixel reaches all four outputs of the tile and a large finite input can
+// overflow float32 in a transform although no output does. Those outputs (and only
+// they: extra terms can add non-finite values, never remove one) come out non-finite
+// and are recomputed here; see docs/winograd-numerics.md.
+float direct_output(const WinogradProblem& p, int64_t stride, int64_t n, int64_t k, int64_t oy,
+                    int64_t ox) {
+  float sum = p.bias ? p.bias[k] : 0.0f;
+  for (int64_t c = 0; c < p.in_channels; ++c) {
+    const float* plane = p.in + (n * p.in_channels + c) * p.in_rows * p.in_cols;
+    const float* kernel = p.weights + k * p.k_stride + c * p.c_stride;
+    for (int s = 0; s < 3; ++s) {
+      const int64_t y = oy * stride - p.pad_top + s;
+      if (y < 0 || y >= p.in_rows) continue;
+      for (int t = 0; t < 3; ++t) {
+        const int64_t x = ox * stride - p.pad_left + t;
+        if (x < 0 || x >= p.in_cols) continue;
+        sum += kernel[p.flipped ? 8 - (3 * s + t) : 3 * s + t] * plane[y * p.in_cols + x];
+      }
+    }
+  }
+  return sum;
+}
+
 // The convolution of `p` (3x3, stride Scheme::step / 2) by 2x2 output tiles.
 template <class Scheme>
 void winograd_tiles(const WinogradProblem& p) {
@@ -271,13 +298,25 @@ void winograd_tiles(const WinogradProblem& p) {
   // x - pad_left. A group of V patches from column x reads up to column x + 4V + 3.
   const int64_t row_length = step * tiles_w + 4 * V + 4;
   const int64_t copied_cols = std::min(p.in_cols, row_length - p.pad_left);
-#pragma omp parallel num_threads(threads_for(tiles * C * K * 16))
+  // Every thread's buffers, allocated here: an allocation failure inside the parallel
+  // region could not be reported.
+  const int team = threads_for(tiles * C * K * 16);
+  const size_t vb_size = size_t(points * C * v_stride);               // [point][c][tile]
+  const size_t mb_size = size_t(points * ob_count * tile_block * B);  // [point][ob][tile][B]
+  const size_t rows_size = size_t(patch * row_length);                 // zero outside the input
+  const size_t block_size = static_cast<size_t>(tile_block);
+  Array<float> vb_all(size_t(team) * vb_size), mb_all(size_t(team) * mb_size);
+  Array<float> rows_all(size_t(team) * rows_size);
+  Array<int64_t> tiles_all(size_t(team) * 3 * block_size);
+#pragma omp parallel num_threads(team)
   {
-    Array<float> vb(size_t(points * C * v_stride));               // [point][c][tile]
-    Array<float> mb(size_t(points * ob_count * tile_block * B));  // [point][ob][tile][B]
-    Array<float> padded_rows(size_t(patch * row_length));          // zero outside the input
-    const size_t block_size = static_cast<size_t>(tile_block);
-    Array<int64_t> image(block_size), tile_row(block_size), tile_col(block_size);
+    const size_t tid = static_cast<size_t>(omp_get_thread_num());
+    float* const vb = vb_all.data() + tid * vb_size;
+    float* const mb = mb_all.data() + tid * mb_size;
+    float* const padded_rows = rows_all.data() + tid * rows_size;
+    int64_t* const image = tiles_all.data() + tid * 3 * block_size;
+    int64_t* const tile_row = image + block_size;
+    int64_t* const tile_col = tile_row + block_size;
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t t0 = blk * tile_block, nt = std::min(tile_block, tiles - t0);
@@ -304,10 +343,10 @@ void winograd_tiles(const WinogradProblem& p) {
             }
           // Columns from pad_left + copied_cols on stay zero from the buffer's creation.
           copy_padded_rows(plane, p.in_rows, p.in_cols, step * ty - p.pad_top, patch, p.pad_left,
-                           p.pad_left + copied_cols, padded_rows.data(), row_length);
+                           p.pad_left + copied_cols, padded_rows, row_length);
           const float* rows[patch];
-          for (int r = 0; r < patch; ++r) rows[r] = padded_rows.data() + r * row_length;
-          float* vc = vb.data() + c * v_stride + tt;
+          for (int r = 0; r < patch; ++r) rows[r] = padded_rows + r * row_length;
+          float* vc = vb + c * v_stride + tt;
           for (int64_t x = 0; x < run; x += V) {
             vec v[points];
             Scheme::patches(rows, step * (tx0 + x), v);
@@ -321,9 +360,9 @@ void winograd_tiles(const WinogradProblem& p) {
         for (int64_t ob = 0; ob < ob_count; ++ob)
           for (int64_t j0 = 0; j0 < nt; j0 += ur_max) {
             const int ur = int(std::min<int64_t>(ur_max, nt - j0));
-            tap_tile_for(nb, 1, ur)(vb.data() + xi * C * v_stride + j0, C, v_stride, &zero_tap, 1,
+            tap_tile_for(nb, 1, ur)(vb + xi * C * v_stride + j0, C, v_stride, &zero_tap, 1,
                                     U + (xi * ob_count + ob) * C * B,
-                                    mb.data() + ((xi * ob_count + ob) * tile_block + j0) * B);
+                                    mb + ((xi * ob_count + ob) * tile_block + j0) * B);
           }
       // Back to outputs, a vector of B channels at a time.
       for (int64_t ob = 0; ob < ob_count; ++ob) {
@@ -334,7 +373,7 @@ void winograd_tiles(const WinogradProblem& p) {
           for (int b = 0; b < nb; ++b) {
             vec m[points], yv[4];
             for (int xi = 0; xi < points; ++xi)
-              m[xi] = load(mb.data() + ((xi * ob_count + ob) * tile_block + tt) * B + b * V);
+              m[xi] = load(mb + ((xi * ob_count + ob) * tile_block + tt) * B + b * V);
             Scheme::output(m, yv);
             for (int i = 0; i < 4; ++i) store(y[i] + b * V, yv[i]);
           }
@@ -346,8 +385,11 @@ void winograd_tiles(const WinogradProblem& p) {
               if (ox >= p.out_cols) break;
               float* dst = p.out + ((n * K + ob * B) * p.out_rows + oy) * p.out_cols + ox;
               const float* src = y[a * 2 + e];
-              for (int64_t o = 0; o < valid; ++o)
-                dst[o * p.out_rows * p.out_cols] = src[o] + (p.bias ? p.bias[ob * B + o] : 0.0f);
+              for (int64_t o = 0; o < valid; ++o) {
+                float value = src[o] + (p.bias ? p.bias[ob * B + o] : 0.0f);
+                if (!std::isfinite(value)) value = direct_output(p, step / 2, n, ob * B + o, oy, ox);
+                dst[o * p.out_rows * p.out_cols] = value;
+              }
             }
           }
         }
@@ -437,15 +479,21 @@ void winograd_grad_weight(const Conv2dGeometry& g, const float* x, const float* 
   }
 
   const size_t s_size = size_t(kPoints * c_padded * k_padded);  // S as [point][c][k]
+  // Every thread's S and transform buffers, allocated here: an allocation failure inside
+  // the parallel region could not be reported (the exception cannot leave it).
+  const size_t vt_size = size_t(kPoints * tile_block * c_padded);      // [point][tile][c]
+  const size_t zt_size = size_t(kPoints * kb_count * tile_block * B);  // [point][k block][tile][B]
+  float* all_s = workspace(WorkspaceSlot::transformed_weights, size_t(team) * s_size);
+  Array<float> all_vt(size_t(team) * vt_size), all_zt(size_t(team) * zt_size);
   Array<float*> partial(static_cast<size_t>(team));
 #pragma omp parallel num_threads(team)
   {
     const int tid = omp_get_thread_num(), threads = omp_get_num_threads();
-    float* S = workspace(WorkspaceSlot::transformed_weights, s_size);
+    float* S = all_s + size_t(tid) * s_size;
     std::fill(S, S + s_size, 0.0f);
     partial[size_t(tid)] = S;
-    Array<float> vt(size_t(kPoints * tile_block * c_padded));      // [point][tile][c]
-    Array<float> zt(size_t(kPoints * kb_count * tile_block * B));  // [point][k block][tile][B]
+    float* vt = all_vt.data() + size_t(tid) * vt_size;
+    float* zt = all_zt.data() + size_t(tid) * zt_size;
     alignas(64) float tile[kMaxUr * 2 * V];
     const int64_t zero_tap = 0;
     for (int64_t blk = blocks * tid / threads; blk < blocks * (tid + 1) / threads; ++blk) {
@@ -469,7 +517,7 @@ void winograd_grad_weight(const Conv2dGeometry& g, const float* x, const float* 
           vec d[kPoints], v[kPoints];
           for (int i = 0; i < kPoints; ++i) d[i] = inside[i] ? gather(base + offset[i], index) : vec{};
           transform_patch_lanes(d, v);
-          for (int xi = 0; xi < kPoints; ++xi) store(vt.data() + (xi * tile_block + tt) * c_padded + c0, v[xi]);
+          for (int xi = 0; xi < kPoints; ++xi) store(vt + (xi * tile_block + tt) * c_padded + c0, v[xi]);
         }
         // The output-gradient tile, V channels at a time; positions past the edge are zero.
         int64_t gy_offset[4];
@@ -488,15 +536,15 @@ void winograd_grad_weight(const Conv2dGeometry& g, const float* x, const float* 
           transform_gradient_lanes(q, z);
           const int64_t kb = k0 / B, lane0 = k0 % B;
           for (int xi = 0; xi < kPoints; ++xi)
-            store(zt.data() + ((xi * kb_count + kb) * tile_block + tt) * B + lane0, z[xi]);
+            store(zt + ((xi * kb_count + kb) * tile_block + tt) * B + lane0, z[xi]);
         }
       }
       for (int xi = 0; xi < kPoints; ++xi)
         for (int64_t kb = 0; kb < kb_count; ++kb) {
-          const float* z = zt.data() + (xi * kb_count + kb) * tile_block * B;
+          const float* z = zt + (xi * kb_count + kb) * tile_block * B;
           for (int64_t c0 = 0; c0 < C; c0 += ur_max) {
             const int ur = int(std::min<int64_t>(ur_max, C - c0));
-            tap_tile_for(nb, 1, ur)(vt.data() + xi * tile_block * c_padded + c0, nt, c_padded, &zero_tap, 1, z,
+            tap_tile_for(nb, 1, ur)(vt + xi * tile_block * c_padded + c0, nt, c_padded, &zero_tap, 1, z,
                                     tile);
             for (int j = 0; j < ur; ++j) {
               float* s = S + (xi * c_padded + c0 + j) * k_padded + kb * B;

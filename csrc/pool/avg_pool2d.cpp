@@ -88,13 +88,16 @@ void sum_rows_generic(const PoolGeometry& g, const T* in, T* out, int64_t i0, in
 
 template <typename T>
 void forward(const PoolGeometry& g, const AvgPoolDivisor& d, const T* x, T* y) {
+  if (g.planes == 0) return;  // the divisors and row scratch alone would cost O(H + W)
   const Divisors<T> divisors(g, d);
   const pool::RowChunks work(g.planes, g.rows.out_size);
   const int64_t ow = g.cols.out_size;
   const int64_t item_size = g.planes * g.in_plane() / std::max<int64_t>(work.items(), 1);
-#pragma omp parallel num_threads(pool::threads_for(g.planes * g.in_plane()))
+  const int team = pool::threads_for(g.planes * g.in_plane());
+  pool::TeamScratch<T> column_sums(team, g.cols.in_size);
+#pragma omp parallel num_threads(team)
   {
-    pool::Scratch<T> column_sum(g.cols.in_size);
+    T* const column_sum = column_sums.get();
 #pragma omp for schedule(dynamic, pool::chunk_for(item_size))
     for (int64_t item = 0; item < work.items(); ++item) {
       int64_t p, i0, i1;
@@ -103,7 +106,7 @@ void forward(const PoolGeometry& g, const AvgPoolDivisor& d, const T* x, T* y) {
       T* out = y + p * g.out_plane();
       const bool fast = pool::with_fast_row_shape(g.cols, [&](auto kw, auto sx) {
         sum_rows_fast<T, decltype(kw)::value, decltype(sx)::value>(g, in, out, i0, i1,
-                                                                   column_sum.get());
+                                                                   column_sum);
       });
       if (!fast) sum_rows_generic(g, in, out, i0, i1);
       const T* col_div = divisors.cols();
@@ -190,15 +193,20 @@ class SpreadRows {
 
 template <typename T>
 void grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* grad_y, T* grad_x) {
+  if (g.planes == 0) return;
   const Divisors<T> divisors(g, d);
   const WindowAxis& R = g.rows;
   const int64_t w = g.cols.in_size;
   const pool::RowChunks work(g.planes, R.in_size);
   const int64_t item_size = g.planes * g.in_plane() / std::max<int64_t>(work.items(), 1);
-#pragma omp parallel num_threads(pool::threads_for(g.planes * g.in_plane()))
+  const int team = pool::threads_for(g.planes * g.in_plane());
+  std::unique_ptr<std::unique_ptr<SpreadRows<T>>[]> spreads(new std::unique_ptr<SpreadRows<T>>[team]);
+  for (int t = 0; t < team; ++t) spreads[t].reset(new SpreadRows<T>(g, divisors));
+  pool::TeamScratch<T> rows(team, w);  // each built here, then streamed out
+#pragma omp parallel num_threads(team)
   {
-    SpreadRows<T> spread(g, divisors);
-    pool::Scratch<T> row(w);  // built here, then streamed out
+    SpreadRows<T>& spread = *spreads[omp_get_thread_num()];
+    T* const row = rows.get();
 #pragma omp for schedule(dynamic, pool::chunk_for(item_size))
     for (int64_t item = 0; item < work.items(); ++item) {
       int64_t p, r0, r1;
@@ -210,7 +218,7 @@ void grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* grad_y,
         const int64_t reach = r + R.pad_before;
         int64_t i_lo = reach - (R.kernel - 1) <= 0 ? 0 : (reach - R.kernel + R.stride) / R.stride;
         const int64_t i_hi = std::min(R.out_size - 1, reach / R.stride);
-        const T* gx = row.get();
+        const T* gx = row;
         if (i_lo > i_hi) {
           for (int64_t c = 0; c < w; ++c) row[c] = T(0);
         } else if (i_lo == i_hi) {

@@ -164,15 +164,21 @@ void forward_rows_generic(const PoolGeometry& g, const T* in, T* out, int64_t* i
 
 template <typename T>
 void forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
+  if (g.planes == 0) return;  // the row scratch alone would cost O(W)
   const pool::RowChunks work(g.planes, g.rows.out_size);
   const bool fits_int32 = g.in_plane() <= std::numeric_limits<int32_t>::max();
   const int64_t item_size = g.planes * g.in_plane() / std::max<int64_t>(work.items(), 1);
-#pragma omp parallel num_threads(pool::threads_for(g.planes * g.in_plane()))
+  const int team = pool::threads_for(g.planes * g.in_plane());
+  pool::TeamScratch<int32_t> offsets(team, g.cols.out_size);  // where one output row's maxima are
+  pool::TeamScratch<T> column_maxima(team, g.cols.in_size);    // one input row's worth
+  pool::TeamScratch<T> row_maxima(team, g.cols.out_size);      // one output row with its indices
+  pool::TeamScratch<int64_t> row_indices(team, g.cols.out_size);
+#pragma omp parallel num_threads(team)
   {
-    pool::Scratch<int32_t> offset(g.cols.out_size);  // where one output row's maxima are
-    pool::Scratch<T> column_max(g.cols.in_size);  // one input row's worth
-    pool::Scratch<T> row_max(g.cols.out_size);     // one output row with its indices
-    pool::Scratch<int64_t> row_index(g.cols.out_size);
+    int32_t* const offset = offsets.get();
+    T* const column_max = column_maxima.get();
+    T* const row_max = row_maxima.get();
+    int64_t* const row_index = row_indices.get();
 #pragma omp for schedule(dynamic, pool::chunk_for(item_size))
     for (int64_t item = 0; item < work.items(); ++item) {
       int64_t p, i0, i1;
@@ -187,15 +193,15 @@ void forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
         // not for 2x2 windows, whose pass is memory-bound (measured).
         const bool may_hold_nan = (idx || KW >= 3) ? rows_hold_nan(g, in, i0, i1) : true;
         if (!idx && may_hold_nan)
-          forward_rows_values<T, KW, SX, false>(g, in, out, i0, i1, column_max.get());
+          forward_rows_values<T, KW, SX, false>(g, in, out, i0, i1, column_max);
         else if (!idx)
-          forward_rows_values<T, KW, SX, true>(g, in, out, i0, i1, column_max.get());
+          forward_rows_values<T, KW, SX, true>(g, in, out, i0, i1, column_max);
         else if (may_hold_nan)
-          forward_rows_with_indices<T, KW, SX, false>(g, in, out, idx, i0, i1, offset.get(),
-                                                      row_max.get(), row_index.get());
+          forward_rows_with_indices<T, KW, SX, false>(g, in, out, idx, i0, i1, offset,
+                                                      row_max, row_index);
         else
-          forward_rows_with_indices<T, KW, SX, true>(g, in, out, idx, i0, i1, offset.get(),
-                                                     row_max.get(), row_index.get());
+          forward_rows_with_indices<T, KW, SX, true>(g, in, out, idx, i0, i1, offset,
+                                                     row_max, row_index);
       });
       if (!fast) forward_rows_generic(g, in, out, idx, i0, i1);
     }
@@ -208,15 +214,18 @@ void forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
 // to 256 KiB is built in a cache-resident buffer and streamed out.
 template <typename T>
 bool grad_input(const PoolGeometry& g, const T* grad_y, const int64_t* indices, T* grad_x) {
+  if (g.planes == 0) return true;
   const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
   const bool buffered = in_plane * int64_t(sizeof(T)) <= 256 * 1024;
   bool in_range = true;
-#pragma omp parallel num_threads(pool::threads_for(g.planes * in_plane)) reduction(&& : in_range)
+  const int team = pool::threads_for(g.planes * in_plane);
+  pool::TeamScratch<T> buffers(team, buffered ? in_plane : 0);
+#pragma omp parallel num_threads(team) reduction(&& : in_range)
   {
-    pool::Scratch<T> buffer(buffered ? in_plane : 0);
+    T* const buffer = buffers.get();
 #pragma omp for schedule(dynamic, pool::chunk_for(in_plane))
     for (int64_t p = 0; p < g.planes; ++p) {
-      T* gx = buffered ? buffer.get() : grad_x + p * in_plane;
+      T* gx = buffered ? buffer : grad_x + p * in_plane;
       const T* gy = grad_y + p * out_plane;
       const int64_t* idx = indices + p * out_plane;
       for (int64_t k = 0; k < in_plane; ++k) gx[k] = T(0);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -124,6 +125,23 @@ class Scratch {
   const T& operator[](int64_t k) const { return data_[static_cast<size_t>(k)]; }
 
  private:
+  std::unique_ptr<T[]> data_;
+};
+
+// One Scratch per thread of a team, all allocated before the parallel region: an
+// allocation failure inside one could not be reported (the exception may not leave it,
+// and the process would abort), outside it becomes a MemoryError.
+template <typename T>
+class TeamScratch {
+ public:
+  TeamScratch(int team, int64_t size)
+      : size_(static_cast<size_t>(std::max<int64_t>(size, 1))),
+        data_(new T[static_cast<size_t>(team) * size_]) {}
+  // The calling thread's share.
+  T* get() { return data_.get() + static_cast<size_t>(omp_get_thread_num()) * size_; }
+
+ private:
+  size_t size_;
   std::unique_ptr<T[]> data_;
 };
 

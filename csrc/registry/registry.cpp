@@ -5,7 +5,9 @@
 #include "registry/registry.h"
 
 #include <stdexcept>
+#include <type_traits>
 
+#include "common/workspace.h"
 #include "conv/conv2d.h"
 #include "conv/conv2d_blocked.h"
 #include "conv/conv2d_direct.h"
@@ -280,19 +282,27 @@ std::string chosen_any(const std::string& name, bool float64, const Problem& pro
 
 // --- the public kernel functions: each runs its operation's choice ----------------------
 
+// Convolution in float32 also repairs what a fast path made non-finite where the direct
+// sum is finite (conv2d_direct.h), and releases large scratch on return.
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+  const WorkspaceCall call;
   conv2d_op(T{}).run(g, g, x, w, bias, y);
+  if constexpr (std::is_same_v<T, float>) conv2d_forward_repair_non_finite(g, x, w, bias, y);
 }
 
 template <typename T>
 void conv2d_grad_input(const Conv2dGeometry& g, const T* grad_y, const T* w, T* grad_x) {
+  const WorkspaceCall call;
   conv2d_grad_input_op(T{}).run(g, g, grad_y, w, grad_x);
+  if constexpr (std::is_same_v<T, float>) conv2d_grad_input_repair_non_finite(g, grad_y, w, grad_x);
 }
 
 template <typename T>
 void conv2d_grad_weight(const Conv2dGeometry& g, const T* x, const T* grad_y, T* grad_w) {
+  const WorkspaceCall call;
   conv2d_grad_weight_op(T{}).run(g, g, x, grad_y, grad_w);
+  if constexpr (std::is_same_v<T, float>) conv2d_grad_weight_repair_non_finite(g, x, grad_y, grad_w);
 }
 
 template <typename T>

@@ -4,7 +4,13 @@ The kernels are C++ with OpenMP; :mod:`convpool.reference` is their NumPy oracle
 """
 
 from . import _core
-from ._config import build_info, get_num_threads, set_num_threads, show_config
+from ._config import (
+    build_info,
+    check_simd_environment,
+    get_num_threads,
+    set_num_threads,
+    show_config,
+)
 from .adaptive_pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_grad_input,
@@ -34,6 +40,8 @@ from .pool import (
 from .unpool import max_unpool2d, max_unpool2d_grad_input
 
 __version__: str = _core.__version__
+
+check_simd_environment()
 
 __all__ = [
     "__version__",

@@ -62,7 +62,8 @@ def _conv2d_arguments(x, weight, bias, stride, padding, dilation, groups, paddin
     dtype = compute_dtype(x, weight)
     b = _bias_vector(bias, setup, dtype)
     if out is not None:
-        inputs = (x, weight) if b is None else (x, weight, b)  # b is the user's bias when no copy
+        # The user's own arrays: a float64 bias copied to float32 must still not overlap out.
+        inputs = (x, weight) if b is None else (x, weight, b, as_array(bias, "bias"))
         out = output_array(out, setup.user_output_shape, dtype, inputs)
     return x, weight, b, out, setup, dtype
 
@@ -140,11 +141,12 @@ def conv2d(
         y4 = np.empty(setup.output_shape, dtype)
         _core.conv2d_forward(x4, w4, b, y4, setup.kernel_geometry)
         return y4 if setup.input_ndim == 4 else y4.reshape(setup.user_output_shape)
-    target = result if result.flags.c_contiguous else np.empty(result.shape, dtype)
+    plain = result.view(np.ndarray)  # np.matrix and other subclasses reshape on their own terms
+    target = plain if plain.flags.c_contiguous else np.empty(plain.shape, dtype)
     _core.conv2d_forward(x4, w4, b, _as_kernel_array(target, dtype, setup.output_shape),
                          setup.kernel_geometry)
-    if target is not result:
-        result[...] = target
+    if target is not plain:
+        plain[...] = target
     return result
 
 
