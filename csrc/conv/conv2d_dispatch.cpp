@@ -11,6 +11,7 @@
 #include "common/cpu_features.h"
 #include "conv/conv2d.h"
 #include "conv/conv2d_blocked.h"
+#include "conv/conv2d_few_channels.h"
 #include "conv/conv2d_plane.h"
 #include "conv/conv2d_winograd.h"
 
@@ -38,6 +39,8 @@ const std::vector<Implementation<ForwardRun>>& forward_list() {
   static const std::vector<Implementation<ForwardRun>> list = {
       {"winograd", &avx512::winograd_forward_supports,
        {&baseline::winograd_forward, &avx2::winograd_forward, &avx512::winograd_forward}},
+      {"few_channels", &avx512::few_channels_forward_supports,
+       {&baseline::few_channels_forward, &avx2::few_channels_forward, &avx512::few_channels_forward}},
       {"blocked", &avx512::blocked_forward_supports,
        {&baseline::blocked_forward, &avx2::blocked_forward, &avx512::blocked_forward}},
       {"plane", &avx512::plane_supports,
@@ -49,6 +52,8 @@ const std::vector<Implementation<GradInputRun>>& grad_input_list() {
   static const std::vector<Implementation<GradInputRun>> list = {
       {"plane", &avx512::plane_grad_input_supports,
        {&baseline::plane_grad_input, &avx2::plane_grad_input, &avx512::plane_grad_input}},
+      {"few_channels", &avx512::few_channels_grad_input_supports,
+       {&baseline::few_channels_grad_input, &avx2::few_channels_grad_input, &avx512::few_channels_grad_input}},
       {"winograd", &avx512::winograd_supports,
        {&baseline::winograd_grad_input, &avx2::winograd_grad_input, &avx512::winograd_grad_input}},
       {"blocked", &avx512::blocked_grad_input_supports,
