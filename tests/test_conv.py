@@ -262,6 +262,35 @@ def test_float32_one_input_channel_per_group(rng, x_shape, w_shape, kwargs):
     check_case(rng, x_shape, w_shape, np.float32, **kwargs)
 
 
+# Few input channels per group (the first layer of most networks): 1-4 channels, kernels
+# 3-11, strides 1-4, odd sizes, asymmetric padding, dilation, groups; output widths that
+# are and are not whole vectors of pixels, output channels that are and are not whole
+# vectors of channels.
+FEW_INPUT_CHANNEL_CASES = {
+    "alexnet-like-11x11-s4": ((1, 3, 35, 39), (16, 3, 11, 11), dict(stride=4, padding=2)),
+    "resnet-stem-7x7-s2": ((2, 3, 21, 19), (20, 3, 7, 7), dict(stride=2, padding=3)),
+    "mobilenet-stem-3x3-s2": ((3, 3, 17, 33), (32, 3, 3, 3), dict(stride=2, padding=1)),
+    "vgg-like-3x3-s1": ((1, 3, 6, 37), (17, 3, 3, 3), dict(padding=1)),
+    "one-channel-5x5-s3-asymmetric": ((2, 1, 16, 23), (8, 1, 5, 5),
+                                      dict(stride=3, padding=((2, 0), (1, 3)))),
+    "two-channels-dilated-s2x4": ((1, 2, 13, 29), (9, 2, 3, 3),
+                                  dict(stride=(2, 4), dilation=2, padding=2)),
+    "four-channels-4x5-s1x3": ((2, 4, 12, 14), (33, 4, 4, 5),
+                               dict(stride=(1, 3), padding=((0, 2), (3, 1)))),
+    "three-channels-9x9-s4-valid": ((1, 3, 20, 47), (12, 3, 9, 9), dict(stride=4)),
+    "rows-stride-only-dilated": ((2, 3, 15, 9), (8, 3, 3, 3), dict(stride=(3, 1), dilation=(2, 1))),
+    "grouped-2-per-group": ((1, 6, 11, 12), (24, 2, 3, 3), dict(groups=3, stride=2, padding=1)),
+    "kernel-wider-than-input": ((1, 3, 5, 6), (8, 3, 7, 7), dict(padding=3, stride=2)),
+    "dilation-multiple-of-stride": ((1, 2, 11, 13), (8, 2, 3, 3), dict(stride=2, dilation=2)),
+}
+
+
+@pytest.mark.parametrize("case", list(FEW_INPUT_CHANNEL_CASES))
+def test_float32_few_input_channels(rng, case):
+    x_shape, w_shape, kwargs = FEW_INPUT_CHANNEL_CASES[case]
+    check_case(rng, x_shape, w_shape, np.float32, where=case, **kwargs)
+
+
 @pytest.mark.parametrize(
     "x_shape, w_shape, kwargs",
     [
