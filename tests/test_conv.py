@@ -291,6 +291,28 @@ def test_float32_few_input_channels(rng, case):
     check_case(rng, x_shape, w_shape, np.float32, where=case, **kwargs)
 
 
+# Depthwise layers (MobileNet's): 3x3, 5x5 and 7x7, stride 1 and 2 (and 3), rows wider
+# than several vectors, odd sizes, asymmetric padding, dilation, channel multipliers.
+DEPTHWISE_CASES = {
+    "3x3-s2-wide": ((2, 5, 9, 141), (5, 1, 3, 3), dict(groups=5, stride=2, padding=1)),
+    "3x3-s2-odd": ((1, 3, 13, 17), (3, 1, 3, 3), dict(groups=3, stride=2, padding=(0, 1))),
+    "5x5-s2": ((2, 4, 15, 23), (4, 1, 5, 5), dict(groups=4, stride=2, padding=2)),
+    "5x5-s1": ((1, 4, 11, 70), (4, 1, 5, 5), dict(groups=4, padding=2)),
+    "7x7-s2-asymmetric": ((1, 3, 16, 35), (3, 1, 7, 7),
+                          dict(groups=3, stride=2, padding=((3, 1), (2, 4)))),
+    "7x7-s1": ((2, 2, 9, 12), (2, 1, 7, 7), dict(groups=2, padding=3)),
+    "3x3-s3-dilated": ((1, 4, 14, 40), (4, 1, 3, 3), dict(groups=4, stride=3, dilation=2, padding=2)),
+    "3x3-s1x2-multiplier-3": ((2, 2, 7, 19), (6, 1, 3, 3), dict(groups=2, stride=(1, 2), padding=1)),
+    "5x5-s2-tiny-plane": ((2, 6, 3, 4), (6, 1, 5, 5), dict(groups=6, stride=2, padding=2)),
+}
+
+
+@pytest.mark.parametrize("case", list(DEPTHWISE_CASES))
+def test_float32_depthwise_layers(rng, case):
+    x_shape, w_shape, kwargs = DEPTHWISE_CASES[case]
+    check_case(rng, x_shape, w_shape, np.float32, where=case, **kwargs)
+
+
 @pytest.mark.parametrize(
     "x_shape, w_shape, kwargs",
     [

@@ -11,6 +11,7 @@
 #include "common/cpu_features.h"
 #include "conv/conv2d.h"
 #include "conv/conv2d_blocked.h"
+#include "conv/conv2d_depthwise.h"
 #include "conv/conv2d_few_channels.h"
 #include "conv/conv2d_plane.h"
 #include "conv/conv2d_winograd.h"
@@ -45,6 +46,8 @@ const std::vector<Implementation<ForwardRun>>& forward_list() {
        {&baseline::blocked_forward, &avx2::blocked_forward, &avx512::blocked_forward}},
       {"plane", &avx512::plane_supports,
        {&baseline::plane_forward, &avx2::plane_forward, &avx512::plane_forward}},
+      {"depthwise_strided", &avx512::depthwise_strided_supports,
+       {&baseline::depthwise_strided_forward, &avx2::depthwise_strided_forward, &avx512::depthwise_strided_forward}},
   };
   return list;
 }
@@ -67,6 +70,8 @@ const std::vector<Implementation<GradWeightRun>>& grad_weight_list() {
        {&baseline::winograd_grad_weight, &avx2::winograd_grad_weight, &avx512::winograd_grad_weight}},
       {"plane", &avx512::plane_supports,
        {&baseline::plane_grad_weight, &avx2::plane_grad_weight, &avx512::plane_grad_weight}},
+      {"depthwise_strided", &avx512::depthwise_strided_supports,
+       {&baseline::depthwise_strided_grad_weight, &avx2::depthwise_strided_grad_weight, &avx512::depthwise_strided_grad_weight}},
       {"blocked", &avx512::blocked_grad_weight_supports,
        {&baseline::blocked_grad_weight, &avx2::blocked_grad_weight, &avx512::blocked_grad_weight}},
   };
