@@ -304,6 +304,11 @@ DEPTHWISE_CASES = {
     "3x3-s3-dilated": ((1, 4, 14, 40), (4, 1, 3, 3), dict(groups=4, stride=3, dilation=2, padding=2)),
     "3x3-s1x2-multiplier-3": ((2, 2, 7, 19), (6, 1, 3, 3), dict(groups=2, stride=(1, 2), padding=1)),
     "5x5-s2-tiny-plane": ((2, 6, 3, 4), (6, 1, 5, 5), dict(groups=6, stride=2, padding=2)),
+    "32-channels-5x5-s2": ((2, 32, 9, 13), (32, 1, 5, 5), dict(groups=32, stride=2, padding=2)),
+    "48-channels-7x7": ((1, 48, 7, 7), (48, 1, 7, 7), dict(groups=48, padding=3)),
+    "16-channels-3x3-s2": ((1, 16, 14, 14), (16, 1, 3, 3), dict(groups=16, stride=2, padding=1)),
+    "24-channels-3x3-dilated-s2x1": ((2, 24, 10, 11), (24, 1, 3, 3),
+                                     dict(groups=24, stride=(2, 1), dilation=(1, 2), padding=2)),
 }
 
 

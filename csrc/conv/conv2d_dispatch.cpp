@@ -12,6 +12,7 @@
 #include "conv/conv2d.h"
 #include "conv/conv2d_blocked.h"
 #include "conv/conv2d_depthwise.h"
+#include "conv/conv2d_depthwise_lanes.h"
 #include "conv/conv2d_few_channels.h"
 #include "conv/conv2d_plane.h"
 #include "conv/conv2d_winograd.h"
@@ -38,6 +39,8 @@ struct Implementation {
 
 const std::vector<Implementation<ForwardRun>>& forward_list() {
   static const std::vector<Implementation<ForwardRun>> list = {
+      {"depthwise_lanes", &avx512::depthwise_lanes_supports,
+       {&baseline::depthwise_lanes_forward, &avx2::depthwise_lanes_forward, &avx512::depthwise_lanes_forward}},
       {"winograd", &avx512::winograd_forward_supports,
        {&baseline::winograd_forward, &avx2::winograd_forward, &avx512::winograd_forward}},
       {"few_channels", &avx512::few_channels_forward_supports,
@@ -53,6 +56,8 @@ const std::vector<Implementation<ForwardRun>>& forward_list() {
 }
 const std::vector<Implementation<GradInputRun>>& grad_input_list() {
   static const std::vector<Implementation<GradInputRun>> list = {
+      {"depthwise_lanes", &avx512::depthwise_lanes_supports,
+       {&baseline::depthwise_lanes_grad_input, &avx2::depthwise_lanes_grad_input, &avx512::depthwise_lanes_grad_input}},
       {"plane", &avx512::plane_grad_input_supports,
        {&baseline::plane_grad_input, &avx2::plane_grad_input, &avx512::plane_grad_input}},
       {"few_channels", &avx512::few_channels_grad_input_supports,
@@ -66,6 +71,8 @@ const std::vector<Implementation<GradInputRun>>& grad_input_list() {
 }
 const std::vector<Implementation<GradWeightRun>>& grad_weight_list() {
   static const std::vector<Implementation<GradWeightRun>> list = {
+      {"depthwise_lanes", &avx512::depthwise_lanes_supports,
+       {&baseline::depthwise_lanes_grad_weight, &avx2::depthwise_lanes_grad_weight, &avx512::depthwise_lanes_grad_weight}},
       {"winograd", &avx512::winograd_supports,
        {&baseline::winograd_grad_weight, &avx2::winograd_grad_weight, &avx512::winograd_grad_weight}},
       {"plane", &avx512::plane_supports,
