@@ -107,8 +107,15 @@ void pixel_row(const float* in, int64_t col_step, const int64_t* offsets, const 
       for (int v = 0; v < kPixels; ++v) store(out + (u + v) * out_step * V, load(tile + v * V));
     }
   }
-  for (; u < count; ++u)
-    pixel_vectors<1>(in + u * col_step * V, col_step, offsets, kernel_index, ntaps, w, init, out + u * out_step * V);
+  // The rest in one tile of as many pixels (one accumulator chain per pixel would wait on
+  // the FMA latency).
+  const int64_t rest = count - u;
+  if (rest == 0) return;
+  using TileFn = void (*)(const float*, int64_t, const int64_t*, const int64_t*, int64_t, const float*, vec, float*);
+  static constexpr TileFn tails[kPixels] = {nullptr, &pixel_vectors<1>, &pixel_vectors<2>, &pixel_vectors<3>,
+                                            &pixel_vectors<4>, &pixel_vectors<5>, &pixel_vectors<6>, &pixel_vectors<7>};
+  tails[rest](in + u * col_step * V, col_step, offsets, kernel_index, ntaps, w, init, tile);
+  for (int64_t v = 0; v < rest; ++v) store(out + (u + v) * out_step * V, load(tile + v * V));
 }
 
 int64_t extent(const WindowAxis& a) { return (a.out_size - 1) * a.stride + (a.kernel - 1) * a.dilation + 1; }
