@@ -98,8 +98,11 @@ void output_vectors(const PhaseRows& in, int64_t first, int64_t dh, int64_t kh, 
 }  // namespace
 
 bool depthwise_strided_supports(const Conv2dGeometry& g) {
-  return g.in_channels_per_group() == 1 && g.cols.stride >= 2 && g.batch > 0 &&
-         g.rows.out_size > 0 && g.cols.out_size > 0 && g.in_plane() > 0;
+  // Strides up to 4: a task's buffer holds `stride` phases of each row it reads, and
+  // every row between its first and last.
+  return g.in_channels_per_group() == 1 && g.cols.stride >= 2 && g.cols.stride <= 4 &&
+         g.rows.stride <= 4 && g.batch > 0 && g.rows.out_size > 0 && g.cols.out_size > 0 &&
+         g.in_plane() > 0;
 }
 
 void depthwise_strided_forward(const Conv2dGeometry& g, const float* x, const float* w,

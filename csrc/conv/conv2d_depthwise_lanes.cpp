@@ -123,9 +123,15 @@ int64_t extent(const WindowAxis& a) { return (a.out_size - 1) * a.stride + (a.ke
 }  // namespace
 
 bool depthwise_lanes_supports(const Conv2dGeometry& g) {
-  // Small planes only: from 28 columns on the plane filter's row vectors are full.
+  // Small planes only: from 28 columns on the plane filter's row vectors are full. Each
+  // thread holds a whole padded plane of V channels, hence the bound on its size.
+  constexpr int64_t kMaxPaddedPixels = 1 << 16;
+  const int64_t rows = std::max(g.rows.pad_before + g.rows.in_size, extent(g.rows));
+  const int64_t cols = std::max(g.cols.pad_before + g.cols.in_size, extent(g.cols));
   return g.in_channels_per_group() == 1 && g.out_channels_per_group() == 1 && g.batch > 0 &&
-         g.rows.out_size > 0 && g.cols.out_size > 0 && g.in_plane() > 0 && g.cols.out_size < 28;
+         g.rows.out_size > 0 && g.cols.out_size > 0 && g.in_plane() > 0 && g.cols.out_size < 28 &&
+         g.rows.stride <= 4 && g.cols.stride <= 4 && rows <= kMaxPaddedPixels &&
+         cols <= kMaxPaddedPixels && rows * cols <= kMaxPaddedPixels;
 }
 
 void depthwise_lanes_forward(const Conv2dGeometry& g, const float* x, const float* w,

@@ -18,7 +18,7 @@ namespace convpool::CONVPOOL_ISA {
 namespace {
 
 constexpr int64_t kMaxInputChannels = 4;
-constexpr int64_t kMaxColumnStride = 4;  // the forward tile's broadcasts use immediate offsets
+constexpr int64_t kMaxStride = 4;  // the forward tile's broadcasts use immediate offsets
 
 // ---------------------------------------------------------------------------------------
 // Forward microkernel: V output pixels (columns j * CS of `in`) x V output channels.
@@ -189,7 +189,8 @@ struct Phase {
 
 bool few_channels_forward_supports(const Conv2dGeometry& g) {
   return g.in_channels_per_group() >= 1 && g.in_channels_per_group() <= kMaxInputChannels &&
-         g.out_channels_per_group() >= 8 && g.cols.stride <= kMaxColumnStride && g.batch > 0 &&
+         g.out_channels_per_group() >= 8 && g.rows.stride <= kMaxStride &&
+         g.cols.stride <= kMaxStride && g.batch > 0 &&
          g.rows.out_size > 0 && g.cols.out_size > 0 && g.in_plane() > 0;
 }
 
@@ -257,8 +258,9 @@ void few_channels_forward(const Conv2dGeometry& g, const float* x, const float* 
 }
 
 bool few_channels_grad_input_supports(const Conv2dGeometry& g) {
+  // Strides up to 4: the phases' weights and buffers grow with their number.
   return g.in_channels_per_group() >= 1 && g.in_channels_per_group() <= kMaxInputChannels &&
-         g.batch > 0 && g.in_plane() > 0;
+         g.rows.stride <= kMaxStride && g.cols.stride <= kMaxStride && g.batch > 0 && g.in_plane() > 0;
 }
 
 // grad_x[n, grp * cin_g + c, ry + a * sy, rx + b * sx] =
