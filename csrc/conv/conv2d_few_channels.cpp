@@ -21,30 +21,41 @@ constexpr int64_t kMaxInputChannels = 4;
 constexpr int64_t kMaxStride = 4;  // the forward tile's broadcasts use immediate offsets
 
 // ---------------------------------------------------------------------------------------
-// Forward microkernel: V output pixels (columns j * CS of `in`) x V output channels.
-//   y[o][j] = bias[o] + sum_{c < channels, t < ntaps} w[(c * ntaps + t) * V + o] * in[c * channel_stride + taps[t] + j * CS]
-// stored as out[o * out_channel_stride + j] for o < channels_out, j < pixels.
-template <int CS>
+// Forward microkernel: UR output pixels (columns j * CS of `in`) x NB * V output channels.
+//   y[o][j] = bias[o] + sum_{c < channels, t < ntaps} w[(c * ntaps + t) * NB * V + o] * in[c * channel_stride + taps[t] + j * CS]
+// stored as out[o * out_channel_stride + j] for o < channels_out, j < pixels (<= UR).
+template <int CS, int UR, int NB>
 void pixel_tile(const float* in, int64_t channels, int64_t channel_stride, const int64_t* taps,
                 int64_t ntaps, const float* w, const float* bias, float* out,
                 int64_t out_channel_stride, int64_t channels_out, int64_t pixels) {
-  vec acc[V];
-  const vec b = load(bias);
-  for (int j = 0; j < V; ++j) acc[j] = b;
+  vec acc[UR][NB];
+  for (int b = 0; b < NB; ++b) {
+    const vec init = load(bias + b * V);
+    for (int j = 0; j < UR; ++j) acc[j][b] = init;
+  }
   for (int64_t c = 0; c < channels; ++c) {
     const float* in_c = in + c * channel_stride;
-    for (int64_t t = 0; t < ntaps; ++t, w += V) {
-      const vec wv = load(w);
+    for (int64_t t = 0; t < ntaps; ++t, w += NB * V) {
+      vec wv[NB];
+      for (int b = 0; b < NB; ++b) wv[b] = load(w + b * V);
       const float* src = in_c + taps[t];
-      for (int j = 0; j < V; ++j) acc[j] += broadcast(src[j * CS]) * wv;
+      for (int j = 0; j < UR; ++j) {
+        const vec xv = broadcast(src[j * CS]);
+        for (int b = 0; b < NB; ++b) acc[j][b] += xv * wv[b];
+      }
     }
   }
-  transpose(acc);  // acc[o] now holds channel o's V pixels
-  for (int64_t o = 0; o < channels_out; ++o) {
-    if (pixels == V) {
-      store(out + o * out_channel_stride, acc[o]);
-    } else {
-      store_first(out + o * out_channel_stride, acc[o], pixels);
+  // Each vector of channels, transposed in registers: block[o] holds channel o's pixels.
+  for (int b = 0; b < NB; ++b) {
+    vec block[V];
+    for (int j = 0; j < V; ++j) block[j] = j < UR ? acc[j][b] : vec{};
+    transpose(block);
+    for (int64_t o = 0; o < std::min<int64_t>(V, channels_out - b * V); ++o) {
+      if (pixels == V) {
+        store(out + (b * V + o) * out_channel_stride, block[o]);
+      } else {
+        store_first(out + (b * V + o) * out_channel_stride, block[o], pixels);
+      }
     }
   }
 }
@@ -52,12 +63,35 @@ void pixel_tile(const float* in, int64_t channels, int64_t channel_stride, const
 using PixelTileFn = void (*)(const float*, int64_t, int64_t, const int64_t*, int64_t,
                              const float*, const float*, float*, int64_t, int64_t, int64_t);
 
-PixelTileFn pixel_tile_for(int64_t column_stride) {
+// The register tiles: V pixels x one vector of channels, or, for more than V output
+// channels, fewer pixels x two vectors, which loads 2 weights + UR inputs per 2 * UR FMAs
+// instead of 1 + V per V (the 11x11 stride-4 layer ran at 55% of the FMA peak with one).
+#if defined(CONVPOOL_ISA_avx512)
+constexpr int kWidePixels = 14;  // 28 accumulators, 2 weights of 32 registers
+#elif defined(CONVPOOL_ISA_avx2)
+constexpr int kWidePixels = 6;  // 12 accumulators, 2 weights of 16 registers
+#else
+constexpr int kWidePixels = V;  // a tile's pixels must fit one V x V transpose
+#endif
+
+struct ForwardTile {
+  int pixels, vectors;
+  PixelTileFn run;
+};
+
+template <int CS>
+ForwardTile forward_tile_for_stride(bool wide) {
+  if (wide) return {kWidePixels, 2, &pixel_tile<CS, kWidePixels, 2>};
+  return {V, 1, &pixel_tile<CS, V, 1>};
+}
+
+ForwardTile forward_tile(int64_t column_stride, int64_t out_channels_per_group) {
+  const bool wide = out_channels_per_group > V;
   switch (column_stride) {
-    case 1: return &pixel_tile<1>;
-    case 2: return &pixel_tile<2>;
-    case 3: return &pixel_tile<3>;
-    default: return &pixel_tile<4>;
+    case 1: return forward_tile_for_stride<1>(wide);
+    case 2: return forward_tile_for_stride<2>(wide);
+    case 3: return forward_tile_for_stride<3>(wide);
+    default: return forward_tile_for_stride<4>(wide);
   }
 }
 
@@ -199,26 +233,27 @@ void few_channels_forward(const Conv2dGeometry& g, const float* x, const float* 
   const WindowAxis &R = g.rows, &C = g.cols;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
   const int64_t K = g.kernel_plane(), OH = R.out_size, OW = C.out_size;
-  const int64_t ob_count = ceil_div(cout_g, V);
+  const ForwardTile tile = forward_tile(C.stride, cout_g);
+  const int64_t B = tile.vectors * V, ob_count = ceil_div(cout_g, B);
 
-  // Weights as [group][output block][input channel][tap][V], bias as [group][block][V];
+  // Weights as [group][output block][input channel][tap][B], bias as [group][block][B];
   // lanes past the group's channels are zero.
-  Array<float> packed(static_cast<size_t>(g.groups * ob_count * cin_g * K * V));
-  Array<float> packed_bias(static_cast<size_t>(g.groups * ob_count * V));
+  Array<float> packed(static_cast<size_t>(g.groups * ob_count * cin_g * K * B));
+  Array<float> packed_bias(static_cast<size_t>(g.groups * ob_count * B));
   for (int64_t grp = 0; grp < g.groups; ++grp)
     for (int64_t q = 0; q < cout_g; ++q) {
-      const int64_t ob = q / V, lane = q % V, co = grp * cout_g + q;
-      if (bias) packed_bias[size_t((grp * ob_count + ob) * V + lane)] = bias[co];
+      const int64_t ob = q / B, lane = q % B, co = grp * cout_g + q;
+      if (bias) packed_bias[size_t((grp * ob_count + ob) * B + lane)] = bias[co];
       for (int64_t c = 0; c < cin_g; ++c)
         for (int64_t k = 0; k < K; ++k)
-          packed[size_t((((grp * ob_count + ob) * cin_g + c) * K + k) * V + lane)] =
+          packed[size_t((((grp * ob_count + ob) * cin_g + c) * K + k) * B + lane)] =
               w[(co * cin_g + c) * K + k];
     }
 
   // Each task copies the input rows its output rows read, zero padded, wide enough for
-  // whole tiles of V pixels, so that the kernel never tests bounds.
-  const int64_t tiles = ceil_div(OW, V);
-  const int64_t width = (tiles * V - 1) * C.stride + (C.kernel - 1) * C.dilation + 1;
+  // whole tiles of pixels, so that the kernel never tests bounds.
+  const int64_t tiles = ceil_div(OW, int64_t(tile.pixels));
+  const int64_t width = (tiles * tile.pixels - 1) * C.stride + (C.kernel - 1) * C.dilation + 1;
   const int64_t span = (R.kernel - 1) * R.dilation + 1;
   Array<int64_t> taps(static_cast<size_t>(K));
   for (int64_t s = 0; s < R.kernel; ++s)
@@ -228,7 +263,6 @@ void few_channels_forward(const Conv2dGeometry& g, const float* x, const float* 
   const int64_t block = rows_per_task(OH, g.batch * g.groups * OH);
   const int64_t blocks = ceil_div(OH, block), tasks = g.batch * g.groups * blocks;
   const int64_t window_rows = (block - 1) * R.stride + span;
-  const PixelTileFn kernel = pixel_tile_for(C.stride);
 #pragma omp parallel num_threads(threads_for(g.batch * OH * OW * cin_g * K * cout_g * g.groups))
   {
     Array<float> window(static_cast<size_t>(cin_g * window_rows * width));
@@ -242,15 +276,17 @@ void few_channels_forward(const Conv2dGeometry& g, const float* x, const float* 
                          C.in_size, r0 * R.stride - R.pad_before, (rows - 1) * R.stride + span,
                          C.pad_before, width, window.data() + c * window_rows * width, width);
       for (int64_t ob = 0; ob < ob_count; ++ob) {
-        const float* wb = packed.data() + (grp * ob_count + ob) * cin_g * K * V;
-        const float* bb = packed_bias.data() + (grp * ob_count + ob) * V;
-        const int64_t valid = std::min<int64_t>(V, cout_g - ob * V);
-        float* out = y + (n * g.out_channels + grp * cout_g + ob * V) * g.out_plane() + r0 * OW;
+        const float* wb = packed.data() + (grp * ob_count + ob) * cin_g * K * B;
+        const float* bb = packed_bias.data() + (grp * ob_count + ob) * B;
+        const int64_t valid = std::min<int64_t>(B, cout_g - ob * B);
+        float* out = y + (n * g.out_channels + grp * cout_g + ob * B) * g.out_plane() + r0 * OW;
         for (int64_t r = 0; r < rows; ++r) {
           const float* in_row = window.data() + r * R.stride * width;
-          for (int64_t tile = 0; tile < tiles; ++tile)
-            kernel(in_row + tile * V * C.stride, cin_g, window_rows * width, taps.data(), K, wb, bb,
-                   out + r * OW + tile * V, g.out_plane(), valid, std::min<int64_t>(V, OW - tile * V));
+          for (int64_t t = 0; t < tiles; ++t) {
+            const int64_t j0 = t * tile.pixels;
+            tile.run(in_row + j0 * C.stride, cin_g, window_rows * width, taps.data(), K, wb, bb,
+                     out + r * OW + j0, g.out_plane(), valid, std::min<int64_t>(tile.pixels, OW - j0));
+          }
         }
       }
     }
