@@ -505,6 +505,31 @@ PASSES = {
 }
 
 
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kwargs",
+    [
+        ((3, 3, 21, 23), (24, 3, 7, 7), dict(stride=2, padding=3)),  # few input channels
+        ((3, 24, 9, 10), (24, 1, 5, 5), dict(stride=2, padding=2, groups=24)),  # depthwise
+        ((3, 40, 7, 7), (40, 1, 3, 3), dict(padding=1, groups=40)),  # depthwise, small plane
+    ],
+    ids=["few-channels", "depthwise-stride2", "depthwise-small-plane"],
+)
+def test_first_layer_and_depthwise_results_do_not_depend_on_threads(rng, x_shape, w_shape, kwargs):
+    # Batch 3 and channel counts that split unevenly over 2 threads.
+    x = random_array(rng, x_shape, np.float32)
+    w = random_array(rng, w_shape, np.float32)
+    grad_y = random_array(rng, ref.conv2d(x, w, **kwargs).shape, np.float32)
+    for pass_, run in PASSES.items():
+        for label in conv2d_variants(pass_):
+            convpool.set_num_threads(2)
+            first = run(x, w, grad_y, kwargs)
+            again = run(x, w, grad_y, kwargs)
+            convpool.set_num_threads(1)
+            single = run(x, w, grad_y, kwargs)
+            assert np.array_equal(first, again), f"{label}: two runs differ"
+            assert_close(single, first, np.float32, f"{label}: 1 vs 2 threads")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_results_repeat_exactly_and_do_not_depend_on_threads(rng, dtype):
     # Batch 5 and 24 output channels: neither splits evenly over 2 threads.
