@@ -56,12 +56,12 @@ const std::vector<Implementation<ForwardRun>>& forward_list() {
 }
 const std::vector<Implementation<GradInputRun>>& grad_input_list() {
   static const std::vector<Implementation<GradInputRun>> list = {
-      {"depthwise_lanes", &avx512::depthwise_lanes_supports,
+      {"depthwise_lanes", &avx512::depthwise_lanes_grad_input_supports,
        {&baseline::depthwise_lanes_grad_input, &avx2::depthwise_lanes_grad_input, &avx512::depthwise_lanes_grad_input}},
-      {"plane", &avx512::plane_grad_input_supports,
-       {&baseline::plane_grad_input, &avx2::plane_grad_input, &avx512::plane_grad_input}},
       {"few_channels", &avx512::few_channels_grad_input_supports,
        {&baseline::few_channels_grad_input, &avx2::few_channels_grad_input, &avx512::few_channels_grad_input}},
+      {"plane", &avx512::plane_grad_input_supports,
+       {&baseline::plane_grad_input, &avx2::plane_grad_input, &avx512::plane_grad_input}},
       {"winograd", &avx512::winograd_supports,
        {&baseline::winograd_grad_input, &avx2::winograd_grad_input, &avx512::winograd_grad_input}},
       {"blocked", &avx512::blocked_grad_input_supports,
@@ -71,7 +71,7 @@ const std::vector<Implementation<GradInputRun>>& grad_input_list() {
 }
 const std::vector<Implementation<GradWeightRun>>& grad_weight_list() {
   static const std::vector<Implementation<GradWeightRun>> list = {
-      {"depthwise_lanes", &avx512::depthwise_lanes_supports,
+      {"depthwise_lanes", &avx512::depthwise_lanes_grad_weight_supports,
        {&baseline::depthwise_lanes_grad_weight, &avx2::depthwise_lanes_grad_weight, &avx512::depthwise_lanes_grad_weight}},
       {"winograd", &avx512::winograd_supports,
        {&baseline::winograd_grad_weight, &avx2::winograd_grad_weight, &avx512::winograd_grad_weight}},
