@@ -65,7 +65,7 @@ using PixelTileFn = void (*)(const float*, int64_t, int64_t, const int64_t*, int
 
 // The register tiles: V pixels x one vector of channels, or, for more than V output
 // channels, fewer pixels x two vectors, which loads 2 weights + UR inputs per 2 * UR FMAs
-// instead of 1 + V per V (the 11x11 stride-4 layer ran at 55% of the FMA peak with one).
+// instead of 1 + V per V, and fits 55-pixel rows better (4 tiles of 14).
 #if defined(CONVPOOL_ISA_avx512)
 constexpr int kWidePixels = 14;  // 28 accumulators, 2 weights of 32 registers
 #elif defined(CONVPOOL_ISA_avx2)
