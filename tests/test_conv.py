@@ -275,6 +275,93 @@ def test_float32_one_input_channel_per_group(rng, x_shape, w_shape, kwargs):
     check_case(rng, x_shape, w_shape, np.float32, **kwargs)
 
 
+# Few input channels per group (the first layer of most networks): 1-4 channels, kernels
+# 3-11, strides 1-4, odd sizes, asymmetric padding, dilation, groups; output widths that
+# are and are not whole vectors of pixels, output channels that are and are not whole
+# vectors of channels.
+FEW_INPUT_CHANNEL_CASES = {
+    "alexnet-like-11x11-s4": ((1, 3, 35, 39), (16, 3, 11, 11), dict(stride=4, padding=2)),
+    "resnet-stem-7x7-s2": ((2, 3, 21, 19), (20, 3, 7, 7), dict(stride=2, padding=3)),
+    "mobilenet-stem-3x3-s2": ((3, 3, 17, 33), (32, 3, 3, 3), dict(stride=2, padding=1)),
+    "vgg-like-3x3-s1": ((1, 3, 6, 37), (17, 3, 3, 3), dict(padding=1)),
+    "one-channel-5x5-s3-asymmetric": ((2, 1, 16, 23), (8, 1, 5, 5),
+                                      dict(stride=3, padding=((2, 0), (1, 3)))),
+    "two-channels-dilated-s2x4": ((1, 2, 13, 29), (9, 2, 3, 3),
+                                  dict(stride=(2, 4), dilation=2, padding=2)),
+    "four-channels-4x5-s1x3": ((2, 4, 12, 14), (33, 4, 4, 5),
+                               dict(stride=(1, 3), padding=((0, 2), (3, 1)))),
+    "three-channels-9x9-s4-valid": ((1, 3, 20, 47), (12, 3, 9, 9), dict(stride=4)),
+    "rows-stride-only-dilated": ((2, 3, 15, 9), (8, 3, 3, 3), dict(stride=(3, 1), dilation=(2, 1))),
+    "grouped-2-per-group": ((1, 6, 11, 12), (24, 2, 3, 3), dict(groups=3, stride=2, padding=1)),
+    "kernel-wider-than-input": ((1, 3, 5, 6), (8, 3, 7, 7), dict(padding=3, stride=2)),
+    "dilation-multiple-of-stride": ((1, 2, 11, 13), (8, 2, 3, 3), dict(stride=2, dilation=2)),
+}
+
+
+def supporting_implementations(x_shape, w_shape, kwargs) -> dict[str, list[str]]:
+    """The implementations of each convolution operation that support a float32 case."""
+    x, w = np.zeros(x_shape, np.float32), np.zeros(w_shape, np.float32)
+    y = convpool.conv2d(x, w, **kwargs)
+    return {"conv2d": convpool.implementations("conv2d", x, w, **kwargs),
+            "conv2d_grad_input": convpool.implementations("conv2d_grad_input", y, w, x_shape,
+                                                          **kwargs),
+            "conv2d_grad_weight": convpool.implementations("conv2d_grad_weight", x, y, w_shape,
+                                                           **kwargs)}
+
+
+@pytest.mark.parametrize("case", list(FEW_INPUT_CHANNEL_CASES))
+def test_float32_few_input_channels(rng, case):
+    x_shape, w_shape, kwargs = FEW_INPUT_CHANNEL_CASES[case]
+    supported = supporting_implementations(x_shape, w_shape, kwargs)
+    for op in ("conv2d", "conv2d_grad_input"):  # the passes few_channels implements
+        assert "few_channels" in supported[op], (case, op)
+    check_case(rng, x_shape, w_shape, np.float32, where=case, **kwargs)
+
+
+# Depthwise layers (MobileNet's): 3x3, 5x5 and 7x7, stride 1 and 2 (and 3), rows wider
+# than several vectors, odd sizes, asymmetric padding, dilation, channel multipliers.
+DEPTHWISE_CASES = {
+    "3x3-s2-wide": ((2, 5, 9, 141), (5, 1, 3, 3), dict(groups=5, stride=2, padding=1)),
+    "3x3-s2-odd": ((1, 3, 13, 17), (3, 1, 3, 3), dict(groups=3, stride=2, padding=(0, 1))),
+    "5x5-s2": ((2, 4, 15, 23), (4, 1, 5, 5), dict(groups=4, stride=2, padding=2)),
+    "5x5-s1": ((1, 4, 11, 70), (4, 1, 5, 5), dict(groups=4, padding=2)),
+    "7x7-s2-asymmetric": ((1, 3, 16, 35), (3, 1, 7, 7),
+                          dict(groups=3, stride=2, padding=((3, 1), (2, 4)))),
+    "7x7-s1": ((2, 2, 9, 12), (2, 1, 7, 7), dict(groups=2, padding=3)),
+    "3x3-s3-dilated": ((1, 4, 14, 40), (4, 1, 3, 3),
+                       dict(groups=4, stride=3, dilation=2, padding=2)),
+    "3x3-s1x2-multiplier-3": ((2, 2, 7, 19), (6, 1, 3, 3),
+                              dict(groups=2, stride=(1, 2), padding=1)),
+    "5x5-s2-tiny-plane": ((2, 6, 3, 4), (6, 1, 5, 5), dict(groups=6, stride=2, padding=2)),
+    "32-channels-5x5-s2": ((2, 32, 9, 13), (32, 1, 5, 5), dict(groups=32, stride=2, padding=2)),
+    "48-channels-7x7": ((1, 48, 7, 7), (48, 1, 7, 7), dict(groups=48, padding=3)),
+    "16-channels-3x3-s2": ((1, 16, 14, 14), (16, 1, 3, 3), dict(groups=16, stride=2, padding=1)),
+    "24-channels-3x3-dilated-s2x1": ((2, 24, 10, 11), (24, 1, 3, 3),
+                                     dict(groups=24, stride=(2, 1), dilation=(1, 2), padding=2)),
+}
+
+
+# The depthwise fast paths and the passes each implements.
+DEPTHWISE_PATHS = {"depthwise_lanes": ("conv2d", "conv2d_grad_input", "conv2d_grad_weight"),
+                   "depthwise_strided": ("conv2d", "conv2d_grad_weight"),
+                   "plane": ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")}
+
+
+@pytest.mark.parametrize("case", list(DEPTHWISE_CASES))
+def test_float32_depthwise_layers(rng, case):
+    x_shape, w_shape, kwargs = DEPTHWISE_CASES[case]
+    supported = supporting_implementations(x_shape, w_shape, kwargs)
+    assert set(DEPTHWISE_PATHS) & set(supported["conv2d"]), (case, supported["conv2d"])
+    check_case(rng, x_shape, w_shape, np.float32, where=case, **kwargs)
+
+
+def test_depthwise_cases_reach_every_pass_of_every_depthwise_path():
+    supported = [supporting_implementations(*case) for case in DEPTHWISE_CASES.values()]
+    for name, ops in DEPTHWISE_PATHS.items():
+        for op in ops:
+            assert any(name in case[op] for case in supported), (name, op)
+
+
 @pytest.mark.parametrize(
     "x_shape, w_shape, kwargs",
     [
@@ -459,6 +546,31 @@ PASSES = {
     "grad_input": lambda x, w, grad_y, kw: convpool.conv2d_grad_input(grad_y, w, x.shape, **kw),
     "grad_weight": lambda x, w, grad_y, kw: convpool.conv2d_grad_weight(x, grad_y, w.shape, **kw),
 }
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kwargs",
+    [
+        ((3, 3, 21, 23), (24, 3, 7, 7), dict(stride=2, padding=3)),  # few input channels
+        ((3, 24, 9, 10), (24, 1, 5, 5), dict(stride=2, padding=2, groups=24)),  # depthwise
+        ((3, 40, 7, 7), (40, 1, 3, 3), dict(padding=1, groups=40)),  # depthwise, small plane
+    ],
+    ids=["few-channels", "depthwise-stride2", "depthwise-small-plane"],
+)
+def test_first_layer_and_depthwise_results_do_not_depend_on_threads(rng, x_shape, w_shape, kwargs):
+    # Batch 3 and channel counts that split unevenly over 2 threads.
+    x = random_array(rng, x_shape, np.float32)
+    w = random_array(rng, w_shape, np.float32)
+    grad_y = random_array(rng, ref.conv2d(x, w, **kwargs).shape, np.float32)
+    for pass_, run in PASSES.items():
+        for label in conv2d_variants(pass_, x, w, grad_y, **kwargs):
+            convpool.set_num_threads(2)
+            first = run(x, w, grad_y, kwargs)
+            again = run(x, w, grad_y, kwargs)
+            convpool.set_num_threads(1)
+            single = run(x, w, grad_y, kwargs)
+            assert np.array_equal(first, again), f"{label}: two runs differ"
+            assert_close(single, first, np.float32, f"{label}: 1 vs 2 threads")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -301,8 +301,11 @@ def _same_non_finite(actual, expected, where):
         ((1, 8, 9, 9), (8, 1, 3, 3), dict(padding=1, groups=8)),
         ((2, 16, 6, 7), (8, 16, 1, 1), {}),
         ((1, 1, 13, 15), (1, 1, 5, 5), dict(padding=2, dilation=2)),
+        ((2, 1, 31, 37), (16, 1, 5, 5), dict(stride=3, padding=2)),
+        ((1, 8, 13, 14), (8, 1, 5, 5), dict(stride=2, padding=2, groups=8)),
     ],
-    ids=["3x3", "stride2", "depthwise", "1x1", "dilated"],
+    ids=["3x3", "stride2", "depthwise", "1x1", "dilated", "few-channels-5x5-stride3",
+         "depthwise-5x5-stride2"],
 )
 def test_nan_and_inf_pixels_reach_exactly_their_windows(rng, x_shape, w_shape, kwargs):
     x = _sprinkle(rng, rng.standard_normal(x_shape)).astype(np.float32)
@@ -326,8 +329,10 @@ def _reach(call, *indicators) -> np.ndarray:
         ((2, 8, 12, 14), (8, 8, 3, 3), dict(padding=1)),
         ((2, 4, 10, 9), (8, 2, 3, 3), dict(stride=2, padding=1, groups=2)),
         ((2, 16, 6, 7), (8, 16, 1, 1), {}),
+        ((2, 3, 13, 15), (16, 3, 7, 7), dict(stride=2, padding=3)),
+        ((1, 8, 13, 14), (8, 1, 5, 5), dict(stride=2, padding=2, groups=8)),
     ],
-    ids=["3x3", "grouped-stride2", "1x1"],
+    ids=["3x3", "grouped-stride2", "1x1", "few-channels-7x7-stride2", "depthwise-5x5-stride2"],
 )
 def test_gradients_never_hide_a_nan(rng, x_shape, w_shape, kwargs):
     """Every gradient entry whose sum holds a NaN term is NaN, in every implementation."""

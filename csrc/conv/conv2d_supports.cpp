@@ -136,4 +136,63 @@ bool plane_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
              plane_row_buffer_floats(g.rows, block, g.cols, g.cols.in_size, vector_floats));
 }
 
+bool few_channels_forward_supports(const Conv2dGeometry& g, int) {
+  return g.in_channels_per_group() >= 1 &&
+         g.in_channels_per_group() <= kFewChannelsMaxInputChannels &&
+         g.out_channels_per_group() >= 8 && g.rows.stride <= kFewChannelsMaxStride &&
+         g.cols.stride <= kFewChannelsMaxStride && g.batch > 0 && g.rows.out_size > 0 &&
+         g.cols.out_size > 0 && g.in_plane() > 0;
+}
+
+bool few_channels_grad_input_supports(const Conv2dGeometry& g, int) {
+  return g.in_channels_per_group() >= 1 &&
+         g.in_channels_per_group() <= kFewChannelsMaxInputChannels &&
+         g.rows.stride <= kFewChannelsMaxStride && g.cols.stride <= kFewChannelsMaxStride &&
+         g.batch > 0 && g.in_plane() > 0;
+}
+
+bool depthwise_strided_supports(const Conv2dGeometry& g, int) {
+  // Strides up to 4: a task's buffer holds `stride` phases of each row it reads, and
+  // every row between its first and last.
+  return g.in_channels_per_group() == 1 && g.cols.stride >= 2 && g.cols.stride <= 4 &&
+         g.rows.stride <= 4 && g.batch > 0 && g.rows.out_size > 0 && g.cols.out_size > 0 &&
+         g.in_plane() > 0;
+}
+
+int64_t depthwise_lanes_padded_size(const WindowAxis& a) {
+  const int64_t extent = (a.out_size - 1) * a.stride + (a.kernel - 1) * a.dilation + 1;
+  return std::max(a.pad_before + a.in_size, extent);
+}
+
+namespace {
+
+// Depthwise, strides up to 4, and a padded plane of V channels small enough for each
+// thread to hold.
+bool depthwise_small_planes(const Conv2dGeometry& g) {
+  constexpr int64_t kMaxPaddedPixels = 1 << 16;
+  const int64_t rows = depthwise_lanes_padded_size(g.rows);
+  const int64_t cols = depthwise_lanes_padded_size(g.cols);
+  return g.in_channels_per_group() == 1 && g.out_channels_per_group() == 1 && g.batch > 0 &&
+         g.rows.out_size > 0 && g.cols.out_size > 0 && g.in_plane() > 0 && g.rows.stride <= 4 &&
+         g.cols.stride <= 4 && rows <= kMaxPaddedPixels && cols <= kMaxPaddedPixels &&
+         rows * cols <= kMaxPaddedPixels;
+}
+
+}  // namespace
+
+// Where this path beat the row-vector ones (plane, depthwise_strided, few_channels) at
+// batch 1 and 8, measured per pass on MobileNet's layers: the forward pass up to 56
+// output columns, the gradients on 7x7 and 14x14 planes only.
+bool depthwise_lanes_supports(const Conv2dGeometry& g, int) {
+  return depthwise_small_planes(g) && g.cols.out_size < 64;
+}
+
+bool depthwise_lanes_grad_input_supports(const Conv2dGeometry& g, int) {
+  return depthwise_small_planes(g) && g.cols.in_size < 28;
+}
+
+bool depthwise_lanes_grad_weight_supports(const Conv2dGeometry& g, int) {
+  return depthwise_small_planes(g) && g.cols.out_size < 28;
+}
+
 }  // namespace convpool

@@ -28,4 +28,25 @@ bool blocked_rows_suit(int64_t out_channels, int64_t cols, int vector_floats);
 bool plane_supports(const Conv2dGeometry& g, int vector_floats);
 bool plane_grad_input_supports(const Conv2dGeometry& g, int vector_floats);
 
+// Few input channels per group (first layers): output channels in the vector lanes
+// (forward), one pass per stride phase (input gradient).
+bool few_channels_forward_supports(const Conv2dGeometry& g, int vector_floats);
+bool few_channels_grad_input_supports(const Conv2dGeometry& g, int vector_floats);
+constexpr int64_t kFewChannelsMaxInputChannels = 4;
+// The forward tiles are instantiated per column stride (their broadcasts use immediate
+// offsets); the input gradient's phase weights and buffers grow with the stride.
+constexpr int64_t kFewChannelsMaxStride = 4;
+
+// One input channel per group with a column stride of 2-4, rows split into column phases
+// (forward and weight gradient).
+bool depthwise_strided_supports(const Conv2dGeometry& g, int vector_floats);
+
+// Depthwise layers on small planes with channels in the vector lanes (all three passes).
+bool depthwise_lanes_supports(const Conv2dGeometry& g, int vector_floats);
+bool depthwise_lanes_grad_input_supports(const Conv2dGeometry& g, int vector_floats);
+bool depthwise_lanes_grad_weight_supports(const Conv2dGeometry& g, int vector_floats);
+// The rows (or columns) of the zero-padded plane the depthwise_lanes kernels hold for
+// axis `a`: the padding before, the input, and whatever the last window reads past it.
+int64_t depthwise_lanes_padded_size(const WindowAxis& a);
+
 }  // namespace convpool

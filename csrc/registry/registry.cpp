@@ -10,7 +10,10 @@
 #include "common/workspace.h"
 #include "conv/conv2d.h"
 #include "conv/conv2d_blocked.h"
+#include "conv/conv2d_depthwise.h"
+#include "conv/conv2d_depthwise_lanes.h"
 #include "conv/conv2d_direct.h"
+#include "conv/conv2d_few_channels.h"
 #include "conv/conv2d_plane.h"
 #include "conv/conv2d_supports.h"
 #include "conv/conv2d_winograd.h"
@@ -67,9 +70,12 @@ using ConvGradient = void(const Conv2dGeometry&, const T*, const T*, T*);
 
 const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
   static const Operation<Conv2dGeometry, ConvForward<float>> op{"conv2d", "float32", {
+      {"depthwise_lanes", &depthwise_lanes_supports, CONVPOOL_PER_ISA(depthwise_lanes_forward)},
       {"winograd", &winograd_forward_supports, CONVPOOL_PER_ISA(winograd_forward)},
       {"blocked", &blocked_forward_supports, CONVPOOL_PER_ISA(blocked_forward)},
+      {"few_channels", &few_channels_forward_supports, CONVPOOL_PER_ISA(few_channels_forward)},
       {"plane", &plane_supports, CONVPOOL_PER_ISA(plane_forward)},
+      {"depthwise_strided", &depthwise_strided_supports, CONVPOOL_PER_ISA(depthwise_strided_forward)},
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<float>)},
   }};
   return op;
@@ -84,6 +90,8 @@ const Operation<Conv2dGeometry, ConvForward<double>>& conv2d_op(double) {
 
 const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_input_op(float) {
   static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_input", "float32", {
+      {"depthwise_lanes", &depthwise_lanes_grad_input_supports, CONVPOOL_PER_ISA(depthwise_lanes_grad_input)},
+      {"few_channels", &few_channels_grad_input_supports, CONVPOOL_PER_ISA(few_channels_grad_input)},
       {"plane", &plane_grad_input_supports, CONVPOOL_PER_ISA(plane_grad_input)},
       {"winograd", &winograd_supports, CONVPOOL_PER_ISA(winograd_grad_input)},
       {"blocked", &blocked_grad_input_supports, CONVPOOL_PER_ISA(blocked_grad_input)},
@@ -101,8 +109,10 @@ const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_input_op(doub
 
 const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_weight_op(float) {
   static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_weight", "float32", {
+      {"depthwise_lanes", &depthwise_lanes_grad_weight_supports, CONVPOOL_PER_ISA(depthwise_lanes_grad_weight)},
       {"winograd", &winograd_supports, CONVPOOL_PER_ISA(winograd_grad_weight)},
       {"plane", &plane_supports, CONVPOOL_PER_ISA(plane_grad_weight)},
+      {"depthwise_strided", &depthwise_strided_supports, CONVPOOL_PER_ISA(depthwise_strided_grad_weight)},
       {"blocked", &blocked_grad_weight_supports, CONVPOOL_PER_ISA(blocked_grad_weight)},
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_direct<float>)},
   }};
