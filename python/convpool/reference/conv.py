@@ -20,8 +20,8 @@ Everything is computed in float64 and returned in ``numpy.result_type(x, weight,
 Plain IEEE arithmetic throughout: a NaN or inf reaches exactly the sums that hold it as a
 term. A tap in the zero padding is no term of the sum (skipped, not multiplied by zero),
 so an inf weight or output gradient meets no padding zero; PyTorch, which multiplies the
-zeros, reports NaN there instead. This module never touches the compiled kernels, nor the library's argument
-handling: its geometry is its own (``convpool.reference.geometry``).
+zeros, reports NaN there instead. This module never touches the compiled kernels, nor
+the library's argument handling: its geometry is its own (``convpool.reference.geometry``).
 """
 
 from __future__ import annotations
