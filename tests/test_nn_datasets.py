@@ -8,6 +8,7 @@ from convpool import datasets
 
 
 def test_stratified_split_keeps_class_proportions():
+    pytest.importorskip("sklearn")  # the split is scikit-learn's
     labels = np.repeat(np.arange(4), [10, 20, 30, 40])
     train, test = datasets.stratified_split(labels, 0.2, seed=1)
     assert sorted(np.concatenate([train, test]).tolist()) == list(range(100))
