@@ -24,7 +24,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from convpool.bench.machine import describe_cpu, describe_limits, machine_info, measure_limits
-from convpool.bench.runners import Runner
+from convpool.bench.runners import Runner, Unavailable, as_numpy
+from convpool.bench.suite import geometric_mean
 from convpool.bench.timing import TimingPlan, time_interleaved
 
 TOLERANCE = 1e-4  # max |a - b| / max |b| between two float32 results of one layer
@@ -179,10 +180,6 @@ def distinct_layers(nets: list[str]) -> list[Layer]:
 
 
 # --- runners -------------------------------------------------------------------------------
-
-class Unavailable(Exception):
-    """A peer is not installed or cannot run this layer and pass; the message says why."""
-
 
 def _operands(layer: Layer, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -370,8 +367,7 @@ def make_runners(layer: Layer, pass_: str, a: dict, threads: int,
 
 
 def _as_numpy(value: object) -> np.ndarray:
-    detach = getattr(value, "detach", None)
-    return np.asarray(detach().numpy() if detach is not None else value, dtype=np.float32)
+    return as_numpy(value).astype(np.float32, copy=False)
 
 
 def relative_error(value: object, reference: np.ndarray) -> float:
@@ -424,11 +420,6 @@ def measure(layer: Layer, batch: int, pass_: str, threads: int, peers: tuple[str
         record["ratio_vs_torch"] = peer_times["torch"] / record["times"]["convpool"]
     record["busy"] = any(s > BUSY_SPREAD for s in record["spread"].values())
     return record
-
-
-def geometric_mean(values: list[float]) -> float | None:
-    values = [v for v in values if v > 0]
-    return math.exp(sum(map(math.log, values)) / len(values)) if values else None
 
 
 def render(results: dict) -> str:

@@ -38,19 +38,6 @@ __all__ = [
 _FAR = 1 << 30  # an input size large enough for any padding form to resolve
 
 
-def _functions(layer: Layer):
-    """The module that computes ``layer``: convpool, or the one ``use_kernels`` chose.
-    (The base class names its accessor ``_ops``; older trees named it ``ops``.)"""
-    return layer._ops if hasattr(Layer, "_ops") else layer.ops
-
-
-def _kept(layer: Layer, value: np.ndarray) -> np.ndarray | None:
-    """``value`` to keep for backward: None in the base class's inference mode, where
-    it has one (``Layer._keep``)."""
-    keep = getattr(layer, "_keep", None)
-    return value if keep is None else keep(value)
-
-
 def _sample_size(layer: str, rank: int, input_shape: tuple[int, ...]) -> tuple[int, tuple]:
     """``(C, spatial)`` of one sample's shape (no batch axis)."""
     if len(input_shape) != rank + 1:
@@ -105,7 +92,7 @@ class _ConvNd(Layer):
                     groups=self.groups, padding_mode=self.padding_mode)
 
     def _op(self, suffix: str = ""):
-        return getattr(_functions(self), f"conv{self.rank}d{suffix}")
+        return getattr(self._ops, f"conv{self.rank}d{suffix}")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_input(x, "x", (self.rank + 1, self.rank + 2), self._name)
@@ -113,7 +100,7 @@ class _ConvNd(Layer):
         if channels != self.in_channels:
             raise ValueError(f"{self._name}: x has {channels} channels (shape {x.shape}), the "
                              f"layer expects in_channels={self.in_channels}")
-        self._input = _kept(self, x)
+        self._input = self._keep(x)
         bias = None if self.bias is None else self.bias.data
         return self._op()(x, self.weight.data, bias, **self._geometry())
 
@@ -261,8 +248,8 @@ class _MaxPoolNd(_WindowPoolNd):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check(x)
-        self._input = _kept(self, x)
-        pool = getattr(_functions(self), f"max_pool{self.rank}d")
+        self._input = self._keep(x)
+        pool = getattr(self._ops, f"max_pool{self.rank}d")
         if not self.training or self._input is None:
             self._indices = None  # inference needs no argmax; a later backward recomputes it
             return pool(x, **self._arguments())
@@ -275,9 +262,9 @@ class _MaxPoolNd(_WindowPoolNd):
         if not needs_input_grad:
             return None
         if self._indices is None:
-            _, self._indices = getattr(_functions(self), f"max_pool{self.rank}d")(
+            _, self._indices = getattr(self._ops, f"max_pool{self.rank}d")(
                 x, return_indices=True, **self._arguments())
-        return getattr(_functions(self), f"max_pool{self.rank}d_grad_input")(
+        return getattr(self._ops, f"max_pool{self.rank}d_grad_input")(
             grad_output, self._indices, x.shape)
 
 
@@ -321,15 +308,15 @@ class _AvgPoolNd(_WindowPoolNd):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check(x)
-        self._input = _kept(self, x)
-        return getattr(_functions(self), f"avg_pool{self.rank}d")(x, **self._arguments())
+        self._input = self._keep(x)
+        return getattr(self._ops, f"avg_pool{self.rank}d")(x, **self._arguments())
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
                  ) -> np.ndarray | None:
         x = self._saved_input()
         if not needs_input_grad:
             return None
-        return getattr(_functions(self), f"avg_pool{self.rank}d_grad_input")(
+        return getattr(self._ops, f"avg_pool{self.rank}d_grad_input")(
             grad_output, x.shape, **self._arguments())
 
     def extra_repr(self) -> str:
@@ -379,11 +366,11 @@ class _GlobalPoolNd(Layer):
         self._input: np.ndarray | None = None
 
     def _op(self, suffix: str = ""):
-        return getattr(_functions(self), f"global_{self.kind}_pool{self.rank}d{suffix}")
+        return getattr(self._ops, f"global_{self.kind}_pool{self.rank}d{suffix}")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_input(x, "x", (self.rank + 1, self.rank + 2), type(self).__name__)
-        self._input = _kept(self, x)
+        self._input = self._keep(x)
         return self._op()(x, keepdims=self.keepdims)
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
