@@ -27,6 +27,7 @@ from convpool.bench.machine import describe_cpu, describe_limits, machine_info, 
 from convpool.bench.runners import Runner, Unavailable, as_numpy
 from convpool.bench.suite import geometric_mean
 from convpool.bench.timing import TimingPlan, time_interleaved
+from convpool.geometry import output_size
 
 TOLERANCE = 1e-4  # max |a - b| / max |b| between two float32 results of one layer
 BUSY_SPREAD = 0.25  # an interquartile range above 25% of the median: the machine was busy
@@ -61,10 +62,10 @@ class Layer:
         return f"{text} @{self.size}"
 
     def out_size(self) -> int:
-        span = self.dilation * (self.kernel - 1) + 1
         if self.kind == "global-avg":
             return 1
-        return (self.size + 2 * self.padding - span) // self.stride + 1
+        return output_size(self.size, self.kernel, self.stride, self.dilation, self.padding,
+                           self.padding)
 
     def flops(self, batch: int) -> int:
         """Multiply-adds x 2 of one pass (forward; each gradient costs the same)."""

@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     test = nn.evaluate(model, loss, data.x_test, data.y_test)
     print(f"training: {args.epochs} epochs in {seconds:.1f} s, final loss "
           f"{history.loss[-1]:.4f}, accuracy {history.accuracy[-1]:.4f}")
-    print(f"test accuracy: {test.accuracy:.4f} ({round(test.accuracy * test.samples)} of "
-          f"{test.samples}), test loss {test.loss:.4f}")
+    print(f"test {test}")
     probabilities = nn.predict(model, data.x_test[:5])
     print("first test images: predicted", probabilities.argmax(axis=1).tolist(),
           "true", data.y_test[:5].tolist(),

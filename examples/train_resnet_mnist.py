@@ -88,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     test = nn.evaluate(model, loss, data.x_test, data.y_test)
     print(f"training: {len(history)} epochs in {seconds:.1f} s ({seconds / len(history):.1f} s "
           f"per epoch), best epoch {best.best_epoch}")
-    print(f"test accuracy: {test.accuracy:.4f} ({round(test.accuracy * test.samples)} of "
-          f"{test.samples}), test loss {test.loss:.4f}")
+    print(f"test {test}")
     if args.save:
         model.save(args.save)
         print(f"state dict written to {args.save}")

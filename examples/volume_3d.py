@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import convpool
 import numpy as np
@@ -86,17 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     model.summary(x_train.shape[1:])
     loss = nn.CrossEntropyLoss()
     optimizer = nn.Adam(model.parameters(), lr=args.lr)
-    start = time.perf_counter()
-    shuffling = np.random.default_rng(args.seed)
-    for _ in range(args.epochs):  # nn.fit's loop, without its progress display
-        last = nn.train_epoch(model, loss, optimizer, x_train, y_train, args.batch_size,
-                              seed=shuffling)
-    seconds = time.perf_counter() - start
+    history = nn.fit(model, loss, optimizer, x_train, y_train, epochs=args.epochs,
+                     batch_size=args.batch_size, seed=args.seed, verbose=0)
     test = nn.evaluate(model, loss, x_test, y_test)
-    print(f"training: {args.epochs} epochs in {seconds:.1f} s, final loss "
-          f"{last.loss:.4f}, accuracy {last.accuracy:.4f}")
-    print(f"test accuracy: {test.accuracy:.4f} ({round(test.accuracy * test.samples)} of "
-          f"{test.samples}), test loss {test.loss:.4f}")
+    print(f"training: {len(history)} epochs in {sum(history.seconds):.1f} s, final loss "
+          f"{history.loss[-1]:.4f}, accuracy {history.accuracy[-1]:.4f}")
+    print(f"test {test}")
     if args.require is not None and test.accuracy < args.require:
         print(f"test accuracy {test.accuracy:.4f} is below the required {args.require}")
         return 1

@@ -103,3 +103,63 @@ def test_a_window_wholly_in_the_padding_is_found_wherever_it_is(dilation):
                     geometry.pool_geometry(*arguments)
             else:
                 geometry.pool_geometry(*arguments)
+
+
+# --- every rank ---------------------------------------------------------------------------
+
+def test_padding_forms_of_every_rank():
+    assert geometry.check_padding(1, rank=1) == ((1, 1),)
+    assert geometry.check_padding((1, 2), rank=1) == ((1, 2),)  # 1-D: (before, after)
+    assert geometry.check_padding((3,), rank=1) == ((3, 3),)
+    assert geometry.check_padding((1, (0, 2), 3), rank=3) == ((1, 1), (0, 2), (3, 3))
+    with pytest.raises(ValueError, match=r"padding: expected an int, \(pd, ph, pw\)"):
+        geometry.check_padding((1, 1), rank=3)
+    with pytest.raises(TypeError, match="padding: depth must be an int"):
+        geometry.check_padding((1.0, 1, 1), rank=3)
+    assert geometry.resolve_padding("same", (7,), (4,), (1,), (1,)) == ((1, 2),)
+    with pytest.raises(ValueError, match="kernel_size // 2 = 1"):
+        geometry.check_pool_padding((0, 2, 0), (3, 3, 3))
+    with pytest.raises(ValueError, match="padding 4 on the length axis needs padding < input"):
+        geometry.check_padding_mode_limits("reflect", ((4, 0),), (4,))
+
+
+def test_sizes_of_every_rank():
+    assert geometry.positive_ints(2, 3, "stride") == (2, 2, 2)
+    assert geometry.positive_ints((5,), 1, "kernel_size") == (5,)
+    with pytest.raises(ValueError, match=r"stride: expected an int or 3 ints, got \(1, 2\)"):
+        geometry.positive_ints((1, 2), 3, "stride")
+    with pytest.raises(ValueError, match="output depth would be 0"):
+        geometry.output_sizes((2, 5, 5), (3, 3, 3), (1, 1, 1), (1, 1, 1), ((0, 0),) * 3)
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_conv_and_pool_geometry_of_1d_and_3d_give_the_shapes_of_the_calls(rank):
+    x = np.ones((2, 4) + (7,) * rank, np.float32)
+    w = np.ones((6, 2) + (3,) * rank, np.float32)
+    g = geometry.conv_geometry(x.shape, w.shape, 2, "same", 1, 2, "reflect", rank=rank)
+    conv = getattr(convpool, f"conv{rank}d")
+    assert conv(x, w, stride=2, padding="same", groups=2, padding_mode="reflect").shape == \
+        g.output_shape == (2, 6) + (4,) * rank
+    p = geometry.pool_geometry(x.shape, 3, 2, 1, 1, True, rank=rank)
+    assert getattr(convpool, f"max_pool{rank}d")(x, 3, 2, 1, ceil_mode=True).shape == \
+        p.output_shape
+
+
+def test_a_window_wholly_in_the_padding_is_refused_in_1d_as_in_2d():
+    # in 2, kernel 2, padding 1, dilation 3: window 0 reads -1 and 2, both padding
+    with pytest.raises(ValueError, match="length: the window of output position 0 lies "
+                                         "entirely in the padding"):
+        convpool.max_pool1d(np.ones((1, 1, 2)), 2, 3, 1, dilation=3)
+
+
+def test_the_library_and_the_oracle_each_state_the_output_size_rule_once():
+    # The floor division that counts windows, ``... // stride + 1``, stands in exactly one
+    # module of the library and one of the oracle; every other place calls them.
+    import pathlib
+    import re
+
+    package = pathlib.Path(convpool.__file__).parent
+    rule = re.compile(r"//\s*\(?\w+(\[\w+\])?\)?\s*\+\s*1\b")
+    places = {str(path.relative_to(package)) for path in package.rglob("*.py")
+              if rule.search(path.read_text())}
+    assert places == {"geometry.py", "reference/geometry.py"}

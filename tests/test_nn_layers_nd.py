@@ -85,14 +85,32 @@ def test_max_pool_layer_in_eval_mode_recomputes_its_indices_for_backward():
     (lambda: nn.Conv3d(3, 4, (3, 3)), ["kernel_size", "3 ints"]),
     (lambda: nn.Conv1d(3, 4, 3, padding="full"), ["padding", "'full'"]),
     (lambda: nn.Conv3d(3, 4, 3, padding_mode="wrap"), ["padding_mode"]),
-    (lambda: nn.MaxPool3d(3, padding=(0, 2, 0)), ["padding", "height", "at most 1"]),
+    (lambda: nn.MaxPool3d(3, padding=(0, 2, 0)), ["padding", "height", "kernel_size // 2 = 1"]),
     (lambda: nn.AvgPool1d(2, divisor_override=0), ["divisor_override"]),
+    (lambda: nn.Conv2d(3, 4, 3, padding=(1, 1, 1)), ["padding", "(ph, pw)", "(1, 1, 1)"]),
+    (lambda: nn.Conv2d(3, 4, 3, padding_mode="edge"), ["padding_mode", "'edge'"]),
+    (lambda: nn.MaxPool2d(3, padding=2), ["padding", "kernel_size // 2 = 1"]),
+    (lambda: nn.MaxPool1d(2, ceil_mode="yes"), ["ceil_mode", "True or False"]),
+    (lambda: nn.GlobalMaxPool3d(keepdims=None), ["keepdims", "True or False"]),
 ])
 def test_layer_construction_rejects_bad_arguments(make, words):
     with pytest.raises((TypeError, ValueError)) as caught:
         make()
     for word in words:
         assert word in str(caught.value)
+
+
+@pytest.mark.parametrize("make, input_shape", [
+    (lambda: nn.Conv1d(1, 1, 3, padding=5, padding_mode="reflect"), (1, 4)),
+    (lambda: nn.Conv3d(1, 1, 3, padding=(0, 0, 6), padding_mode="circular"), (1, 4, 4, 5)),
+    (lambda: nn.Conv2d(1, 1, 3, padding=(4, 0), padding_mode="reflect"), (1, 4, 9)),
+])
+def test_padding_mode_limits_wait_for_an_input_size(make, input_shape):
+    # At construction only the form is known: a padding too large for the mode is refused
+    # when an input size arrives, naming the axis and the rule.
+    layer = make()
+    with pytest.raises(ValueError, match="needs padding <=? input size"):
+        layer.output_shape(input_shape)
 
 
 def test_layers_reject_inputs_of_the_wrong_rank_or_channels():

@@ -13,6 +13,7 @@ import numpy as np
 # too, where existing code looks for them.
 from .geometry import (  # noqa: E402, F401
     INDEX_LIMIT,
+    check_flag,
     check_index_range,
     compute_dtype,
     positive_int,
@@ -75,3 +76,18 @@ def output_array(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype
         if np.shares_memory(out, array):
             raise ValueError("out: must not share memory with an input")
     return out
+
+
+def check_grad_shape(grad_output: np.ndarray, expected: tuple[int, ...]) -> None:
+    """ValueError unless ``grad_output`` has the shape of the forward pass's output."""
+    if grad_output.shape != expected:
+        raise ValueError(f"grad_output: expected shape {expected}, got {grad_output.shape}")
+
+
+def integer_array(indices: object, name: str = "indices") -> np.ndarray:
+    """``indices`` if it is a NumPy integer array (as max pooling returns)."""
+    if not isinstance(indices, np.ndarray) or indices.dtype.kind not in "iu":
+        given = indices.dtype if isinstance(indices, np.ndarray) else type(indices).__name__
+        raise TypeError(f"{name}: expected an integer array (int64, as max pooling returns), "
+                        f"got {given}")
+    return indices

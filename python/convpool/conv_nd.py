@@ -17,9 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._args import as_array, check_index_range, check_shape_tuple, compute_dtype, contiguous
-from ._nd_geometry import ConvGeometry, check_grad_output, conv_geometry, ieee
+from ._args import (
+    as_array,
+    check_grad_shape,
+    check_index_range,
+    check_shape_tuple,
+    compute_dtype,
+    contiguous,
+)
+from ._ieee import ieee
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
+from .geometry import ConvGeometry, conv_geometry
 
 __all__ = [
     "conv1d",
@@ -41,10 +49,40 @@ def _bias_vector(bias: object, geometry: ConvGeometry, dtype: np.dtype) -> np.nd
         return None
     b = as_array(bias, "bias")
     c_out = geometry.output_shape[1]
-    bare = geometry.user_ndim == len(geometry.stride)
+    bare = geometry.input_ndim == geometry.rank
     if b.shape not in ((c_out,),) + (((), (1,)) if bare else ()):
         raise ValueError(f"bias: expected shape ({c_out},), got {b.shape}")
     return contiguous(b.reshape(c_out), dtype)
+
+
+# --- arguments, once for both ranks ------------------------------------------------------
+
+
+def _forward_arguments(x, weight, rank, *geometry_arguments):
+    """``x`` and ``weight`` as arrays and their resolved geometry."""
+    x = as_array(x, "x")
+    weight = as_array(weight, "weight")
+    return x, weight, conv_geometry(x.shape, weight.shape, *geometry_arguments, rank=rank)
+
+
+def _grad_input_arguments(grad_output, weight, input_shape, rank, *geometry_arguments):
+    """The input gradient's operands checked against their resolved geometry."""
+    input_shape = check_shape_tuple(input_shape, "input_shape", (rank, rank + 1, rank + 2))
+    grad_output = as_array(grad_output, "grad_output")
+    weight = as_array(weight, "weight")
+    geometry = conv_geometry(input_shape, weight.shape, *geometry_arguments, rank=rank)
+    check_grad_shape(grad_output, geometry.user_output_shape)
+    return grad_output, weight, input_shape, geometry
+
+
+def _grad_weight_arguments(x, grad_output, weight_shape, rank, *geometry_arguments):
+    """The weight gradient's operands checked against their resolved geometry."""
+    weight_shape = check_shape_tuple(weight_shape, "weight_shape", (rank, rank + 2))
+    x = as_array(x, "x")
+    grad_output = as_array(grad_output, "grad_output")
+    geometry = conv_geometry(x.shape, weight_shape, *geometry_arguments, rank=rank)
+    check_grad_shape(grad_output, geometry.user_output_shape)
+    return x, grad_output, weight_shape, geometry
 
 
 # --- 1-D --------------------------------------------------------------------------------
@@ -88,10 +126,8 @@ def conv1d(
         ``(N, C_out, OL)`` (or the unbatched / bare form matching ``x``), in
         ``numpy.result_type(x, weight, float32)``.
     """
-    x = as_array(x, "x")
-    weight = as_array(weight, "weight")
-    geometry = conv_geometry(x.shape, weight.shape, 1, stride, padding, dilation, groups,
-                             padding_mode)
+    x, weight, geometry = _forward_arguments(x, weight, 1, stride, padding, dilation, groups,
+                                             padding_mode)
     dtype = compute_dtype(x, weight)
     b = _bias_vector(bias, geometry, dtype)
     y = conv2d(_as_2d(x, geometry.input_shape), _as_2d(weight, geometry.weight_shape), b,
@@ -110,12 +146,8 @@ def conv1d_grad_input(
     padding_mode: str = "zeros",
 ) -> np.ndarray:
     """Gradient of :func:`conv1d` with respect to ``x``, of shape ``input_shape``."""
-    input_shape = check_shape_tuple(input_shape, "input_shape", (1, 2, 3))
-    grad_output = as_array(grad_output, "grad_output")
-    weight = as_array(weight, "weight")
-    geometry = conv_geometry(input_shape, weight.shape, 1, stride, padding, dilation, groups,
-                             padding_mode)
-    check_grad_output(geometry, grad_output)
+    grad_output, weight, input_shape, geometry = _grad_input_arguments(
+        grad_output, weight, input_shape, 1, stride, padding, dilation, groups, padding_mode)
     n, c, length = geometry.input_shape
     grad = conv2d_grad_input(_as_2d(grad_output, geometry.output_shape),
                              _as_2d(weight, geometry.weight_shape), (n, c, 1, length),
@@ -134,12 +166,8 @@ def conv1d_grad_weight(
     padding_mode: str = "zeros",
 ) -> np.ndarray:
     """Gradient of :func:`conv1d` with respect to ``weight``, of shape ``weight_shape``."""
-    weight_shape = check_shape_tuple(weight_shape, "weight_shape", (1, 3))
-    x = as_array(x, "x")
-    grad_output = as_array(grad_output, "grad_output")
-    geometry = conv_geometry(x.shape, weight_shape, 1, stride, padding, dilation, groups,
-                             padding_mode)
-    check_grad_output(geometry, grad_output)
+    x, grad_output, weight_shape, geometry = _grad_weight_arguments(
+        x, grad_output, weight_shape, 1, stride, padding, dilation, groups, padding_mode)
     c_out, c_in_g, k = geometry.weight_shape
     grad = conv2d_grad_weight(_as_2d(x, geometry.input_shape),
                               _as_2d(grad_output, geometry.output_shape), (c_out, c_in_g, 1, k),
@@ -430,10 +458,8 @@ def conv3d(
         ``(N, C_out, OD, OH, OW)`` (or the unbatched / bare form matching ``x``), in
         ``numpy.result_type(x, weight, float32)``.
     """
-    x = as_array(x, "x")
-    weight = as_array(weight, "weight")
-    geometry = conv_geometry(x.shape, weight.shape, 3, stride, padding, dilation, groups,
-                             padding_mode)
+    x, weight, geometry = _forward_arguments(x, weight, 3, stride, padding, dilation, groups,
+                                             padding_mode)
     dtype = compute_dtype(x, weight)
     b = _bias_vector(bias, geometry, dtype)
     y = _Depth(geometry).forward(x, weight, b, dtype)
@@ -455,12 +481,8 @@ def conv3d_grad_input(
 
     With a non-zero ``padding_mode`` the gradient of each padded voxel is added to the
     input voxel it was copied from."""
-    input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4, 5))
-    grad_output = as_array(grad_output, "grad_output")
-    weight = as_array(weight, "weight")
-    geometry = conv_geometry(input_shape, weight.shape, 3, stride, padding, dilation, groups,
-                             padding_mode)
-    check_grad_output(geometry, grad_output)
+    grad_output, weight, input_shape, geometry = _grad_input_arguments(
+        grad_output, weight, input_shape, 3, stride, padding, dilation, groups, padding_mode)
     dtype = compute_dtype(grad_output, weight)
     return _Depth(geometry).grad_input(grad_output, weight, dtype).reshape(input_shape)
 
@@ -480,12 +502,8 @@ def conv3d_grad_weight(
 
     Summed over the batch in a fixed order: the result does not depend on the thread count.
     """
-    weight_shape = check_shape_tuple(weight_shape, "weight_shape", (3, 5))
-    x = as_array(x, "x")
-    grad_output = as_array(grad_output, "grad_output")
-    geometry = conv_geometry(x.shape, weight_shape, 3, stride, padding, dilation, groups,
-                             padding_mode)
-    check_grad_output(geometry, grad_output)
+    x, grad_output, weight_shape, geometry = _grad_weight_arguments(
+        x, grad_output, weight_shape, 3, stride, padding, dilation, groups, padding_mode)
     dtype = compute_dtype(x, grad_output)
     return _Depth(geometry).grad_weight(x, grad_output, dtype).reshape(weight_shape)
 

@@ -20,12 +20,17 @@ columns at the bottom and right that only the padding can reach.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from ._args import as_array, check_shape_tuple, positive_int, positive_pair
+from ._args import as_array, check_shape_tuple
 from .conv import conv2d, conv2d_grad_input, conv2d_grad_weight
+from .geometry import (
+    check_output_padding,
+    non_negative_ints,
+    positive_int,
+    positive_pair,
+    transposed_output_size,
+)
 
 __all__ = [
     "conv_transpose2d",
@@ -35,17 +40,6 @@ __all__ = [
 ]
 
 Pair = tuple[int, int]
-
-
-def _non_negative_pair(value: object, name: str) -> Pair:
-    items = value if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or any(
-        isinstance(item, bool) or not isinstance(item, numbers.Integral) for item in items
-    ):
-        raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
-    if any(item < 0 for item in items):
-        raise ValueError(f"{name}: must be >= 0, got {value!r}")
-    return int(items[0]), int(items[1])
 
 
 class _Transpose:
@@ -70,8 +64,9 @@ class _Transpose:
             tuple(x_shape) if self.batched else (1, *x_shape))  # type: ignore[assignment]
         self.stride = positive_pair(stride, "stride")
         self.dilation = positive_pair(dilation, "dilation")
-        self.padding = _non_negative_pair(padding, "padding")
-        self.output_padding = _non_negative_pair(output_padding, "output_padding")
+        self.padding = non_negative_ints(padding, 2, "padding")
+        self.output_padding = non_negative_ints(output_padding, 2, "output_padding")
+        check_output_padding(self.output_padding, self.stride, self.dilation)
         self.groups = positive_int(groups, "groups")
         n, c_in, h, w = self.x_shape
         w_in, c_out_g, kh, kw = weight_shape
@@ -91,12 +86,7 @@ class _Transpose:
         for axis, name in ((0, "height"), (1, "width")):
             s, d, p, op = (self.stride[axis], self.dilation[axis], self.padding[axis],
                            self.output_padding[axis])
-            if op >= max(s, d):
-                raise ValueError(
-                    f"output_padding: must be smaller than stride or dilation on each axis, "
-                    f"got output_padding {self.output_padding}, stride {self.stride}, "
-                    f"dilation {self.dilation}")
-            size = (self.x_shape[2 + axis] - 1) * s - 2 * p + d * (self.kernel[axis] - 1) + op + 1
+            size = transposed_output_size(self.x_shape[2 + axis], self.kernel[axis], s, d, p, op)
             if size < 1:
                 raise ValueError(
                     f"conv_transpose2d: output {name} would be {size}: input "

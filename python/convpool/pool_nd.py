@@ -22,16 +22,17 @@ import numbers
 
 import numpy as np
 
-from ._args import INDEX_LIMIT, as_array, check_shape_tuple, compute_dtype
-from ._nd_geometry import (
-    PoolGeometry,
+from ._args import (
+    INDEX_LIMIT,
+    as_array,
     check_grad_shape,
-    flag,
-    ieee,
+    check_shape_tuple,
+    compute_dtype,
     integer_array,
-    pool_geometry,
-    pool_input_shape,
 )
+from ._ieee import ieee
+from .geometry import PoolGeometry, pool_geometry, pool_input_shape
+from .geometry import check_flag as flag
 from .pool import (
     avg_pool2d,
     avg_pool2d_grad_input,
@@ -123,7 +124,7 @@ def max_pool1d(
         first maximum; a window holding NaN gives NaN and the index of its first NaN.
     """
     x = as_array(x, "x")
-    geometry = pool_geometry(x.shape, 1, kernel_size, stride, padding, dilation, ceil_mode)
+    geometry = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode, rank=1)
     return_indices = flag(return_indices, "return_indices")
     result = max_pool2d(_plane(x, geometry.input_shape), dilation=(1, geometry.dilation[0]),
                         return_indices=return_indices, **_pool_2d_of_1d(geometry, padding))
@@ -137,7 +138,7 @@ def _max_grad(grad_output: np.ndarray, indices: np.ndarray, input_shape: tuple[i
               rank: int) -> np.ndarray:
     """Both ranks on :func:`max_pool2d_grad_input`: indices into ``L`` or ``D * H * W``
     are indices into a plane of one row of that length."""
-    shape = pool_input_shape(input_shape, rank, "input_shape")
+    shape = pool_input_shape(input_shape, "input_shape", rank)
     grad_output = as_array(grad_output, "grad_output")
     indices = integer_array(indices)
     if grad_output.ndim != len(input_shape) or grad_output.shape[:-rank] != input_shape[:-rank]:
@@ -184,7 +185,7 @@ def avg_pool1d(
     dilation) and :func:`convpool.avg_pool2d` (``count_include_pad``,
     ``divisor_override``). Returns ``(N, C, OL)`` (or ``(C, OL)``)."""
     x = as_array(x, "x")
-    geometry = pool_geometry(x.shape, 1, kernel_size, stride, padding, 1, ceil_mode)
+    geometry = pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode, rank=1)
     y = avg_pool2d(_plane(x, geometry.input_shape), count_include_pad=count_include_pad,
                    divisor_override=divisor_override, **_pool_2d_of_1d(geometry, padding))
     return y.reshape(geometry.user_shape(geometry.output_shape))
@@ -203,8 +204,8 @@ def avg_pool1d_grad_input(
     """Gradient of :func:`avg_pool1d` with respect to ``x``, of shape ``input_shape``."""
     input_shape = check_shape_tuple(input_shape, "input_shape", (2, 3))
     grad_output = as_array(grad_output, "grad_output")
-    geometry = pool_geometry(input_shape, 1, kernel_size, stride, padding, 1, ceil_mode,
-                             "input_shape")
+    geometry = pool_geometry(input_shape, kernel_size, stride, padding, 1, ceil_mode,
+                             "input_shape", rank=1)
     check_grad_shape(grad_output, geometry.user_shape(geometry.output_shape))
     n, c, length = geometry.input_shape
     grad = avg_pool2d_grad_input(
@@ -275,7 +276,7 @@ def max_pool3d(
         NaN and the index of its first NaN.
     """
     x = as_array(x, "x")
-    geometry = pool_geometry(x.shape, 3, kernel_size, stride, padding, dilation, ceil_mode)
+    geometry = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode, rank=3)
     return_indices = flag(return_indices, "return_indices")
     n, c, depth, h, w = geometry.input_shape
     _, _, od, oh, ow = geometry.output_shape
@@ -344,7 +345,7 @@ def avg_pool3d(
     ``ceil_mode`` window past the padding counts only its part inside) or inside the
     input alone. Returns ``(N, C, OD, OH, OW)`` (or unbatched)."""
     x = as_array(x, "x")
-    geometry = pool_geometry(x.shape, 3, kernel_size, stride, padding, 1, ceil_mode)
+    geometry = pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode, rank=3)
     count_include_pad = flag(count_include_pad, "count_include_pad")
     divisor = _divisor(divisor_override)
     n, c, depth, h, w = geometry.input_shape
@@ -378,8 +379,8 @@ def avg_pool3d_grad_input(
     each output gradient divided by its divisor and added to every voxel of its window."""
     input_shape = check_shape_tuple(input_shape, "input_shape", (4, 5))
     grad_output = as_array(grad_output, "grad_output")
-    geometry = pool_geometry(input_shape, 3, kernel_size, stride, padding, 1, ceil_mode,
-                             "input_shape")
+    geometry = pool_geometry(input_shape, kernel_size, stride, padding, 1, ceil_mode,
+                             "input_shape", rank=3)
     count_include_pad = flag(count_include_pad, "count_include_pad")
     divisor = _divisor(divisor_override)
     check_grad_shape(grad_output, geometry.user_shape(geometry.output_shape))
@@ -407,7 +408,7 @@ def avg_pool3d_grad_input(
 
 def _global_plane(shape: tuple[int, ...], rank: int, name: str) -> tuple[int, int, int, int]:
     """The 2-D plane ``(N, C, 1, L)`` or ``(N, C, D * H, W)`` a global pool reads."""
-    batched = pool_input_shape(shape, rank, name)
+    batched = pool_input_shape(shape, name, rank)
     if min(batched[2:]) < 1:
         raise ValueError(f"{name}: global pooling needs every spatial size >= 1, got shape "
                          f"{tuple(shape)}")

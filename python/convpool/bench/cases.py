@@ -12,11 +12,13 @@ import fnmatch
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..geometry import output_size
+
 PASSES = ("fwd", "fwd+bwd")
 
 
 def _out_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
+    return output_size(size, kernel, stride, 1, padding, padding)
 
 
 @dataclass(frozen=True)

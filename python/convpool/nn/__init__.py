@@ -13,7 +13,7 @@ from .adaptive_pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, MaxUnpool2d
 from .batchnorm import BatchNorm2d
 from .callbacks import BestWeights, EarlyStopping
 from .containers import Concat, Residual
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d, Conv3d
 from .conv_transpose import ConvTranspose2d
 from .dense import Dense, Linear
 from .dropout import Dropout
@@ -23,7 +23,21 @@ from .layer import Layer, ShapePreserving, UndeclaredGeometryError
 from .losses import CrossEntropyLoss, MSELoss
 from .optim import SGD, Adam, AdamW, Optimizer
 from .parameter import Parameter
-from .pooling import AvgPool2d, ChannelPool, GlobalAvgPool2d, GlobalMaxPool2d, MaxPool2d
+from .pooling import (
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    ChannelPool,
+    GlobalAvgPool1d,
+    GlobalAvgPool2d,
+    GlobalAvgPool3d,
+    GlobalMaxPool1d,
+    GlobalMaxPool2d,
+    GlobalMaxPool3d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxPool3d,
+)
 from .receptive_field import ReceptiveField
 from .schedulers import CosineAnnealingLR, LRScheduler, OneCycleLR, StepLR
 from .sequential import Sequential
@@ -32,17 +46,20 @@ from .training import EpochResult, History, evaluate, fit, predict, train_epoch
 from .upsample import Upsample
 
 __all__ = [
-    "SGD",
     "Adam",
     "AdamW",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
+    "AvgPool1d",
     "AvgPool2d",
+    "AvgPool3d",
     "BatchNorm2d",
     "BestWeights",
     "ChannelPool",
     "Concat",
+    "Conv1d",
     "Conv2d",
+    "Conv3d",
     "ConvTranspose2d",
     "CosineAnnealingLR",
     "CrossEntropyLoss",
@@ -51,8 +68,12 @@ __all__ = [
     "EarlyStopping",
     "EpochResult",
     "Flatten",
+    "GlobalAvgPool1d",
     "GlobalAvgPool2d",
+    "GlobalAvgPool3d",
+    "GlobalMaxPool1d",
     "GlobalMaxPool2d",
+    "GlobalMaxPool3d",
     "Hardswish",
     "History",
     "Identity",
@@ -60,7 +81,9 @@ __all__ = [
     "Layer",
     "Linear",
     "MSELoss",
+    "MaxPool1d",
     "MaxPool2d",
+    "MaxPool3d",
     "MaxUnpool2d",
     "OneCycleLR",
     "Optimizer",
@@ -69,6 +92,7 @@ __all__ = [
     "ReLU6",
     "ReceptiveField",
     "Residual",
+    "SGD",
     "Sequential",
     "ShapePreserving",
     "Sigmoid",
@@ -86,8 +110,3 @@ __all__ = [
     "train_epoch",
 ]
 
-# 1-D and 3-D layers (layers_nd.py)
-from . import layers_nd  # noqa: E402
-from .layers_nd import *  # noqa: E402, F403
-
-__all__ += layers_nd.__all__

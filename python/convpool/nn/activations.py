@@ -19,7 +19,11 @@ def _float_input(x: object, layer: str) -> np.ndarray:
 
 
 class _Elementwise(ShapePreserving):
-    """An activation whose derivative is a function of its output ``y``."""
+    """An activation whose derivative is a function of its output ``y`` (or of its input,
+    where ``keeps_input``): a subclass says ``_apply`` and ``_gradient``, the forward and
+    backward bookkeeping is here once."""
+
+    keeps_input = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -30,21 +34,34 @@ class _Elementwise(ShapePreserving):
             raise forward_not_called(self)
         return self._output
 
+    def _apply(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
-class ReLU(_Elementwise):
-    """``max(x, 0)``; its gradient at 0 is taken as 0, as in PyTorch."""
+    def _gradient(self, grad_output: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        """The input's gradient from the output's and what forward kept."""
+        raise NotImplementedError
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = _float_input(x, "ReLU")
-        y = np.maximum(x, 0)
-        self._output = self._keep(y)
+        x = _float_input(x, type(self).__name__)
+        y = self._apply(x)
+        self._output = self._keep(x if self.keeps_input else y)
         return y
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
                  ) -> np.ndarray | None:
-        y = self._output_for_backward()
+        kept = self._output_for_backward()
         if not needs_input_grad:
             return None
+        return self._gradient(grad_output, kept)
+
+
+class ReLU(_Elementwise):
+    """``max(x, 0)``; its gradient at 0 is taken as 0, as in PyTorch."""
+
+    def _apply(self, x: np.ndarray) -> np.ndarray:
+        return np.maximum(x, 0)
+
+    def _gradient(self, grad_output: np.ndarray, y: np.ndarray) -> np.ndarray:
         return grad_output * (y > 0)
 
 
@@ -52,17 +69,10 @@ class ReLU6(_Elementwise):
     """``min(max(x, 0), 6)``, as ``torch.nn.ReLU6``; the gradient is 1 strictly between
     0 and 6 and 0 elsewhere (PyTorch's rule)."""
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = _float_input(x, "ReLU6")
-        y = np.clip(x, 0, 6)
-        self._output = self._keep(y)
-        return y
+    def _apply(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x, 0, 6)
 
-    def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
-                 ) -> np.ndarray | None:
-        y = self._output_for_backward()
-        if not needs_input_grad:
-            return None
+    def _gradient(self, grad_output: np.ndarray, y: np.ndarray) -> np.ndarray:
         return grad_output * ((y > 0) & (y < 6))
 
 
@@ -70,19 +80,15 @@ class Hardswish(_Elementwise):
     """``x * relu6(x + 3) / 6``, as ``torch.nn.Hardswish``; gradient 0 below -3, 1 above
     3, ``(2x + 3) / 6`` between (PyTorch's rule)."""
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = _float_input(x, "Hardswish")
-        self._output = self._keep(x)  # the input: the derivative needs it
+    keeps_input = True  # the derivative needs the input
+
+    def _apply(self, x: np.ndarray) -> np.ndarray:
         y = np.clip(x + x.dtype.type(3), 0, 6)
         y *= x
         y /= x.dtype.type(6)
         return y
 
-    def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
-                 ) -> np.ndarray | None:
-        x = self._output_for_backward()
-        if not needs_input_grad:
-            return None
+    def _gradient(self, grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
         slope = np.where(x < -3, 0, np.where(x <= 3, (2 * x + 3) / 6, 1)).astype(x.dtype)
         return grad_output * slope
 
@@ -104,19 +110,13 @@ class Sigmoid(_Elementwise):
     """``1 / (1 + exp(-x))``, computed as ``(1 + tanh(x / 2)) / 2``, which never
     overflows."""
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = _float_input(x, "Sigmoid")
+    def _apply(self, x: np.ndarray) -> np.ndarray:
         y = np.tanh(x * x.dtype.type(0.5))
         y += 1
         y *= 0.5
-        self._output = self._keep(y)
         return y
 
-    def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
-                 ) -> np.ndarray | None:
-        y = self._output_for_backward()
-        if not needs_input_grad:
-            return None
+    def _gradient(self, grad_output: np.ndarray, y: np.ndarray) -> np.ndarray:
         # y (1 - y) g in one buffer: this runs on every feature map of a classic net.
         grad = np.subtract(1, y, dtype=np.result_type(y, grad_output))
         grad *= y
@@ -127,16 +127,10 @@ class Sigmoid(_Elementwise):
 class Tanh(_Elementwise):
     """``tanh(x)``."""
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        y = np.tanh(_float_input(x, "Tanh"))
-        self._output = self._keep(y)
-        return y
+    def _apply(self, x: np.ndarray) -> np.ndarray:
+        return np.tanh(x)
 
-    def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
-                 ) -> np.ndarray | None:
-        y = self._output_for_backward()
-        if not needs_input_grad:
-            return None
+    def _gradient(self, grad_output: np.ndarray, y: np.ndarray) -> np.ndarray:
         # (1 - y^2) g in one buffer: this runs on every feature map of a classic net.
         grad = np.square(y, dtype=np.result_type(y, grad_output))
         np.subtract(1, grad, out=grad)
@@ -158,21 +152,15 @@ class Softmax(_Elementwise):
             raise TypeError(f"Softmax: dim must be an int, got {dim!r}")
         self.dim = dim
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = _float_input(x, "Softmax")
+    def _apply(self, x: np.ndarray) -> np.ndarray:
         if not -x.ndim <= self.dim < x.ndim:
             raise ValueError(f"Softmax: dim={self.dim} is out of range for shape {x.shape}")
         shifted = x - x.max(axis=self.dim, keepdims=True)
         y = np.exp(shifted, out=shifted)
         y /= y.sum(axis=self.dim, keepdims=True)
-        self._output = self._keep(y)
         return y
 
-    def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
-                 ) -> np.ndarray | None:
-        y = self._output_for_backward()
-        if not needs_input_grad:
-            return None
+    def _gradient(self, grad_output: np.ndarray, y: np.ndarray) -> np.ndarray:
         inner = (grad_output * y).sum(axis=self.dim, keepdims=True)
         return y * (grad_output - inner)
 

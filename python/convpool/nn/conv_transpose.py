@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._args import positive_int, positive_pair
 from ..conv_transpose import conv_transpose2d_output_size
+from ..geometry import (
+    check_groups,
+    check_output_padding,
+    non_negative_ints,
+    positive_int,
+    positive_pair,
+)
 from ._geometry import spatial
 from .init import Seed, as_generator, draw_seed, float_dtype, uniform_initializer
 from .layer import Layer, check_input, forward_not_called
@@ -33,21 +39,13 @@ class ConvTranspose2d(Layer):
         super().__init__()
         self.in_channels = positive_int(in_channels, "in_channels")
         self.out_channels = positive_int(out_channels, "out_channels")
-        self.groups = positive_int(groups, "groups")
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(
-                f"groups: {groups} must divide in_channels ({in_channels}) and out_channels "
-                f"({out_channels})")
+        self.groups = check_groups(self.in_channels, self.out_channels, groups)
         self.kernel_size = positive_pair(kernel_size, "kernel_size")
         self.stride = positive_pair(stride, "stride")
         self.dilation = positive_pair(dilation, "dilation")
-        self.padding = padding
-        self.output_padding = output_padding
-        # Checked once, now, on a 1x1 input (sizes only matter for the output size).
-        conv_transpose2d_output_size((1 << 20, 1 << 20), self.kernel_size, self.stride,
-                                     padding, output_padding, self.dilation)
-        self.padding = _pair(padding)
-        self.output_padding = _pair(output_padding)
+        self.padding = non_negative_ints(padding, 2, "padding")
+        self.output_padding = non_negative_ints(output_padding, 2, "output_padding")
+        check_output_padding(self.output_padding, self.stride, self.dilation)
         dtype = float_dtype(dtype)
         generator = as_generator(seed)
         fan_in = self.out_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
@@ -114,7 +112,3 @@ class ConvTranspose2d(Layer):
             text += f", groups={self.groups}"
         return text if self.bias is not None else text + ", bias=False"
 
-
-def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
-    return (int(value[0]), int(value[1])) if isinstance(value, (tuple, list)) else (
-        int(value), int(value))

@@ -31,6 +31,14 @@ class EpochResult:
     samples: int
     seconds: float
 
+    def __str__(self) -> str:
+        """``accuracy: 0.9800 (147 of 150), loss: 0.0712`` (the loss alone without an
+        accuracy)."""
+        if self.accuracy is None:
+            return f"loss: {self.loss:.4f}"
+        return (f"accuracy: {self.accuracy:.4f} ({round(self.accuracy * self.samples)} of "
+                f"{self.samples}), loss: {self.loss:.4f}")
+
 
 @dataclass
 class History:

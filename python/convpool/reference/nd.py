@@ -23,11 +23,12 @@ Results are in ``numpy.result_type(inputs, float32)``.
 
 from __future__ import annotations
 
-import functools
 import itertools
-import math
 
 import numpy as np
+
+from ._ieee import ieee as _ieee
+from .geometry import output_size, same_padding, window_span
 
 __all__ = [
     "avg_pool1d",
@@ -60,17 +61,6 @@ _NUMPY_PAD_MODE = {"zeros": "constant", "replicate": "edge", "reflect": "reflect
                    "symmetric": "symmetric", "circular": "wrap"}
 
 
-def _ieee(function):
-    """Plain IEEE arithmetic (inf - inf is NaN) without NumPy's warnings, as the kernels."""
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            return function(*args, **kwargs)
-
-    return wrapper
-
-
 def _dtype(*arrays) -> np.dtype:
     return np.result_type(*[np.asarray(a) for a in arrays], np.float32)
 
@@ -88,11 +78,7 @@ def _sides(padding, size, kernel, stride, dilation) -> list[tuple[int, int]]:
     if padding == "valid":
         return [(0, 0)] * rank
     if padding == "same":
-        sides = []
-        for n, k, s, d in zip(size, kernel, stride, dilation, strict=True):
-            total = max((math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n, 0)
-            sides.append((total // 2, total - total // 2))
-        return sides
+        return [same_padding(*axis) for axis in zip(size, kernel, stride, dilation, strict=True)]
     if isinstance(padding, (int, np.integer)):
         return [(int(padding), int(padding))] * rank
     items = list(padding)
@@ -125,7 +111,7 @@ class _Conv:
         size, kernel = self.x_shape[2:], self.w_shape[2:]
         self.sides = _sides(padding, size, kernel, self.stride, self.dilation)
         self.out = tuple(
-            (n + b + a - d * (k - 1) - 1) // s + 1
+            output_size(n, k, s, d, b, a)
             for n, k, s, d, (b, a) in zip(size, kernel, self.stride, self.dilation, self.sides,
                                           strict=True))
         if min(self.out) < 1:
@@ -350,13 +336,9 @@ class _Pool:
         self.out = []
         for n, k, s, d, (b, a) in zip(self.size, self.kernel, self.stride, self.dilation,
                                       self.sides, strict=True):
-            span = n + b + a - d * (k - 1) - 1
-            if span < 0:
+            if window_span(k, d) > n + b + a:
                 raise ValueError("the window does not fit in the padded input")
-            count = (span + (s - 1 if ceil_mode else 0)) // s + 1
-            if ceil_mode and (count - 1) * s >= n + b:
-                count -= 1
-            self.out.append(count)
+            self.out.append(output_size(n, k, s, d, b, a, ceil_mode))
         self.y_shape = (*self.x_shape[:2], *self.out)
 
     def user(self, array):
