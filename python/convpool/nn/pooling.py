@@ -76,7 +76,9 @@ class _WindowPool(_PoolLayer):
         return (channels, *out)
 
     def receptive_field(self, field: ReceptiveField, input_shape: tuple[int, ...],
-                        net_input_size: tuple[int, int]) -> ReceptiveField:
+                        net_input_size: tuple[int, int]) -> ReceptiveField | None:
+        if self.rank != 2:  # receptive fields are traced through pictures
+            return None
         (top, _), (left, _) = self._sides(spatial(self.name, input_shape)[1])
         return field.through_window(self.kernel_size, self.stride, self.dilation, (top, left))
 
@@ -282,7 +284,9 @@ class _GlobalPool(_PoolLayer):
         return (channels, *(1,) * self.rank) if self.keepdims else (channels,)
 
     def receptive_field(self, field: ReceptiveField, input_shape: tuple[int, ...],
-                        net_input_size: tuple[int, int]) -> ReceptiveField:
+                        net_input_size: tuple[int, int]) -> ReceptiveField | None:
+        if self.rank != 2:  # receptive fields are traced through pictures
+            return None
         return ReceptiveField.whole(net_input_size)
 
     def extra_repr(self) -> str:
