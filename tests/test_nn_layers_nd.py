@@ -122,3 +122,14 @@ def test_layers_reject_inputs_of_the_wrong_rank_or_channels():
         nn.Conv3d(1, 1, 1).output_shape((1, 4, 4))
     with pytest.raises(RuntimeError, match="before forward"):
         nn.AvgPool1d(2).backward(np.zeros((1, 1, 1)))
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_avg_pool_layers_take_the_divisor_override_the_functions_take(rank):
+    # One rule for the layer and the function: any nonzero int, of either sign.
+    x = np.arange(2.0 * 4**rank).reshape((1, 2) + (4,) * rank)
+    layer = getattr(nn, f"AvgPool{rank}d")(2, divisor_override=-3)
+    expected = getattr(convpool, f"avg_pool{rank}d")(x, 2, divisor_override=-3)
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="divisor_override: must not be 0"):
+        getattr(nn, f"AvgPool{rank}d")(2, divisor_override=0)

@@ -32,6 +32,7 @@ __all__ = [
     "PoolGeometry",
     "Sides",
     "check_conv_arguments",
+    "check_divisor_override",
     "check_flag",
     "check_groups",
     "check_output_padding",
@@ -130,6 +131,20 @@ def positive_int(value: object, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name}: must be >= 1, got {value}")
     _check_below_limit(value, name, value)
+    return int(value)
+
+
+def check_divisor_override(value: object) -> int | None:
+    """Average pooling's ``divisor_override``: None, or a nonzero int (of either sign) that
+    replaces every window's divisor."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"divisor_override: expected None or an int, got {value!r}")
+    if value == 0:
+        raise ValueError("divisor_override: must not be 0")
+    if abs(value) >= INDEX_LIMIT:
+        raise ValueError(f"divisor_override: must lie in (-2**62, 2**62), got {value}")
     return int(value)
 
 

@@ -12,15 +12,13 @@ calls the compiled kernel with the resolved geometry. Semantics follow
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from . import _core
 from ._args import as_array, check_shape_tuple, contiguous
 from .geometry import (
-    INDEX_LIMIT,
     Shape4,
+    check_divisor_override,
     check_flag,
     check_index_range,
     compute_dtype,
@@ -147,15 +145,7 @@ def _max_pool2d_grad_input_arguments(grad_output, indices, input_shape):
 
 def _divisor(divisor_override: object) -> int:
     """0 for none, else the nonzero int to divide by."""
-    if divisor_override is None:
-        return 0
-    if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
-        raise TypeError(f"divisor_override: expected None or an int, got {divisor_override!r}")
-    if divisor_override == 0:
-        raise ValueError("divisor_override: must not be 0")
-    if abs(divisor_override) >= INDEX_LIMIT:
-        raise ValueError(f"divisor_override: must lie in (-2**62, 2**62), got {divisor_override}")
-    return int(divisor_override)
+    return check_divisor_override(divisor_override) or 0
 
 
 def avg_pool2d(

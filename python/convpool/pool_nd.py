@@ -18,12 +18,9 @@ Arguments, errors and results follow :mod:`convpool.pool` and ``torch.nn.functio
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from ._args import (
-    INDEX_LIMIT,
     as_array,
     check_grad_shape,
     check_shape_tuple,
@@ -31,7 +28,7 @@ from ._args import (
     integer_array,
 )
 from ._ieee import ieee
-from .geometry import PoolGeometry, pool_geometry, pool_input_shape
+from .geometry import PoolGeometry, check_divisor_override, pool_geometry, pool_input_shape
 from .geometry import check_flag as flag
 from .pool import (
     avg_pool2d,
@@ -62,18 +59,6 @@ __all__ = [
     "max_pool3d",
     "max_pool3d_grad_input",
 ]
-
-
-def _divisor(divisor_override: object) -> int | None:
-    if divisor_override is None:
-        return None
-    if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
-        raise TypeError(f"divisor_override: expected None or an int, got {divisor_override!r}")
-    if divisor_override == 0:
-        raise ValueError("divisor_override: must not be 0")
-    if abs(divisor_override) >= INDEX_LIMIT:
-        raise ValueError(f"divisor_override: must lie in (-2**62, 2**62), got {divisor_override}")
-    return int(divisor_override)
 
 
 def _spatial_padding(padding: object, geometry: PoolGeometry, axes: slice) -> object:
@@ -347,7 +332,7 @@ def avg_pool3d(
     x = as_array(x, "x")
     geometry = pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode, rank=3)
     count_include_pad = flag(count_include_pad, "count_include_pad")
-    divisor = _divisor(divisor_override)
+    divisor = check_divisor_override(divisor_override)
     n, c, depth, h, w = geometry.input_shape
     _, _, od, oh, ow = geometry.output_shape
     # with an override, planes give their sums and the depth sum is divided once
@@ -382,7 +367,7 @@ def avg_pool3d_grad_input(
     geometry = pool_geometry(input_shape, kernel_size, stride, padding, 1, ceil_mode,
                              "input_shape", rank=3)
     count_include_pad = flag(count_include_pad, "count_include_pad")
-    divisor = _divisor(divisor_override)
+    divisor = check_divisor_override(divisor_override)
     check_grad_shape(grad_output, geometry.user_shape(geometry.output_shape))
     dtype = compute_dtype(grad_output)
     n, c, depth, h, w = geometry.input_shape

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..geometry import check_flag, check_pool_arguments, positive_int, resolve_padding
+from ..geometry import (
+    check_divisor_override,
+    check_flag,
+    check_pool_arguments,
+    positive_int,
+    resolve_padding,
+)
 from ._geometry import spatial, window_output_size
 from .layer import Layer, check_input, forward_not_called
 from .receptive_field import ReceptiveField
@@ -142,8 +148,7 @@ class _AvgPool(_WindowPool):
                  divisor_override) -> None:
         super().__init__(kernel_size, stride, padding, 1, ceil_mode)
         self.count_include_pad = check_flag(count_include_pad, "count_include_pad")
-        self.divisor_override = (None if divisor_override is None
-                                 else positive_int(divisor_override, "divisor_override"))
+        self.divisor_override = check_divisor_override(divisor_override)
 
     def _op(self, suffix: str = ""):
         return getattr(self._ops, f"avg_pool{self.rank}d{suffix}")
