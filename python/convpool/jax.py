@@ -38,7 +38,7 @@ from . import pool as _pool
 from . import unpool as _unpool
 from ._args import positive_int, positive_pair
 from .adaptive_pool import _output_size as _adaptive_output_size
-from .padding import resolve_padding
+from .geometry import check_padding
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -119,9 +119,8 @@ def _float_dtype(**arrays) -> np.dtype:
 
 def _padding(padding: object):
     """A hashable padding: ``"same"`` or ``((top, bottom), (left, right))``."""
-    if isinstance(padding, str) and padding == "same":
-        return padding
-    return resolve_padding(padding, (1, 1), (1, 1), (1, 1), (1, 1))
+    form = check_padding(padding)  # the form alone: no input size is needed
+    return ((0, 0), (0, 0)) if form == "valid" else form
 
 
 def _as_4d(x, name: str, ranks=(3, 4)):

@@ -18,7 +18,7 @@ import torch
 
 from convpool._args import positive_int, positive_pair
 from convpool.adaptive_pool import _output_size as _adaptive_output_size
-from convpool.padding import resolve_padding
+from convpool.geometry import check_padding
 
 from ._ops import call
 from ._tensors import FLOAT_DTYPES, check_tensor
@@ -51,10 +51,10 @@ def _padding(padding: object) -> tuple[list[int], bool]:
     """(top, bottom, left, right) and whether the padding is ``"same"`` instead."""
     if type(padding) is int and padding >= 0:  # the common case, without the checks' cost
         return [padding] * 4, False
-    if isinstance(padding, str) and padding in ("same", "valid"):
-        return [0, 0, 0, 0], padding == "same"
-    # explicit forms do not depend on the sizes; an unknown string is refused here
-    (top, bottom), (left, right) = resolve_padding(padding, (1, 1), (1, 1), (1, 1), (1, 1))
+    form = check_padding(padding)  # the form alone: no input size is needed
+    if isinstance(form, str):
+        return [0, 0, 0, 0], form == "same"
+    (top, bottom), (left, right) = form
     return [top, bottom, left, right], False
 
 
