@@ -9,8 +9,10 @@ bindings check only what protects memory (dtypes, ranks, contiguity, that the ar
 shapes agree with the geometry, index bounds) and trust the rest.
 
 Rules that need no input size (a padding form, a padding-mode name, pooling's
-``padding <= kernel_size // 2``) have their own functions, so that layers can check their
-arguments at construction.
+``padding <= kernel_size // 2``) have their own functions, so that layers check their
+arguments once, at construction (:func:`check_conv_arguments`,
+:func:`check_pool_arguments`), and the limits that need a size when an input arrives.
+The oracle (:mod:`convpool.reference`) states the same rules in its own words, apart.
 """
 
 from __future__ import annotations
@@ -472,8 +474,7 @@ def as_batched(shape: tuple[int, ...], rank: int) -> tuple[int, ...]:
 
 def as_4d(shape: tuple[int, ...], ndim: int) -> Shape4:
     """A 2-D convolution shape of rank ``ndim`` (4, 3 unbatched, 2 picture) as 4-D."""
-    del ndim  # the shape's own length says it
-    return as_batched(tuple(shape), 2)  # type: ignore[return-value]
+    return as_batched(tuple(shape)[:ndim], 2)  # type: ignore[return-value]
 
 
 def check_groups(in_channels: int, out_channels: int, groups: object) -> int:
