@@ -135,3 +135,10 @@ def test_fit_and_evaluate_refuse_zero_samples():
                np.zeros(0, int), verbose=0)
     with pytest.raises(ValueError, match="at least one sample"):
         nn.evaluate(model, nn.CrossEntropyLoss(), empty, np.zeros(0, int))
+
+
+def test_an_epoch_result_reads_as_accuracy_count_and_loss():
+    assert str(nn.EpochResult(loss=0.5, accuracy=0.75, samples=4, seconds=1.0)) == \
+        "accuracy: 0.7500 (3 of 4), loss: 0.5000"
+    assert str(nn.EpochResult(loss=0.25, accuracy=None, samples=4, seconds=1.0)) == \
+        "loss: 0.2500"
