@@ -66,6 +66,8 @@ The compiled layer checks the same limit on what it is given."""
 def check_index_range(shape: tuple[int, ...], name: str) -> None:
     """ValueError unless the product of ``shape``'s sizes (zeros counted as ones: the kernels
     multiply leading sizes before they see the zero) is below :data:`INDEX_LIMIT`."""
+    if 0 < math.prod(map(int, shape)) < INDEX_LIMIT:  # the common case, in C loops
+        return
     count = 1
     for size in shape:
         count *= max(int(size), 1)
@@ -508,7 +510,20 @@ def _first_window_without_input(in_size: int, out_size: int, kernel: int, stride
 def pool_geometry(input_shape: tuple[int, ...], kernel_size: object, stride: object,
                   padding: object, dilation: object, ceil_mode: object,
                   name: str = "x") -> PoolGeometry:
-    """Resolve a windowed pooling's arguments for an input of this shape."""
+    """Resolve a windowed pooling's arguments for an input of this shape.
+
+    Repeated calls with the same arguments reuse the result, as :func:`conv_geometry`'s.
+    """
+    if (_cacheable(kernel_size) and (stride is None or _cacheable(stride))
+            and _cacheable(padding) and _cacheable(dilation) and type(ceil_mode) is bool):
+        return _cached_pool_geometry(tuple(input_shape), kernel_size, stride, padding, dilation,
+                                     ceil_mode, name)
+    return _resolve_pool_geometry(input_shape, kernel_size, stride, padding, dilation, ceil_mode,
+                                  name)
+
+
+def _resolve_pool_geometry(input_shape, kernel_size, stride, padding, dilation, ceil_mode,
+                           name) -> PoolGeometry:
     shape4 = pool_shape_4d(input_shape, name)
     kernel = positive_pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else positive_pair(stride, "stride")
@@ -546,3 +561,6 @@ def pool_geometry(input_shape: tuple[int, ...], kernel_size: object, stride: obj
         stride=stride, dilation=dilation, sides=sides, ceil_mode=ceil_mode,
         input_ndim=len(input_shape),
     )
+
+
+_cached_pool_geometry = lru_cache(maxsize=1024)(_resolve_pool_geometry)
