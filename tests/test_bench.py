@@ -187,6 +187,8 @@ def test_training_case_trains_the_same_net_in_both_libraries():
     training = measure_training(images=64, threads=2, with_torch=True)
     runs = training["runs"]
     assert runs["convpool"]["seconds"] > 0 and runs["torch"]["seconds"] > 0
+    for run in runs.values():
+        assert run["cpu_seconds"] > 0 and run["page_faults"] >= 0
     ratio = runs["torch"]["seconds"] / runs["convpool"]["seconds"]
     assert training["ratio"] == pytest.approx(ratio)
     # same initial weights, data, optimizer: the same losses, up to float32 rounding

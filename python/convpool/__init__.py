@@ -96,3 +96,8 @@ from .conv_nd import *  # noqa: E402, F403
 from .pool_nd import *  # noqa: E402, F403
 
 __all__ += conv_nd.__all__ + pool_nd.__all__
+
+# the cache of large output buffers (_buffers.py)
+from ._buffers import get_buffer_cache, set_buffer_cache  # noqa: E402
+
+__all__ += ["get_buffer_cache", "set_buffer_cache"]

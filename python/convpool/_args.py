@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import _buffers
+
 # The geometry module owns sizes, limits and the dtype rule; they are importable from here
 # too, where existing code looks for them.
 from .geometry import (  # noqa: E402, F401
@@ -91,3 +93,43 @@ def integer_array(indices: object, name: str = "indices") -> np.ndarray:
         raise TypeError(f"{name}: expected an integer array (int64, as max pooling returns), "
                         f"got {given}")
     return indices
+
+
+def result_and_target(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype,
+                      inputs: Sequence[np.ndarray], kernel_shape: tuple[int, ...]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """``(result, target)``: what the function returns (a new array of ``shape``, large ones
+    from :mod:`convpool._buffers`, or the user's ``out`` once checked by
+    :func:`output_array`) and the C-contiguous array of ``kernel_shape`` the kernel fills
+    (the result itself, or a scratch copy for a non-contiguous ``out``; see
+    :func:`deliver`)."""
+    if out is None:
+        target = _buffers.empty(kernel_shape, dtype)
+        return (target if kernel_shape == shape else target.reshape(shape)), target
+    out = output_array(out, shape, dtype, inputs)
+    plain = out.view(np.ndarray)  # np.matrix and other subclasses reshape on their own terms
+    if plain.flags.c_contiguous:
+        return out, (plain if kernel_shape == shape else plain.reshape(kernel_shape))
+    return out, np.empty(kernel_shape, dtype)
+
+
+def deliver(result: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``result`` once it holds what the kernel wrote into ``target``."""
+    if not np.may_share_memory(result, target):  # a scratch copy: the bounds tell
+        result.view(np.ndarray)[...] = target.reshape(result.shape)
+    return result
+
+
+def computed_into(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype,
+                  inputs: Sequence[np.ndarray], compute, kernel_shape: tuple[int, ...] | None = None
+                  ) -> np.ndarray:
+    """The result of ``compute(target)``, which fills a C-contiguous ``target`` of
+    ``kernel_shape`` (default ``shape``), as :func:`result_and_target` provides it."""
+    kernel_shape = shape if kernel_shape is None else kernel_shape
+    if out is None:  # the common case, kept short
+        target = _buffers.empty(kernel_shape, dtype)
+        compute(target)
+        return target if kernel_shape == shape else target.reshape(shape)
+    result, target = result_and_target(out, shape, dtype, inputs, kernel_shape)
+    compute(target)
+    return deliver(result, target)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
-from ._args import as_array, check_shape_tuple, contiguous, output_array
+from . import _buffers, _core
+from ._args import as_array, check_shape_tuple, computed_into, contiguous, output_array
 from .geometry import ConvGeometry, as_4d, check_index_range, compute_dtype, conv_geometry
 
 __all__ = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight", "conv2d_grad_bias"]
@@ -90,7 +90,7 @@ def _conv2d_grad_weight_arguments(x, grad_output, weight_shape, stride, padding,
 
 
 def _conv2d_problem(*args):
-    *_, setup, dtype = _conv2d_arguments(*args)
+    *_, setup, dtype = _conv2d_arguments(*args, None)
     return setup.kernel_geometry, dtype
 
 
@@ -138,7 +138,7 @@ def conv2d(
     x4 = _pad(setup, _as_kernel_array(x, dtype, setup.input_shape))
     w4 = _as_kernel_array(weight, dtype, setup.weight_shape)
     if result is None:  # the common case: a new array, in the kernel's 4-D shape
-        y4 = np.empty(setup.output_shape, dtype)
+        y4 = _buffers.empty(setup.output_shape, dtype)
         _core.conv2d_forward(x4, w4, b, y4, setup.kernel_geometry)
         return y4 if setup.input_ndim == 4 else y4.reshape(setup.user_output_shape)
     plain = result.view(np.ndarray)  # np.matrix and other subclasses reshape on their own terms
@@ -159,23 +159,29 @@ def conv2d_grad_input(
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gradient of :func:`conv2d` with respect to ``x``, of shape ``input_shape``.
 
     With a non-zero ``padding_mode`` the gradient of each padded pixel is added to the
-    input pixel it was copied from.
+    input pixel it was copied from. ``out``: optional array of that shape and the compute
+    dtype to write into (checked as :func:`conv2d`'s).
     """
     grad_output, weight, input_shape, setup, dtype = _conv2d_grad_input_arguments(
         grad_output, weight, input_shape, stride, padding, dilation, groups, padding_mode)
     gy4 = _as_kernel_array(grad_output, dtype, setup.output_shape)
     w4 = _as_kernel_array(weight, dtype, setup.weight_shape)
-    grad = np.empty(setup.kernel_input_shape, dtype=dtype)
-    _core.conv2d_grad_input(gy4, w4, grad, setup.kernel_geometry)
-    if setup.explicit_padding:
-        folded = np.empty(setup.input_shape, dtype=dtype)
-        _core.pad2d_backward(grad, folded, setup.flat_padding, setup.padding_mode)
-        grad = folded
-    return grad.reshape(input_shape)
+
+    def compute(target: np.ndarray) -> None:
+        if not setup.explicit_padding:
+            _core.conv2d_grad_input(gy4, w4, target, setup.kernel_geometry)
+            return
+        padded = np.empty(setup.kernel_input_shape, dtype=dtype)
+        _core.conv2d_grad_input(gy4, w4, padded, setup.kernel_geometry)
+        _core.pad2d_backward(padded, target, setup.flat_padding, setup.padding_mode)
+
+    return computed_into(out, input_shape, dtype, (grad_output, weight), compute,
+                         setup.input_shape)
 
 
 def conv2d_grad_weight(
@@ -187,23 +193,27 @@ def conv2d_grad_weight(
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gradient of :func:`conv2d` with respect to ``weight``, of shape ``weight_shape``.
 
     Summed over the batch in a fixed order: the result does not depend on the thread count.
+    ``out``: optional array of that shape and the compute dtype to write into.
     """
     x, grad_output, weight_shape, setup, dtype = _conv2d_grad_weight_arguments(
         x, grad_output, weight_shape, stride, padding, dilation, groups, padding_mode)
     x4 = _pad(setup, _as_kernel_array(x, dtype, setup.input_shape))
     gy4 = _as_kernel_array(grad_output, dtype, setup.output_shape)
-    grad = np.empty(setup.weight_shape, dtype=dtype)
-    _core.conv2d_grad_weight(x4, gy4, grad, setup.kernel_geometry)
-    return grad.reshape(weight_shape)
+    return computed_into(
+        out, weight_shape, dtype, (x, grad_output),
+        lambda target: _core.conv2d_grad_weight(x4, gy4, target, setup.kernel_geometry),
+        setup.weight_shape)
 
 
-def conv2d_grad_bias(grad_output: np.ndarray) -> np.ndarray:
+def conv2d_grad_bias(grad_output: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Gradient of :func:`conv2d` with respect to ``bias``: ``grad_output`` summed over
-    everything but the channel axis. ``(C_out,)``; a 0-d array for a 2-D picture."""
+    everything but the channel axis. ``(C_out,)``; a 0-d array for a 2-D picture.
+    ``out``: optional array of that shape and the compute dtype to write into."""
     grad_output = as_array(grad_output, "grad_output")
     if grad_output.ndim not in (2, 3, 4):
         raise ValueError(
@@ -213,6 +223,7 @@ def conv2d_grad_bias(grad_output: np.ndarray) -> np.ndarray:
     check_index_range(grad_output.shape, "grad_output")
     dtype = compute_dtype(grad_output)
     shape4 = as_4d(grad_output.shape, grad_output.ndim)
-    grad = np.empty(shape4[1], dtype=dtype)
-    _core.conv2d_grad_bias(contiguous(grad_output, dtype).reshape(shape4), grad)
-    return grad.reshape(()) if grad_output.ndim == 2 else grad
+    gy4 = contiguous(grad_output, dtype).reshape(shape4)
+    shape = () if grad_output.ndim == 2 else (shape4[1],)
+    return computed_into(out, shape, dtype, (grad_output,),
+                         lambda target: _core.conv2d_grad_bias(gy4, target), (shape4[1],))

@@ -87,6 +87,8 @@ The compiled layer checks the same limit on what it is given."""
 def check_index_range(shape: tuple[int, ...], name: str) -> None:
     """ValueError unless the product of ``shape``'s sizes (zeros counted as ones: the kernels
     multiply leading sizes before they see the zero) is below :data:`INDEX_LIMIT`."""
+    if 0 < math.prod(map(int, shape)) < INDEX_LIMIT:  # the common case, in C loops
+        return
     count = 1
     for size in shape:
         count *= max(int(size), 1)
@@ -687,7 +689,20 @@ def pool_geometry(input_shape: tuple[int, ...], kernel_size: object, stride: obj
                   padding: object, dilation: object, ceil_mode: object,
                   name: str = "x", rank: int = 2) -> PoolGeometry:
     """Resolve a windowed pooling's arguments for an input of this shape (``rank``
-    spatial axes)."""
+    spatial axes).
+
+    Repeated calls with the same arguments reuse the result, as :func:`conv_geometry`'s.
+    """
+    if (_cacheable(kernel_size) and (stride is None or _cacheable(stride))
+            and _cacheable(padding) and _cacheable(dilation) and type(ceil_mode) is bool):
+        return _cached_pool_geometry(tuple(input_shape), kernel_size, stride, padding, dilation,
+                                     ceil_mode, name, rank)
+    return _resolve_pool_geometry(input_shape, kernel_size, stride, padding, dilation, ceil_mode,
+                                  name, rank)
+
+
+def _resolve_pool_geometry(input_shape, kernel_size, stride, padding, dilation, ceil_mode,
+                           name, rank) -> PoolGeometry:
     shape = pool_input_shape(tuple(input_shape), name, rank)
     window = check_pool_arguments(rank, kernel_size, stride, padding, dilation, ceil_mode)
     kernel, stride, dilation = window["kernel_size"], window["stride"], window["dilation"]
@@ -726,3 +741,6 @@ def pool_geometry(input_shape: tuple[int, ...], kernel_size: object, stride: obj
         input_shape=shape, output_shape=(n, c, *out), kernel_size=kernel, stride=stride,
         dilation=dilation, sides=sides, ceil_mode=ceil_mode, input_ndim=len(input_shape),
     )
+
+
+_cached_pool_geometry = lru_cache(maxsize=1024)(_resolve_pool_geometry)

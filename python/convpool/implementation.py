@@ -46,6 +46,7 @@ def _problem(op: object, args: tuple, kwargs: dict):
     except TypeError as error:
         raise TypeError(f"{op}: {error}") from None
     bound.apply_defaults()
+    bound.arguments.pop("out", None)  # where the result would go does not choose the kernel
     geometry, dtype = problem(*bound.arguments.values())
     return geometry, dtype.itemsize == 8
 

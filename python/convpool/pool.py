@@ -15,7 +15,14 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._args import as_array, check_shape_tuple, contiguous
+from ._args import (
+    as_array,
+    check_shape_tuple,
+    computed_into,
+    contiguous,
+    deliver,
+    result_and_target,
+)
 from .geometry import (
     Shape4,
     check_divisor_override,
@@ -61,6 +68,7 @@ def max_pool2d(
     dilation: int | tuple[int, int] = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
+    out: np.ndarray | tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """2-D max pooling: the largest value of each window.
 
@@ -74,6 +82,8 @@ def max_pool2d(
         ceil_mode: round the output size up (PyTorch's rule: the last window starts inside
             the input or the padding before it).
         return_indices: also return the position of each maximum.
+        out: optional array of the output's exact shape and dtype to write into; with
+            ``return_indices`` a pair ``(values, indices)``, ``indices`` int64.
 
     Returns:
         ``y`` of shape ``(N, C, OH, OW)`` (or ``(C, OH, OW)``), or ``(y, indices)`` with
@@ -83,36 +93,52 @@ def max_pool2d(
     """
     x, setup, return_indices, dtype = _max_pool2d_arguments(
         x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
-    y = np.empty(setup.output_shape, dtype=dtype)
-    indices = np.empty(setup.output_shape, dtype=np.int64) if return_indices else None
-    _core.max_pool2d_forward(
-        contiguous(x, dtype).reshape(setup.input_shape), y, indices, setup.kernel_geometry)
-    y = y.reshape(setup.user_shape(setup.output_shape))
-    if indices is None:
-        return y
-    return y, indices.reshape(y.shape)
+    x4 = contiguous(x, dtype).reshape(setup.input_shape)
+    shape = setup.user_shape(setup.output_shape)
+    if not return_indices:
+        return computed_into(
+            out, shape, dtype, (x,),
+            lambda y4: _core.max_pool2d_forward(x4, y4, None, setup.kernel_geometry),
+            setup.output_shape)
+    values_out, indices_out = _pair_out(out)
+    y, y4 = result_and_target(values_out, shape, dtype, (x,), setup.output_shape)
+    indices, indices4 = result_and_target(indices_out, shape, np.dtype(np.int64), (x, y),
+                                          setup.output_shape)
+    _core.max_pool2d_forward(x4, y4, indices4, setup.kernel_geometry)
+    return deliver(y, y4), deliver(indices, indices4)
+
+
+def _pair_out(out: object) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``max_pool2d``'s ``out`` with ``return_indices``: None or ``(values, indices)``."""
+    if out is None:
+        return None, None
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise TypeError(
+            f"out: with return_indices=True expected a pair (values, indices) of arrays, got "
+            f"{type(out).__name__}")
+    return out
 
 
 def max_pool2d_grad_input(
-    grad_output: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...]
+    grad_output: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...],
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gradient of :func:`max_pool2d` with respect to ``x``, of shape ``input_shape``.
 
     Each ``grad_output`` value is added to the input pixel its index names (overlapping
     windows accumulate). ``indices`` are those :func:`max_pool2d` returned (any integer
     dtype; each in ``[0, H * W)``), with the shape of ``grad_output``.
+    ``out``: optional array of the result's shape and dtype to write into (as
+    :func:`convpool.conv2d`'s ``out``).
     """
     grad_output, indices, input_shape, geometry, dtype = _max_pool2d_grad_input_arguments(
         grad_output, indices, input_shape)
     shape4 = pool_shape_4d(input_shape, "input_shape")
     out_shape4 = shape4[:2] + grad_output.shape[-2:]
-    grad = np.empty(shape4, dtype=dtype)
-    _core.max_pool2d_grad_input(
-        contiguous(grad_output, dtype).reshape(out_shape4),
-        np.ascontiguousarray(indices, dtype=np.int64).reshape(out_shape4),
-        grad,
-    )
-    return grad.reshape(input_shape)
+    gy4 = contiguous(grad_output, dtype).reshape(out_shape4)
+    indices4 = np.ascontiguousarray(indices, dtype=np.int64).reshape(out_shape4)
+    return computed_into(out, input_shape, dtype, (grad_output, indices),
+                         lambda grad: _core.max_pool2d_grad_input(gy4, indices4, grad), shape4)
 
 
 def _max_pool2d_grad_input_arguments(grad_output, indices, input_shape):
@@ -156,6 +182,7 @@ def avg_pool2d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: int | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """2-D average pooling: the mean of each window.
 
@@ -163,18 +190,21 @@ def avg_pool2d(
     given, else the number of window pixels inside the input plus padding
     (``count_include_pad=True``; a ``ceil_mode`` window hanging past the padding counts
     only its part inside, PyTorch's rule) or inside the input alone (``False``).
+    ``out``: optional array of the result's shape and dtype to write into (as
+    :func:`convpool.conv2d`'s ``out``).
 
     Returns:
         ``(N, C, OH, OW)`` (or ``(C, OH, OW)``).
     """
     x, setup, count_include_pad, divisor, dtype = _avg_pool2d_arguments(
         x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-    y = np.empty(setup.output_shape, dtype=dtype)
-    _core.avg_pool2d_forward(
-        contiguous(x, dtype).reshape(setup.input_shape), y, setup.kernel_geometry,
-        count_include_pad=count_include_pad, divisor_override=divisor,
-    )
-    return y.reshape(setup.user_shape(setup.output_shape))
+    x4 = contiguous(x, dtype).reshape(setup.input_shape)
+    return computed_into(
+        out, setup.user_shape(setup.output_shape), dtype, (x,),
+        lambda y4: _core.avg_pool2d_forward(x4, y4, setup.kernel_geometry,
+                                            count_include_pad=count_include_pad,
+                                            divisor_override=divisor),
+        setup.output_shape)
 
 
 def avg_pool2d_grad_input(
@@ -186,19 +216,21 @@ def avg_pool2d_grad_input(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: int | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gradient of :func:`avg_pool2d` with respect to ``x``, of shape ``input_shape``:
     each output gradient divided by its divisor and added to every input pixel of its
-    window."""
+    window. ``out`` as :func:`avg_pool2d`'s."""
     grad_output, input_shape, setup, count_include_pad, divisor, dtype = (
         _avg_pool2d_grad_input_arguments(grad_output, input_shape, kernel_size, stride, padding,
                                          ceil_mode, count_include_pad, divisor_override))
-    grad = np.empty(setup.input_shape, dtype=dtype)
-    _core.avg_pool2d_grad_input(
-        contiguous(grad_output, dtype).reshape(setup.output_shape), grad, setup.kernel_geometry,
-        count_include_pad=count_include_pad, divisor_override=divisor,
-    )
-    return grad.reshape(input_shape)
+    gy4 = contiguous(grad_output, dtype).reshape(setup.output_shape)
+    return computed_into(
+        out, input_shape, dtype, (grad_output,),
+        lambda grad: _core.avg_pool2d_grad_input(gy4, grad, setup.kernel_geometry,
+                                                 count_include_pad=count_include_pad,
+                                                 divisor_override=divisor),
+        setup.input_shape)
 
 
 def _global_shape(shape: tuple[int, ...], name: str) -> Shape4:
@@ -223,53 +255,59 @@ def _global_grad(grad_output: np.ndarray, input_shape: tuple[int, ...]) -> np.nd
     return grad_output
 
 
-def global_avg_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
+def global_avg_pool2d(x: np.ndarray, keepdims: bool = False,
+                      out: np.ndarray | None = None) -> np.ndarray:
     """Mean of each ``H x W`` plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``
-    (``(C,)`` / ``(C, 1, 1)`` for an unbatched input). Planes are summed in double."""
+    (``(C,)`` / ``(C, 1, 1)`` for an unbatched input). Planes are summed in double.
+    ``out`` as :func:`avg_pool2d`'s."""
     x, shape4, keepdims, dtype = _global_pool2d_arguments(x, keepdims)
-    y = np.empty(shape4[:2], dtype=dtype)
-    _core.global_avg_pool2d_forward(contiguous(x, dtype).reshape(shape4), y)
-    return y.reshape(_global_output_shape(x.shape, keepdims))
+    x4 = contiguous(x, dtype).reshape(shape4)
+    return computed_into(out, _global_output_shape(x.shape, keepdims), dtype, (x,),
+                         lambda y: _core.global_avg_pool2d_forward(x4, y), shape4[:2])
 
 
 def global_avg_pool2d_grad_input(
-    grad_output: np.ndarray, input_shape: tuple[int, ...]
+    grad_output: np.ndarray, input_shape: tuple[int, ...], out: np.ndarray | None = None
 ) -> np.ndarray:
     """Gradient of :func:`global_avg_pool2d`: each plane receives its ``grad_output / (H * W)``.
 
     ``grad_output`` may have either output shape (with or without ``keepdims``).
+    ``out``: optional array of the result's shape and dtype to write into (as
+    :func:`convpool.conv2d`'s ``out``).
     """
     grad_output, input_shape, shape4, dtype = _global_avg_pool2d_grad_input_arguments(
         grad_output, input_shape)
-    grad = np.empty(shape4, dtype=dtype)
-    _core.global_avg_pool2d_grad_input(contiguous(grad_output, dtype).reshape(shape4[:2]), grad)
-    return grad.reshape(input_shape)
+    gy = contiguous(grad_output, dtype).reshape(shape4[:2])
+    return computed_into(out, input_shape, dtype, (grad_output,),
+                         lambda grad: _core.global_avg_pool2d_grad_input(gy, grad), shape4)
 
 
-def global_max_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
+def global_max_pool2d(x: np.ndarray, keepdims: bool = False,
+                      out: np.ndarray | None = None) -> np.ndarray:
     """Maximum of each ``H x W`` plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``.
 
-    A plane holding NaN gives NaN."""
+    A plane holding NaN gives NaN. ``out`` as :func:`avg_pool2d`'s."""
     x, shape4, keepdims, dtype = _global_pool2d_arguments(x, keepdims)
-    y = np.empty(shape4[:2], dtype=dtype)
-    _core.global_max_pool2d_forward(contiguous(x, dtype).reshape(shape4), y, None)
-    return y.reshape(_global_output_shape(x.shape, keepdims))
+    x4 = contiguous(x, dtype).reshape(shape4)
+    return computed_into(out, _global_output_shape(x.shape, keepdims), dtype, (x,),
+                         lambda y: _core.global_max_pool2d_forward(x4, y, None), shape4[:2])
 
 
-def global_max_pool2d_grad_input(grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
+def global_max_pool2d_grad_input(grad_output: np.ndarray, x: np.ndarray,
+                                  out: np.ndarray | None = None) -> np.ndarray:
     """Gradient of :func:`global_max_pool2d` with respect to ``x`` (the forward input).
 
     Each plane's gradient goes to its maximum, found again in ``x`` as the forward finds
     it: the first occurrence in row-major order on ties, the first NaN if there is one.
     ``grad_output`` may have either output shape (with or without ``keepdims``).
+    ``out``: optional array of the result's shape and dtype to write into (as
+    :func:`convpool.conv2d`'s ``out``).
     """
     grad_output, x, shape4, dtype = _global_max_pool2d_grad_input_arguments(grad_output, x)
-    grad = np.empty(shape4, dtype=dtype)
-    _core.global_max_pool2d_grad_input(
-        contiguous(grad_output, dtype).reshape(shape4[:2]), contiguous(x, dtype).reshape(shape4),
-        grad,
-    )
-    return grad.reshape(x.shape)
+    gy = contiguous(grad_output, dtype).reshape(shape4[:2])
+    x4 = contiguous(x, dtype).reshape(shape4)
+    return computed_into(out, x.shape, dtype, (grad_output, x),
+                         lambda grad: _core.global_max_pool2d_grad_input(gy, x4, grad), shape4)
 
 
 _CHANNEL_MODES = ("max", "avg")
@@ -290,36 +328,41 @@ def _channelpool_geometry(shape: tuple[int, ...], size: object, mode: object, na
     return shape4, out4, size, mode
 
 
-def channel_pool(x: np.ndarray, size: int, mode: str = "max") -> np.ndarray:
+def channel_pool(x: np.ndarray, size: int, mode: str = "max",
+                 out: np.ndarray | None = None) -> np.ndarray:
     """Pooling across channels (maxout): the max or mean of each group of ``size``
     consecutive channels, pixel by pixel.
 
     ``(N, C, H, W) -> (N, C // size, H, W)`` (or ``(C, H, W) -> (C // size, H, W)``);
     ``size`` must divide ``C``. ``mode`` is ``"max"`` (NaN propagates) or ``"avg"``.
+    ``out``: optional array of the result's shape and dtype to write into (as
+    :func:`convpool.conv2d`'s ``out``).
     """
     x, shape4, out4, size, mode, dtype = _channel_pool_arguments(x, size, mode)
-    y = np.empty(out4, dtype=dtype)
-    _core.channel_pool_forward(contiguous(x, dtype).reshape(shape4), y, size=size, mode=mode)
-    return y.reshape(out4[4 - x.ndim :])
+    x4 = contiguous(x, dtype).reshape(shape4)
+    return computed_into(out, out4[4 - x.ndim :], dtype, (x,),
+                         lambda y: _core.channel_pool_forward(x4, y, size=size, mode=mode), out4)
 
 
 def channel_pool_grad_input(
-    grad_output: np.ndarray, x: np.ndarray, size: int, mode: str = "max"
+    grad_output: np.ndarray, x: np.ndarray, size: int, mode: str = "max",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gradient of :func:`channel_pool` with respect to ``x`` (the forward input).
 
     ``"max"``: each gradient goes to the winning channel of its group, found again in
     ``x`` (the first maximum on ties, the first NaN if there is one). ``"avg"``: each
     gradient is divided by ``size`` among the group (only the shape of ``x`` is used).
+    ``out``: optional array of the result's shape and dtype to write into (as
+    :func:`convpool.conv2d`'s ``out``).
     """
     grad_output, x, shape4, out4, size, mode, dtype = _channel_pool_grad_input_arguments(
         grad_output, x, size, mode)
-    grad = np.empty(shape4, dtype=dtype)
-    _core.channel_pool_grad_input(
-        contiguous(grad_output, dtype).reshape(out4), contiguous(x, dtype).reshape(shape4), grad,
-        size=size, mode=mode,
-    )
-    return grad.reshape(x.shape)
+    gy4 = contiguous(grad_output, dtype).reshape(out4)
+    x4 = contiguous(x, dtype).reshape(shape4)
+    return computed_into(
+        out, x.shape, dtype, (grad_output, x),
+        lambda grad: _core.channel_pool_grad_input(gy4, x4, grad, size=size, mode=mode), shape4)
 
 
 

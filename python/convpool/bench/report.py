@@ -185,6 +185,11 @@ def _memory_table(memory: dict | None) -> str | None:
             + f"\n(method: {memory['method']})")
 
 
+def _optional(value: object, form: str) -> str:
+    """A value a result file written by an older version may lack."""
+    return "-" if value is None else form.format(value)
+
+
 def _training_table(training: dict | None) -> str | None:
     if not training:
         return None
@@ -195,9 +200,11 @@ def _training_table(training: dict | None) -> str | None:
         rows.append([library, str(training["images"]), f"{run['seconds']:.2f}",
                      f"{training['images'] / run['seconds']:.0f}",
                      f"{run['seconds'] * training['epoch_images'] / training['images']:.2f}",
+                     _optional(run.get("cpu_seconds"), "{:.2f}"),
+                     _optional(run.get("page_faults"), "{:d}"),
                      f"{run['final_loss']:.3f}"])
-    table = _table(["library", "images", "seconds", "images/s", "epoch s (60000)", "last loss"],
-                   rows, left=1)
+    table = _table(["library", "images", "seconds", "images/s", "epoch s (60000)", "CPU s",
+                    "page faults", "last loss"], rows, left=1)
     ratio = training.get("ratio")
     return table + (f"\ntorch/convpool: {ratio:.3g}" if ratio else "") + (
         f"\n{training['note']}" if training.get("note") else "")
