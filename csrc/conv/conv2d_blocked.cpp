@@ -22,16 +22,18 @@ namespace convpool::CONVPOOL_ISA {
 namespace {
 
 // Copies planes of (rows x cols) into planes (followed by V zeros of slack) of (padded_rows x padded_cols), pixel (r, c)
-// going to (r + top, c + left); everything else is zero. top/left may be negative (crop).
+// going to (r + top, c + left); everything else is padded by `mode` (copy_padded_rows).
+// top/left may be negative (crop).
 const float* padded_planes(const float* src, int64_t planes, int64_t rows, int64_t cols,
-                           int64_t top, int64_t left, int64_t padded_rows, int64_t padded_cols) {
+                           int64_t top, int64_t left, int64_t padded_rows, int64_t padded_cols,
+                           PaddingMode mode) {
   const size_t size = size_t(planes * padded_rows * padded_cols);
   float* dst = workspace(WorkspaceSlot::padded_input, size + V);
   std::fill(dst + size, dst + size + V, 0.0f);  // slack for vector loads past the last row
 #pragma omp parallel for num_threads(threads_for(planes * padded_rows * padded_cols)) schedule(static)
   for (int64_t p = 0; p < planes; ++p)
     copy_padded_rows(src + p * rows * cols, rows, cols, -top, padded_rows, left, padded_cols,
-                     dst + p * padded_rows * padded_cols, padded_cols);
+                     dst + p * padded_rows * padded_cols, padded_cols, mode);
   return dst;
 }
 
@@ -109,6 +111,7 @@ struct TapConvolution {
   int64_t in_channels = 0, in_rows = 0, in_cols = 0, in_row_step = 1, in_col_step = 1;
   const float* source = nullptr;
   int64_t source_rows = 0, source_cols = 0, pad_top = 0, pad_left = 0;
+  PaddingMode source_mode = PaddingMode::zeros;
   int64_t window_rows = 0;  // padded rows one output row reads
   Array<int64_t> taps;
   Array<float> packed;  // [g][ob][i][t][NB * V]
@@ -206,7 +209,7 @@ struct TapConvolution {
     for (int64_t i = 0; i < cin_g; ++i)
       copy_padded_rows(source + (first_plane + i) * source_rows * source_cols, source_rows, source_cols,
                        first_row - pad_top, window_rows, pad_left, in_cols,
-                       dst + i * window_rows * in_cols, in_cols);
+                       dst + i * window_rows * in_cols, in_cols, source_mode);
   }
 
   void run_by_rows() const {
@@ -250,8 +253,8 @@ void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w, co
   job.nb = weight_vectors(job.cout_g);
   job.by_rows = C.stride == 1 && TapConvolution::rows_suit(job.cout_g, C.out_size);
 
-  // Zero padding becomes real zeros so that the microkernel never tests bounds (and the
-  // row kernel finds slack past the last row).
+  // Padding becomes real values (zeros, or the pixels a non-zero mode repeats) so that
+  // the microkernel never tests bounds (and the row kernel finds slack past the last row).
   const int64_t rows_read = read_extent(R), cols_read = read_extent(C);
   job.in = x;
   job.in_rows = R.in_size;
@@ -262,13 +265,14 @@ void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w, co
     job.in_cols = cols_read;
     if (job.by_rows) {
       job.in = padded_planes(x, g.batch * g.in_channels, R.in_size, C.in_size, R.pad_before,
-                             C.pad_before, job.in_rows, job.in_cols);
+                             C.pad_before, job.in_rows, job.in_cols, g.padding_mode);
     } else {
       job.source = x;
       job.source_rows = R.in_size;
       job.source_cols = C.in_size;
       job.pad_top = R.pad_before;
       job.pad_left = C.pad_before;
+      job.source_mode = g.padding_mode;
       job.window_rows = (R.kernel - 1) * R.dilation + 1;
     }
   }
@@ -345,7 +349,8 @@ void blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const floa
                       mc.size == C.out_size;
   const float* padded = inside ? grad_y
                                : padded_planes(grad_y, g.batch * g.out_channels, R.out_size,
-                                               C.out_size, mr.before, mc.before, mr.size, mc.size);
+                                               C.out_size, mr.before, mc.before, mr.size, mc.size,
+                                               PaddingMode::zeros);
   const int64_t conv_cin_g = g.in_channels_per_group(), conv_cout_g = g.out_channels_per_group();
   const int64_t K = g.kernel_plane();
   for (int64_t ry = 0; ry < std::min(R.stride, R.in_size); ++ry) {

@@ -12,20 +12,22 @@ namespace convpool::CONVPOOL_ISA {
 
 namespace {
 
-// Rows of a plane, zero padded and split into column phases: row b, phase p, position k
-// holds padded column k * stride + p (plane column k * stride + p - left, or zero).
+// Rows of a plane, padded by `mode` and split into column phases: row b, phase p,
+// position k holds padded column k * stride + p (plane column k * stride + p - left, or
+// the padding, see copy_padded_rows).
 // Phases are a whole number of vectors long, so that vector loads never leave a row.
 struct PhaseRows {
   Array<float> data, scratch;
   int64_t stride = 1, phase_len = 0, row_len = 0;
 
   void fill(const float* plane, int64_t rows, int64_t cols, int64_t first_row, int64_t count,
-            int64_t left) {
+            int64_t left, PaddingMode mode) {
     row_len = stride * phase_len;
     if (data.size() < size_t(count * row_len)) data.assign(size_t(count * row_len), 0.0f);
     if (scratch.size() < size_t(row_len)) scratch.assign(size_t(row_len), 0.0f);
     for (int64_t b = 0; b < count; ++b) {
-      copy_padded_rows(plane, rows, cols, first_row + b, 1, left, row_len, scratch.data(), row_len);
+      copy_padded_rows(plane, rows, cols, first_row + b, 1, left, row_len, scratch.data(), row_len,
+                       mode);
       split(scratch.data(), data.data() + b * row_len);
     }
   }
@@ -119,7 +121,7 @@ void depthwise_strided_forward(const Conv2dGeometry& g, const float* x, const fl
       const int64_t r0 = b * block, rows = std::min(block, R.out_size - r0);
       in.fill(x + (n * g.in_channels + p) * g.in_plane(), R.in_size, C.in_size,
               r0 * R.stride - R.pad_before, (rows - 1) * R.stride + (R.kernel - 1) * R.dilation + 1,
-              C.pad_before);
+              C.pad_before, g.padding_mode);
       const float* wq = w + q * K;
       const float bq = bias ? bias[q] : 0.0f;
       for (int64_t i = 0; i < rows; ++i) {
@@ -169,7 +171,7 @@ void depthwise_strided_grad_weight(const Conv2dGeometry& g, const float* x, cons
       const int64_t r0 = b * block, rows = std::min(block, R.out_size - r0);
       in.fill(x + (n * g.in_channels + p) * g.in_plane(), R.in_size, C.in_size,
               r0 * R.stride - R.pad_before, (rows - 1) * R.stride + (R.kernel - 1) * R.dilation + 1,
-              C.pad_before);
+              C.pad_before, g.padding_mode);
       const float* src = grad_y + (n * g.out_channels + q) * g.out_plane() + r0 * OW;
       for (int64_t i = 0; i < rows; ++i) {
         std::copy(src + i * OW, src + (i + 1) * OW, gy.data() + i * padded_ow);

@@ -244,7 +244,7 @@ void few_channels_forward(const Conv2dGeometry& g, const float* x, const float* 
               w[(co * cin_g + c) * K + k];
     }
 
-  // Each task copies the input rows its output rows read, zero padded, wide enough for
+  // Each task copies the input rows its output rows read, padded, wide enough for
   // whole tiles of pixels, so that the kernel never tests bounds.
   const int64_t tiles = ceil_div(OW, int64_t(tile.pixels));
   const int64_t width = (tiles * tile.pixels - 1) * C.stride + (C.kernel - 1) * C.dilation + 1;
@@ -268,7 +268,8 @@ void few_channels_forward(const Conv2dGeometry& g, const float* x, const float* 
       for (int64_t c = 0; c < cin_g; ++c)
         copy_padded_rows(x + (n * g.in_channels + grp * cin_g + c) * g.in_plane(), R.in_size,
                          C.in_size, r0 * R.stride - R.pad_before, (rows - 1) * R.stride + span,
-                         C.pad_before, width, window.data() + c * window_rows * width, width);
+                         C.pad_before, width, window.data() + c * window_rows * width, width,
+                         g.padding_mode);
       for (int64_t ob = 0; ob < ob_count; ++ob) {
         const float* wb = packed.data() + (grp * ob_count + ob) * cin_g * K * B;
         const float* bb = packed_bias.data() + (grp * ob_count + ob) * B;
@@ -372,7 +373,8 @@ void few_channels_grad_input(const Conv2dGeometry& g, const float* grad_y, const
         for (int64_t q = 0; q < cout_g; ++q)
           copy_padded_rows(grad_y + (n * g.out_channels + grp * cout_g + q) * g.out_plane(),
                            R.out_size, C.out_size, a0 + os_min[size_t(ry)], rows + os_span[size_t(ry)],
-                           -ot_min, width, buffer.data() + q * buffer_rows * width, width);
+                           -ot_min, width, buffer.data() + q * buffer_rows * width, width,
+                           PaddingMode::zeros);
       for (int64_t r0 = 0; r0 < rows; r0 += nr_max) {
         const int nr = int(std::min<int64_t>(nr_max, rows - r0));
         const PhaseTileFn kernel = phase_tile_for(cin_g, nr);

@@ -23,8 +23,9 @@ int64_t rows_per_task(int64_t out_rows, int64_t out_cols) {
   return std::clamp<int64_t>(16384 / std::max<int64_t>(out_cols, 1), 1, std::max<int64_t>(out_rows, 1));
 }
 
-// The input rows a task reads, zero padded: buffer row b, column c hold
-// src[first_row + b][c - left] where that lies inside the plane, else zero. Each row
+// The input rows a task reads, padded by `mode`: buffer row b, column c hold
+// src[first_row + b][c - left] where that lies inside the plane, else the padding
+// (copy_padded_rows). Each row
 // has V floats of slack so that vector loads past the last output never leave it.
 struct RowBuffer {
   Array<float> data;
@@ -35,10 +36,10 @@ struct RowBuffer {
   void reserve(int64_t rows, int64_t width) { data.assign(size_t(rows * (width + V)), 0.0f); }
 
   void fill(const float* src, int64_t src_rows, int64_t src_cols, int64_t first_row, int64_t rows,
-            int64_t left, int64_t width) {
+            int64_t left, int64_t width, PaddingMode mode) {
     cols = width + V;
     if (data.size() != size_t(rows * cols)) data.assign(size_t(rows * cols), 0.0f);
-    copy_padded_rows(src, src_rows, src_cols, first_row, rows, left, cols, data.data(), cols);
+    copy_padded_rows(src, src_rows, src_cols, first_row, rows, left, cols, data.data(), cols, mode);
   }
   const float* row(int64_t b) const { return data.data() + b * cols; }
 };
@@ -138,7 +139,7 @@ void plane_forward(const Conv2dGeometry& g, const float* x, const float* w, cons
       const int64_t r0 = b * block, rows = std::min(block, R.out_size - r0);
       buffer.fill(x + (n * g.in_channels + p) * g.in_plane(), R.in_size, C.in_size,
                   r0 * R.stride - R.pad_before, (rows - 1) * R.stride + R.dilation * (R.kernel - 1) + 1,
-                  C.pad_before, C.out_size + C.dilation * (C.kernel - 1));
+                  C.pad_before, C.out_size + C.dilation * (C.kernel - 1), g.padding_mode);
       const FilterTaps f{w + q * g.kernel_plane(), R.kernel, C.kernel, R.dilation, C.dilation};
       filter_rows(buffer, R.stride, f, rows, C.out_size, bias ? bias[q] : 0.0f, false,
                   y + plane * g.out_plane() + r0 * C.out_size, C.out_size);
@@ -177,7 +178,7 @@ void plane_grad_input(const Conv2dGeometry& g, const float* grad_y, const float*
         const int64_t q = p * cout_g + qq;
         buffer.fill(grad_y + (n * g.out_channels + q) * g.out_plane(), R.out_size, C.out_size,
                     r0 - top, rows + R.dilation * (R.kernel - 1), left,
-                    C.in_size + C.dilation * (C.kernel - 1));
+                    C.in_size + C.dilation * (C.kernel - 1), PaddingMode::zeros);
         const FilterTaps f{flipped.data() + q * K, R.kernel, C.kernel, R.dilation, C.dilation};
         filter_rows(buffer, 1, f, rows, C.in_size, 0.0f, qq > 0, out, C.in_size);
       }
@@ -217,7 +218,7 @@ void plane_grad_weight(const Conv2dGeometry& g, const float* x, const float* gra
       const int64_t r0 = b * block, rows = std::min(block, R.out_size - r0);
       buffer.fill(x + (n * g.in_channels + p) * g.in_plane(), R.in_size, C.in_size,
                   r0 * R.stride - R.pad_before, (rows - 1) * R.stride + R.dilation * (R.kernel - 1) + 1,
-                  C.pad_before, OW + C.dilation * (C.kernel - 1));
+                  C.pad_before, OW + C.dilation * (C.kernel - 1), g.padding_mode);
       const float* src = grad_y + (n * g.out_channels + q) * g.out_plane() + r0 * OW;
       for (int64_t i = 0; i < rows; ++i) {
         std::copy(src + i * OW, src + (i + 1) * OW, gy + i * padded_ow);

@@ -61,7 +61,8 @@ constexpr double kBlockedChunkFloats = 384.0 * 1024 / sizeof(float);  // conv2d_
 }  // namespace
 
 bool winograd_supports(const Conv2dGeometry& g, int vector_floats) {
-  return winograd_suits(g, 1, vector_floats);
+  // The input gradient's and weight gradient's patches read zero padding only.
+  return g.zero_padded() && winograd_suits(g, 1, vector_floats);
 }
 
 bool winograd_forward_supports(const Conv2dGeometry& g, int vector_floats) {
@@ -100,6 +101,7 @@ bool blocked_forward_supports(const Conv2dGeometry& g, int vector_floats) {
 }
 
 bool blocked_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
+  if (!g.zero_padded()) return false;  // the padded output gradient is folded by nothing
   const bool rows = g.rows.stride == 1 && g.cols.stride == 1 &&
                     blocked_rows_suit(g.in_channels_per_group(), g.cols.in_size, vector_floats);
   if (!((rows || g.in_channels_per_group() >= 4) && g.batch > 0 && g.in_plane() > 0))
@@ -110,6 +112,7 @@ bool blocked_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
 }
 
 bool blocked_grad_weight_supports(const Conv2dGeometry& g, int) {
+  if (!g.zero_padded()) return false;  // its channels-last packing pads with zeros
   if (!(g.out_channels_per_group() >= 4 && g.batch > 0 && g.out_plane() > 0)) return false;
   // Each thread packs chunks of padded input rows (at least the rows of one window, the
   // rest within a chunk) channels-last.
@@ -128,6 +131,7 @@ bool plane_supports(const Conv2dGeometry& g, int vector_floats) {
 }
 
 bool plane_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
+  if (!g.zero_padded()) return false;  // the padded output gradient is folded by nothing
   if (!(g.in_channels_per_group() == 1 && g.cols.stride == 1 && g.rows.stride == 1))
     return false;
   const int64_t block = plane_rows_per_task(g.rows.in_size, g.cols.in_size);
@@ -145,7 +149,8 @@ bool few_channels_forward_supports(const Conv2dGeometry& g, int) {
 }
 
 bool few_channels_grad_input_supports(const Conv2dGeometry& g, int) {
-  return g.in_channels_per_group() >= 1 &&
+  // The padded output gradient is folded by nothing: zero padding only.
+  return g.zero_padded() && g.in_channels_per_group() >= 1 &&
          g.in_channels_per_group() <= kFewChannelsMaxInputChannels &&
          g.rows.stride <= kFewChannelsMaxStride && g.cols.stride <= kFewChannelsMaxStride &&
          g.batch > 0 && g.in_plane() > 0;
@@ -172,7 +177,9 @@ bool depthwise_small_planes(const Conv2dGeometry& g) {
   constexpr int64_t kMaxPaddedPixels = 1 << 16;
   const int64_t rows = depthwise_lanes_padded_size(g.rows);
   const int64_t cols = depthwise_lanes_padded_size(g.cols);
-  return g.in_channels_per_group() == 1 && g.out_channels_per_group() == 1 && g.batch > 0 &&
+  // The lane planes pad with zeros.
+  return g.zero_padded() && g.in_channels_per_group() == 1 && g.out_channels_per_group() == 1 &&
+         g.batch > 0 &&
          g.rows.out_size > 0 && g.cols.out_size > 0 && g.in_plane() > 0 && g.rows.stride <= 4 &&
          g.cols.stride <= 4 && rows <= kMaxPaddedPixels && cols <= kMaxPaddedPixels &&
          rows * cols <= kMaxPaddedPixels;

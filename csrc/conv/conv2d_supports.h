@@ -1,6 +1,11 @@
 // Which cases each float32 fast path of the convolution supports. Compiled once, outside
 // the per-ISA builds (the registry calls these on every CPU); `vector_floats` is the
 // vector width of the SIMD level that would run the kernel (4, 8 or 16 floats).
+//
+// Padding: the forward and weight-gradient kernels that read the input through
+// copy_padded_rows (padded_rows.h) take every padding mode; the others, and every input
+// gradient (which would have to fold the gradient of the padding back), say
+// Conv2dGeometry::zero_padded() and leave the other modes to the direct loops.
 #pragma once
 
 #include <cstdint>

@@ -38,6 +38,7 @@ struct WinogradProblem {
   int64_t batch = 0, in_channels = 0, out_channels = 0;
   const float* in = nullptr;
   int64_t in_rows = 0, in_cols = 0, pad_top = 0, pad_left = 0;
+  PaddingMode mode = PaddingMode::zeros;  // what the padding of `in` holds
   float* out = nullptr;
   int64_t out_rows = 0, out_cols = 0;
   const float* bias = nullptr;
@@ -341,9 +342,11 @@ void winograd_tiles(const WinogradProblem& p) {
               const float* ahead = plane + 2 * p.in_rows * p.in_cols + y * p.in_cols;
               for (int64_t k = 0; k < copied_cols; k += 16) __builtin_prefetch(ahead + k);
             }
-          // Columns from pad_left + copied_cols on stay zero from the buffer's creation.
+          // With zero padding, columns from pad_left + copied_cols on stay zero from the
+          // buffer's creation; the other modes fill the whole row.
           copy_padded_rows(plane, p.in_rows, p.in_cols, step * ty - p.pad_top, patch, p.pad_left,
-                           p.pad_left + copied_cols, padded_rows, row_length);
+                           p.mode == PaddingMode::zeros ? p.pad_left + copied_cols : row_length,
+                           padded_rows, row_length, p.mode);
           const float* rows[patch];
           for (int r = 0; r < patch; ++r) rows[r] = padded_rows + r * row_length;
           float* vc = vb + c * v_stride + tt;
@@ -411,6 +414,7 @@ void winograd_forward(const Conv2dGeometry& g, const float* x, const float* w, c
   p.in_cols = g.cols.in_size;
   p.pad_top = g.rows.pad_before;
   p.pad_left = g.cols.pad_before;
+  p.mode = g.padding_mode;
   p.out = y;
   p.out_rows = g.rows.out_size;
   p.out_cols = g.cols.out_size;

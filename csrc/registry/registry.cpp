@@ -31,7 +31,7 @@ std::string describe(const WindowAxis& a) {
 }
 
 std::string describe(const Conv2dGeometry& g) {
-  return "batch " + std::to_string(g.batch) + ", channels " + std::to_string(g.in_channels) +
+  return std::string("padding mode ") + padding_mode_name(g.padding_mode) + ", batch " + std::to_string(g.batch) + ", channels " + std::to_string(g.in_channels) +
          " -> " + std::to_string(g.out_channels) + ", groups " + std::to_string(g.groups) +
          ", height: " + describe(g.rows) + "; width: " + describe(g.cols);
 }

@@ -301,38 +301,17 @@ class ConvGeometry:
     input_ndim: int  # 4 batched, 3 unbatched, 2 picture
 
     @cached_property
-    def flat_padding(self) -> tuple[int, int, int, int]:
-        (top, bottom), (left, right) = self.sides
-        return top, bottom, left, right
-
-    @cached_property
-    def explicit_padding(self) -> bool:
-        """Whether the input is padded before the kernel runs (a non-zero padding mode)."""
-        return self.padding_mode != "zeros" and any(self.flat_padding)
-
-    @cached_property
-    def padded_shape(self) -> Shape4:
-        n, c, h, w = self.input_shape
-        top, bottom, left, right = self.flat_padding
-        return n, c, h + top + bottom, w + left + right
-
-    @cached_property
-    def kernel_input_shape(self) -> Shape4:
-        """The input as the kernel reads it: padded beforehand for non-zero modes."""
-        return self.padded_shape if self.explicit_padding else self.input_shape
-
-    @cached_property
     def kernel_geometry(self) -> _core.Conv2dGeometry:
-        """The plain value the compiled layer receives (no padding left for the kernel
-        once the input was padded beforehand)."""
-        n, c_in, h, w = self.kernel_input_shape
+        """The plain value the compiled layer receives; the kernels read the padding mode
+        themselves (no padded copy of the input)."""
+        n, c_in, h, w = self.input_shape
         c_out, _, kh, kw = self.weight_shape
-        sides = ((0, 0), (0, 0)) if self.explicit_padding else self.sides
         rows = _window_axis(h, self.output_shape[2], kh, self.stride[0], self.dilation[0],
-                            sides[0])
+                            self.sides[0])
         cols = _window_axis(w, self.output_shape[3], kw, self.stride[1], self.dilation[1],
-                            sides[1])
-        return _core.Conv2dGeometry(n, c_in, c_out, self.groups, rows, cols)
+                            self.sides[1])
+        return _core.Conv2dGeometry(n, c_in, c_out, self.groups, rows, cols,
+                                    getattr(_core.PaddingMode, self.padding_mode))
 
     @cached_property
     def user_output_shape(self) -> tuple[int, ...]:
