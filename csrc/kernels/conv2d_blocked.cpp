@@ -1,14 +1,132 @@
-// Register-blocked float32 convolution for one instruction set (see conv2d_blocked.h).
-// This file is compiled once per ISA with CONVPOOL_ISA set to the namespace name; GCC
-// vector extensions give each build its native vector width.
-#include "conv/conv2d_blocked.h"
+// Register-blocked float32 convolution, compiled once per instruction set (with each
+// ISA's flags into namespaces avx512, avx2, baseline).
+//
+// Forward and input gradient share one engine, a "tap convolution": a tile of output
+// pixels x 16-32 output channels lives in vector registers while the engine walks the
+// input channels and kernel taps, broadcasting one input value against a vector of
+// packed weights. The input gradient is the same engine on the output gradient with
+// the kernel transposed and flipped, one pass per stride phase. The weight gradient uses
+// the same register tile with pixels as the reduction axis.
+// GCC vector extensions give each build its native vector width.
+//
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the
+// registry line names both (registry/registry.cpp).
+#include <cstdint>
 
+#include "common/geometry.h"
+
+namespace convpool {
+
+// The most output channels per group a row tile of the blocked engine holds.
+constexpr int64_t kBlockedMaxRowChannels = 8;
+// Whether the blocked engine puts its vectors along output rows (row tiles) for
+// `out_channels` outputs per group over rows of `cols` pixels; the predicates and the
+// kernels ask the same (defined in the predicate section).
+bool blocked_rows_suit(int64_t out_channels, int64_t cols, int vector_floats);
+
+}  // namespace convpool
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+#include <algorithm>
+
+#include "common/threading.h"
+
+namespace convpool {
+
+namespace {
+
+// The extent of the input rows (or columns) the windows of axis `a` read, padding included.
+double read_extent(const WindowAxis& a) {
+  return double(a.out_size - 1) * double(a.stride) + double(a.dilation) * double(a.kernel - 1) + 1;
+}
+
+// Rows (or columns) of the output gradient, zero margins included, that the blocked input
+// gradient's stride phases read (as conv2d_blocked.cpp builds it).
+double gradient_rows(const WindowAxis& a) {
+  int64_t lowest = 0, highest = 0;
+  // Phases from in_size on hold no input pixel (and a stride may be near 2**62).
+  for (int64_t phase = 0; phase < std::min(a.stride, a.in_size); ++phase)
+    for (int64_t k = 0; k < a.kernel; ++k) {
+      const int64_t shift = phase + a.pad_before - k * a.dilation;  // = offset * stride
+      const int64_t rest = ((shift % a.stride) + a.stride) % a.stride;
+      if (rest != 0) continue;
+      const int64_t offset = (shift - rest) / a.stride;
+      lowest = std::min(lowest, offset);
+      highest = std::max(highest, offset);
+    }
+  const int64_t in_phase_rows = (a.in_size + a.stride - 1) / a.stride;
+  return double(-lowest) + double(std::max(a.out_size, in_phase_rows + highest));
+}
+
+constexpr double kBlockedChunkFloats = 384.0 * 1024 / sizeof(float);  // the weight gradient's chunks
+
+}  // namespace
+
+bool blocked_rows_suit(int64_t out_channels, int64_t cols, int vector_floats) {
+  return out_channels <= kBlockedMaxRowChannels && out_channels * 2 <= vector_floats &&
+         cols * 2 >= vector_floats;
+}
+
+bool blocked_forward_supports(const Conv2dGeometry& g, int vector_floats) {
+  // With one input channel per group the plane filter beats channel tiles; the row kernel
+  // beats both from two output channels per group on (measured: LeNet's first layer 2.3x,
+  // a single-channel picture filter or a depthwise layer 0.5x-0.8x).
+  const bool rows = g.cols.stride == 1 && g.out_channels_per_group() >= 2 &&
+                    blocked_rows_suit(g.out_channels_per_group(), g.cols.out_size, vector_floats);
+  const bool tiles = g.out_channels_per_group() >= 4 && g.in_channels_per_group() >= 2;
+  if (!(g.cols.stride <= 2 && (rows || tiles) && g.batch > 0 && g.rows.out_size > 0 &&
+        g.cols.out_size > 0 && g.in_plane() > 0))
+    return false;
+  // The padded copy blocked_forward makes, bounded by the operands (padding that few
+  // windows read goes to `direct`, which needs no copy): whole padded planes for the row
+  // kernel, a window of rows per thread for channel tiles.
+  const WindowAxis &R = g.rows, &C = g.cols;
+  const double rows_read = read_extent(R), cols_read = read_extent(C);
+  if (C.stride == 1 && blocked_rows_suit(g.out_channels_per_group(), C.out_size, vector_floats))
+    return scratch_within_operands(g, double(g.batch) * double(g.in_channels) * rows_read *
+                                          cols_read);
+  if (R.pad_before == 0 && C.pad_before == 0 && rows_read <= double(R.in_size) &&
+      cols_read <= double(C.in_size))
+    return true;  // reads the input in place
+  const double window_rows = double(R.kernel - 1) * double(R.dilation) + 1;
+  return scratch_within_operands(
+      g, double(num_threads()) * double(g.in_channels_per_group()) * window_rows * cols_read);
+}
+
+bool blocked_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
+  if (!g.zero_padded()) return false;  // the padded output gradient is folded by nothing
+  const bool rows = g.rows.stride == 1 && g.cols.stride == 1 &&
+                    blocked_rows_suit(g.in_channels_per_group(), g.cols.in_size, vector_floats);
+  if (!((rows || g.in_channels_per_group() >= 4) && g.batch > 0 && g.in_plane() > 0))
+    return false;
+  // The output gradient with the zero margins every stride phase reads.
+  return scratch_within_operands(g, double(g.batch) * double(g.out_channels) *
+                                        gradient_rows(g.rows) * gradient_rows(g.cols));
+}
+
+bool blocked_grad_weight_supports(const Conv2dGeometry& g, int) {
+  if (!g.zero_padded()) return false;  // its channels-last packing pads with zeros
+  if (!(g.out_channels_per_group() >= 4 && g.batch > 0 && g.out_plane() > 0)) return false;
+  // Each thread packs chunks of padded input rows (at least the rows of one window, the
+  // rest within a chunk) channels-last.
+  const double window_rows = double(g.rows.kernel - 1) * double(g.rows.dilation) + 1;
+  return scratch_within_operands(
+      g, double(num_threads()) *
+             (double(g.in_channels) * window_rows * read_extent(g.cols) + kBlockedChunkFloats));
+}
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <utility>
 
-#include "conv/conv2d_supports.h"
 #include "conv/padded_rows.h"
 #include "conv/tap_tile.h"
 #include "common/simd_vec.h"
@@ -590,3 +708,4 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
 }
 
 }  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY

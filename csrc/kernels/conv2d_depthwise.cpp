@@ -1,6 +1,39 @@
-// Strided depthwise float32 convolution for one instruction set (see conv2d_depthwise.h).
-#include "conv/conv2d_depthwise.h"
+// Strided depthwise float32 convolution, compiled once per instruction set: one input plane per output plane (C_in / groups == 1) with a
+// column stride above 1, where the plane filter's contiguous row vectors do not apply.
+// Each task copies the input rows it reads, zero padded and split into column phases
+// (column k * stride + p goes to phase p, position k): every tap then reads one phase
+// contiguously, and vectors run along output rows as in the plane filter. Forward and
+// weight gradient; the input gradient is the few-input-channel phase kernel's.
+//
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the
+// registry line names both (registry/registry.cpp).
+#include <cstdint>
 
+#include "common/geometry.h"
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+
+namespace convpool {
+
+bool depthwise_strided_forward_supports(const Conv2dGeometry& g, int) {
+  // Strides up to 4: a task's buffer holds `stride` phases of each row it reads, and
+  // every row between its first and last.
+  return g.in_channels_per_group() == 1 && g.cols.stride >= 2 && g.cols.stride <= 4 &&
+         g.rows.stride <= 4 && g.batch > 0 && g.rows.out_size > 0 && g.cols.out_size > 0 &&
+         g.in_plane() > 0;
+}
+
+bool depthwise_strided_grad_weight_supports(const Conv2dGeometry& g, int vector_floats) {
+  return depthwise_strided_forward_supports(g, vector_floats);
+}
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
 #include <algorithm>
 #include <cstdint>
 
@@ -207,3 +240,4 @@ void depthwise_strided_grad_weight(const Conv2dGeometry& g, const float* x, cons
 }
 
 }  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY

@@ -1,9 +1,71 @@
-// Plane-filter float32 convolution for one instruction set (see conv2d_plane.h): the
-// cases where every output plane reads exactly one input plane (C_in / groups == 1), such
-// as a Sobel filter on a picture, LeNet's first layer and depthwise layers. Vectors run
-// along output rows; channel blocking would leave most vector lanes empty here.
-#include "conv/conv2d_plane.h"
+// Plane-filter float32 convolution, compiled once per instruction set: for convolutions where each output plane reads one input plane (C_in / groups == 1:
+// a picture filter, LeNet's first layer, depthwise layers), vectorised along the output
+// row. The input gradient (stride 1) is the output gradient filtered by the flipped
+// kernel; the weight gradient sums per row block and adds the blocks in a fixed order.
+// Channel blocking would leave most vector lanes empty here.
+//
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the
+// registry line names both (registry/registry.cpp).
+#include <cstdint>
 
+#include "common/geometry.h"
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+#include <algorithm>
+
+#include "common/threading.h"
+
+namespace convpool {
+
+namespace {
+
+// Output rows one task of the plane kernel computes (as the kernels split them), and
+// the floats of its row buffer: the input rows they read, each as wide as a row of
+// `out_cols` outputs reads, plus a vector of slack.
+int64_t plane_rows_per_task(int64_t out_rows, int64_t out_cols) {
+  return std::clamp<int64_t>(16384 / std::max<int64_t>(out_cols, 1), 1,
+                             std::max<int64_t>(out_rows, 1));
+}
+
+double plane_row_buffer_floats(const WindowAxis& rows, int64_t block, const WindowAxis& cols,
+                               int64_t out_cols, int vector_floats) {
+  return (double(block - 1) * double(rows.stride) +
+          double(rows.kernel - 1) * double(rows.dilation) + 1) *
+         (double(out_cols) + double(cols.kernel - 1) * double(cols.dilation) + vector_floats);
+}
+
+}  // namespace
+
+bool plane_forward_supports(const Conv2dGeometry& g, int vector_floats) {
+  if (!(g.in_channels_per_group() == 1 && g.cols.stride == 1)) return false;
+  const int64_t block = plane_rows_per_task(g.rows.out_size, g.cols.out_size);
+  return scratch_within_operands(
+      g, double(num_threads()) *
+             plane_row_buffer_floats(g.rows, block, g.cols, g.cols.out_size, vector_floats));
+}
+
+// The weight gradient reads the input in the forward pass's row blocks.
+bool plane_grad_weight_supports(const Conv2dGeometry& g, int vector_floats) {
+  return plane_forward_supports(g, vector_floats);
+}
+
+bool plane_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
+  if (!g.zero_padded()) return false;  // the padded output gradient is folded by nothing
+  if (!(g.in_channels_per_group() == 1 && g.cols.stride == 1 && g.rows.stride == 1))
+    return false;
+  const int64_t block = plane_rows_per_task(g.rows.in_size, g.cols.in_size);
+  return scratch_within_operands(
+      g, double(num_threads()) *
+             plane_row_buffer_floats(g.rows, block, g.cols, g.cols.in_size, vector_floats));
+}
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
 #include <algorithm>
 #include <cstdint>
 
@@ -252,3 +314,4 @@ void plane_grad_weight(const Conv2dGeometry& g, const float* x, const float* gra
 }
 
 }  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY
