@@ -309,7 +309,8 @@ def channel_pool(x: np.ndarray, size: int, mode: str = "max") -> np.ndarray:
     """
     x, shape4, out4, size, mode, dtype = _channel_pool_arguments(x, size, mode)
     y = np.empty(out4, dtype=dtype)
-    _core.channel_pool_forward(contiguous(x, dtype).reshape(shape4), y, size=size, mode=mode)
+    _core.channel_pool_forward(contiguous(x, dtype).reshape(shape4), y, size=size,
+                               mode=getattr(_core.ChannelPoolMode, mode))
     return y.reshape(out4[4 - x.ndim :])
 
 
@@ -327,7 +328,7 @@ def channel_pool_grad_input(
     grad = np.empty(shape4, dtype=dtype)
     _core.channel_pool_grad_input(
         contiguous(grad_output, dtype).reshape(out4), contiguous(x, dtype).reshape(shape4), grad,
-        size=size, mode=mode,
+        size=size, mode=getattr(_core.ChannelPoolMode, mode),
     )
     return grad.reshape(x.shape)
 
