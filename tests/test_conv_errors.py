@@ -366,10 +366,13 @@ def test_core_rejects_what_the_python_layer_should_never_pass():
         too_many = _core.WindowAxis(5, 4, 3, 1, 1, 0, 0)
         _core.conv2d_forward(x, w, None, np.empty((1, 2, 4, 3), np.float32),
                              _core.Conv2dGeometry(1, 4, 2, 1, too_many, axis))
-    with pytest.raises(ValueError, match="reflect padding of 5 on the height axis"):
-        _core.pad2d(x, np.empty((1, 4, 15, 5), np.float32), (5, 5, 0, 0), "reflect")
-    with pytest.raises(ValueError, match="padding_mode: expected one of"):
-        _core.pad2d(x, np.empty((1, 4, 7, 7), np.float32), (1, 1, 1, 1), "edge")
+    with pytest.raises(ValueError, match="height: padding 5 is beyond what the padding mode"):
+        reflect_rows = _core.WindowAxis(5, 13, 3, 1, 1, 5, 5)
+        _core.conv2d_forward(x, w, None, np.empty((1, 2, 13, 3), np.float32),
+                             _core.Conv2dGeometry(1, 4, 2, 1, reflect_rows, axis,
+                                                  _core.PaddingMode.reflect))
+    with pytest.raises(TypeError):
+        _core.Conv2dGeometry(1, 4, 2, 1, axis, axis, "edge")
 
 
 def test_thread_count_must_be_positive():

@@ -552,8 +552,8 @@ def test_the_compiled_layer_refuses_geometry_beyond_int64_index_arithmetic():
         lambda: _core.max_pool2d_forward(x, y, None, pool(axis(stride=2**63 - 1))),
         lambda: _core.max_pool2d_forward(x, y, None, pool(axis(after=big))),
         lambda: _core.avg_pool2d_grad_input(y, x.copy(), pool(axis(after=big)), True, 0),
-        lambda: _core.pad2d(x, y, (big - 1, big - 1, 0, 0), "zeros"),
-        lambda: _core.pad2d_backward(y, x.copy(), (0, 0, big - 1, big - 1), "circular"),
+        lambda: _core.conv2d_forward(x, w, None, y, _core.Conv2dGeometry(
+            1, 1, 1, 1, axis(before=big - 1, after=big - 1), axis(), _core.PaddingMode.circular)),
     ]
     for k, call in enumerate(calls):
         with pytest.raises(ValueError, match=r"2\*\*62"):

@@ -6,7 +6,6 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -92,7 +91,5 @@ inline void check_no_overlap(const py::array& in, const py::array& out, const ch
     throw py::value_error(std::string(out_name) + " must not share memory with " + in_name);
 }
 
-using Pair = std::array<int64_t, 2>;
-using Sides = std::array<int64_t, 4>;  // top, bottom, left, right
 
 }  // namespace convpool::bindings

@@ -1,4 +1,4 @@
-// Convolution kernels and explicit padding. Checks that the NumPy arrays agree with the
+// Convolution kernels. Checks that the NumPy arrays agree with the
 // geometry the Python layer resolved (what protects memory, nothing about what the
 // geometry means), hands the kernels raw pointers and releases the GIL around them.
 #include <pybind11/numpy.h>
@@ -7,11 +7,9 @@
 
 #include <optional>
 #include <stdexcept>
-#include <string>
 
 #include "bindings/arrays.h"
 #include "common/geometry.h"
-#include "common/padding.h"
 #include "conv/conv2d.h"
 
 namespace convpool::bindings {
@@ -95,42 +93,6 @@ void conv2d_grad_bias_binding(const py::array& grad_output, py::array& grad_bias
   });
 }
 
-PaddingMode parse_mode(const std::string& mode) {
-  if (mode == "zeros") return PaddingMode::zeros;
-  if (mode == "replicate") return PaddingMode::replicate;
-  if (mode == "reflect") return PaddingMode::reflect;
-  if (mode == "symmetric") return PaddingMode::symmetric;
-  if (mode == "circular") return PaddingMode::circular;
-  throw py::value_error("padding_mode: expected one of 'zeros', 'replicate', 'reflect', "
-                        "'symmetric', 'circular', got '" + mode + "'");
-}
-
-// x (N, C, H, W) -> out (N, C, H + top + bottom, W + left + right), or back (gradient).
-void pad2d_binding(const py::array& src, py::array& dst, Sides padding, const std::string& mode,
-                   bool backward) {
-  with_float_type(src, "x", [&](auto zero) {
-    const PaddingMode m = parse_mode(mode);
-    const PlanePadding pad{padding[0], padding[1], padding[2], padding[3]};
-    using T = decltype(zero);
-    const T* sp = input_data<T>(src, "x", 4);
-    T* dp = output_data<T>(dst, "out", 4);
-    const py::array& plain = backward ? dst : src;
-    const py::array& padded = backward ? src : dst;
-    const int64_t h = plain.shape(2), w = plain.shape(3);
-    // The same range checks as every geometry (before the padded sizes are computed).
-    validate(WindowAxis{h, 0, 1, 1, 1, pad.top, pad.bottom}, "height", WindowBound::inside_padding);
-    validate(WindowAxis{w, 0, 1, 1, 1, pad.left, pad.right}, "width", WindowBound::inside_padding);
-    validate_padding(m, pad, h, w);
-    check_shape(padded, backward ? "x" : "out",
-                {plain.shape(0), plain.shape(1), h + pad.top + pad.bottom, w + pad.left + pad.right});
-    check_no_overlap(src, dst, "x", "out");
-    const int64_t planes = plain.shape(0) * plain.shape(1);
-    py::gil_scoped_release release;
-    if (backward) pad_planes_backward<T>(sp, planes, h, w, pad, m, dp);
-    else pad_planes<T>(sp, planes, h, w, pad, m, dp);
-  });
-}
-
 }  // namespace
 
 void register_conv(py::module_& m) {
@@ -142,12 +104,6 @@ void register_conv(py::module_& m) {
   m.def("conv2d_grad_weight", &conv2d_grad_weight_binding, "x"_a, "grad_output"_a,
         "grad_weight"_a, "geometry"_a);
   m.def("conv2d_grad_bias", &conv2d_grad_bias_binding, "grad_output"_a, "grad_bias"_a);
-  m.def("pad2d", [](const py::array& x, py::array& out, Sides padding, const std::string& mode) {
-    pad2d_binding(x, out, padding, mode, false);
-  }, "x"_a, "out"_a, "padding"_a, "mode"_a);
-  m.def("pad2d_backward", [](const py::array& grad, py::array& out, Sides padding,
-                             const std::string& mode) { pad2d_binding(grad, out, padding, mode, true); },
-        "grad_padded"_a, "out"_a, "padding"_a, "mode"_a);
 }
 
 }  // namespace convpool::bindings

@@ -206,12 +206,6 @@ void global_max_pool2d_grad_input_binding(const py::array& grad_output, const py
   });
 }
 
-ChannelPoolMode parse_mode(const std::string& mode) {
-  if (mode == "max") return ChannelPoolMode::max;
-  if (mode == "avg") return ChannelPoolMode::avg;
-  throw py::value_error("mode: expected 'max' or 'avg', got '" + mode + "'");
-}
-
 // x (N, C, H, W) and y (N, C / size, H, W).
 ChannelPoolShape channel_shape(const py::array& x, const py::array& y, int64_t size,
                                const char* y_name) {
@@ -222,23 +216,21 @@ ChannelPoolShape channel_shape(const py::array& x, const py::array& y, int64_t s
 }
 
 void channel_pool_forward_binding(const py::array& x, py::array& out, int64_t size,
-                                  const std::string& mode) {
+                                  ChannelPoolMode mode) {
   with_float_type(x, "x", [&](auto zero) {
-    const ChannelPoolMode m = parse_mode(mode);
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);
     T* yp = output_data<T>(out, "out", 4);
     const ChannelPoolShape s = channel_shape(x, out, size, "out");
     check_no_overlap(x, out, "x", "out");
     py::gil_scoped_release release;
-    channel_pool_forward<T>(s, m, xp, yp);
+    channel_pool_forward<T>(s, mode, xp, yp);
   });
 }
 
 void channel_pool_grad_input_binding(const py::array& grad_output, const py::array& x,
-                                     py::array& grad_input, int64_t size, const std::string& mode) {
+                                     py::array& grad_input, int64_t size, ChannelPoolMode mode) {
   with_float_type(grad_output, "grad_output", [&](auto zero) {
-    const ChannelPoolMode m = parse_mode(mode);
     using T = decltype(zero);
     const T* gyp = input_data<T>(grad_output, "grad_output", 4);
     const T* xp = input_data<T>(x, "x", 4);
@@ -248,7 +240,7 @@ void channel_pool_grad_input_binding(const py::array& grad_output, const py::arr
     check_no_overlap(grad_output, grad_input, "grad_output", "grad_input");
     check_no_overlap(x, grad_input, "x", "grad_input");
     py::gil_scoped_release release;
-    channel_pool_grad_input<T>(s, m, gyp, xp, gxp);
+    channel_pool_grad_input<T>(s, mode, gyp, xp, gxp);
   });
 }
 
@@ -256,6 +248,10 @@ void channel_pool_grad_input_binding(const py::array& grad_output, const py::arr
 
 void register_pool(py::module_& m) {
   using namespace py::literals;
+  // The mode's name is checked by the Python layer; the binding takes the enum.
+  py::enum_<ChannelPoolMode>(m, "ChannelPoolMode", "Channel pooling's reduction (mode).")
+      .value("max", ChannelPoolMode::max)
+      .value("avg", ChannelPoolMode::avg);
   m.def("max_pool2d_forward", &max_pool2d_forward_binding, "x"_a, "out"_a, "indices"_a,
         "geometry"_a);
   m.def("max_pool2d_grad_input", &max_pool2d_grad_input_binding, "grad_output"_a, "indices"_a,

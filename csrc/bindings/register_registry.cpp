@@ -31,18 +31,27 @@ void register_registry(py::module_& m) {
       .def_readonly("dilation", &WindowAxis::dilation)
       .def_readonly("pad_before", &WindowAxis::pad_before)
       .def_readonly("pad_after", &WindowAxis::pad_after);
+  py::enum_<PaddingMode>(m, "PaddingMode", "What padded pixels hold (padding_mode).")
+      .value("zeros", PaddingMode::zeros)
+      .value("replicate", PaddingMode::replicate)
+      .value("reflect", PaddingMode::reflect)
+      .value("symmetric", PaddingMode::symmetric)
+      .value("circular", PaddingMode::circular);
   py::class_<Conv2dGeometry>(m, "Conv2dGeometry", "A convolution's resolved geometry.")
       .def(py::init([](int64_t batch, int64_t in_channels, int64_t out_channels, int64_t groups,
-                       const WindowAxis& rows, const WindowAxis& cols) {
-             return Conv2dGeometry{batch, in_channels, out_channels, groups, rows, cols};
+                       const WindowAxis& rows, const WindowAxis& cols, PaddingMode padding_mode) {
+             return Conv2dGeometry{batch, in_channels, out_channels, groups, rows, cols,
+                                   padding_mode};
            }),
-           "batch"_a, "in_channels"_a, "out_channels"_a, "groups"_a, "rows"_a, "cols"_a)
+           "batch"_a, "in_channels"_a, "out_channels"_a, "groups"_a, "rows"_a, "cols"_a,
+           "padding_mode"_a = PaddingMode::zeros)
       .def_readonly("batch", &Conv2dGeometry::batch)
       .def_readonly("in_channels", &Conv2dGeometry::in_channels)
       .def_readonly("out_channels", &Conv2dGeometry::out_channels)
       .def_readonly("groups", &Conv2dGeometry::groups)
       .def_readonly("rows", &Conv2dGeometry::rows)
-      .def_readonly("cols", &Conv2dGeometry::cols);
+      .def_readonly("cols", &Conv2dGeometry::cols)
+      .def_readonly("padding_mode", &Conv2dGeometry::padding_mode);
   py::class_<PoolGeometry>(m, "PoolGeometry", "A windowed pooling's resolved geometry.")
       .def(py::init([](int64_t planes, const WindowAxis& rows, const WindowAxis& cols) {
              return PoolGeometry{planes, rows, cols};

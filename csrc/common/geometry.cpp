@@ -60,6 +60,10 @@ void validate(const WindowAxis& a, const char* axis_name, WindowBound bound) {
 void validate(const Conv2dGeometry& g) {
   validate(g.rows, "height", WindowBound::inside_padding);
   validate(g.cols, "width", WindowBound::inside_padding);
+  // The kernels read padded pixels of the non-zero modes from the input: in bounds only
+  // within each mode's limits.
+  validate_padding(g.padding_mode, g.rows.pad_before, g.rows.pad_after, g.rows.in_size, "height");
+  validate_padding(g.padding_mode, g.cols.pad_before, g.cols.pad_after, g.cols.in_size, "width");
   if (g.batch < 0) fail("batch size must be >= 0, got " + std::to_string(g.batch));
   if (g.groups < 1) fail("groups must be >= 1, got " + std::to_string(g.groups));
   if (g.in_channels < 1 || g.out_channels < 1) fail("channel counts must be >= 1");

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "common/padding.h"
+
 namespace convpool {
 
 // One spatial axis of a sliding-window operation, resolved by the Python layer
@@ -46,12 +48,21 @@ struct Conv2dGeometry {
   int64_t groups = 1;
   WindowAxis rows;
   WindowAxis cols;
+  // What the padded pixels hold. Zero padding is no data: the kernels skip its taps.
+  // The other modes are real data, read through padding_source_index().
+  PaddingMode padding_mode = PaddingMode::zeros;
 
   int64_t in_channels_per_group() const { return in_channels / groups; }
   int64_t out_channels_per_group() const { return out_channels / groups; }
   int64_t in_plane() const { return rows.in_size * cols.in_size; }
   int64_t out_plane() const { return rows.out_size * cols.out_size; }
   int64_t kernel_plane() const { return rows.kernel * cols.kernel; }
+  // Whether every padded pixel reads as zero: zero padding, or no padding at all.
+  bool zero_padded() const {
+    return padding_mode == PaddingMode::zeros ||
+           (rows.pad_before == 0 && rows.pad_after == 0 && cols.pad_before == 0 &&
+            cols.pad_after == 0);
+  }
 };
 
 // Whether a fast path may allocate `floats` of scratch (a padded copy, summed over the

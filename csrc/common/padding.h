@@ -1,7 +1,6 @@
-// Explicit padding for the non-zero padding modes. Zero padding never materialises:
-// the kernels skip taps that fall outside the input. The other modes copy input pixels
-// into a padded buffer, and their gradient adds each padded pixel's gradient back to
-// the pixel it was copied from.
+// What padded pixels hold. Zero padding is never materialised: the kernels skip the taps
+// that fall in it. The other modes map each padded coordinate to the input pixel it
+// repeats, and the kernels read (or, for the input gradient, add to) that pixel.
 #pragma once
 
 #include <cstdint>
@@ -10,13 +9,21 @@ namespace convpool {
 
 enum class PaddingMode { zeros, replicate, reflect, symmetric, circular };
 
-struct PlanePadding {
-  int64_t top = 0, bottom = 0, left = 0, right = 0;
-};
+// The mode's name in Python (padding_mode="reflect").
+inline const char* padding_mode_name(PaddingMode mode) {
+  switch (mode) {
+    case PaddingMode::zeros: return "zeros";
+    case PaddingMode::replicate: return "replicate";
+    case PaddingMode::reflect: return "reflect";
+    case PaddingMode::symmetric: return "symmetric";
+    case PaddingMode::circular: return "circular";
+  }
+  return "?";
+}
 
-// Index of the input pixel that padded coordinate `i` (in [-before, size + after)) copies.
-// Preconditions (checked by the caller): size >= 1; reflect: pad < size;
-// symmetric, circular: pad <= size.
+// Index of the input pixel that padded coordinate `i` (in [-before, size + after)) repeats,
+// or -1 for zero padding. Preconditions (validate_padding): size >= 1; reflect:
+// pad < size; symmetric, circular: pad <= size.
 inline int64_t padding_source_index(int64_t i, int64_t size, PaddingMode mode) {
   if (i >= 0 && i < size) return i;
   switch (mode) {
@@ -29,17 +36,17 @@ inline int64_t padding_source_index(int64_t i, int64_t size, PaddingMode mode) {
   return -1;  // zeros: no source pixel
 }
 
-// Throws std::invalid_argument if `mode` cannot produce padding `pad` for an axis of `size`.
-void validate_padding(PaddingMode mode, const PlanePadding& pad, int64_t height, int64_t width);
+// As padding_source_index for any `i`, -1 where no input pixel is repeated (zero padding,
+// or a coordinate beyond what the mode's padding reaches: the slack that vector kernels
+// read past the last window, which no output uses).
+inline int64_t padding_source_or_none(int64_t i, int64_t size, PaddingMode mode) {
+  const int64_t source = padding_source_index(i, size, mode);
+  return source >= 0 && source < size ? source : -1;
+}
 
-// src: `planes` planes of height x width; dst: planes of the padded size.
-template <typename T>
-void pad_planes(const T* src, int64_t planes, int64_t height, int64_t width, const PlanePadding& pad,
-                PaddingMode mode, T* dst);
-
-// grad_padded: planes of the padded size; grad_src (written, not accumulated): original size.
-template <typename T>
-void pad_planes_backward(const T* grad_padded, int64_t planes, int64_t height, int64_t width,
-                         const PlanePadding& pad, PaddingMode mode, T* grad_src);
+// Throws std::invalid_argument unless `mode` can pad an axis of `size` by `before` and
+// `after`: what keeps padding_source_index inside the input.
+void validate_padding(PaddingMode mode, int64_t before, int64_t after, int64_t size,
+                      const char* axis_name);
 
 }  // namespace convpool

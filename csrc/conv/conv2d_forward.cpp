@@ -4,6 +4,7 @@
 
 #include "conv/conv2d.h"
 #include "conv/conv2d_direct.h"
+#include "conv/direct_taps.h"
 #include "common/threading.h"
 #include "common/workspace.h"
 
@@ -13,11 +14,13 @@ namespace {
 
 // One output plane (n, q) at a time: the plane stays in cache while every input channel
 // and kernel tap adds its contribution along whole output rows, which the compiler
-// vectorises. Taps falling in the zero padding are skipped by clipping the row range.
+// vectorises. Taps falling in zero padding are skipped by clipping the row range; the
+// other modes read the pixel their padding repeats (direct_taps.h).
 template <typename T>
 void forward_direct(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   const WindowAxis& R = g.rows;
   const WindowAxis& C = g.cols;
+  const PaddingMode mode = g.padding_mode;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
   const int64_t planes = g.batch * g.out_channels;
 #pragma omp parallel for num_threads(threads_for(planes * g.out_plane() * cin_g * g.kernel_plane())) schedule(static)
@@ -31,15 +34,14 @@ void forward_direct(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
       const T* in = x + (n * g.in_channels + first_p + p) * g.in_plane();
       const T* wk = w + (q * cin_g + p) * g.kernel_plane();
       for (int64_t s = 0; s < R.kernel; ++s) {
-        const int64_t i0 = R.first_inside(s), i1 = R.last_inside(s);
+        const TapOutputs rows = tap_outputs(R, s, mode);
         for (int64_t t = 0; t < C.kernel; ++t) {
           const T weight = wk[s * C.kernel + t];
-          const int64_t j0 = C.first_inside(t), j1 = C.last_inside(t);
-          const int64_t col0 = C.input_index(0, t);
-          for (int64_t i = i0; i < i1; ++i) {
-            const T* in_row = in + R.input_index(i, s) * C.in_size + col0;
+          for (int64_t i = rows.first; i < rows.last; ++i) {
+            const T* in_row = in + tap_source(R, i, s, mode) * C.in_size;
             T* out_row = out + i * C.out_size;
-            for (int64_t j = j0; j < j1; ++j) out_row[j] += weight * in_row[j * C.stride];
+            for_each_tap_column(C, t, mode,
+                                [&](int64_t j, int64_t c) { out_row[j] += weight * in_row[c]; });
           }
         }
       }
@@ -48,7 +50,7 @@ void forward_direct(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
 }
 
 // Output (n, q, i, j) as forward_direct computes it: the bias, then each input channel's
-// taps that lie inside the input.
+// taps that read a pixel (all of them, but for taps in zero padding).
 float direct_output(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
                     int64_t n, int64_t q, int64_t i, int64_t j) {
   const WindowAxis& R = g.rows;
@@ -59,11 +61,11 @@ float direct_output(const Conv2dGeometry& g, const float* x, const float* w, con
     const float* in = x + (n * g.in_channels + first_p + p) * g.in_plane();
     const float* wk = w + (q * cin_g + p) * g.kernel_plane();
     for (int64_t s = 0; s < R.kernel; ++s) {
-      const int64_t r = R.input_index(i, s);
-      if (r < 0 || r >= R.in_size) continue;
+      const int64_t r = tap_source(R, i, s, g.padding_mode);
+      if (r < 0) continue;
       for (int64_t t = 0; t < C.kernel; ++t) {
-        const int64_t c = C.input_index(j, t);
-        if (c >= 0 && c < C.in_size) sum += wk[s * C.kernel + t] * in[r * C.in_size + c];
+        const int64_t c = tap_source(C, j, t, g.padding_mode);
+        if (c >= 0) sum += wk[s * C.kernel + t] * in[r * C.in_size + c];
       }
     }
   }

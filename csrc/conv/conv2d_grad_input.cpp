@@ -3,6 +3,7 @@
 
 #include "conv/conv2d.h"
 #include "conv/conv2d_direct.h"
+#include "conv/direct_taps.h"
 #include "common/threading.h"
 #include "common/workspace.h"
 
@@ -12,11 +13,13 @@ namespace {
 
 // One input-gradient plane (n, p) at a time, so that each thread owns what it writes
 // (no atomics, deterministic): every output channel q that reads channel p scatters
-// w[q, p, s, t] * grad_y[n, q] back along the rows it read.
+// w[q, p, s, t] * grad_y[n, q] back along the rows it read (for a tap in the padding of a
+// non-zero mode, onto the pixel that padding repeats).
 template <typename T>
 void grad_input_direct(const Conv2dGeometry& g, const T* grad_y, const T* w, T* grad_x) {
   const WindowAxis& R = g.rows;
   const WindowAxis& C = g.cols;
+  const PaddingMode mode = g.padding_mode;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
   const int64_t planes = g.batch * g.in_channels;
 #pragma omp parallel for num_threads(threads_for(planes * g.out_plane() * cout_g * g.kernel_plane())) schedule(static)
@@ -30,15 +33,14 @@ void grad_input_direct(const Conv2dGeometry& g, const T* grad_y, const T* w, T* 
       const T* gy = grad_y + (n * g.out_channels + q) * g.out_plane();
       const T* wk = w + (q * cin_g + p_in_group) * g.kernel_plane();
       for (int64_t s = 0; s < R.kernel; ++s) {
-        const int64_t i0 = R.first_inside(s), i1 = R.last_inside(s);
+        const TapOutputs rows = tap_outputs(R, s, mode);
         for (int64_t t = 0; t < C.kernel; ++t) {
           const T weight = wk[s * C.kernel + t];
-          const int64_t j0 = C.first_inside(t), j1 = C.last_inside(t);
-          const int64_t col0 = C.input_index(0, t);
-          for (int64_t i = i0; i < i1; ++i) {
-            T* gx_row = gx + R.input_index(i, s) * C.in_size + col0;
+          for (int64_t i = rows.first; i < rows.last; ++i) {
+            T* gx_row = gx + tap_source(R, i, s, mode) * C.in_size;
             const T* gy_row = gy + i * C.out_size;
-            for (int64_t j = j0; j < j1; ++j) gx_row[j * C.stride] += weight * gy_row[j];
+            for_each_tap_column(C, t, mode,
+                                [&](int64_t j, int64_t c) { gx_row[c] += weight * gy_row[j]; });
           }
         }
       }
@@ -77,6 +79,9 @@ float direct_pixel(const Conv2dGeometry& g, const float* grad_y, const float* w,
 // a NaN where the direct sum has none; then the non-finite pixels are recomputed.
 void recompute_non_finite_pixels(const Conv2dGeometry& g, const float* grad_y, const float* w,
                                  float* grad_x) {
+  // Only the direct loops take padding other than zeros (every fast input gradient's
+  // predicate refuses it): their result is already the direct sum.
+  if (!g.zero_padded()) return;
   if (all_finite(w, g.out_channels * g.in_channels_per_group() * g.kernel_plane())) return;
   const int64_t planes = g.batch * g.in_channels;
 #pragma omp parallel for num_threads(threads_for(planes * g.in_plane())) schedule(static)

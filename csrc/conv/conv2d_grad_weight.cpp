@@ -4,6 +4,7 @@
 
 #include "conv/conv2d.h"
 #include "conv/conv2d_direct.h"
+#include "conv/direct_taps.h"
 #include "common/threading.h"
 #include "common/workspace.h"
 
@@ -14,7 +15,8 @@ namespace {
 // The kh * kw taps of kernel `kernel` (= q * cin_g + p_in_group): sums over the batch and
 // the output plane, accumulated row by row in T and added in double, in a fixed order.
 // Taps that fall in the zero padding are skipped, never multiplied: a NaN or inf output
-// gradient reaches only the taps that read a real pixel with it.
+// gradient reaches only the taps that read a real pixel with it. In the padding of the
+// other modes a tap reads the pixel the padding repeats.
 template <typename T>
 void grad_weight_kernel(const Conv2dGeometry& g, const T* x, const T* grad_y, int64_t kernel,
                         T* gw) {
@@ -22,20 +24,20 @@ void grad_weight_kernel(const Conv2dGeometry& g, const T* x, const T* grad_y, in
   const WindowAxis& C = g.cols;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
   const int64_t q = kernel / cin_g, p = (q / cout_g) * cin_g + kernel % cin_g;
+  const PaddingMode mode = g.padding_mode;
   for (int64_t s = 0; s < R.kernel; ++s) {
-    const int64_t i0 = R.first_inside(s), i1 = R.last_inside(s);
+    const TapOutputs rows = tap_outputs(R, s, mode);
     for (int64_t t = 0; t < C.kernel; ++t) {
-      const int64_t j0 = C.first_inside(t), j1 = C.last_inside(t);
-      const int64_t col0 = C.input_index(0, t);
       double total = 0.0;
       for (int64_t n = 0; n < g.batch; ++n) {
         const T* in = x + (n * g.in_channels + p) * g.in_plane();
         const T* gy = grad_y + (n * g.out_channels + q) * g.out_plane();
-        for (int64_t i = i0; i < i1; ++i) {
-          const T* in_row = in + R.input_index(i, s) * C.in_size + col0;
+        for (int64_t i = rows.first; i < rows.last; ++i) {
+          const T* in_row = in + tap_source(R, i, s, mode) * C.in_size;
           const T* gy_row = gy + i * C.out_size;
           T row_sum = T(0);
-          for (int64_t j = j0; j < j1; ++j) row_sum += gy_row[j] * in_row[j * C.stride];
+          for_each_tap_column(C, t, mode,
+                              [&](int64_t j, int64_t c) { row_sum += gy_row[j] * in_row[c]; });
           total += static_cast<double>(row_sum);
         }
       }

@@ -1,7 +1,8 @@
 // The kernel registry: for every operation, its implementations in the order they are
 // tried, fastest first, each with the predicate saying which cases it supports and its
 // kernel for each SIMD level (implementation.h). A new implementation of an operation is
-// one line here, next to its kernel file and its predicate.
+// one file in csrc/kernels/ (its predicate and its kernels) and one line here, in the
+// operation's list below, at the position its speed earns.
 #include "registry/registry.h"
 
 #include <stdexcept>
@@ -9,16 +10,8 @@
 
 #include "common/workspace.h"
 #include "conv/conv2d.h"
-#include "conv/conv2d_blocked.h"
-#include "conv/conv2d_depthwise.h"
-#include "conv/conv2d_depthwise_lanes.h"
 #include "conv/conv2d_direct.h"
-#include "conv/conv2d_few_channels.h"
-#include "conv/conv2d_plane.h"
-#include "conv/conv2d_supports.h"
-#include "conv/conv2d_winograd.h"
 #include "pool/pool2d.h"
-#include "pool/pool_kernels.h"
 #include "registry/implementation.h"
 
 namespace convpool {
@@ -31,7 +24,7 @@ std::string describe(const WindowAxis& a) {
 }
 
 std::string describe(const Conv2dGeometry& g) {
-  return "batch " + std::to_string(g.batch) + ", channels " + std::to_string(g.in_channels) +
+  return std::string("padding mode ") + padding_mode_name(g.padding_mode) + ", batch " + std::to_string(g.batch) + ", channels " + std::to_string(g.in_channels) +
          " -> " + std::to_string(g.out_channels) + ", groups " + std::to_string(g.groups) +
          ", height: " + describe(g.rows) + "; width: " + describe(g.cols);
 }
@@ -50,6 +43,110 @@ std::string describe(const ChannelPoolShape& s) {
          " channels in groups of " + std::to_string(s.group) + ", " +
          std::to_string(s.plane_size) + " pixels per plane";
 }
+
+// --- the implementations of each operation, fastest first ------------------------------
+//
+// One line per implementation: X("name", kernel), where csrc/kernels/ defines `kernel` in
+// each per-ISA namespace (baseline, avx2, avx512) and its predicate `kernel_supports`
+// once, in namespace convpool (the file's predicate section). The line declares both and
+// makes the entry. The portable `direct` loops close each convolution list.
+
+#define CONV2D_FORWARD_FLOAT32(X)                   \
+  X("depthwise_lanes", depthwise_lanes_forward)     \
+  X("winograd", winograd_forward)                   \
+  X("blocked", blocked_forward)                     \
+  X("few_channels", few_channels_forward)           \
+  X("plane", plane_forward)                         \
+  X("depthwise_strided", depthwise_strided_forward)
+
+#define CONV2D_GRAD_INPUT_FLOAT32(X)                   \
+  X("depthwise_lanes", depthwise_lanes_grad_input)     \
+  X("few_channels", few_channels_grad_input)           \
+  X("plane", plane_grad_input)                         \
+  X("winograd", winograd_grad_input)                   \
+  X("blocked", blocked_grad_input)
+
+#define CONV2D_GRAD_WEIGHT_FLOAT32(X)                     \
+  X("depthwise_lanes", depthwise_lanes_grad_weight)       \
+  X("winograd", winograd_grad_weight)                     \
+  X("plane", plane_grad_weight)                           \
+  X("depthwise_strided", depthwise_strided_grad_weight)   \
+  X("blocked", blocked_grad_weight)
+
+// Pooling: the same lists for float32 and float64 (the kernels are templates).
+#define MAX_POOL2D(X) X("rows", max_pool2d_forward)
+#define MAX_POOL2D_GRAD_INPUT(X) X("rows", max_pool2d_grad_input)
+#define AVG_POOL2D(X) X("rows", avg_pool2d_forward)
+#define AVG_POOL2D_GRAD_INPUT(X) X("rows", avg_pool2d_grad_input)
+#define GLOBAL_AVG_POOL2D(X) X("planes", global_avg_pool2d_forward)
+#define GLOBAL_AVG_POOL2D_GRAD_INPUT(X) X("planes", global_avg_pool2d_grad_input)
+#define GLOBAL_MAX_POOL2D(X) X("planes", global_max_pool2d_forward)
+#define GLOBAL_MAX_POOL2D_GRAD_INPUT(X) X("planes", global_max_pool2d_grad_input)
+#define CHANNEL_POOL(X) X("channels", channel_pool_forward)
+#define CHANNEL_POOL_GRAD_INPUT(X) X("channels", channel_pool_grad_input)
+
+// --- declarations made from the lists ---------------------------------------------------
+
+#define CONVPOOL_FOR_EACH_ISA(...)    \
+  namespace baseline { __VA_ARGS__ } \
+  namespace avx2 { __VA_ARGS__ }     \
+  namespace avx512 { __VA_ARGS__ }
+
+#define CONVPOOL_DECLARE_CONV_FORWARD(label, kernel)                                         \
+  CONVPOOL_FOR_EACH_ISA(void kernel(const Conv2dGeometry&, const float*, const float*,      \
+                                    const float*, float*);)                                 \
+  bool kernel##_supports(const Conv2dGeometry&, int);
+#define CONVPOOL_DECLARE_CONV_GRADIENT(label, kernel)                                        \
+  CONVPOOL_FOR_EACH_ISA(void kernel(const Conv2dGeometry&, const float*, const float*, float*);) \
+  bool kernel##_supports(const Conv2dGeometry&, int);
+
+CONV2D_FORWARD_FLOAT32(CONVPOOL_DECLARE_CONV_FORWARD)
+CONV2D_GRAD_INPUT_FLOAT32(CONVPOOL_DECLARE_CONV_GRADIENT)
+CONV2D_GRAD_WEIGHT_FLOAT32(CONVPOOL_DECLARE_CONV_GRADIENT)
+
+// A pooling kernel template (in each ISA namespace) with the signature `...` of its
+// operation, and its predicate on `problem`.
+#define CONVPOOL_DECLARE_POOL(problem, kernel, ...)                   \
+  CONVPOOL_FOR_EACH_ISA(template <typename T> __VA_ARGS__;)           \
+  bool kernel##_supports(const problem&, int);
+#define CONVPOOL_DECLARE_MAX_POOL(label, kernel) \
+  CONVPOOL_DECLARE_POOL(PoolGeometry, kernel, void kernel(const PoolGeometry&, const T*, T*, int64_t*))
+#define CONVPOOL_DECLARE_MAX_POOL_GRAD(label, kernel) \
+  CONVPOOL_DECLARE_POOL(PoolGeometry, kernel,         \
+                        bool kernel(const PoolGeometry&, const T*, const int64_t*, T*))
+#define CONVPOOL_DECLARE_AVG_POOL(label, kernel) \
+  CONVPOOL_DECLARE_POOL(PoolGeometry, kernel,    \
+                        void kernel(const PoolGeometry&, const AvgPoolDivisor&, const T*, T*))
+#define CONVPOOL_DECLARE_GLOBAL_POOL(label, kernel) \
+  CONVPOOL_DECLARE_POOL(GlobalPoolShape, kernel, void kernel(int64_t, int64_t, const T*, T*))
+#define CONVPOOL_DECLARE_GLOBAL_MAX_POOL(label, kernel) \
+  CONVPOOL_DECLARE_POOL(GlobalPoolShape, kernel,        \
+                        void kernel(int64_t, int64_t, const T*, T*, int64_t*))
+#define CONVPOOL_DECLARE_GLOBAL_MAX_POOL_GRAD(label, kernel) \
+  CONVPOOL_DECLARE_POOL(GlobalPoolShape, kernel,             \
+                        void kernel(int64_t, int64_t, const T*, const T*, T*))
+#define CONVPOOL_DECLARE_CHANNEL_POOL(label, kernel) \
+  CONVPOOL_DECLARE_POOL(ChannelPoolShape, kernel,    \
+                        void kernel(const ChannelPoolShape&, ChannelPoolMode, const T*, T*))
+#define CONVPOOL_DECLARE_CHANNEL_POOL_GRAD(label, kernel) \
+  CONVPOOL_DECLARE_POOL(ChannelPoolShape, kernel,         \
+                        void kernel(const ChannelPoolShape&, ChannelPoolMode, const T*, const T*, T*))
+
+MAX_POOL2D(CONVPOOL_DECLARE_MAX_POOL)
+MAX_POOL2D_GRAD_INPUT(CONVPOOL_DECLARE_MAX_POOL_GRAD)
+AVG_POOL2D(CONVPOOL_DECLARE_AVG_POOL)
+AVG_POOL2D_GRAD_INPUT(CONVPOOL_DECLARE_AVG_POOL)
+GLOBAL_AVG_POOL2D(CONVPOOL_DECLARE_GLOBAL_POOL)
+GLOBAL_AVG_POOL2D_GRAD_INPUT(CONVPOOL_DECLARE_GLOBAL_POOL)
+GLOBAL_MAX_POOL2D(CONVPOOL_DECLARE_GLOBAL_MAX_POOL)
+GLOBAL_MAX_POOL2D_GRAD_INPUT(CONVPOOL_DECLARE_GLOBAL_MAX_POOL_GRAD)
+CHANNEL_POOL(CONVPOOL_DECLARE_CHANNEL_POOL)
+CHANNEL_POOL_GRAD_INPUT(CONVPOOL_DECLARE_CHANNEL_POOL_GRAD)
+
+// An entry of a list: the name, the predicate and the three builds.
+#define CONVPOOL_ENTRY(label, kernel) {label, &kernel##_supports, CONVPOOL_PER_ISA(kernel)},
+#define CONVPOOL_TEMPLATE_ENTRY(label, kernel) \
+  {label, &kernel##_supports, CONVPOOL_PER_ISA(kernel<T>)},
 
 namespace {
 
@@ -70,12 +167,7 @@ using ConvGradient = void(const Conv2dGeometry&, const T*, const T*, T*);
 
 const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
   static const Operation<Conv2dGeometry, ConvForward<float>> op{"conv2d", "float32", {
-      {"depthwise_lanes", &depthwise_lanes_supports, CONVPOOL_PER_ISA(depthwise_lanes_forward)},
-      {"winograd", &winograd_forward_supports, CONVPOOL_PER_ISA(winograd_forward)},
-      {"blocked", &blocked_forward_supports, CONVPOOL_PER_ISA(blocked_forward)},
-      {"few_channels", &few_channels_forward_supports, CONVPOOL_PER_ISA(few_channels_forward)},
-      {"plane", &plane_supports, CONVPOOL_PER_ISA(plane_forward)},
-      {"depthwise_strided", &depthwise_strided_supports, CONVPOOL_PER_ISA(depthwise_strided_forward)},
+      CONV2D_FORWARD_FLOAT32(CONVPOOL_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<float>)},
   }};
   return op;
@@ -90,11 +182,7 @@ const Operation<Conv2dGeometry, ConvForward<double>>& conv2d_op(double) {
 
 const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_input_op(float) {
   static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_input", "float32", {
-      {"depthwise_lanes", &depthwise_lanes_grad_input_supports, CONVPOOL_PER_ISA(depthwise_lanes_grad_input)},
-      {"few_channels", &few_channels_grad_input_supports, CONVPOOL_PER_ISA(few_channels_grad_input)},
-      {"plane", &plane_grad_input_supports, CONVPOOL_PER_ISA(plane_grad_input)},
-      {"winograd", &winograd_supports, CONVPOOL_PER_ISA(winograd_grad_input)},
-      {"blocked", &blocked_grad_input_supports, CONVPOOL_PER_ISA(blocked_grad_input)},
+      CONV2D_GRAD_INPUT_FLOAT32(CONVPOOL_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_direct<float>)},
   }};
   return op;
@@ -109,11 +197,7 @@ const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_input_op(doub
 
 const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_weight_op(float) {
   static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_weight", "float32", {
-      {"depthwise_lanes", &depthwise_lanes_grad_weight_supports, CONVPOOL_PER_ISA(depthwise_lanes_grad_weight)},
-      {"winograd", &winograd_supports, CONVPOOL_PER_ISA(winograd_grad_weight)},
-      {"plane", &plane_supports, CONVPOOL_PER_ISA(plane_grad_weight)},
-      {"depthwise_strided", &depthwise_strided_supports, CONVPOOL_PER_ISA(depthwise_strided_grad_weight)},
-      {"blocked", &blocked_grad_weight_supports, CONVPOOL_PER_ISA(blocked_grad_weight)},
+      CONV2D_GRAD_WEIGHT_FLOAT32(CONVPOOL_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_direct<float>)},
   }};
   return op;
@@ -126,7 +210,7 @@ const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_weight_op(dou
   return op;
 }
 
-// --- pooling: one implementation each so far, the same list for float32 and float64 -----
+// --- pooling ------------------------------------------------------------------------------
 
 template <typename T>
 using MaxPoolForward = void(const PoolGeometry&, const T*, T*, int64_t*);
@@ -145,85 +229,32 @@ using ChannelForward = void(const ChannelPoolShape&, ChannelPoolMode, const T*, 
 template <typename T>
 using ChannelGradInput = void(const ChannelPoolShape&, ChannelPoolMode, const T*, const T*, T*);
 
-template <typename T>
-const Operation<PoolGeometry, MaxPoolForward<T>>& max_pool2d_op(T) {
-  static const Operation<PoolGeometry, MaxPoolForward<T>> op{"max_pool2d", dtype_name<T>(), {
-      {"rows", &every_case<PoolGeometry>, CONVPOOL_PER_ISA(max_pool2d_forward<T>)},
-  }};
-  return op;
-}
+#define CONVPOOL_POOL_OP(getter, name, Problem, Kernel, LIST)                         \
+  template <typename T>                                                              \
+  const Operation<Problem, Kernel<T>>& getter(T) {                                   \
+    static const Operation<Problem, Kernel<T>> op{name, dtype_name<T>(), {           \
+        LIST(CONVPOOL_TEMPLATE_ENTRY)                                                \
+    }};                                                                              \
+    return op;                                                                       \
+  }
 
-template <typename T>
-const Operation<PoolGeometry, MaxPoolGradInput<T>>& max_pool2d_grad_input_op(T) {
-  static const Operation<PoolGeometry, MaxPoolGradInput<T>> op{"max_pool2d_grad_input", dtype_name<T>(), {
-      {"rows", &every_case<PoolGeometry>, CONVPOOL_PER_ISA(max_pool2d_grad_input<T>)},
-  }};
-  return op;
-}
-
-template <typename T>
-const Operation<PoolGeometry, AvgPoolForward<T>>& avg_pool2d_op(T) {
-  static const Operation<PoolGeometry, AvgPoolForward<T>> op{"avg_pool2d", dtype_name<T>(), {
-      {"rows", &every_case<PoolGeometry>, CONVPOOL_PER_ISA(avg_pool2d_forward<T>)},
-  }};
-  return op;
-}
-
-template <typename T>
-const Operation<PoolGeometry, AvgPoolForward<T>>& avg_pool2d_grad_input_op(T) {
-  static const Operation<PoolGeometry, AvgPoolForward<T>> op{"avg_pool2d_grad_input", dtype_name<T>(), {
-      {"rows", &every_case<PoolGeometry>, CONVPOOL_PER_ISA(avg_pool2d_grad_input<T>)},
-  }};
-  return op;
-}
-
-template <typename T>
-const Operation<GlobalPoolShape, GlobalForward<T>>& global_avg_pool2d_op(T) {
-  static const Operation<GlobalPoolShape, GlobalForward<T>> op{"global_avg_pool2d", dtype_name<T>(), {
-      {"planes", &every_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_avg_pool2d_forward<T>)},
-  }};
-  return op;
-}
-
-template <typename T>
-const Operation<GlobalPoolShape, GlobalForward<T>>& global_avg_pool2d_grad_input_op(T) {
-  static const Operation<GlobalPoolShape, GlobalForward<T>> op{"global_avg_pool2d_grad_input", dtype_name<T>(), {
-      {"planes", &every_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_avg_pool2d_grad_input<T>)},
-  }};
-  return op;
-}
-
-template <typename T>
-const Operation<GlobalPoolShape, GlobalMaxForward<T>>& global_max_pool2d_op(T) {
-  static const Operation<GlobalPoolShape, GlobalMaxForward<T>> op{"global_max_pool2d", dtype_name<T>(), {
-      {"planes", &every_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_max_pool2d_forward<T>)},
-  }};
-  return op;
-}
-
-template <typename T>
-const Operation<GlobalPoolShape, GlobalMaxGradInput<T>>& global_max_pool2d_grad_input_op(T) {
-  static const Operation<GlobalPoolShape, GlobalMaxGradInput<T>> op{"global_max_pool2d_grad_input", dtype_name<T>(), {
-      {"planes", &every_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_max_pool2d_grad_input<T>)},
-  }};
-  return op;
-}
-
-template <typename T>
-const Operation<ChannelPoolShape, ChannelForward<T>>& channel_pool_op(T) {
-  static const Operation<ChannelPoolShape, ChannelForward<T>> op{"channel_pool", dtype_name<T>(), {
-      {"channels", &every_case<ChannelPoolShape>, CONVPOOL_PER_ISA(channel_pool_forward<T>)},
-  }};
-  return op;
-}
-
-template <typename T>
-const Operation<ChannelPoolShape, ChannelGradInput<T>>& channel_pool_grad_input_op(T) {
-  static const Operation<ChannelPoolShape, ChannelGradInput<T>> op{"channel_pool_grad_input", dtype_name<T>(), {
-      {"channels", &every_case<ChannelPoolShape>, CONVPOOL_PER_ISA(channel_pool_grad_input<T>)},
-  }};
-  return op;
-}
+CONVPOOL_POOL_OP(max_pool2d_op, "max_pool2d", PoolGeometry, MaxPoolForward, MAX_POOL2D)
+CONVPOOL_POOL_OP(max_pool2d_grad_input_op, "max_pool2d_grad_input", PoolGeometry,
+                 MaxPoolGradInput, MAX_POOL2D_GRAD_INPUT)
+CONVPOOL_POOL_OP(avg_pool2d_op, "avg_pool2d", PoolGeometry, AvgPoolForward, AVG_POOL2D)
+CONVPOOL_POOL_OP(avg_pool2d_grad_input_op, "avg_pool2d_grad_input", PoolGeometry,
+                 AvgPoolForward, AVG_POOL2D_GRAD_INPUT)
+CONVPOOL_POOL_OP(global_avg_pool2d_op, "global_avg_pool2d", GlobalPoolShape, GlobalForward,
+                 GLOBAL_AVG_POOL2D)
+CONVPOOL_POOL_OP(global_avg_pool2d_grad_input_op, "global_avg_pool2d_grad_input",
+                 GlobalPoolShape, GlobalForward, GLOBAL_AVG_POOL2D_GRAD_INPUT)
+CONVPOOL_POOL_OP(global_max_pool2d_op, "global_max_pool2d", GlobalPoolShape, GlobalMaxForward,
+                 GLOBAL_MAX_POOL2D)
+CONVPOOL_POOL_OP(global_max_pool2d_grad_input_op, "global_max_pool2d_grad_input",
+                 GlobalPoolShape, GlobalMaxGradInput, GLOBAL_MAX_POOL2D_GRAD_INPUT)
+CONVPOOL_POOL_OP(channel_pool_op, "channel_pool", ChannelPoolShape, ChannelForward, CHANNEL_POOL)
+CONVPOOL_POOL_OP(channel_pool_grad_input_op, "channel_pool_grad_input", ChannelPoolShape,
+                 ChannelGradInput, CHANNEL_POOL_GRAD_INPUT)
 
 // Calls body(op) with the float32 or float64 list of `name`'s operation; false if `name`
 // is not one of them. `ops` lists (name, getter) pairs of one problem type.

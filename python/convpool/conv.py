@@ -1,9 +1,8 @@
 """2-D convolution (correlation, as in CNNs) and its gradients.
 
 Each function resolves its arguments once (:func:`convpool.geometry.conv_geometry`), then
-calls the compiled kernel with the resolved geometry. Non-zero padding modes pad the input
-explicitly (a copy the size of the input); zero padding is left to the kernels (the
-direct loops skip it, the fast paths zero-fill the rows they read).
+calls the compiled kernel with the resolved geometry, padding mode included: the kernels
+read the padding themselves (no padded copy of the input is made here).
 """
 
 from __future__ import annotations
@@ -15,15 +14,6 @@ from ._args import as_array, check_shape_tuple, computed_into, contiguous, outpu
 from .geometry import ConvGeometry, as_4d, check_index_range, compute_dtype, conv_geometry
 
 __all__ = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight", "conv2d_grad_bias"]
-
-
-def _pad(setup: ConvGeometry, x4: np.ndarray) -> np.ndarray:
-    """The input as the kernel reads it: explicitly padded for non-zero padding modes."""
-    if not setup.explicit_padding:
-        return x4
-    padded = np.empty(setup.padded_shape, dtype=x4.dtype)
-    _core.pad2d(x4, padded, setup.flat_padding, setup.padding_mode)
-    return padded
 
 
 def _check_grad_output(setup: ConvGeometry, grad_output: np.ndarray) -> None:
@@ -135,7 +125,7 @@ def conv2d(
     """
     x, weight, b, result, setup, dtype = _conv2d_arguments(
         x, weight, bias, stride, padding, dilation, groups, padding_mode, out)
-    x4 = _pad(setup, _as_kernel_array(x, dtype, setup.input_shape))
+    x4 = _as_kernel_array(x, dtype, setup.input_shape)
     w4 = _as_kernel_array(weight, dtype, setup.weight_shape)
     if result is None:  # the common case: a new array, in the kernel's 4-D shape
         y4 = _buffers.empty(setup.output_shape, dtype)
@@ -172,16 +162,10 @@ def conv2d_grad_input(
     gy4 = _as_kernel_array(grad_output, dtype, setup.output_shape)
     w4 = _as_kernel_array(weight, dtype, setup.weight_shape)
 
-    def compute(target: np.ndarray) -> None:
-        if not setup.explicit_padding:
-            _core.conv2d_grad_input(gy4, w4, target, setup.kernel_geometry)
-            return
-        padded = np.empty(setup.kernel_input_shape, dtype=dtype)
-        _core.conv2d_grad_input(gy4, w4, padded, setup.kernel_geometry)
-        _core.pad2d_backward(padded, target, setup.flat_padding, setup.padding_mode)
-
-    return computed_into(out, input_shape, dtype, (grad_output, weight), compute,
-                         setup.input_shape)
+    return computed_into(
+        out, input_shape, dtype, (grad_output, weight),
+        lambda target: _core.conv2d_grad_input(gy4, w4, target, setup.kernel_geometry),
+        setup.input_shape)
 
 
 def conv2d_grad_weight(
@@ -202,7 +186,7 @@ def conv2d_grad_weight(
     """
     x, grad_output, weight_shape, setup, dtype = _conv2d_grad_weight_arguments(
         x, grad_output, weight_shape, stride, padding, dilation, groups, padding_mode)
-    x4 = _pad(setup, _as_kernel_array(x, dtype, setup.input_shape))
+    x4 = _as_kernel_array(x, dtype, setup.input_shape)
     gy4 = _as_kernel_array(grad_output, dtype, setup.output_shape)
     return computed_into(
         out, weight_shape, dtype, (x, grad_output),

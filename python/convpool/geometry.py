@@ -419,40 +419,20 @@ class ConvGeometry:
         return len(self.stride)
 
     @cached_property
-    def flat_padding(self) -> tuple[int, ...]:
-        return tuple(pad for side in self.sides for pad in side)
-
-    @cached_property
-    def explicit_padding(self) -> bool:
-        """Whether the input is padded before the kernel runs (a non-zero padding mode)."""
-        return self.padding_mode != "zeros" and any(self.flat_padding)
-
-    @cached_property
-    def padded_shape(self) -> tuple[int, ...]:
-        n, c, *size = self.input_shape
-        return (n, c, *(s + before + after for s, (before, after) in zip(size, self.sides,
-                                                                          strict=True)))
-
-    @cached_property
-    def kernel_input_shape(self) -> tuple[int, ...]:
-        """The input as the kernel reads it: padded beforehand for non-zero modes."""
-        return self.padded_shape if self.explicit_padding else self.input_shape
-
-    @cached_property
     def kernel_geometry(self) -> _core.Conv2dGeometry:
-        """The plain value the compiled 2-D layer receives (no padding left for the kernel
-        once the input was padded beforehand)."""
+        """The plain value the compiled 2-D layer receives; the kernels read the padding mode
+        themselves (no padded copy of the input)."""
         if self.rank != 2:
             raise ValueError(f"kernel_geometry: the compiled layer takes 2-D geometry, this "
                              f"one has rank {self.rank}")
-        n, c_in, h, w = self.kernel_input_shape
+        n, c_in, h, w = self.input_shape
         c_out, _, kh, kw = self.weight_shape
-        sides = ((0, 0), (0, 0)) if self.explicit_padding else self.sides
         rows = _window_axis(h, self.output_shape[2], kh, self.stride[0], self.dilation[0],
-                            sides[0])
+                            self.sides[0])
         cols = _window_axis(w, self.output_shape[3], kw, self.stride[1], self.dilation[1],
-                            sides[1])
-        return _core.Conv2dGeometry(n, c_in, c_out, self.groups, rows, cols)
+                            self.sides[1])
+        return _core.Conv2dGeometry(n, c_in, c_out, self.groups, rows, cols,
+                                    getattr(_core.PaddingMode, self.padding_mode))
 
     @cached_property
     def user_output_shape(self) -> tuple[int, ...]:

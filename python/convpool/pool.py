@@ -340,8 +340,10 @@ def channel_pool(x: np.ndarray, size: int, mode: str = "max",
     """
     x, shape4, out4, size, mode, dtype = _channel_pool_arguments(x, size, mode)
     x4 = contiguous(x, dtype).reshape(shape4)
+    kernel_mode = getattr(_core.ChannelPoolMode, mode)
     return computed_into(out, out4[4 - x.ndim :], dtype, (x,),
-                         lambda y: _core.channel_pool_forward(x4, y, size=size, mode=mode), out4)
+                         lambda y: _core.channel_pool_forward(x4, y, size=size, mode=kernel_mode),
+                         out4)
 
 
 def channel_pool_grad_input(
@@ -360,9 +362,11 @@ def channel_pool_grad_input(
         grad_output, x, size, mode)
     gy4 = contiguous(grad_output, dtype).reshape(out4)
     x4 = contiguous(x, dtype).reshape(shape4)
+    kernel_mode = getattr(_core.ChannelPoolMode, mode)
     return computed_into(
         out, x.shape, dtype, (grad_output, x),
-        lambda grad: _core.channel_pool_grad_input(gy4, x4, grad, size=size, mode=mode), shape4)
+        lambda grad: _core.channel_pool_grad_input(gy4, x4, grad, size=size, mode=kernel_mode),
+        shape4)
 
 
 

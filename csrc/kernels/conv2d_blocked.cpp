@@ -1,14 +1,132 @@
-// Register-blocked float32 convolution for one instruction set (see conv2d_blocked.h).
-// This file is compiled once per ISA with CONVPOOL_ISA set to the namespace name; GCC
-// vector extensions give each build its native vector width.
-#include "conv/conv2d_blocked.h"
+// Register-blocked float32 convolution, compiled once per instruction set (with each
+// ISA's flags into namespaces avx512, avx2, baseline).
+//
+// Forward and input gradient share one engine, a "tap convolution": a tile of output
+// pixels x 16-32 output channels lives in vector registers while the engine walks the
+// input channels and kernel taps, broadcasting one input value against a vector of
+// packed weights. The input gradient is the same engine on the output gradient with
+// the kernel transposed and flipped, one pass per stride phase. The weight gradient uses
+// the same register tile with pixels as the reduction axis.
+// GCC vector extensions give each build its native vector width.
+//
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the
+// registry line names both (registry/registry.cpp).
+#include <cstdint>
 
+#include "common/geometry.h"
+
+namespace convpool {
+
+// The most output channels per group a row tile of the blocked engine holds.
+constexpr int64_t kBlockedMaxRowChannels = 8;
+// Whether the blocked engine puts its vectors along output rows (row tiles) for
+// `out_channels` outputs per group over rows of `cols` pixels; the predicates and the
+// kernels ask the same (defined in the predicate section).
+bool blocked_rows_suit(int64_t out_channels, int64_t cols, int vector_floats);
+
+}  // namespace convpool
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+#include <algorithm>
+
+#include "common/threading.h"
+
+namespace convpool {
+
+namespace {
+
+// The extent of the input rows (or columns) the windows of axis `a` read, padding included.
+double read_extent(const WindowAxis& a) {
+  return double(a.out_size - 1) * double(a.stride) + double(a.dilation) * double(a.kernel - 1) + 1;
+}
+
+// Rows (or columns) of the output gradient, zero margins included, that the blocked input
+// gradient's stride phases read (as conv2d_blocked.cpp builds it).
+double gradient_rows(const WindowAxis& a) {
+  int64_t lowest = 0, highest = 0;
+  // Phases from in_size on hold no input pixel (and a stride may be near 2**62).
+  for (int64_t phase = 0; phase < std::min(a.stride, a.in_size); ++phase)
+    for (int64_t k = 0; k < a.kernel; ++k) {
+      const int64_t shift = phase + a.pad_before - k * a.dilation;  // = offset * stride
+      const int64_t rest = ((shift % a.stride) + a.stride) % a.stride;
+      if (rest != 0) continue;
+      const int64_t offset = (shift - rest) / a.stride;
+      lowest = std::min(lowest, offset);
+      highest = std::max(highest, offset);
+    }
+  const int64_t in_phase_rows = (a.in_size + a.stride - 1) / a.stride;
+  return double(-lowest) + double(std::max(a.out_size, in_phase_rows + highest));
+}
+
+constexpr double kBlockedChunkFloats = 384.0 * 1024 / sizeof(float);  // the weight gradient's chunks
+
+}  // namespace
+
+bool blocked_rows_suit(int64_t out_channels, int64_t cols, int vector_floats) {
+  return out_channels <= kBlockedMaxRowChannels && out_channels * 2 <= vector_floats &&
+         cols * 2 >= vector_floats;
+}
+
+bool blocked_forward_supports(const Conv2dGeometry& g, int vector_floats) {
+  // With one input channel per group the plane filter beats channel tiles; the row kernel
+  // beats both from two output channels per group on (measured: LeNet's first layer 2.3x,
+  // a single-channel picture filter or a depthwise layer 0.5x-0.8x).
+  const bool rows = g.cols.stride == 1 && g.out_channels_per_group() >= 2 &&
+                    blocked_rows_suit(g.out_channels_per_group(), g.cols.out_size, vector_floats);
+  const bool tiles = g.out_channels_per_group() >= 4 && g.in_channels_per_group() >= 2;
+  if (!(g.cols.stride <= 2 && (rows || tiles) && g.batch > 0 && g.rows.out_size > 0 &&
+        g.cols.out_size > 0 && g.in_plane() > 0))
+    return false;
+  // The padded copy blocked_forward makes, bounded by the operands (padding that few
+  // windows read goes to `direct`, which needs no copy): whole padded planes for the row
+  // kernel, a window of rows per thread for channel tiles.
+  const WindowAxis &R = g.rows, &C = g.cols;
+  const double rows_read = read_extent(R), cols_read = read_extent(C);
+  if (C.stride == 1 && blocked_rows_suit(g.out_channels_per_group(), C.out_size, vector_floats))
+    return scratch_within_operands(g, double(g.batch) * double(g.in_channels) * rows_read *
+                                          cols_read);
+  if (R.pad_before == 0 && C.pad_before == 0 && rows_read <= double(R.in_size) &&
+      cols_read <= double(C.in_size))
+    return true;  // reads the input in place
+  const double window_rows = double(R.kernel - 1) * double(R.dilation) + 1;
+  return scratch_within_operands(
+      g, double(num_threads()) * double(g.in_channels_per_group()) * window_rows * cols_read);
+}
+
+bool blocked_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
+  if (!g.zero_padded()) return false;  // the padded output gradient is folded by nothing
+  const bool rows = g.rows.stride == 1 && g.cols.stride == 1 &&
+                    blocked_rows_suit(g.in_channels_per_group(), g.cols.in_size, vector_floats);
+  if (!((rows || g.in_channels_per_group() >= 4) && g.batch > 0 && g.in_plane() > 0))
+    return false;
+  // The output gradient with the zero margins every stride phase reads.
+  return scratch_within_operands(g, double(g.batch) * double(g.out_channels) *
+                                        gradient_rows(g.rows) * gradient_rows(g.cols));
+}
+
+bool blocked_grad_weight_supports(const Conv2dGeometry& g, int) {
+  if (!g.zero_padded()) return false;  // its channels-last packing pads with zeros
+  if (!(g.out_channels_per_group() >= 4 && g.batch > 0 && g.out_plane() > 0)) return false;
+  // Each thread packs chunks of padded input rows (at least the rows of one window, the
+  // rest within a chunk) channels-last.
+  const double window_rows = double(g.rows.kernel - 1) * double(g.rows.dilation) + 1;
+  return scratch_within_operands(
+      g, double(num_threads()) *
+             (double(g.in_channels) * window_rows * read_extent(g.cols) + kBlockedChunkFloats));
+}
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <utility>
 
-#include "conv/conv2d_supports.h"
 #include "conv/padded_rows.h"
 #include "conv/tap_tile.h"
 #include "common/simd_vec.h"
@@ -22,16 +140,18 @@ namespace convpool::CONVPOOL_ISA {
 namespace {
 
 // Copies planes of (rows x cols) into planes (followed by V zeros of slack) of (padded_rows x padded_cols), pixel (r, c)
-// going to (r + top, c + left); everything else is zero. top/left may be negative (crop).
+// going to (r + top, c + left); everything else is padded by `mode` (copy_padded_rows).
+// top/left may be negative (crop).
 const float* padded_planes(const float* src, int64_t planes, int64_t rows, int64_t cols,
-                           int64_t top, int64_t left, int64_t padded_rows, int64_t padded_cols) {
+                           int64_t top, int64_t left, int64_t padded_rows, int64_t padded_cols,
+                           PaddingMode mode) {
   const size_t size = size_t(planes * padded_rows * padded_cols);
   float* dst = workspace(WorkspaceSlot::padded_input, size + V);
   std::fill(dst + size, dst + size + V, 0.0f);  // slack for vector loads past the last row
 #pragma omp parallel for num_threads(threads_for(planes * padded_rows * padded_cols)) schedule(static)
   for (int64_t p = 0; p < planes; ++p)
     copy_padded_rows(src + p * rows * cols, rows, cols, -top, padded_rows, left, padded_cols,
-                     dst + p * padded_rows * padded_cols, padded_cols);
+                     dst + p * padded_rows * padded_cols, padded_cols, mode);
   return dst;
 }
 
@@ -109,6 +229,7 @@ struct TapConvolution {
   int64_t in_channels = 0, in_rows = 0, in_cols = 0, in_row_step = 1, in_col_step = 1;
   const float* source = nullptr;
   int64_t source_rows = 0, source_cols = 0, pad_top = 0, pad_left = 0;
+  PaddingMode source_mode = PaddingMode::zeros;
   int64_t window_rows = 0;  // padded rows one output row reads
   Array<int64_t> taps;
   Array<float> packed;  // [g][ob][i][t][NB * V]
@@ -206,7 +327,7 @@ struct TapConvolution {
     for (int64_t i = 0; i < cin_g; ++i)
       copy_padded_rows(source + (first_plane + i) * source_rows * source_cols, source_rows, source_cols,
                        first_row - pad_top, window_rows, pad_left, in_cols,
-                       dst + i * window_rows * in_cols, in_cols);
+                       dst + i * window_rows * in_cols, in_cols, source_mode);
   }
 
   void run_by_rows() const {
@@ -250,8 +371,8 @@ void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w, co
   job.nb = weight_vectors(job.cout_g);
   job.by_rows = C.stride == 1 && TapConvolution::rows_suit(job.cout_g, C.out_size);
 
-  // Zero padding becomes real zeros so that the microkernel never tests bounds (and the
-  // row kernel finds slack past the last row).
+  // Padding becomes real values (zeros, or the pixels a non-zero mode repeats) so that
+  // the microkernel never tests bounds (and the row kernel finds slack past the last row).
   const int64_t rows_read = read_extent(R), cols_read = read_extent(C);
   job.in = x;
   job.in_rows = R.in_size;
@@ -262,13 +383,14 @@ void blocked_forward(const Conv2dGeometry& g, const float* x, const float* w, co
     job.in_cols = cols_read;
     if (job.by_rows) {
       job.in = padded_planes(x, g.batch * g.in_channels, R.in_size, C.in_size, R.pad_before,
-                             C.pad_before, job.in_rows, job.in_cols);
+                             C.pad_before, job.in_rows, job.in_cols, g.padding_mode);
     } else {
       job.source = x;
       job.source_rows = R.in_size;
       job.source_cols = C.in_size;
       job.pad_top = R.pad_before;
       job.pad_left = C.pad_before;
+      job.source_mode = g.padding_mode;
       job.window_rows = (R.kernel - 1) * R.dilation + 1;
     }
   }
@@ -345,7 +467,8 @@ void blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const floa
                       mc.size == C.out_size;
   const float* padded = inside ? grad_y
                                : padded_planes(grad_y, g.batch * g.out_channels, R.out_size,
-                                               C.out_size, mr.before, mc.before, mr.size, mc.size);
+                                               C.out_size, mr.before, mc.before, mr.size, mc.size,
+                                               PaddingMode::zeros);
   const int64_t conv_cin_g = g.in_channels_per_group(), conv_cout_g = g.out_channels_per_group();
   const int64_t K = g.kernel_plane();
   for (int64_t ry = 0; ry < std::min(R.stride, R.in_size); ++ry) {
@@ -585,3 +708,4 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
 }
 
 }  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY

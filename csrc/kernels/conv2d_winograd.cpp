@@ -1,5 +1,8 @@
-// Winograd F(2x2, 3x3) float32 convolution for one instruction set (see
-// conv2d_winograd.h). A 2x2 output tile of a 3x3 convolution costs 16 multiplies per
+// Winograd F(2x2, 3x3) float32 convolution, compiled once per instruction set: 3x3, dilation-1, ungrouped layers with 16 or more channels each
+// way. Stride 1: forward, input gradient (the transposed, flipped kernel) and weight
+// gradient (the transforms' adjoint); stride 2: forward.
+//
+// A 2x2 output tile of a 3x3 convolution costs 16 multiplies per
 // (input, output) channel pair instead of 36: the input's 4x4 patch and the kernel are
 // transformed (V = B^T d B, U = G g G^T), multiplied element-wise and summed over input
 // channels (16 small matrix products, run by the blocked tap microkernel), and the
@@ -9,8 +12,52 @@
 // With stride 2 the 3x3 kernel splits by the parity of its taps into 2x2, 2x1, 1x2 and
 // 1x1 kernels over the input's even/odd rows and columns; F(2, 2) on the two-tap axes
 // gives 5 x 5 = 25 multiplies per 2x2 output tile (of a 5x5 patch) instead of 36.
-#include "conv/conv2d_winograd.h"
+//
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the
+// registry line names both (registry/registry.cpp).
+#include <cstdint>
 
+#include "common/geometry.h"
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+#include <algorithm>
+
+namespace convpool {
+
+namespace {
+
+bool winograd_suits(const Conv2dGeometry& g, int64_t stride, int vector_floats) {
+  const WindowAxis &R = g.rows, &C = g.cols;
+  return R.kernel == 3 && C.kernel == 3 && R.stride == stride && C.stride == stride &&
+         R.dilation == 1 && C.dilation == 1 && g.groups == 1 && g.in_channels >= 16 &&
+         g.out_channels >= 16 && R.pad_before <= 2 && C.pad_before <= 2 && g.batch > 0 &&
+         g.in_plane() > 0 &&
+         g.in_channels < (int64_t(1) << 23) &&  // gathered offsets stay in int32
+         int64_t(vector_floats) * std::max(g.in_plane(), g.out_plane()) < (int64_t(1) << 31);
+}
+
+}  // namespace
+
+bool winograd_forward_supports(const Conv2dGeometry& g, int vector_floats) {
+  return winograd_suits(g, 1, vector_floats) || winograd_suits(g, 2, vector_floats);
+}
+
+// The input gradient's and weight gradient's patches read zero padding only.
+bool winograd_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
+  return g.zero_padded() && winograd_suits(g, 1, vector_floats);
+}
+
+bool winograd_grad_weight_supports(const Conv2dGeometry& g, int vector_floats) {
+  return g.zero_padded() && winograd_suits(g, 1, vector_floats);
+}
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -38,6 +85,7 @@ struct WinogradProblem {
   int64_t batch = 0, in_channels = 0, out_channels = 0;
   const float* in = nullptr;
   int64_t in_rows = 0, in_cols = 0, pad_top = 0, pad_left = 0;
+  PaddingMode mode = PaddingMode::zeros;  // what the padding of `in` holds
   float* out = nullptr;
   int64_t out_rows = 0, out_cols = 0;
   const float* bias = nullptr;
@@ -341,9 +389,11 @@ void winograd_tiles(const WinogradProblem& p) {
               const float* ahead = plane + 2 * p.in_rows * p.in_cols + y * p.in_cols;
               for (int64_t k = 0; k < copied_cols; k += 16) __builtin_prefetch(ahead + k);
             }
-          // Columns from pad_left + copied_cols on stay zero from the buffer's creation.
+          // With zero padding, columns from pad_left + copied_cols on stay zero from the
+          // buffer's creation; the other modes fill the whole row.
           copy_padded_rows(plane, p.in_rows, p.in_cols, step * ty - p.pad_top, patch, p.pad_left,
-                           p.pad_left + copied_cols, padded_rows, row_length);
+                           p.mode == PaddingMode::zeros ? p.pad_left + copied_cols : row_length,
+                           padded_rows, row_length, p.mode);
           const float* rows[patch];
           for (int r = 0; r < patch; ++r) rows[r] = padded_rows + r * row_length;
           float* vc = vb + c * v_stride + tt;
@@ -411,6 +461,7 @@ void winograd_forward(const Conv2dGeometry& g, const float* x, const float* w, c
   p.in_cols = g.cols.in_size;
   p.pad_top = g.rows.pad_before;
   p.pad_left = g.cols.pad_before;
+  p.mode = g.padding_mode;
   p.out = y;
   p.out_rows = g.rows.out_size;
   p.out_cols = g.cols.out_size;
@@ -587,3 +638,4 @@ void winograd_grad_weight(const Conv2dGeometry& g, const float* x, const float* 
 }
 
 }  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY

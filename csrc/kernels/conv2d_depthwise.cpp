@@ -1,6 +1,39 @@
-// Strided depthwise float32 convolution for one instruction set (see conv2d_depthwise.h).
-#include "conv/conv2d_depthwise.h"
+// Strided depthwise float32 convolution, compiled once per instruction set: one input plane per output plane (C_in / groups == 1) with a
+// column stride above 1, where the plane filter's contiguous row vectors do not apply.
+// Each task copies the input rows it reads, zero padded and split into column phases
+// (column k * stride + p goes to phase p, position k): every tap then reads one phase
+// contiguously, and vectors run along output rows as in the plane filter. Forward and
+// weight gradient; the input gradient is the few-input-channel phase kernel's.
+//
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the
+// registry line names both (registry/registry.cpp).
+#include <cstdint>
 
+#include "common/geometry.h"
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+
+namespace convpool {
+
+bool depthwise_strided_forward_supports(const Conv2dGeometry& g, int) {
+  // Strides up to 4: a task's buffer holds `stride` phases of each row it reads, and
+  // every row between its first and last.
+  return g.in_channels_per_group() == 1 && g.cols.stride >= 2 && g.cols.stride <= 4 &&
+         g.rows.stride <= 4 && g.batch > 0 && g.rows.out_size > 0 && g.cols.out_size > 0 &&
+         g.in_plane() > 0;
+}
+
+bool depthwise_strided_grad_weight_supports(const Conv2dGeometry& g, int vector_floats) {
+  return depthwise_strided_forward_supports(g, vector_floats);
+}
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
 #include <algorithm>
 #include <cstdint>
 
@@ -12,20 +45,22 @@ namespace convpool::CONVPOOL_ISA {
 
 namespace {
 
-// Rows of a plane, zero padded and split into column phases: row b, phase p, position k
-// holds padded column k * stride + p (plane column k * stride + p - left, or zero).
+// Rows of a plane, padded by `mode` and split into column phases: row b, phase p,
+// position k holds padded column k * stride + p (plane column k * stride + p - left, or
+// the padding, see copy_padded_rows).
 // Phases are a whole number of vectors long, so that vector loads never leave a row.
 struct PhaseRows {
   Array<float> data, scratch;
   int64_t stride = 1, phase_len = 0, row_len = 0;
 
   void fill(const float* plane, int64_t rows, int64_t cols, int64_t first_row, int64_t count,
-            int64_t left) {
+            int64_t left, PaddingMode mode) {
     row_len = stride * phase_len;
     if (data.size() < size_t(count * row_len)) data.assign(size_t(count * row_len), 0.0f);
     if (scratch.size() < size_t(row_len)) scratch.assign(size_t(row_len), 0.0f);
     for (int64_t b = 0; b < count; ++b) {
-      copy_padded_rows(plane, rows, cols, first_row + b, 1, left, row_len, scratch.data(), row_len);
+      copy_padded_rows(plane, rows, cols, first_row + b, 1, left, row_len, scratch.data(), row_len,
+                       mode);
       split(scratch.data(), data.data() + b * row_len);
     }
   }
@@ -119,7 +154,7 @@ void depthwise_strided_forward(const Conv2dGeometry& g, const float* x, const fl
       const int64_t r0 = b * block, rows = std::min(block, R.out_size - r0);
       in.fill(x + (n * g.in_channels + p) * g.in_plane(), R.in_size, C.in_size,
               r0 * R.stride - R.pad_before, (rows - 1) * R.stride + (R.kernel - 1) * R.dilation + 1,
-              C.pad_before);
+              C.pad_before, g.padding_mode);
       const float* wq = w + q * K;
       const float bq = bias ? bias[q] : 0.0f;
       for (int64_t i = 0; i < rows; ++i) {
@@ -169,7 +204,7 @@ void depthwise_strided_grad_weight(const Conv2dGeometry& g, const float* x, cons
       const int64_t r0 = b * block, rows = std::min(block, R.out_size - r0);
       in.fill(x + (n * g.in_channels + p) * g.in_plane(), R.in_size, C.in_size,
               r0 * R.stride - R.pad_before, (rows - 1) * R.stride + (R.kernel - 1) * R.dilation + 1,
-              C.pad_before);
+              C.pad_before, g.padding_mode);
       const float* src = grad_y + (n * g.out_channels + q) * g.out_plane() + r0 * OW;
       for (int64_t i = 0; i < rows; ++i) {
         std::copy(src + i * OW, src + (i + 1) * OW, gy.data() + i * padded_ow);
@@ -205,3 +240,4 @@ void depthwise_strided_grad_weight(const Conv2dGeometry& g, const float* x, cons
 }
 
 }  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY

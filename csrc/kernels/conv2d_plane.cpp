@@ -1,9 +1,71 @@
-// Plane-filter float32 convolution for one instruction set (see conv2d_plane.h): the
-// cases where every output plane reads exactly one input plane (C_in / groups == 1), such
-// as a Sobel filter on a picture, LeNet's first layer and depthwise layers. Vectors run
-// along output rows; channel blocking would leave most vector lanes empty here.
-#include "conv/conv2d_plane.h"
+// Plane-filter float32 convolution, compiled once per instruction set: for convolutions where each output plane reads one input plane (C_in / groups == 1:
+// a picture filter, LeNet's first layer, depthwise layers), vectorised along the output
+// row. The input gradient (stride 1) is the output gradient filtered by the flipped
+// kernel; the weight gradient sums per row block and adds the blocks in a fixed order.
+// Channel blocking would leave most vector lanes empty here.
+//
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the
+// registry line names both (registry/registry.cpp).
+#include <cstdint>
 
+#include "common/geometry.h"
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+#include <algorithm>
+
+#include "common/threading.h"
+
+namespace convpool {
+
+namespace {
+
+// Output rows one task of the plane kernel computes (as the kernels split them), and
+// the floats of its row buffer: the input rows they read, each as wide as a row of
+// `out_cols` outputs reads, plus a vector of slack.
+int64_t plane_rows_per_task(int64_t out_rows, int64_t out_cols) {
+  return std::clamp<int64_t>(16384 / std::max<int64_t>(out_cols, 1), 1,
+                             std::max<int64_t>(out_rows, 1));
+}
+
+double plane_row_buffer_floats(const WindowAxis& rows, int64_t block, const WindowAxis& cols,
+                               int64_t out_cols, int vector_floats) {
+  return (double(block - 1) * double(rows.stride) +
+          double(rows.kernel - 1) * double(rows.dilation) + 1) *
+         (double(out_cols) + double(cols.kernel - 1) * double(cols.dilation) + vector_floats);
+}
+
+}  // namespace
+
+bool plane_forward_supports(const Conv2dGeometry& g, int vector_floats) {
+  if (!(g.in_channels_per_group() == 1 && g.cols.stride == 1)) return false;
+  const int64_t block = plane_rows_per_task(g.rows.out_size, g.cols.out_size);
+  return scratch_within_operands(
+      g, double(num_threads()) *
+             plane_row_buffer_floats(g.rows, block, g.cols, g.cols.out_size, vector_floats));
+}
+
+// The weight gradient reads the input in the forward pass's row blocks.
+bool plane_grad_weight_supports(const Conv2dGeometry& g, int vector_floats) {
+  return plane_forward_supports(g, vector_floats);
+}
+
+bool plane_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
+  if (!g.zero_padded()) return false;  // the padded output gradient is folded by nothing
+  if (!(g.in_channels_per_group() == 1 && g.cols.stride == 1 && g.rows.stride == 1))
+    return false;
+  const int64_t block = plane_rows_per_task(g.rows.in_size, g.cols.in_size);
+  return scratch_within_operands(
+      g, double(num_threads()) *
+             plane_row_buffer_floats(g.rows, block, g.cols, g.cols.in_size, vector_floats));
+}
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
 #include <algorithm>
 #include <cstdint>
 
@@ -23,8 +85,9 @@ int64_t rows_per_task(int64_t out_rows, int64_t out_cols) {
   return std::clamp<int64_t>(16384 / std::max<int64_t>(out_cols, 1), 1, std::max<int64_t>(out_rows, 1));
 }
 
-// The input rows a task reads, zero padded: buffer row b, column c hold
-// src[first_row + b][c - left] where that lies inside the plane, else zero. Each row
+// The input rows a task reads, padded by `mode`: buffer row b, column c hold
+// src[first_row + b][c - left] where that lies inside the plane, else the padding
+// (copy_padded_rows). Each row
 // has V floats of slack so that vector loads past the last output never leave it.
 struct RowBuffer {
   Array<float> data;
@@ -35,10 +98,10 @@ struct RowBuffer {
   void reserve(int64_t rows, int64_t width) { data.assign(size_t(rows * (width + V)), 0.0f); }
 
   void fill(const float* src, int64_t src_rows, int64_t src_cols, int64_t first_row, int64_t rows,
-            int64_t left, int64_t width) {
+            int64_t left, int64_t width, PaddingMode mode) {
     cols = width + V;
     if (data.size() != size_t(rows * cols)) data.assign(size_t(rows * cols), 0.0f);
-    copy_padded_rows(src, src_rows, src_cols, first_row, rows, left, cols, data.data(), cols);
+    copy_padded_rows(src, src_rows, src_cols, first_row, rows, left, cols, data.data(), cols, mode);
   }
   const float* row(int64_t b) const { return data.data() + b * cols; }
 };
@@ -138,7 +201,7 @@ void plane_forward(const Conv2dGeometry& g, const float* x, const float* w, cons
       const int64_t r0 = b * block, rows = std::min(block, R.out_size - r0);
       buffer.fill(x + (n * g.in_channels + p) * g.in_plane(), R.in_size, C.in_size,
                   r0 * R.stride - R.pad_before, (rows - 1) * R.stride + R.dilation * (R.kernel - 1) + 1,
-                  C.pad_before, C.out_size + C.dilation * (C.kernel - 1));
+                  C.pad_before, C.out_size + C.dilation * (C.kernel - 1), g.padding_mode);
       const FilterTaps f{w + q * g.kernel_plane(), R.kernel, C.kernel, R.dilation, C.dilation};
       filter_rows(buffer, R.stride, f, rows, C.out_size, bias ? bias[q] : 0.0f, false,
                   y + plane * g.out_plane() + r0 * C.out_size, C.out_size);
@@ -177,7 +240,7 @@ void plane_grad_input(const Conv2dGeometry& g, const float* grad_y, const float*
         const int64_t q = p * cout_g + qq;
         buffer.fill(grad_y + (n * g.out_channels + q) * g.out_plane(), R.out_size, C.out_size,
                     r0 - top, rows + R.dilation * (R.kernel - 1), left,
-                    C.in_size + C.dilation * (C.kernel - 1));
+                    C.in_size + C.dilation * (C.kernel - 1), PaddingMode::zeros);
         const FilterTaps f{flipped.data() + q * K, R.kernel, C.kernel, R.dilation, C.dilation};
         filter_rows(buffer, 1, f, rows, C.in_size, 0.0f, qq > 0, out, C.in_size);
       }
@@ -217,7 +280,7 @@ void plane_grad_weight(const Conv2dGeometry& g, const float* x, const float* gra
       const int64_t r0 = b * block, rows = std::min(block, R.out_size - r0);
       buffer.fill(x + (n * g.in_channels + p) * g.in_plane(), R.in_size, C.in_size,
                   r0 * R.stride - R.pad_before, (rows - 1) * R.stride + R.dilation * (R.kernel - 1) + 1,
-                  C.pad_before, OW + C.dilation * (C.kernel - 1));
+                  C.pad_before, OW + C.dilation * (C.kernel - 1), g.padding_mode);
       const float* src = grad_y + (n * g.out_channels + q) * g.out_plane() + r0 * OW;
       for (int64_t i = 0; i < rows; ++i) {
         std::copy(src + i * OW, src + (i + 1) * OW, gy + i * padded_ow);
@@ -251,3 +314,4 @@ void plane_grad_weight(const Conv2dGeometry& g, const float* x, const float* gra
 }
 
 }  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY

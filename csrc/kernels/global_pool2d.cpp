@@ -1,6 +1,28 @@
 // Global pooling: one number per (n, c) plane, the mean or the maximum, and the gradients.
 //
-// Compiled once per instruction set (see pool_kernels.h).
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the
+// registry line names both (registry/registry.cpp).
+#include <cstdint>
+
+#include "common/geometry.h"
+#include "pool/pool2d.h"
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+namespace convpool {
+
+// Every case: the kernels take any window, padding and plane.
+bool global_avg_pool2d_forward_supports(const GlobalPoolShape&, int) { return true; }
+bool global_avg_pool2d_grad_input_supports(const GlobalPoolShape&, int) { return true; }
+bool global_max_pool2d_forward_supports(const GlobalPoolShape&, int) { return true; }
+bool global_max_pool2d_grad_input_supports(const GlobalPoolShape&, int) { return true; }
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
@@ -8,7 +30,6 @@
 
 #include "common/threading.h"
 #include "pool/pool_common.h"
-#include "pool/pool_kernels.h"
 
 namespace convpool::CONVPOOL_ISA {
 
@@ -157,3 +178,4 @@ CONVPOOL_INSTANTIATE(double)
 #undef CONVPOOL_INSTANTIATE
 
 }  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY

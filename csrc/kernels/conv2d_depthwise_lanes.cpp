@@ -1,7 +1,75 @@
-// Depthwise float32 convolution with channels in the vector lanes, for one instruction
-// set (see conv2d_depthwise_lanes.h).
-#include "conv/conv2d_depthwise_lanes.h"
+// Depthwise float32 convolution with channels in the vector lanes, compiled once per
+// instruction set: for depthwise layers (one input and one
+// output channel per group) on small planes (MobileNet's 7x7-56x56 layers), where vectors
+// along a row of 7 or 14 pixels would be half empty. Each task takes V channels of one
+// image, transposes them in registers to pixel-major order with the channels in the lanes
+// (zero padded), runs every pass as vector FMAs per pixel and transposes the result back.
+//
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the
+// registry line names both (registry/registry.cpp).
+#include <cstdint>
 
+#include "common/geometry.h"
+
+namespace convpool {
+
+// The rows (or columns) of the zero-padded plane the kernels hold for axis `a`: the
+// padding before, the input, and whatever the last window reads past it (defined in the
+// predicate section).
+int64_t depthwise_lanes_padded_size(const WindowAxis& a);
+
+}  // namespace convpool
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+#include <algorithm>
+
+namespace convpool {
+
+int64_t depthwise_lanes_padded_size(const WindowAxis& a) {
+  const int64_t extent = (a.out_size - 1) * a.stride + (a.kernel - 1) * a.dilation + 1;
+  return std::max(a.pad_before + a.in_size, extent);
+}
+
+namespace {
+
+// Depthwise, strides up to 4, and a padded plane of V channels small enough for each
+// thread to hold.
+bool depthwise_small_planes(const Conv2dGeometry& g) {
+  constexpr int64_t kMaxPaddedPixels = 1 << 16;
+  const int64_t rows = depthwise_lanes_padded_size(g.rows);
+  const int64_t cols = depthwise_lanes_padded_size(g.cols);
+  // The lane planes pad with zeros.
+  return g.zero_padded() && g.in_channels_per_group() == 1 && g.out_channels_per_group() == 1 &&
+         g.batch > 0 &&
+         g.rows.out_size > 0 && g.cols.out_size > 0 && g.in_plane() > 0 && g.rows.stride <= 4 &&
+         g.cols.stride <= 4 && rows <= kMaxPaddedPixels && cols <= kMaxPaddedPixels &&
+         rows * cols <= kMaxPaddedPixels;
+}
+
+}  // namespace
+
+// Where this path beat the row-vector ones (plane, depthwise_strided, few_channels) at
+// batch 1 and 8, measured per pass on MobileNet's layers: the forward pass up to 56
+// output columns, the gradients on 7x7 and 14x14 planes only.
+bool depthwise_lanes_forward_supports(const Conv2dGeometry& g, int) {
+  return depthwise_small_planes(g) && g.cols.out_size < 64;
+}
+
+bool depthwise_lanes_grad_input_supports(const Conv2dGeometry& g, int) {
+  return depthwise_small_planes(g) && g.cols.in_size < 28;
+}
+
+bool depthwise_lanes_grad_weight_supports(const Conv2dGeometry& g, int) {
+  return depthwise_small_planes(g) && g.cols.out_size < 28;
+}
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -9,7 +77,6 @@
 
 #include "common/simd_vec.h"
 #include "common/threading.h"
-#include "conv/conv2d_supports.h"
 #include "conv/stride_phases.h"
 
 #include <omp.h>
@@ -335,3 +402,4 @@ void depthwise_lanes_grad_weight(const Conv2dGeometry& g, const float* x, const 
 }
 
 }  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY

@@ -2,13 +2,32 @@
 // group of consecutive input channels, pixel by pixel. Work is split into (n, output
 // channel, piece of the plane) items, each a set of contiguous, vectorised loops.
 //
-// Compiled once per instruction set (see pool_kernels.h).
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the
+// registry line names both (registry/registry.cpp).
+#include <cstdint>
+
+#include "common/geometry.h"
+#include "pool/pool2d.h"
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+namespace convpool {
+
+// Every case: the kernels take any window, padding and plane.
+bool channel_pool_forward_supports(const ChannelPoolShape&, int) { return true; }
+bool channel_pool_grad_input_supports(const ChannelPoolShape&, int) { return true; }
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
 #include <algorithm>
 #include <cstdint>
 
 #include "common/threading.h"
 #include "pool/pool_common.h"
-#include "pool/pool_kernels.h"
 
 namespace convpool::CONVPOOL_ISA {
 
@@ -135,3 +154,4 @@ template void channel_pool_grad_input<double>(const ChannelPoolShape&, ChannelPo
                                               const double*, const double*, double*);
 
 }  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY

@@ -1,16 +1,66 @@
-// Few-input-channel float32 convolution for one instruction set (see
-// conv2d_few_channels.h). With 1-4 input channels a channel-blocked tile has almost
+// Few-input-channel float32 convolution, compiled once per instruction set: the first layer of most networks (1-4 input channels per
+// group, e.g. 3 -> 64 with an 11x11 stride-4, 7x7 stride-2 or 3x3 stride-2 kernel).
+//
+// Forward: vectors run along output channels. A register tile of output pixels x one or
+// two vectors of output channels walks the (input channel, kh, kw) taps, broadcasting one
+// input value per pixel against vectors of packed weights (any stride: a broadcast reads
+// any address); the tile is transposed in registers and stored as contiguous pixels per
+// channel. Input gradient: one pass per stride phase, each a stride-1 correlation of the
+// output gradient with the phase's taps, vectors along input-gradient columns, all input
+// channels of a group in registers; the phases' columns are interleaved in registers.
+//
+// With 1-4 input channels a channel-blocked tile has almost
 // nothing to reduce over per pixel, and vectors along input channels would be mostly
 // empty: the forward pass puts the many output channels in the vector lanes instead,
 // the input gradient puts input-gradient columns there.
-#include "conv/conv2d_few_channels.h"
+//
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the
+// registry line names both (registry/registry.cpp).
+#include <cstdint>
 
+#include "common/geometry.h"
+
+namespace convpool {
+
+constexpr int64_t kFewChannelsMaxInputChannels = 4;
+// The forward tiles are instantiated per column stride (their broadcasts use immediate
+// offsets); the input gradient's phase weights and buffers grow with the stride.
+constexpr int64_t kFewChannelsMaxStride = 4;
+
+}  // namespace convpool
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+
+namespace convpool {
+
+bool few_channels_forward_supports(const Conv2dGeometry& g, int) {
+  return g.in_channels_per_group() >= 1 &&
+         g.in_channels_per_group() <= kFewChannelsMaxInputChannels &&
+         g.out_channels_per_group() >= 8 && g.rows.stride <= kFewChannelsMaxStride &&
+         g.cols.stride <= kFewChannelsMaxStride && g.batch > 0 && g.rows.out_size > 0 &&
+         g.cols.out_size > 0 && g.in_plane() > 0;
+}
+
+bool few_channels_grad_input_supports(const Conv2dGeometry& g, int) {
+  // The padded output gradient is folded by nothing: zero padding only.
+  return g.zero_padded() && g.in_channels_per_group() >= 1 &&
+         g.in_channels_per_group() <= kFewChannelsMaxInputChannels &&
+         g.rows.stride <= kFewChannelsMaxStride && g.cols.stride <= kFewChannelsMaxStride &&
+         g.batch > 0 && g.in_plane() > 0;
+}
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
 #include <algorithm>
 #include <cstdint>
 
 #include "common/simd_vec.h"
 #include "common/threading.h"
-#include "conv/conv2d_supports.h"
 #include "conv/padded_rows.h"
 #include "conv/stride_phases.h"
 
@@ -244,7 +294,7 @@ void few_channels_forward(const Conv2dGeometry& g, const float* x, const float* 
               w[(co * cin_g + c) * K + k];
     }
 
-  // Each task copies the input rows its output rows read, zero padded, wide enough for
+  // Each task copies the input rows its output rows read, padded, wide enough for
   // whole tiles of pixels, so that the kernel never tests bounds.
   const int64_t tiles = ceil_div(OW, int64_t(tile.pixels));
   const int64_t width = (tiles * tile.pixels - 1) * C.stride + (C.kernel - 1) * C.dilation + 1;
@@ -268,7 +318,8 @@ void few_channels_forward(const Conv2dGeometry& g, const float* x, const float* 
       for (int64_t c = 0; c < cin_g; ++c)
         copy_padded_rows(x + (n * g.in_channels + grp * cin_g + c) * g.in_plane(), R.in_size,
                          C.in_size, r0 * R.stride - R.pad_before, (rows - 1) * R.stride + span,
-                         C.pad_before, width, window.data() + c * window_rows * width, width);
+                         C.pad_before, width, window.data() + c * window_rows * width, width,
+                         g.padding_mode);
       for (int64_t ob = 0; ob < ob_count; ++ob) {
         const float* wb = packed.data() + (grp * ob_count + ob) * cin_g * K * B;
         const float* bb = packed_bias.data() + (grp * ob_count + ob) * B;
@@ -372,7 +423,8 @@ void few_channels_grad_input(const Conv2dGeometry& g, const float* grad_y, const
         for (int64_t q = 0; q < cout_g; ++q)
           copy_padded_rows(grad_y + (n * g.out_channels + grp * cout_g + q) * g.out_plane(),
                            R.out_size, C.out_size, a0 + os_min[size_t(ry)], rows + os_span[size_t(ry)],
-                           -ot_min, width, buffer.data() + q * buffer_rows * width, width);
+                           -ot_min, width, buffer.data() + q * buffer_rows * width, width,
+                           PaddingMode::zeros);
       for (int64_t r0 = 0; r0 < rows; r0 += nr_max) {
         const int nr = int(std::min<int64_t>(nr_max, rows - r0));
         const PhaseTileFn kernel = phase_tile_for(cin_g, nr);
@@ -397,3 +449,4 @@ void few_channels_grad_input(const Conv2dGeometry& g, const float* grad_y, const
 }
 
 }  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY

@@ -14,7 +14,27 @@
 // Edge columns whose window is clipped by the padding, and unusual shapes, go through the
 // per-window loop.
 //
-// Compiled once per instruction set (see pool_kernels.h).
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the
+// registry line names both (registry/registry.cpp).
+#include <cstdint>
+
+#include "common/geometry.h"
+#include "pool/pool2d.h"
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+namespace convpool {
+
+// Every case: the kernels take any window, padding and plane.
+bool max_pool2d_forward_supports(const PoolGeometry&, int) { return true; }
+bool max_pool2d_grad_input_supports(const PoolGeometry&, int) { return true; }
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
@@ -22,7 +42,6 @@
 
 #include "common/threading.h"
 #include "pool/pool_common.h"
-#include "pool/pool_kernels.h"
 
 #if defined(CONVPOOL_ISA_avx512)
 // Measured on Zen 4: these loops run faster on 256-bit vectors (strided windows need
@@ -265,3 +284,4 @@ template bool max_pool2d_grad_input<double>(const PoolGeometry&, const double*, 
                                             double*);
 
 }  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY
