@@ -26,6 +26,7 @@ import numpy as np
 
 from ._args import as_array, check_shape_tuple, positive_int, positive_pair
 from .conv import conv2d, conv2d_grad_input, conv2d_grad_weight
+from .dtypes import half_precision
 
 __all__ = [
     "conv_transpose2d",
@@ -137,6 +138,7 @@ def conv_transpose2d_output_size(input_size: Pair, kernel_size: object, stride: 
     return geometry.output_size
 
 
+@half_precision("x", "weight", also=("bias",))
 def conv_transpose2d(
     x: np.ndarray,
     weight: np.ndarray,
@@ -177,6 +179,7 @@ def conv_transpose2d(
     return y if geometry.batched else y[0]
 
 
+@half_precision("grad_output", "weight")
 def conv_transpose2d_grad_input(
     grad_output: np.ndarray,
     weight: np.ndarray,
@@ -200,6 +203,7 @@ def conv_transpose2d_grad_input(
     return grad if geometry.batched else grad[0]
 
 
+@half_precision("x", "grad_output")
 def conv_transpose2d_grad_weight(
     x: np.ndarray,
     grad_output: np.ndarray,

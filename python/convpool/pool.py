@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _core
 from ._args import as_array, check_shape_tuple, contiguous
+from .dtypes import half_precision
 from .geometry import (
     INDEX_LIMIT,
     Shape4,
@@ -55,6 +56,7 @@ def _check_grad_shape(grad_output: np.ndarray, expected: tuple[int, ...]) -> Non
         raise ValueError(f"grad_output: expected shape {expected}, got {grad_output.shape}")
 
 
+@half_precision("x", native_float16=True)
 def max_pool2d(
     x: np.ndarray,
     kernel_size: int | tuple[int, int],
@@ -85,6 +87,8 @@ def max_pool2d(
     """
     x, setup, return_indices, dtype = _max_pool2d_arguments(
         x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    if not return_indices and x.dtype == np.float16:
+        dtype = x.dtype  # the float16 kernel: float16 in memory, float32 inside
     y = np.empty(setup.output_shape, dtype=dtype)
     indices = np.empty(setup.output_shape, dtype=np.int64) if return_indices else None
     _core.max_pool2d_forward(
@@ -95,6 +99,7 @@ def max_pool2d(
     return y, indices.reshape(y.shape)
 
 
+@half_precision("grad_output")
 def max_pool2d_grad_input(
     grad_output: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...]
 ) -> np.ndarray:
@@ -158,6 +163,7 @@ def _divisor(divisor_override: object) -> int:
     return int(divisor_override)
 
 
+@half_precision("x", native_float16=True)
 def avg_pool2d(
     x: np.ndarray,
     kernel_size: int | tuple[int, int],
@@ -179,6 +185,8 @@ def avg_pool2d(
     """
     x, setup, count_include_pad, divisor, dtype = _avg_pool2d_arguments(
         x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    if x.dtype == np.float16:
+        dtype = x.dtype  # the float16 kernel: float16 in memory, float32 inside
     y = np.empty(setup.output_shape, dtype=dtype)
     _core.avg_pool2d_forward(
         contiguous(x, dtype).reshape(setup.input_shape), y, setup.kernel_geometry,
@@ -187,6 +195,7 @@ def avg_pool2d(
     return y.reshape(setup.user_shape(setup.output_shape))
 
 
+@half_precision("grad_output")
 def avg_pool2d_grad_input(
     grad_output: np.ndarray,
     input_shape: tuple[int, ...],
@@ -233,6 +242,7 @@ def _global_grad(grad_output: np.ndarray, input_shape: tuple[int, ...]) -> np.nd
     return grad_output
 
 
+@half_precision("x")
 def global_avg_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
     """Mean of each ``H x W`` plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``
     (``(C,)`` / ``(C, 1, 1)`` for an unbatched input). Planes are summed in double."""
@@ -242,6 +252,7 @@ def global_avg_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
     return y.reshape(_global_output_shape(x.shape, keepdims))
 
 
+@half_precision("grad_output")
 def global_avg_pool2d_grad_input(
     grad_output: np.ndarray, input_shape: tuple[int, ...]
 ) -> np.ndarray:
@@ -256,6 +267,7 @@ def global_avg_pool2d_grad_input(
     return grad.reshape(input_shape)
 
 
+@half_precision("x")
 def global_max_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
     """Maximum of each ``H x W`` plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``.
 
@@ -266,6 +278,7 @@ def global_max_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
     return y.reshape(_global_output_shape(x.shape, keepdims))
 
 
+@half_precision("grad_output", "x")
 def global_max_pool2d_grad_input(grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Gradient of :func:`global_max_pool2d` with respect to ``x`` (the forward input).
 
@@ -300,6 +313,7 @@ def _channelpool_geometry(shape: tuple[int, ...], size: object, mode: object, na
     return shape4, out4, size, mode
 
 
+@half_precision("x")
 def channel_pool(x: np.ndarray, size: int, mode: str = "max") -> np.ndarray:
     """Pooling across channels (maxout): the max or mean of each group of ``size``
     consecutive channels, pixel by pixel.
@@ -313,6 +327,7 @@ def channel_pool(x: np.ndarray, size: int, mode: str = "max") -> np.ndarray:
     return y.reshape(out4[4 - x.ndim :])
 
 
+@half_precision("grad_output", "x")
 def channel_pool_grad_input(
     grad_output: np.ndarray, x: np.ndarray, size: int, mode: str = "max"
 ) -> np.ndarray:
