@@ -407,120 +407,6 @@ class _Depth:
         grad[where] = part.reshape(n, len(positions), g * self.c_in_g, self.h, self.w)
 
 
-class _Slabs:
-    """A 3-D convolution whose depth taps are contiguous channels of one copy of the input.
-
-    The input is copied once as ``(N, padded depth, C_in, H, W)`` (depth padding filled as
-    ``padding_mode`` says): the taps of output depth ``d`` are then the ``kd * C_in``
-    consecutive channels that start at padded depth ``d * sd``, a view. With ``q = kd / sd``
-    output depths ``r, r + q, r + 2q, ...`` read adjacent, disjoint slabs: one 2-D call per
-    (sample, residue ``r``) runs them as a batch, without gathering the taps (the general
-    path, :class:`_Depth`, copies the input ``kd / sd`` times).
-
-    For one group, no depth dilation, ``kd`` a multiple of ``sd``, and finite factors
-    where a zero of the depth padding could meet an infinity (see :func:`_grouped_by_taps`).
-    """
-
-    def __init__(self, geometry: ConvGeometry) -> None:
-        self.depth = _Depth(geometry)
-        d = self.depth
-        self.stride = geometry.stride[0]
-        self.q = d.kd // self.stride
-        (self.before, self.after) = geometry.sides[0]
-        self.padded = d.depth + self.before + self.after
-
-    @staticmethod
-    def applies(geometry: ConvGeometry) -> bool:
-        kd = geometry.weight_shape[2]
-        return (geometry.groups == 1 and geometry.dilation[0] == 1
-                and kd % geometry.stride[0] == 0 and geometry.output_shape[2] > 0)
-
-    def residues(self):
-        """``(r, m)``: residue r and how many output depths it has."""
-        od = self.depth.od
-        for r in range(min(self.q, od)):
-            yield r, (od - r + self.q - 1) // self.q
-
-    def slabs(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        """The input as ``(N, padded depth, C_in, H, W)``."""
-        d = self.depth
-        c_in = d.c_in_g
-        xt = np.empty((d.n, self.padded, c_in, d.h, d.w), dtype=dtype)
-        inner = xt[:, self.before:self.before + d.depth]
-        inner[...] = x.reshape(d.n, c_in, d.depth, d.h, d.w).transpose(0, 2, 1, 3, 4)
-        padding = np.r_[0:self.before, self.before + d.depth:self.padded]
-        sources = _depth_source(padding - self.before, d.depth, d.geometry.padding_mode)
-        for q, source in zip(padding, sources, strict=True):
-            xt[:, q] = 0 if source < 0 else inner[:, source]
-        return xt
-
-    def batch(self, xt: np.ndarray, n: int, r: int, m: int) -> np.ndarray:
-        """The slabs of sample ``n``, residue ``r``: ``(m, kd * C_in, H, W)``, a view."""
-        d = self.depth
-        start = r * self.stride
-        return xt[n, start:start + m * d.kd].reshape(m, d.kd * d.c_in_g, d.h, d.w)
-
-    def weight_2d(self, weight: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        return self.depth.weight_2d(weight, np.arange(self.depth.kd), dtype)
-
-    def forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
-                dtype: np.dtype) -> np.ndarray:
-        d = self.depth
-        xt = self.slabs(x, dtype)
-        w2 = self.weight_2d(weight, dtype)
-        y = np.empty(d.geometry.output_shape, dtype=dtype)
-        part = np.empty((max(m for _, m in self.residues()), d.c_out, d.oh, d.ow), dtype=dtype)
-        for n in range(d.n):
-            for r, m in self.residues():
-                conv2d(self.batch(xt, n, r, m), w2, bias, out=part[:m], **d.conv2d_arguments)
-                y[n, :, r::self.q] = part[:m].transpose(1, 0, 2, 3)
-        return y
-
-    def grad_output_part(self, grad_output: np.ndarray, n: int, r: int, dtype: np.dtype
-                         ) -> np.ndarray:
-        """``grad_output`` of sample ``n`` at the output depths of residue ``r``, as
-        ``(m, C_out, OH, OW)``."""
-        y5 = grad_output.reshape(self.depth.geometry.output_shape)
-        return contiguous(y5[n, :, r::self.q].transpose(1, 0, 2, 3), dtype)
-
-    def grad_weight(self, x: np.ndarray, grad_output: np.ndarray, dtype: np.dtype
-                    ) -> np.ndarray:
-        d = self.depth
-        xt = self.slabs(x, dtype)
-        shape2 = (d.c_out, d.kd * d.c_in_g, d.kh, d.kw)
-        grad = np.zeros(shape2, dtype=dtype)
-        for n in range(d.n):
-            for r, m in self.residues():
-                grad += conv2d_grad_weight(self.batch(xt, n, r, m),
-                                           self.grad_output_part(grad_output, n, r, dtype),
-                                           shape2, **d.conv2d_arguments)
-        # (C_out, kd, C_in, kh, kw) -> (C_out, C_in, kd, kh, kw)
-        return np.ascontiguousarray(
-            grad.reshape(d.c_out, d.kd, d.c_in_g, d.kh, d.kw).transpose(0, 2, 1, 3, 4))
-
-    def grad_input(self, grad_output: np.ndarray, weight: np.ndarray, dtype: np.dtype
-                   ) -> np.ndarray:
-        """The forward's transpose: each batch's slab gradients added into the padded
-        input's gradient (slabs of one residue are disjoint; residues overlap and add up),
-        then each depth of the padding added to the depth it copies."""
-        d = self.depth
-        w2 = self.weight_2d(weight, dtype)
-        grad = np.zeros((d.n, self.padded, d.c_in_g, d.h, d.w), dtype=dtype)
-        for n in range(d.n):
-            for r, m in self.residues():
-                part = conv2d_grad_input(self.grad_output_part(grad_output, n, r, dtype), w2,
-                                         (m, d.kd * d.c_in_g, d.h, d.w), **d.conv2d_arguments)
-                start = r * self.stride
-                grad[n, start:start + m * d.kd] += part.reshape(m * d.kd, d.c_in_g, d.h, d.w)
-        inner = grad[:, self.before:self.before + d.depth]
-        if d.geometry.padding_mode != "zeros":
-            padding = np.r_[0:self.before, self.before + d.depth:self.padded]
-            for q, source in zip(padding, _depth_source(padding - self.before, d.depth,
-                                                        d.geometry.padding_mode), strict=True):
-                inner[:, source] += grad[:, q]
-        return np.ascontiguousarray(inner.transpose(0, 2, 1, 3, 4))
-
-
 @half_precision("x", "weight", also=("bias",))
 @ieee
 def conv3d(
@@ -556,10 +442,7 @@ def conv3d(
                              padding_mode)
     dtype = compute_dtype(x, weight)
     b = _bias_vector(bias, geometry, dtype)
-    if _Slabs.applies(geometry) and np.isfinite(weight).all():
-        y = _Slabs(geometry).forward(x, weight, b, dtype)
-    else:
-        y = _Depth(geometry).forward(x, weight, b, dtype)
+    y = _Depth(geometry).forward(x, weight, b, dtype)
     return y.reshape(geometry.user_shape(geometry.output_shape))
 
 
@@ -586,11 +469,7 @@ def conv3d_grad_input(
                              padding_mode)
     check_grad_output(geometry, grad_output)
     dtype = compute_dtype(grad_output, weight)
-    if _Slabs.applies(geometry) and np.isfinite(weight).all():
-        grad = _Slabs(geometry).grad_input(grad_output, weight, dtype)
-    else:
-        grad = _Depth(geometry).grad_input(grad_output, weight, dtype)
-    return grad.reshape(input_shape)
+    return _Depth(geometry).grad_input(grad_output, weight, dtype).reshape(input_shape)
 
 
 @half_precision("x", "grad_output")
@@ -616,11 +495,7 @@ def conv3d_grad_weight(
                              padding_mode)
     check_grad_output(geometry, grad_output)
     dtype = compute_dtype(x, grad_output)
-    if _Slabs.applies(geometry) and np.isfinite(grad_output).all():
-        grad = _Slabs(geometry).grad_weight(x, grad_output, dtype)
-    else:
-        grad = _Depth(geometry).grad_weight(x, grad_output, dtype)
-    return grad.reshape(weight_shape)
+    return _Depth(geometry).grad_weight(x, grad_output, dtype).reshape(weight_shape)
 
 
 @half_precision("grad_output")
