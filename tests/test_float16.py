@@ -108,6 +108,53 @@ def test_other_two_byte_types_are_still_refused():
         convpool.max_pool2d(np.zeros((1, 1, 4, 4), np.int16).view("V2"), 2)
 
 
+# --- the conversions -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", available_simd_levels())
+def test_float16_widening_is_exact_for_every_bit_pattern(level):
+    every = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    widened = np.empty(every.shape, np.float32)
+    with simd_level(level):
+        _core.float16_to_float32(every, widened)
+    expected = every.astype(np.float32)
+    nan = np.isnan(expected)
+    np.testing.assert_array_equal(np.isnan(widened), nan)
+    np.testing.assert_array_equal(widened[~nan].view(np.uint32), expected[~nan].view(np.uint32))
+
+
+@pytest.mark.parametrize("level", available_simd_levels())
+def test_float32_rounding_to_float16_is_numpys_round_to_nearest_even(rng, level):
+    halves = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    finite = halves[np.isfinite(halves)].astype(np.float32)
+    # every float16, the midpoints between neighbours (ties), values beyond the range,
+    # subnormals and random float32 bit patterns
+    ties = ((finite[:-1].astype(np.float64) + finite[1:]) / 2).astype(np.float32)
+    values = np.concatenate([finite, ties, np.float32([65504, 65519.99, 65520, 1e6, -1e6,
+                                                       np.inf, -np.inf, np.nan, 1e-8, 3e-8]),
+                             rng.integers(0, 2**32, 5000, dtype=np.uint32).view(np.float32)])
+    rounded = np.empty(values.shape, np.float16)
+    with simd_level(level):
+        _core.float32_to_float16(values, rounded)
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = values.astype(np.float16)
+    nan = np.isnan(expected)
+    np.testing.assert_array_equal(np.isnan(rounded), nan)
+    np.testing.assert_array_equal(rounded[~nan].view(np.uint16), expected[~nan].view(np.uint16))
+
+
+def test_conversion_errors_name_the_argument():
+    f16, f32 = np.zeros(4, np.float16), np.zeros(4, np.float32)
+    with pytest.raises(TypeError, match="src: dtype must be float16"):
+        _core.float16_to_float32(f32, f32.copy())
+    with pytest.raises(TypeError, match="dst: dtype must be float16"):
+        _core.float32_to_float16(f32, f32.copy())
+    with pytest.raises(ValueError, match="dst: expected 4 elements"):
+        _core.float16_to_float32(f16, np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="src: array must be C-contiguous"):
+        _core.float16_to_float32(np.zeros(8, np.float16)[::2], f32)
+
+
 # --- convolution ------------------------------------------------------------------------
 
 CONV2D_CASES = [
@@ -391,3 +438,13 @@ def test_layers_store_parameters_and_activations_in_16_bits(rng, dtype_name):
     grad = half.backward(np.ones_like(y))
     assert grad.dtype == dtype
     assert half[0].weight.grad.dtype == dtype
+
+
+def test_strided_float16_views_are_served(rng):
+    x = integers(rng, (2, 3, 10, 12))[:, :, ::2, 1::2]  # not contiguous
+    w = integers(rng, (4, 3, 3, 3))
+    expected = ref.conv2d(x.astype(np.float64), w.astype(np.float64), padding=1)
+    assert_rounded_once(convpool.conv2d(x, w, padding=1), expected, F16, "strided conv2d",
+                        exact_in_float32=True)
+    assert_rounded_once(convpool.max_pool2d(x, 2), ref.max_pool2d(x.astype(np.float64), 2), F16,
+                        "strided max_pool2d", exact_in_float32=True)

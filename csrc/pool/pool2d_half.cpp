@@ -26,12 +26,58 @@ using pool::TapRange;
 
 enum class Reduce { max, sum };
 
+template <Reduce R>
+inline float combine(float v, float acc) {
+  if constexpr (R == Reduce::max) return pool::max_propagating_nan(v, acc);
+  return acc + v;
+}
+
+// One output row from `column` (the window rows combined, one input row long): windows
+// that lie inside the input, KW taps at column stride SX (compile-time: vectorised, no
+// branch on the data), then the edge windows the padding clips, one by one.
+template <Reduce R, int KW, int SX>
+void pool_columns(const WindowAxis& C, const float* __restrict column, float row_divisor,
+                  const float* col_divisor, float* __restrict out_row) {
+  const TapRange inner = pool::interior(C);
+  for (int64_t j = inner.begin; j < inner.end; ++j) {
+    const float* window = column + (j * SX - C.pad_before);
+    float acc = window[0];
+    for (int t = 1; t < KW; ++t) acc = combine<R>(window[t], acc);
+    out_row[j] = acc;
+  }
+  for (const TapRange edge : {TapRange{0, inner.begin}, TapRange{inner.end, C.out_size}}) {
+    for (int64_t j = edge.begin; j < edge.end; ++j) {
+      const TapRange ts = pool::taps_inside(C, j);
+      float acc = column[C.input_index(j, ts.begin)];
+      for (int64_t t = ts.begin + 1; t < ts.end; ++t)
+        acc = combine<R>(column[C.input_index(j, t)], acc);
+      out_row[j] = acc;
+    }
+  }
+  if constexpr (R == Reduce::sum)
+    for (int64_t j = 0; j < C.out_size; ++j) out_row[j] /= row_divisor * col_divisor[j];
+}
+
+// Any window shape (column dilation, wide kernels): every window one by one.
+template <Reduce R>
+void pool_columns_generic(const WindowAxis& C, const float* column, float row_divisor,
+                          const float* col_divisor, float* out_row) {
+  for (int64_t j = 0; j < C.out_size; ++j) {
+    const TapRange ts = pool::taps_inside(C, j);
+    float acc = column[C.input_index(j, ts.begin)];
+    for (int64_t t = ts.begin + 1; t < ts.end; ++t)
+      acc = combine<R>(column[C.input_index(j, t)], acc);
+    if constexpr (R == Reduce::max) out_row[j] = acc;
+    else out_row[j] = acc / (row_divisor * col_divisor[j]);
+  }
+}
+
 // A contiguous share [begin, end) of all (plane, output row) items for one thread: the
 // output each thread writes is fixed, so results do not depend on scheduling.
 template <Reduce R>
 void pool_rows(const PoolGeometry& g, const float* row_divisor, const float* col_divisor,
-               const uint16_t* x, uint16_t* y, int64_t begin, int64_t end, float* widened,
-               float* column, float* out_row) {
+               const uint16_t* x, uint16_t* y, int64_t begin, int64_t end,
+               float* __restrict widened, float* __restrict column, float* __restrict out_row) {
   const WindowAxis& Rw = g.rows;
   const WindowAxis& C = g.cols;
   const int64_t w = C.in_size, oh = Rw.out_size, ow = C.out_size;
@@ -42,23 +88,14 @@ void pool_rows(const PoolGeometry& g, const float* row_divisor, const float* col
     half_to_float(plane + Rw.input_index(i, rs.begin) * w, column, w);
     for (int64_t s = rs.begin + 1; s < rs.end; ++s) {
       half_to_float(plane + Rw.input_index(i, s) * w, widened, w);
-      if constexpr (R == Reduce::max) {
-        for (int64_t c = 0; c < w; ++c) column[c] = pool::max_propagating_nan(widened[c], column[c]);
-      } else {
-        for (int64_t c = 0; c < w; ++c) column[c] += widened[c];
-      }
+      for (int64_t c = 0; c < w; ++c) column[c] = combine<R>(widened[c], column[c]);
     }
-    for (int64_t j = 0; j < ow; ++j) {
-      const TapRange ts = pool::taps_inside(C, j);
-      float acc = column[C.input_index(j, ts.begin)];
-      for (int64_t t = ts.begin + 1; t < ts.end; ++t) {
-        const float v = column[C.input_index(j, t)];
-        if constexpr (R == Reduce::max) acc = pool::max_propagating_nan(v, acc);
-        else acc += v;
-      }
-      if constexpr (R == Reduce::max) out_row[j] = acc;
-      else out_row[j] = acc / (row_divisor[i] * col_divisor[j]);
-    }
+    const float row_div = R == Reduce::sum ? row_divisor[i] : 1.0f;
+    const bool fast = pool::with_fast_row_shape(C, [&](auto kw, auto sx) {
+      pool_columns<R, decltype(kw)::value, decltype(sx)::value>(C, column, row_div, col_divisor,
+                                                                 out_row);
+    });
+    if (!fast) pool_columns_generic<R>(C, column, row_div, col_divisor, out_row);
     float_to_half(out_row, y + item * ow, ow);
   }
 }

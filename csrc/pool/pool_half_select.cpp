@@ -1,9 +1,12 @@
 // The float16 pooling and conversion functions of namespace convpool: each runs the build
 // (AVX-512, AVX2, baseline) for the SIMD level in force, as the registry does for float32.
+// The conversions take whole arrays, with the team of threads.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 
 #include "common/cpu_features.h"
+#include "common/threading.h"
 #include "pool/half_convert.h"
 #include "pool/pool_half.h"
 
@@ -22,12 +25,27 @@ F per_isa(F baseline, F avx2, F avx512) {
 
 }  // namespace
 
+// Whole arrays: blocks of 64K elements shared by the team (a memory-bound pass).
+template <typename From, typename To>
+void convert_in_blocks(void (*convert)(const From*, To*, int64_t), const From* in, To* out,
+                       int64_t count) {
+  constexpr int64_t kBlock = 65536;
+  const int64_t blocks = (count + kBlock - 1) / kBlock;
+#pragma omp parallel for num_threads(threads_for(count)) schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t begin = b * kBlock;
+    convert(in + begin, out + begin, std::min(kBlock, count - begin));
+  }
+}
+
 void half_to_float(const uint16_t* in, float* out, int64_t count) {
-  per_isa(&baseline::half_to_float, &avx2::half_to_float, &avx512::half_to_float)(in, out, count);
+  convert_in_blocks(per_isa(&baseline::half_to_float, &avx2::half_to_float,
+                            &avx512::half_to_float), in, out, count);
 }
 
 void float_to_half(const float* in, uint16_t* out, int64_t count) {
-  per_isa(&baseline::float_to_half, &avx2::float_to_half, &avx512::float_to_half)(in, out, count);
+  convert_in_blocks(per_isa(&baseline::float_to_half, &avx2::float_to_half,
+                            &avx512::float_to_half), in, out, count);
 }
 
 void max_pool2d_forward_half(const PoolGeometry& g, const uint16_t* x, uint16_t* y) {

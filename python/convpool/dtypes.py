@@ -35,6 +35,7 @@ HALF_NAMES = ("float16", "bfloat16")
 """The 16-bit float types stored in memory and computed in float32."""
 
 _FLOAT16 = np.dtype(np.float16)
+ndarray = np.ndarray
 _FLOAT32 = np.dtype(np.float32)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,9 +47,9 @@ def is_half(dtype: np.dtype) -> bool:
 
 
 def _is_half_array(value: object) -> bool:
-    return isinstance(value, np.ndarray) and (
-        value.dtype is _FLOAT16 or value.dtype == _FLOAT16
-        or (value.dtype.kind == "V" and value.dtype.name == "bfloat16"))
+    # itemsize first: one attribute read settles the float32/float64 calls every layer makes
+    return (isinstance(value, np.ndarray) and value.dtype.itemsize == 2
+            and is_half(value.dtype))
 
 
 def storage_dtype(arrays: Sequence[np.ndarray]) -> np.dtype:
@@ -69,7 +70,27 @@ def storage_dtype(arrays: Sequence[np.ndarray]) -> np.dtype:
 
 def _widened(value: object) -> object:
     """A 16-bit float array as float32 (exact); anything else unchanged."""
-    return value.astype(_FLOAT32) if _is_half_array(value) else value
+    if not _is_half_array(value):
+        return value
+    if value.dtype == _FLOAT16 and value.flags.c_contiguous:
+        from . import _core  # F16C, threaded: NumPy's astype is scalar, tens of times slower
+
+        widened = np.empty(value.shape, _FLOAT32)
+        _core.float16_to_float32(value, widened)
+        return widened
+    return value.astype(_FLOAT32)
+
+
+def _rounded(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``result`` rounded once to ``dtype`` (to nearest, ties to even; inf beyond the range)."""
+    if dtype == _FLOAT16 and result.dtype == _FLOAT32 and result.flags.c_contiguous:
+        from . import _core
+
+        rounded = np.empty(result.shape, _FLOAT16)
+        _core.float32_to_float16(result, rounded)
+        return rounded
+    with np.errstate(over="ignore"):  # beyond the type's range: inf, as IEEE rounds
+        return result.astype(dtype)
 
 
 def _stored(result: object, dtype: np.dtype) -> object:
@@ -78,8 +99,7 @@ def _stored(result: object, dtype: np.dtype) -> object:
     if isinstance(result, tuple):
         return tuple(_stored(item, dtype) for item in result)
     if isinstance(result, np.ndarray) and result.dtype.kind == "f" and result.dtype != dtype:
-        with np.errstate(over="ignore"):  # beyond the type's range: inf, as IEEE rounds
-            return result.astype(dtype)
+        return _rounded(result, dtype)
     return result
 
 
@@ -113,7 +133,9 @@ def half_precision(*data: str, also: Sequence[str] = (), native_float16: bool = 
             count = len(args)
             for name, position in watched:
                 value = args[position] if position < count else kwargs.get(name)
-                if _is_half_array(value):
+                # inline, not _is_half_array: this loop runs on every call of every layer
+                if isinstance(value, ndarray) and value.dtype.itemsize == 2 and is_half(
+                        value.dtype):
                     break
             else:
                 return function(*args, **kwargs)  # no 16-bit float: the common case
