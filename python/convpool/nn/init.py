@@ -36,10 +36,11 @@ def float_dtype(dtype: object) -> np.dtype:
     try:
         resolved = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype: expected float32, float64, float16 or bfloat16, got {dtype!r}"
-                        ) from None
+        raise TypeError(f"dtype: expected float32 or float64 (or float16 / bfloat16 storage), "
+                        f"got {dtype!r}") from None
     if resolved not in _TYPES and not is_half(resolved):
-        raise TypeError(f"dtype: expected float32, float64, float16 or bfloat16, got {resolved}")
+        raise TypeError(f"dtype: expected float32 or float64 (or float16 / bfloat16 storage), "
+                        f"got {resolved}")
     return resolved
 
 
