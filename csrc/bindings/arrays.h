@@ -27,6 +27,25 @@ bool holds(const py::array& a) {
   return py::detail::npy_api::get().PyArray_EquivTypes_(a.dtype().ptr(), py::dtype::of<T>().ptr());
 }
 
+// Whether `a` holds float16 in native byte order (the kernels that keep float16 in memory
+// take it as IEEE binary16 bit patterns, uint16_t).
+inline bool holds_float16(const py::array& a) {
+  static const py::dtype float16("float16");
+  return py::detail::npy_api::get().PyArray_EquivTypes_(a.dtype().ptr(), float16.ptr());
+}
+
+// The checks of input_data / output_data (below) for a float16 array.
+inline void check_float16_array(const py::array& a, const char* name, py::ssize_t ndim) {
+  if (!holds_float16(a))
+    throw py::type_error(std::string(name) + ": dtype must be float16, got " +
+                         std::string(py::str(a.dtype())));
+  if (a.ndim() != ndim)
+    throw py::value_error(std::string(name) + ": expected " + std::to_string(ndim) +
+                          " dimensions, got shape " + shape_string(a));
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(name) + ": array must be C-contiguous");
+}
+
 // Whether `a` holds float64 (true) or float32 (false); TypeError for anything else.
 inline bool is_float64(const py::array& a, const char* name) {
   if (holds<double>(a)) return true;

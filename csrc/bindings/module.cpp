@@ -7,6 +7,7 @@ void register_conv(pybind11::module_& m);
 void register_pool(pybind11::module_& m);
 void register_machine(pybind11::module_& m);
 void register_registry(pybind11::module_& m);
+void register_dtypes(pybind11::module_& m);
 }  // namespace convpool::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -16,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   convpool::bindings::register_pool(m);
   convpool::bindings::register_machine(m);
   convpool::bindings::register_registry(m);
+  convpool::bindings::register_dtypes(m);
 }

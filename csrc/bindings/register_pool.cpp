@@ -13,6 +13,7 @@
 
 #include "bindings/arrays.h"
 #include "pool/pool2d.h"
+#include "pool/pool_half.h"
 
 namespace convpool::bindings {
 
@@ -40,8 +41,30 @@ int64_t* optional_indices(std::optional<py::array> indices, const py::array& lik
   return data;
 }
 
+// float16 x and out (max pooling without indices, average pooling): the kernels that read
+// and write float16 and compute in float32 (pool_half.h).
+template <typename Kernel>
+void pool2d_forward_float16(const py::array& x, py::array& out, const PoolGeometry& g,
+                            Kernel&& kernel) {
+  check_float16_array(x, "x", 4);
+  check_float16_array(out, "out", 4);
+  if (!out.writeable()) throw py::value_error("out: array is read-only");
+  check_arrays(g, x, "x", out, "out");
+  check_no_overlap(x, out, "x", "out");
+  const auto* xp = static_cast<const uint16_t*>(x.data());
+  auto* yp = static_cast<uint16_t*>(out.mutable_data());
+  py::gil_scoped_release release;
+  kernel(xp, yp);
+}
+
 void max_pool2d_forward_binding(const py::array& x, py::array& out,
                                 const std::optional<py::array>& indices, const PoolGeometry& g) {
+  if (!indices && holds_float16(x)) {
+    pool2d_forward_float16(x, out, g, [&](const uint16_t* xp, uint16_t* yp) {
+      max_pool2d_forward_half(g, xp, yp);
+    });
+    return;
+  }
   with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);
@@ -113,6 +136,13 @@ AvgPoolDivisor make_divisor(bool count_include_pad, int64_t divisor_override) {
 
 void avg_pool2d_forward_binding(const py::array& x, py::array& out, const PoolGeometry& g,
                                 bool count_include_pad, int64_t divisor_override) {
+  if (holds_float16(x)) {
+    const AvgPoolDivisor d = make_divisor(count_include_pad, divisor_override);
+    pool2d_forward_float16(x, out, g, [&](const uint16_t* xp, uint16_t* yp) {
+      avg_pool2d_forward_half(g, d, xp, yp);
+    });
+    return;
+  }
   with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const T* xp = input_data<T>(x, "x", 4);

@@ -22,6 +22,7 @@ import numbers
 import numpy as np
 
 from ._args import as_array, check_shape_tuple, compute_dtype
+from .dtypes import half_precision
 from .pool import avg_pool2d, avg_pool2d_grad_input, max_pool2d, max_pool2d_grad_input
 
 __all__ = [
@@ -83,6 +84,7 @@ def _averaging_matrix(in_size: int, out_size: int, dtype: np.dtype) -> np.ndarra
     return (inside / (ends - starts)[:, None]).astype(dtype)
 
 
+@half_precision("x")
 def adaptive_avg_pool2d(x: np.ndarray, output_size: int | tuple) -> np.ndarray:
     """Mean over each adaptive window, as ``torch.nn.functional.adaptive_avg_pool2d``.
 
@@ -101,6 +103,7 @@ def adaptive_avg_pool2d(x: np.ndarray, output_size: int | tuple) -> np.ndarray:
     return y if batched else y[0]
 
 
+@half_precision("grad_output")
 def adaptive_avg_pool2d_grad_input(grad_output: np.ndarray, input_shape: tuple[int, ...]
                                    ) -> np.ndarray:
     """Gradient of :func:`adaptive_avg_pool2d` with respect to ``x`` (of
@@ -143,6 +146,7 @@ def _max_along_last_axis(x: np.ndarray, out_size: int) -> tuple[np.ndarray, np.n
     return values, where
 
 
+@half_precision("x")
 def adaptive_max_pool2d(x: np.ndarray, output_size: int | tuple, return_indices: bool = False
                         ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Maximum over each adaptive window, as ``torch.nn.functional.adaptive_max_pool2d``.
@@ -170,6 +174,7 @@ def adaptive_max_pool2d(x: np.ndarray, output_size: int | tuple, return_indices:
     return (y, np.ascontiguousarray(indices)) if return_indices else y
 
 
+@half_precision("grad_output")
 def adaptive_max_pool2d_grad_input(grad_output: np.ndarray, indices: np.ndarray,
                                    input_shape: tuple[int, ...]) -> np.ndarray:
     """Gradient of :func:`adaptive_max_pool2d` with respect to ``x``: each output's

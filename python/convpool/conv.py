@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _buffers, _core
 from ._args import as_array, check_shape_tuple, computed_into, contiguous, output_array
+from .dtypes import half_precision
 from .geometry import ConvGeometry, as_4d, check_index_range, compute_dtype, conv_geometry
 
 __all__ = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight", "conv2d_grad_bias"]
@@ -94,6 +95,7 @@ def _conv2d_grad_weight_problem(*args):
     return setup.kernel_geometry, dtype
 
 
+@half_precision("x", "weight", also=("bias",))
 def conv2d(
     x: np.ndarray,
     weight: np.ndarray,
@@ -140,6 +142,7 @@ def conv2d(
     return result
 
 
+@half_precision("grad_output", "weight")
 def conv2d_grad_input(
     grad_output: np.ndarray,
     weight: np.ndarray,
@@ -168,6 +171,7 @@ def conv2d_grad_input(
         setup.input_shape)
 
 
+@half_precision("x", "grad_output")
 def conv2d_grad_weight(
     x: np.ndarray,
     grad_output: np.ndarray,
@@ -194,6 +198,7 @@ def conv2d_grad_weight(
         setup.weight_shape)
 
 
+@half_precision("grad_output")
 def conv2d_grad_bias(grad_output: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Gradient of :func:`conv2d` with respect to ``bias``: ``grad_output`` summed over
     everything but the channel axis. ``(C_out,)``; a 0-d array for a 2-D picture.

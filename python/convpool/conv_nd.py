@@ -27,6 +27,7 @@ from ._args import (
 )
 from ._ieee import ieee
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
+from .dtypes import half_precision
 from .geometry import ConvGeometry, conv_geometry
 
 __all__ = [
@@ -100,6 +101,7 @@ def _as_2d(array: np.ndarray, shape3: tuple[int, ...]) -> np.ndarray:
     return array.reshape(shape3)[:, :, np.newaxis, :]
 
 
+@half_precision("x", "weight", also=("bias",))
 def conv1d(
     x: np.ndarray,
     weight: np.ndarray,
@@ -135,6 +137,7 @@ def conv1d(
     return y.reshape(geometry.user_shape(geometry.output_shape))
 
 
+@half_precision("grad_output", "weight")
 def conv1d_grad_input(
     grad_output: np.ndarray,
     weight: np.ndarray,
@@ -155,6 +158,7 @@ def conv1d_grad_input(
     return grad.reshape(input_shape)
 
 
+@half_precision("x", "grad_output")
 def conv1d_grad_weight(
     x: np.ndarray,
     grad_output: np.ndarray,
@@ -175,6 +179,7 @@ def conv1d_grad_weight(
     return grad.reshape(weight_shape)
 
 
+@half_precision("grad_output")
 def conv1d_grad_bias(grad_output: np.ndarray) -> np.ndarray:
     """Gradient of :func:`conv1d` with respect to ``bias``: ``grad_output`` summed over
     everything but the channel axis. ``(C_out,)``; a 0-d array for a bare signal."""
@@ -430,6 +435,7 @@ class _Depth:
         grad[where] = part.reshape(n, len(positions), g * self.c_in_g, self.h, self.w)
 
 
+@half_precision("x", "weight", also=("bias",))
 @ieee
 def conv3d(
     x: np.ndarray,
@@ -466,6 +472,7 @@ def conv3d(
     return y.reshape(geometry.user_shape(geometry.output_shape))
 
 
+@half_precision("grad_output", "weight")
 @ieee
 def conv3d_grad_input(
     grad_output: np.ndarray,
@@ -487,6 +494,7 @@ def conv3d_grad_input(
     return _Depth(geometry).grad_input(grad_output, weight, dtype).reshape(input_shape)
 
 
+@half_precision("x", "grad_output")
 @ieee
 def conv3d_grad_weight(
     x: np.ndarray,
@@ -508,6 +516,7 @@ def conv3d_grad_weight(
     return _Depth(geometry).grad_weight(x, grad_output, dtype).reshape(weight_shape)
 
 
+@half_precision("grad_output")
 def conv3d_grad_bias(grad_output: np.ndarray) -> np.ndarray:
     """Gradient of :func:`conv3d` with respect to ``bias``: ``grad_output`` summed over
     everything but the channel axis. ``(C_out,)``; a 0-d array for a bare volume."""

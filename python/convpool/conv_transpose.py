@@ -24,6 +24,7 @@ import numpy as np
 
 from ._args import as_array, check_shape_tuple
 from .conv import conv2d, conv2d_grad_input, conv2d_grad_weight
+from .dtypes import half_precision
 from .geometry import (
     check_output_padding,
     non_negative_ints,
@@ -127,6 +128,7 @@ def conv_transpose2d_output_size(input_size: Pair, kernel_size: object, stride: 
     return geometry.output_size
 
 
+@half_precision("x", "weight", also=("bias",))
 def conv_transpose2d(
     x: np.ndarray,
     weight: np.ndarray,
@@ -167,6 +169,7 @@ def conv_transpose2d(
     return y if geometry.batched else y[0]
 
 
+@half_precision("grad_output", "weight")
 def conv_transpose2d_grad_input(
     grad_output: np.ndarray,
     weight: np.ndarray,
@@ -190,6 +193,7 @@ def conv_transpose2d_grad_input(
     return grad if geometry.batched else grad[0]
 
 
+@half_precision("x", "grad_output")
 def conv_transpose2d_grad_weight(
     x: np.ndarray,
     grad_output: np.ndarray,

@@ -23,6 +23,7 @@ from ._args import (
     deliver,
     result_and_target,
 )
+from .dtypes import half_precision
 from .geometry import (
     Shape4,
     check_divisor_override,
@@ -60,6 +61,7 @@ def _check_grad_shape(grad_output: np.ndarray, expected: tuple[int, ...]) -> Non
         raise ValueError(f"grad_output: expected shape {expected}, got {grad_output.shape}")
 
 
+@half_precision("x", native_float16=True)
 def max_pool2d(
     x: np.ndarray,
     kernel_size: int | tuple[int, int],
@@ -93,6 +95,8 @@ def max_pool2d(
     """
     x, setup, return_indices, dtype = _max_pool2d_arguments(
         x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    if not return_indices and x.dtype == np.float16:
+        dtype = x.dtype  # the float16 kernel: float16 in memory, float32 inside
     x4 = contiguous(x, dtype).reshape(setup.input_shape)
     shape = setup.user_shape(setup.output_shape)
     if not return_indices:
@@ -119,6 +123,9 @@ def _pair_out(out: object) -> tuple[np.ndarray | None, np.ndarray | None]:
     return out
 
 
+
+
+@half_precision("grad_output")
 def max_pool2d_grad_input(
     grad_output: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...],
     out: np.ndarray | None = None,
@@ -174,6 +181,7 @@ def _divisor(divisor_override: object) -> int:
     return check_divisor_override(divisor_override) or 0
 
 
+@half_precision("x", native_float16=True)
 def avg_pool2d(
     x: np.ndarray,
     kernel_size: int | tuple[int, int],
@@ -198,6 +206,8 @@ def avg_pool2d(
     """
     x, setup, count_include_pad, divisor, dtype = _avg_pool2d_arguments(
         x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    if x.dtype == np.float16:
+        dtype = x.dtype  # the float16 kernel: float16 in memory, float32 inside
     x4 = contiguous(x, dtype).reshape(setup.input_shape)
     return computed_into(
         out, setup.user_shape(setup.output_shape), dtype, (x,),
@@ -207,6 +217,9 @@ def avg_pool2d(
         setup.output_shape)
 
 
+
+
+@half_precision("grad_output")
 def avg_pool2d_grad_input(
     grad_output: np.ndarray,
     input_shape: tuple[int, ...],
@@ -255,6 +268,7 @@ def _global_grad(grad_output: np.ndarray, input_shape: tuple[int, ...]) -> np.nd
     return grad_output
 
 
+@half_precision("x")
 def global_avg_pool2d(x: np.ndarray, keepdims: bool = False,
                       out: np.ndarray | None = None) -> np.ndarray:
     """Mean of each ``H x W`` plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``
@@ -266,6 +280,7 @@ def global_avg_pool2d(x: np.ndarray, keepdims: bool = False,
                          lambda y: _core.global_avg_pool2d_forward(x4, y), shape4[:2])
 
 
+@half_precision("grad_output")
 def global_avg_pool2d_grad_input(
     grad_output: np.ndarray, input_shape: tuple[int, ...], out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -282,6 +297,7 @@ def global_avg_pool2d_grad_input(
                          lambda grad: _core.global_avg_pool2d_grad_input(gy, grad), shape4)
 
 
+@half_precision("x")
 def global_max_pool2d(x: np.ndarray, keepdims: bool = False,
                       out: np.ndarray | None = None) -> np.ndarray:
     """Maximum of each ``H x W`` plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``.
@@ -293,6 +309,7 @@ def global_max_pool2d(x: np.ndarray, keepdims: bool = False,
                          lambda y: _core.global_max_pool2d_forward(x4, y, None), shape4[:2])
 
 
+@half_precision("grad_output", "x")
 def global_max_pool2d_grad_input(grad_output: np.ndarray, x: np.ndarray,
                                   out: np.ndarray | None = None) -> np.ndarray:
     """Gradient of :func:`global_max_pool2d` with respect to ``x`` (the forward input).
@@ -328,6 +345,7 @@ def _channelpool_geometry(shape: tuple[int, ...], size: object, mode: object, na
     return shape4, out4, size, mode
 
 
+@half_precision("x")
 def channel_pool(x: np.ndarray, size: int, mode: str = "max",
                  out: np.ndarray | None = None) -> np.ndarray:
     """Pooling across channels (maxout): the max or mean of each group of ``size``
@@ -346,6 +364,7 @@ def channel_pool(x: np.ndarray, size: int, mode: str = "max",
                          out4)
 
 
+@half_precision("grad_output", "x")
 def channel_pool_grad_input(
     grad_output: np.ndarray, x: np.ndarray, size: int, mode: str = "max",
     out: np.ndarray | None = None,

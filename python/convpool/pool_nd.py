@@ -28,6 +28,7 @@ from ._args import (
     integer_array,
 )
 from ._ieee import ieee
+from .dtypes import half_precision
 from .geometry import PoolGeometry, check_divisor_override, pool_geometry, pool_input_shape
 from .geometry import check_flag as flag
 from .pool import (
@@ -83,6 +84,7 @@ def _plane(array: np.ndarray, batched: tuple[int, ...]) -> np.ndarray:
     return array.reshape(batched)[:, :, np.newaxis, :]
 
 
+@half_precision("x")
 def max_pool1d(
     x: np.ndarray,
     kernel_size: int | tuple[int],
@@ -148,6 +150,7 @@ def _max_grad(grad_output: np.ndarray, indices: np.ndarray, input_shape: tuple[i
     return grad.reshape(input_shape)
 
 
+@half_precision("grad_output")
 def max_pool1d_grad_input(
     grad_output: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...]
 ) -> np.ndarray:
@@ -157,6 +160,7 @@ def max_pool1d_grad_input(
     return _max_grad(grad_output, indices, input_shape, 1)
 
 
+@half_precision("x")
 def avg_pool1d(
     x: np.ndarray,
     kernel_size: int | tuple[int],
@@ -176,6 +180,7 @@ def avg_pool1d(
     return y.reshape(geometry.user_shape(geometry.output_shape))
 
 
+@half_precision("grad_output")
 def avg_pool1d_grad_input(
     grad_output: np.ndarray,
     input_shape: tuple[int, ...],
@@ -232,6 +237,7 @@ def _depth_windows(geometry: PoolGeometry):
                slice(first * stride + offset, last * stride + offset + 1, stride))
 
 
+@half_precision("x")
 @ieee
 def max_pool3d(
     x: np.ndarray,
@@ -294,6 +300,7 @@ def max_pool3d(
     return y.reshape(shape), indices.reshape(shape)
 
 
+@half_precision("grad_output")
 def max_pool3d_grad_input(
     grad_output: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...]
 ) -> np.ndarray:
@@ -314,6 +321,7 @@ def _depth_divisors(geometry: PoolGeometry, count_include_pad: bool) -> np.ndarr
     return np.minimum(start + k, depth) - np.maximum(start, 0)
 
 
+@half_precision("x")
 @ieee
 def avg_pool3d(
     x: np.ndarray,
@@ -349,6 +357,7 @@ def avg_pool3d(
     return y.reshape(geometry.user_shape(geometry.output_shape))
 
 
+@half_precision("grad_output")
 @ieee
 def avg_pool3d_grad_input(
     grad_output: np.ndarray,
@@ -423,23 +432,27 @@ def _global_pool(pool, x: object, rank: int, keepdims: object) -> np.ndarray:
     return y.reshape(_global_output_shape(x.shape, rank, keepdims))
 
 
+@half_precision("x")
 def global_avg_pool1d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
     """Mean of each channel's signal: ``(N, C, L) -> (N, C)`` (``(N, C, 1)`` with
     ``keepdims``; ``(C,)`` / ``(C, 1)`` unbatched)."""
     return _global_pool(global_avg_pool2d, x, 1, keepdims)
 
 
+@half_precision("x")
 def global_avg_pool3d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
     """Mean of each channel's volume: ``(N, C, D, H, W) -> (N, C)`` (``(N, C, 1, 1, 1)``
     with ``keepdims``)."""
     return _global_pool(global_avg_pool2d, x, 3, keepdims)
 
 
+@half_precision("x")
 def global_max_pool1d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
     """Maximum of each channel's signal (NaN if it holds one): ``(N, C, L) -> (N, C)``."""
     return _global_pool(global_max_pool2d, x, 1, keepdims)
 
 
+@half_precision("x")
 def global_max_pool3d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
     """Maximum of each channel's volume (NaN if it holds one): ``(N, C, D, H, W) -> (N, C)``."""
     return _global_pool(global_max_pool2d, x, 3, keepdims)
@@ -461,24 +474,28 @@ def _global_max_grad(grad_output, x, rank: int) -> np.ndarray:
     return grad.reshape(x.shape)
 
 
+@half_precision("grad_output")
 def global_avg_pool1d_grad_input(grad_output: np.ndarray, input_shape: tuple[int, ...]
                                  ) -> np.ndarray:
     """Gradient of :func:`global_avg_pool1d`: each signal receives ``grad_output / L``."""
     return _global_avg_grad(grad_output, input_shape, 1, (2, 3))
 
 
+@half_precision("grad_output")
 def global_avg_pool3d_grad_input(grad_output: np.ndarray, input_shape: tuple[int, ...]
                                  ) -> np.ndarray:
     """Gradient of :func:`global_avg_pool3d`: each volume receives ``grad_output / (D H W)``."""
     return _global_avg_grad(grad_output, input_shape, 3, (4, 5))
 
 
+@half_precision("grad_output", "x")
 def global_max_pool1d_grad_input(grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Gradient of :func:`global_max_pool1d` with respect to ``x`` (the forward input): to
     each signal's first maximum (its first NaN if it holds one)."""
     return _global_max_grad(grad_output, x, 1)
 
 
+@half_precision("grad_output", "x")
 def global_max_pool3d_grad_input(grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Gradient of :func:`global_max_pool3d` with respect to ``x``: to each volume's first
     maximum in row-major ``(d, h, w)`` order (its first NaN if it holds one)."""

@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from ._args import as_array, positive_pair
+from .dtypes import half_precision
 from .pool import max_pool2d_grad_input
 
 __all__ = ["max_unpool2d", "max_unpool2d_grad_input", "max_unpool2d_output_size"]
@@ -54,6 +55,7 @@ def max_unpool2d_output_size(input_size: Pair, kernel_size: object, stride: obje
     return wanted
 
 
+@half_precision("x")
 def max_unpool2d(x: np.ndarray, indices: np.ndarray, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] | None = None, padding: int | tuple[int, int] = 0,
                  output_size: tuple[int, ...] | None = None) -> np.ndarray:
@@ -78,6 +80,7 @@ def max_unpool2d(x: np.ndarray, indices: np.ndarray, kernel_size: int | tuple[in
     return max_pool2d_grad_input(x, indices, (*x.shape[:-2], *out))
 
 
+@half_precision("grad_output")
 def max_unpool2d_grad_input(grad_output: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """Gradient of :func:`max_unpool2d` with respect to ``x``: ``grad_output`` read at
     each index (shape and dtype of ``indices``' plane layout, values of ``grad_output``)."""

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dtypes import is_half
 from .layer import ShapePreserving, check_input, forward_not_called
 from .receptive_field import ReceptiveField
 
 
 def _float_input(x: object, layer: str) -> np.ndarray:
     x = check_input(x, "x", tuple(range(0, 33)), layer)
-    return x if x.dtype.kind == "f" else x.astype(np.result_type(x, np.float32))
+    if x.dtype.kind == "f" or is_half(x.dtype):  # bfloat16 too: NumPy ufuncs keep it
+        return x
+    return x.astype(np.result_type(x, np.float32))
 
 
 class _Elementwise(ShapePreserving):

@@ -7,6 +7,8 @@ import numbers
 
 import numpy as np
 
+from ..dtypes import is_half
+
 Seed = int | np.random.Generator | None
 """An int seed, a ``numpy.random.Generator`` (shared between layers for a reproducible
 net), or None for fresh entropy."""
@@ -29,13 +31,16 @@ def draw_seed(generator: np.random.Generator) -> int:
 
 
 def float_dtype(dtype: object) -> np.dtype:
-    """float32 or float64; anything else is a TypeError."""
+    """float32 or float64, or a 16-bit storage type (float16, ``ml_dtypes.bfloat16``:
+    computed in float32, :mod:`convpool.dtypes`); anything else is a TypeError."""
     try:
         resolved = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from None
-    if resolved not in _TYPES:
-        raise TypeError(f"dtype: expected float32 or float64, got {resolved}")
+        raise TypeError(f"dtype: expected float32 or float64 (or float16 / bfloat16 storage), "
+                        f"got {dtype!r}") from None
+    if resolved not in _TYPES and not is_half(resolved):
+        raise TypeError(f"dtype: expected float32 or float64 (or float16 / bfloat16 storage), "
+                        f"got {resolved}")
     return resolved
 
 

@@ -9,6 +9,7 @@ from types import ModuleType
 
 import numpy as np
 
+from ..dtypes import is_half
 from .inference import is_inference_mode
 from .init import float_dtype
 from .parameter import Parameter
@@ -304,7 +305,7 @@ def check_input(x: object, name: str, ndims: tuple[int, ...], layer: str) -> np.
     """A layer's input as a float array of an allowed rank."""
     if not isinstance(x, np.ndarray):
         x = np.asarray(x)
-    if x.dtype.kind not in "uif":
+    if x.dtype.kind not in "uif" and not is_half(x.dtype):
         raise TypeError(f"{layer}: {name} must hold real numbers, got dtype {x.dtype}")
     if x.ndim not in ndims:
         allowed = " or ".join(str(n) for n in ndims)
