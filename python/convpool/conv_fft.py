@@ -52,9 +52,9 @@ OPERANDS: dict[str, tuple[str, str]] = {
 # inverse, while its planes stay in the core's cache and beyond; per complex
 # multiply-add of the per-frequency channel mixing.
 DIRECT_SECONDS_PER_MAC = 1.0 / 12e9
-TRANSFORM_SECONDS_PER_POINT_LOG = 1.0 / 0.65e9
-LARGE_TRANSFORM_SECONDS_PER_POINT_LOG = 1.0 / 0.25e9
-LARGE_TRANSFORM_POINTS = 128 * 128
+TRANSFORM_SECONDS_PER_POINT_LOG = 1.0 / 0.6e9
+LARGE_TRANSFORM_SECONDS_PER_POINT_LOG = 1.0 / 0.3e9
+LARGE_TRANSFORM_POINTS = 256 * 256
 PRODUCT_SECONDS_PER_COMPLEX_MAC = 1.0 / 0.4e9
 # The Python layer's own cost: per call (planning, the kernel's transform, threads) and
 # per tile (a dozen NumPy calls). Calls cheaper than CALL_SECONDS directly never plan.
@@ -295,17 +295,30 @@ def _direct_seconds(g: _core.Conv2dGeometry) -> float:
 
 # --- the tiled correlations --------------------------------------------------------------
 
-def _input_tile(x: np.ndarray, n0: int, n1: int, row: int, col: int, fh: int,
-                fw: int) -> np.ndarray:
-    """``x[n0:n1, :, row:row + fh, col:col + fw]`` as float64, zero outside ``x`` (the
-    zero padding, and the transform's own zero extension)."""
-    _, c, h, w = x.shape
-    tile = np.zeros((n1 - n0, c, fh, fw))
+def _load_tile(tile: np.ndarray, x: np.ndarray, n0: int, row: int, col: int) -> None:
+    """``tile[:] = x[n0:n0 + len(tile), :, row:row + fh, col:col + fw]``, zero outside
+    ``x`` (the zero padding, and the transform's own zero extension)."""
+    items, _, fh, fw = tile.shape
+    h, w = x.shape[2:]
     r0, r1 = max(row, 0), min(row + fh, h)
     c0, c1 = max(col, 0), min(col + fw, w)
+    if not (r0 == row and c0 == col and r1 - r0 == fh and c1 - c0 == fw):
+        tile.fill(0)
     if r0 < r1 and c0 < c1:
-        tile[:, :, r0 - row:r1 - row, c0 - col:c1 - col] = x[n0:n1, :, r0:r1, c0:c1]
-    return tile
+        tile[:, :, r0 - row:r1 - row, c0 - col:c1 - col] = x[n0:n0 + items, :, r0:r1, c0:c1]
+
+
+# Transforms in place into buffers each thread allocates once: a fresh array per call cost
+# more in page faults than the transform itself (measured 2-6x for 128-256 point planes).
+
+def _forward_transform(tile: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
+    np.fft.rfft(tile, axis=-1, out=spectrum)
+    return np.fft.fft(spectrum, axis=-2, out=spectrum)
+
+
+def _inverse_transform(spectrum: np.ndarray, result: np.ndarray) -> np.ndarray:
+    np.fft.ifft(spectrum, axis=-2, out=spectrum)
+    return np.fft.irfft(spectrum, n=result.shape[-1], axis=-1, out=result)
 
 
 def _jobs(plan: Plan, n: int, oh: int, ow: int) -> list[tuple[int, int, int, int]]:
@@ -326,48 +339,51 @@ def _in_parallel(work: Callable[[Sequence], object], jobs: list) -> list:
         return list(pool.map(work, shares))
 
 
+def _kernel_spectrum(w: np.ndarray, fh: int, fw: int) -> np.ndarray:
+    """``conj(FFT(w))`` at the transform size: the correlation's factor."""
+    padded = np.zeros(w.shape[:2] + (fh, fw))
+    padded[:, :, :w.shape[2], :w.shape[3]] = w
+    spectrum = np.empty(w.shape[:2] + (fh, fw // 2 + 1), np.complex128)
+    return np.conjugate(_forward_transform(padded, spectrum), out=spectrum)
+
+
 def _correlate(x: np.ndarray, w: np.ndarray, top: int, left: int, out: np.ndarray,
                groups: int, bias: np.ndarray | None, plan: Plan) -> None:
     """``out[n, q, i, j] = bias[q] + sum_{p, a, b} w[q, p, a, b] x[n, g(q) + p, i + a - top,
     j + b - left]`` with ``x`` zero outside its extent; ``top``/``left`` may be negative
     (a crop)."""
     n, c_in = x.shape[:2]
-    c_out, c_in_g, kh, kw = w.shape
+    c_out, c_in_g = w.shape[:2]
     oh, ow = out.shape[2:]
-    fh, fw = plan.fh, plan.fw
-    spectrum = np.conj(np.fft.rfft2(w.astype(np.float64), s=(fh, fw)))
-    mix = _channel_mixer(spectrum, groups)
+    fh, fw, chunk = plan.fh, plan.fw, plan.batch_chunk
+    fwr = fw // 2 + 1
+    by_group = _kernel_spectrum(w, fh, fw).reshape(groups, c_out // groups, c_in_g, fh, fwr)
     shift = None if bias is None else bias.astype(np.float64)[:, None, None]
 
     def work(jobs: Sequence[tuple[int, int, int, int]]) -> None:
+        tile = np.empty((chunk, c_in, fh, fw))
+        spectrum = np.empty((chunk, c_in, fh, fwr), np.complex128)
+        mixed = np.empty((chunk, c_out, fh, fwr), np.complex128)
+        term = np.empty((chunk, groups, c_out // groups, fh, fwr), np.complex128)
+        result = np.empty((chunk, c_out, fh, fw))
         for n0, n1, r, c in jobs:
-            tile = _input_tile(x, n0, n1, r - top, c - left, fh, fw)
-            y = np.fft.irfft2(mix(np.fft.rfft2(tile)), s=(fh, fw))
+            items = n1 - n0
+            _load_tile(tile[:items], x, n0, r - top, c - left)
+            spec = _forward_transform(tile[:items], spectrum[:items])
+            # Each output channel's spectrum: the sum over its group's input channels of
+            # kernel spectrum times input spectrum (broadcast products: numpy's stacked
+            # matrix product of small complex matrices ran 5-10x slower here).
+            per_group = spec.reshape(items, groups, c_in_g, 1, fh, fwr)
+            total = mixed[:items].reshape(items, groups, c_out // groups, fh, fwr)
+            np.multiply(per_group[:, :, 0], by_group[:, :, 0], out=total)
+            for p in range(1, c_in_g):
+                total += np.multiply(per_group[:, :, p], by_group[:, :, p], out=term[:items])
+            y = _inverse_transform(mixed[:items], result[:items])
             rows, cols = min(plan.th, oh - r), min(plan.tw, ow - c)
             kept = y[:, :, :rows, :cols]
             out[n0:n1, :, r:r + rows, c:c + cols] = kept if shift is None else kept + shift
 
     _in_parallel(work, _jobs(plan, n, oh, ow))
-
-
-def _channel_mixer(spectrum: np.ndarray, groups: int) -> Callable[[np.ndarray], np.ndarray]:
-    """``X (n, C_in, fh, fw') -> Y (n, C_out, fh, fw')``: each output channel's spectrum is
-    the sum over its group's input channels of kernel spectrum times input spectrum.
-
-    One broadcast product per input channel of a group (numpy's stacked matrix product
-    of small complex matrices ran 5-10x slower than these on the measured machine)."""
-    c_out, c_in_g, fh, fwr = spectrum.shape
-    by_group = spectrum.reshape(groups, c_out // groups, c_in_g, fh, fwr)
-
-    def mix(s: np.ndarray) -> np.ndarray:
-        n = s.shape[0]
-        per_group = s.reshape(n, groups, c_in_g, 1, fh, fwr)
-        y = per_group[:, :, 0] * by_group[:, :, 0]
-        for p in range(1, c_in_g):
-            y += per_group[:, :, p] * by_group[:, :, p]
-        return y.reshape(n, c_out, fh, fwr)
-
-    return mix
 
 
 def _correlate_weight(x: np.ndarray, grad_y: np.ndarray, top: int, left: int,
@@ -379,20 +395,32 @@ def _correlate_weight(x: np.ndarray, grad_y: np.ndarray, top: int, left: int,
     c_out, c_in_g, kh, kw = grad_w.shape
     c_out_g = c_out // groups
     oh, ow = grad_y.shape[2:]
-    fh, fw = plan.fh, plan.fw
+    fh, fw, chunk = plan.fh, plan.fw, plan.batch_chunk
     fwr = fw // 2 + 1
 
     def work(jobs: Sequence[tuple[int, int, int, int]]) -> np.ndarray:
         total = np.zeros((groups, c_out_g, c_in_g, fh, fwr), np.complex128)
+        term = np.empty_like(total)
+        x_tile = np.empty((chunk, c_in, fh, fw))
+        g_tile = np.empty((chunk, c_out, fh, fw))
+        x_spectrum = np.empty((chunk, c_in, fh, fwr), np.complex128)
+        g_spectrum = np.empty((chunk, c_out, fh, fwr), np.complex128)
         for n0, n1, r, c in jobs:
-            xs = np.fft.rfft2(_input_tile(x, n0, n1, r - top, c - left, fh, fw))
-            gs = np.conj(np.fft.rfft2(_input_tile(grad_y, n0, n1, r, c, plan.th, plan.tw),
-                                      s=(fh, fw)))
-            for i in range(n1 - n0):  # the batch summed in order
-                total += (gs[i].reshape(groups, c_out_g, 1, fh, fwr)
-                          * xs[i].reshape(groups, 1, c_in_g, fh, fwr))
+            items = n1 - n0
+            _load_tile(x_tile[:items], x, n0, r - top, c - left)
+            # the output gradient's tile, zero beyond the tile (the transform's extension)
+            g_tile[:items].fill(0)
+            rows, cols = min(plan.th, oh - r), min(plan.tw, ow - c)
+            g_tile[:items, :, :rows, :cols] = grad_y[n0:n1, :, r:r + rows, c:c + cols]
+            xs = _forward_transform(x_tile[:items], x_spectrum[:items])
+            gs = np.conjugate(_forward_transform(g_tile[:items], g_spectrum[:items]),
+                              out=g_spectrum[:items])
+            for i in range(items):  # the batch summed in order
+                total += np.multiply(gs[i].reshape(groups, c_out_g, 1, fh, fwr),
+                                     xs[i].reshape(groups, 1, c_in_g, fh, fwr), out=term)
         return total
 
     total = sum(_in_parallel(work, _jobs(plan, n, oh, ow)))
-    spectra = total.reshape(c_out, c_in_g, fh, fwr)
-    grad_w[...] = np.fft.irfft2(spectra, s=(fh, fw))[:, :, :kh, :kw]
+    result = np.empty((c_out, c_in_g, fh, fw))
+    _inverse_transform(total.reshape(c_out, c_in_g, fh, fwr), result)
+    grad_w[...] = result[:, :, :kh, :kw]
