@@ -93,7 +93,7 @@ def _kernels(op: str, compiled, fft, setup: ConvGeometry, dtype: np.dtype, *oper
     """The compiled kernel of pass ``op``, or the FFT path's when it runs this call
     (:func:`convpool.conv_fft.runs`: large kernels at stride 1, finite operands)."""
     float64 = dtype.itemsize == 8
-    return fft if conv_fft.runs(op, setup.kernel_geometry, float64, operands) else compiled
+    return fft if conv_fft.runs_setup(op, setup, float64, operands) else compiled
 
 
 def _conv2d_problem(*args):

@@ -89,7 +89,53 @@ def run_count(op: str) -> int:
     return _runs[op]
 
 
-def _unsupported_axes(g: _core.Conv2dGeometry) -> str | None:
+class Axis(NamedTuple):
+    """One spatial axis of a convolution, as ``_core.WindowAxis``."""
+
+    in_size: int
+    out_size: int
+    kernel: int
+    stride: int
+    dilation: int
+    pad_before: int
+
+
+class Problem(NamedTuple):
+    """A convolution's kernel geometry as plain Python values, with
+    ``_core.Conv2dGeometry``'s field names: reading the compiled value's fields costs about
+    a microsecond each, which every small layer's call would pay."""
+
+    batch: int
+    in_channels: int
+    out_channels: int
+    groups: int
+    rows: Axis
+    cols: Axis
+
+    @classmethod
+    def of_setup(cls, setup) -> Problem:
+        """From a :class:`convpool.geometry.ConvGeometry` (its kernel geometry's values)."""
+        n, c_in, h, w = setup.kernel_input_shape
+        c_out, _, kh, kw = setup.weight_shape
+        oh, ow = setup.output_shape[2:]
+        (top, _), (left, _) = ((0, 0), (0, 0)) if setup.explicit_padding else setup.sides
+        return cls(n, c_in, c_out, setup.groups,
+                   Axis(h, oh, kh, setup.stride[0], setup.dilation[0], top),
+                   Axis(w, ow, kw, setup.stride[1], setup.dilation[1], left))
+
+
+GeometryLike = Problem | _core.Conv2dGeometry
+
+
+def _problem(g: GeometryLike) -> Problem:
+    if isinstance(g, Problem):
+        return g
+    axes = [Axis(a.in_size, a.out_size, a.kernel, a.stride, a.dilation, a.pad_before)
+            for a in (g.rows, g.cols)]
+    return Problem(g.batch, g.in_channels, g.out_channels, g.groups, *axes)
+
+
+def _unsupported_axes(g: Problem) -> str | None:
     for axis_name, axis in (("rows", g.rows), ("cols", g.cols)):
         if axis.stride != 1:
             return f"stride {axis.stride} along {axis_name}: the FFT path serves stride 1"
@@ -98,9 +144,10 @@ def _unsupported_axes(g: _core.Conv2dGeometry) -> str | None:
     return None
 
 
-def unsupported(op: str, g: _core.Conv2dGeometry, float64: bool) -> str | None:
+def unsupported(op: str, g: GeometryLike, float64: bool) -> str | None:
     """Why the FFT path cannot serve this geometry, or None when it can."""
     del float64  # float32 and float64 alike
+    g = _problem(g)
     reason = _unsupported_axes(g)
     if reason is not None:
         return reason
@@ -125,25 +172,27 @@ def _finite_and_bounded(operands: Sequence[np.ndarray]) -> bool:
     return True
 
 
-def supports(op: str, g: _core.Conv2dGeometry, float64: bool,
+def supports(op: str, g: GeometryLike, float64: bool,
              operands: Sequence[np.ndarray]) -> bool:
     """Whether the FFT path can run this call (geometry, size and finite operands)."""
     return unsupported(op, g, float64) is None and _finite_and_bounded(operands)
 
 
-def cheaper(op: str, g: _core.Conv2dGeometry) -> bool:
+def cheaper(op: str, g: GeometryLike) -> bool:
     """Whether the cost model expects the FFT path to beat the direct loops."""
+    g = _problem(g)
     direct = _direct_seconds(g)
     return direct > CALL_SECONDS and _plan(op, g).seconds < direct
 
 
-def runs(op: str, g: _core.Conv2dGeometry, float64: bool,
+def runs(op: str, g: GeometryLike, float64: bool,
          operands: Sequence[np.ndarray]) -> bool:
     """Whether a call of ``op`` with this kernel geometry and these operands runs the FFT
     path: forced, or supported and cheaper by the cost model. A forced compiled
     implementation wins; a forced FFT on a case it does not support raises ValueError."""
     if _core.forced_implementation(op):
         return False
+    g = _problem(g)
     if op in _forced:
         reason = unsupported(op, g, float64)
         if reason is None and not _finite_and_bounded(operands):
@@ -158,20 +207,35 @@ def runs(op: str, g: _core.Conv2dGeometry, float64: bool,
             and unsupported(op, g, float64) is None and _finite_and_bounded(operands))
 
 
+def runs_setup(op: str, setup, float64: bool, operands: Sequence[np.ndarray]) -> bool:
+    """:func:`runs` for a :class:`convpool.geometry.ConvGeometry`: the common small or
+    strided layer is turned away from its plain tuples, before anything is built."""
+    if op not in _forced:
+        n, c_out, oh, ow = setup.output_shape
+        _, c_in_g, kh, kw = setup.weight_shape
+        if (setup.stride != (1, 1) or setup.dilation != (1, 1)
+                or n * c_out * oh * ow * c_in_g * kh * kw * DIRECT_SECONDS_PER_MAC
+                <= CALL_SECONDS):
+            return False
+    return runs(op, Problem.of_setup(setup), float64, operands)
+
+
 # --- the passes, with the compiled kernels' signatures --------------------------------
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, y: np.ndarray,
-                   g: _core.Conv2dGeometry) -> None:
+                   g: GeometryLike) -> None:
     """``y = correlate(x, w) + bias``, as ``_core.conv2d_forward``."""
+    g = _problem(g)
     _correlate(x, w, g.rows.pad_before, g.cols.pad_before, y, g.groups, bias,
                _plan("conv2d", g))
     _count("conv2d")
 
 
 def conv2d_grad_input(grad_y: np.ndarray, w: np.ndarray, grad_x: np.ndarray,
-                      g: _core.Conv2dGeometry) -> None:
+                      g: GeometryLike) -> None:
     """The input gradient, as ``_core.conv2d_grad_input``: the output gradient correlated
     with the flipped kernel, input and output channels swapped within each group."""
+    g = _problem(g)
     c_out, c_in_g, kh, kw = w.shape
     groups = g.groups
     flipped = (w.reshape(groups, c_out // groups, c_in_g, kh, kw).transpose(0, 2, 1, 3, 4)
@@ -182,9 +246,10 @@ def conv2d_grad_input(grad_y: np.ndarray, w: np.ndarray, grad_x: np.ndarray,
 
 
 def conv2d_grad_weight(x: np.ndarray, grad_y: np.ndarray, grad_w: np.ndarray,
-                       g: _core.Conv2dGeometry) -> None:
+                       g: GeometryLike) -> None:
     """The weight gradient, as ``_core.conv2d_grad_weight``: the input correlated with the
     output gradient, summed over the batch."""
+    g = _problem(g)
     _correlate_weight(x, grad_y, g.rows.pad_before, g.cols.pad_before, grad_w, g.groups,
                       _plan("conv2d_grad_weight", g))
     _count("conv2d_grad_weight")
@@ -276,7 +341,7 @@ def _transform_seconds(points: int) -> float:
     return points * math.log2(max(points, 2)) * per_point_log
 
 
-def _plan(op: str, g: _core.Conv2dGeometry) -> Plan:
+def _plan(op: str, g: Problem) -> Plan:
     """The tiling of pass ``op``: the tiled extent is the forward output for the forward
     and weight-gradient passes and the input for the input gradient."""
     kh, kw = g.rows.kernel, g.cols.kernel
@@ -287,7 +352,7 @@ def _plan(op: str, g: _core.Conv2dGeometry) -> Plan:
                      g.rows.out_size, g.cols.out_size)
 
 
-def _direct_seconds(g: _core.Conv2dGeometry) -> float:
+def _direct_seconds(g: Problem) -> float:
     macs = (g.batch * g.out_channels * (g.in_channels // g.groups) * g.rows.out_size
             * g.cols.out_size * g.rows.kernel * g.cols.kernel)
     return macs * DIRECT_SECONDS_PER_MAC
