@@ -78,7 +78,11 @@ def test_winograd_forward_stays_finite_where_the_direct_sum_is_finite(magnitude)
     assert convpool.implementation("conv2d", x, w, padding=1) == "winograd"
     for label in conv2d_variants("forward", x, w, None, padding=1):
         y = convpool.conv2d(x, w, padding=1)
-        np.testing.assert_array_equal(y, expected, err_msg=label)
+        if label.endswith("=fft"):  # exact up to the transforms' ~1e-16 of sum |x| |w|
+            assert np.isfinite(y).all(), label
+            np.testing.assert_allclose(y, expected, rtol=0, atol=1e-13 * 2 * magnitude)
+        else:
+            np.testing.assert_array_equal(y, expected, err_msg=label)
 
 
 # --- every implementation agrees with the direct sum ----------------------------------

@@ -74,6 +74,7 @@ void register_registry(py::module_& m) {
   m.def("operations", &registry::operations);
   m.def("implementations", &registry::implementation_names, "op"_a);
   m.def("force_implementation", &registry::force_implementation, "op"_a, "name"_a);
+  m.def("forced_implementation", &registry::forced_implementation, "op"_a);
   m.def("implementation_runs", &registry::runs, "op"_a, "name"_a);
   m.def("supporting_implementations",
         py::overload_cast<const std::string&, bool, const Conv2dGeometry&>(&registry::supporting),

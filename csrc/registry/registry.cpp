@@ -471,6 +471,16 @@ void force_implementation(const std::string& op, const std::string& name) {
     });
 }
 
+std::string forced_implementation(const std::string& op) {
+  std::string name;
+  if (!with_any_operation(op, false, [&](const auto& operation) {
+        const char* forced = operation.forced.load(std::memory_order_relaxed);
+        if (forced != nullptr) name = forced;
+      }))
+    unknown_operation(op);
+  return name;
+}
+
 int64_t runs(const std::string& op, const std::string& name) {
   int64_t total = 0;
   for (bool float64 : {false, true})

@@ -25,6 +25,10 @@ std::vector<std::string> implementation_names(const std::string& op);
 // for an unknown operation or implementation.
 void force_implementation(const std::string& op, const std::string& name);
 
+// The implementation forced for `op`, or "" when none is (for layers in front of the
+// registry, which must step aside while a compiled implementation is forced).
+std::string forced_implementation(const std::string& op);
+
 // How many calls of `op` (float32 and float64) ran implementation `name` since the module
 // loaded, in every thread.
 int64_t runs(const std::string& op, const std::string& name);
