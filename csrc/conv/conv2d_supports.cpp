@@ -1,6 +1,7 @@
 #include "conv/conv2d_supports.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/threading.h"
 
@@ -117,6 +118,39 @@ bool blocked_grad_weight_supports(const Conv2dGeometry& g, int) {
   return scratch_within_operands(
       g, double(num_threads()) *
              (double(g.in_channels) * window_rows * read_extent(g.cols) + kBlockedChunkFloats));
+}
+
+namespace {
+
+// The channel-blocked engine's cases: >= 16 channels each way per group and scratch (one
+// picture's input, zero padded and split into stride phases, as conv2d_brgemm.cpp copies
+// it) bounded by the operands. `rows` and `cols` are the axes of the correlation it runs.
+bool brgemm_suits(const Conv2dGeometry& g, int64_t reduce_channels, int64_t out_channels,
+                  const WindowAxis& rows, int64_t out_rows, const WindowAxis& cols,
+                  int64_t out_cols) {
+  if (!(reduce_channels >= 16 && out_channels >= 16 && g.batch > 0 && out_rows > 0 &&
+        out_cols > 0 && g.in_plane() > 0))
+    return false;
+  auto phased = [](const WindowAxis& a, int64_t out) {
+    const double extent = double(out - 1) * double(a.stride) + double(a.kernel - 1) * double(a.dilation) + 1;
+    return std::ceil(extent / double(a.stride)) * double(a.stride);
+  };
+  return scratch_within_operands(
+      g, double(reduce_channels) * phased(rows, out_rows) * phased(cols, out_cols) + 4096);
+}
+
+}  // namespace
+
+bool brgemm_forward_supports(const Conv2dGeometry& g, int) {
+  return brgemm_suits(g, g.in_channels_per_group(), g.out_channels_per_group(), g.rows,
+                      g.rows.out_size, g.cols, g.cols.out_size);
+}
+
+bool brgemm_grad_input_supports(const Conv2dGeometry& g, int) {
+  // Stride 1 only: the input gradient is one correlation of the output gradient.
+  return g.rows.stride == 1 && g.cols.stride == 1 &&
+         brgemm_suits(g, g.out_channels_per_group(), g.in_channels_per_group(), g.rows,
+                      g.rows.in_size, g.cols, g.cols.in_size);
 }
 
 bool plane_supports(const Conv2dGeometry& g, int vector_floats) {

@@ -24,6 +24,11 @@ constexpr int64_t kBlockedMaxRowChannels = 8;
 // `out_channels` outputs per group over rows of `cols` pixels; the kernels ask the same.
 bool blocked_rows_suit(int64_t out_channels, int64_t cols, int vector_floats);
 
+// Channel-blocked batch-reduce convolution: >= 16 channels each way per group, any
+// kernel, stride, dilation and padding (forward); stride 1 (input gradient).
+bool brgemm_forward_supports(const Conv2dGeometry& g, int vector_floats);
+bool brgemm_grad_input_supports(const Conv2dGeometry& g, int vector_floats);
+
 // Plane filter: one input channel per output plane.
 bool plane_supports(const Conv2dGeometry& g, int vector_floats);
 bool plane_grad_input_supports(const Conv2dGeometry& g, int vector_floats);

@@ -10,6 +10,7 @@
 #include "common/workspace.h"
 #include "conv/conv2d.h"
 #include "conv/conv2d_blocked.h"
+#include "conv/conv2d_brgemm.h"
 #include "conv/conv2d_depthwise.h"
 #include "conv/conv2d_depthwise_lanes.h"
 #include "conv/conv2d_direct.h"
@@ -75,6 +76,7 @@ const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
       {"blocked", &blocked_forward_supports, CONVPOOL_PER_ISA(blocked_forward)},
       {"few_channels", &few_channels_forward_supports, CONVPOOL_PER_ISA(few_channels_forward)},
       {"plane", &plane_supports, CONVPOOL_PER_ISA(plane_forward)},
+      {"brgemm", &brgemm_forward_supports, CONVPOOL_PER_ISA(brgemm_forward)},
       {"depthwise_strided", &depthwise_strided_supports, CONVPOOL_PER_ISA(depthwise_strided_forward)},
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<float>)},
   }};
@@ -95,6 +97,7 @@ const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_input_op(float
       {"plane", &plane_grad_input_supports, CONVPOOL_PER_ISA(plane_grad_input)},
       {"winograd", &winograd_supports, CONVPOOL_PER_ISA(winograd_grad_input)},
       {"blocked", &blocked_grad_input_supports, CONVPOOL_PER_ISA(blocked_grad_input)},
+      {"brgemm", &brgemm_grad_input_supports, CONVPOOL_PER_ISA(brgemm_grad_input)},
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_direct<float>)},
   }};
   return op;
