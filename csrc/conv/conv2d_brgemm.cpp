@@ -27,6 +27,9 @@ constexpr int kNO = 6, kNR = 4;
 constexpr int kNO = 6, kNR = 2;
 #endif
 
+// Input bytes of one band of pixel tiles (see Correlation::run): half of a core's L2.
+constexpr double kBandBytes = 1 << 20;
+
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // One vector of output pixels. Its lanes read consecutive virtual pixels of the phased
@@ -181,7 +184,14 @@ struct Correlation {
       }
     }
     const int64_t nslots = int64_t(slots.size()), ntiles = ceil_div(nslots, kNR);
-    const int64_t ob_count = ceil_div(cout_g, kNO), tasks = ob_count * ntiles;
+    const int64_t ob_count = ceil_div(cout_g, kNO);
+    // Bands of pixel tiles whose input stays in L2 while every output-channel block
+    // passes over it: the weights then stream once per band instead of the whole input
+    // once per block (a 28x28 map of 512 channels is 2 MB).
+    const double input_bytes = double(cin_g) * double(channel_stride) * sizeof(float);
+    const int64_t band_tiles = std::clamp<int64_t>(
+        int64_t(double(ntiles) * kBandBytes / std::max(input_bytes, 1.0)), 1, ntiles);
+    const int64_t tasks = ob_count * ntiles;
 
     // Reads reach max_tap + the last vector's end past a channel's start; the last
     // channel's overhang is zeroed slack.
@@ -200,10 +210,13 @@ struct Correlation {
 #pragma omp for schedule(static)
           for (int64_t c = 0; c < cin_g; ++c)
             copy_phased(src + (first_src + c) * src_rows * src_cols, buffer + c * channel_stride);
-          // Output-channel blocks outermost: a thread's consecutive tasks share the weights.
+          // Within a band, output-channel blocks outermost: a thread's consecutive tasks
+          // share the weights of one block.
 #pragma omp for schedule(static)
           for (int64_t task = 0; task < tasks; ++task) {
-            const int64_t ob = task / ntiles, tile = task % ntiles;
+            const int64_t band = task / (ob_count * band_tiles), rest = task % (ob_count * band_tiles);
+            const int64_t tiles_here = std::min(band_tiles, ntiles - band * band_tiles);
+            const int64_t ob = rest / tiles_here, tile = band * band_tiles + rest % tiles_here;
             const int64_t first_o = ob * kNO, first_slot = tile * kNR;
             const int no = int(std::min<int64_t>(kNO, cout_g - first_o));
             const int nr = int(std::min<int64_t>(kNR, nslots - first_slot));

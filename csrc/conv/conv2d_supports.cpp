@@ -141,13 +141,28 @@ bool brgemm_suits(const Conv2dGeometry& g, int64_t reduce_channels, int64_t out_
 
 }  // namespace
 
+// Where the forward pass beat both `blocked` and `winograd` (CPU time per call at batch 1
+// and 8, docs/direct-conv.md): dilated layers (which Winograd does not take), column
+// strides above 2 (which `blocked` does not take), and layers with many weights (>= 64K)
+// and few output pixels (7x7 maps at batch 1, stride-2 layers up to 14x14 outputs at
+// batch 8), where Winograd's per-call weight transform and blocked's 7-pixel tiles cost
+// most. Elsewhere
+// (stride 1 on larger maps) Winograd or `blocked` stays ahead.
 bool brgemm_forward_supports(const Conv2dGeometry& g, int) {
-  return brgemm_suits(g, g.in_channels_per_group(), g.out_channels_per_group(), g.rows,
-                      g.rows.out_size, g.cols, g.cols.out_size);
+  const WindowAxis &R = g.rows, &C = g.cols;
+  const double pixels = double(g.batch) * double(g.out_plane());
+  const double weights = double(g.out_channels) * double(g.in_channels_per_group()) *
+                         double(g.kernel_plane());
+  const bool few_pixels = weights >= 65536 &&
+                          (pixels <= 64 || ((R.stride > 1 || C.stride > 1) && pixels <= 400));
+  const bool wins = R.dilation > 1 || C.dilation > 1 || C.stride > 2 || few_pixels;
+  return wins && brgemm_suits(g, g.in_channels_per_group(), g.out_channels_per_group(), R,
+                              R.out_size, C, C.out_size);
 }
 
+// Stride 1 only: the input gradient is one correlation of the output gradient. Measured
+// no faster than `blocked` and `winograd` (docs/direct-conv.md), so it comes after them.
 bool brgemm_grad_input_supports(const Conv2dGeometry& g, int) {
-  // Stride 1 only: the input gradient is one correlation of the output gradient.
   return g.rows.stride == 1 && g.cols.stride == 1 &&
          brgemm_suits(g, g.out_channels_per_group(), g.in_channels_per_group(), g.rows,
                       g.rows.in_size, g.cols, g.cols.in_size);

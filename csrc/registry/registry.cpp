@@ -72,11 +72,11 @@ using ConvGradient = void(const Conv2dGeometry&, const T*, const T*, T*);
 const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
   static const Operation<Conv2dGeometry, ConvForward<float>> op{"conv2d", "float32", {
       {"depthwise_lanes", &depthwise_lanes_supports, CONVPOOL_PER_ISA(depthwise_lanes_forward)},
+      {"brgemm", &brgemm_forward_supports, CONVPOOL_PER_ISA(brgemm_forward)},
       {"winograd", &winograd_forward_supports, CONVPOOL_PER_ISA(winograd_forward)},
       {"blocked", &blocked_forward_supports, CONVPOOL_PER_ISA(blocked_forward)},
       {"few_channels", &few_channels_forward_supports, CONVPOOL_PER_ISA(few_channels_forward)},
       {"plane", &plane_supports, CONVPOOL_PER_ISA(plane_forward)},
-      {"brgemm", &brgemm_forward_supports, CONVPOOL_PER_ISA(brgemm_forward)},
       {"depthwise_strided", &depthwise_strided_supports, CONVPOOL_PER_ISA(depthwise_strided_forward)},
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<float>)},
   }};
