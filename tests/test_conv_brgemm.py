@@ -121,9 +121,9 @@ def brgemm_configs(draw):
         # output pixels: keep every drawn case one it takes (stride 1 is covered above).
         dilation = (2, dilation[1])
     padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
-    span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
+    span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel, strict=True)]
     size = tuple(draw(st.integers(max(1, s - 2 * p), max(1, s - 2 * p) + 12))
-                 for s, p in zip(span, padding))
+                 for s, p in zip(span, padding, strict=True))
     return dict(batch=draw(st.integers(1, 2)), c_in=draw(st.integers(16, 37)),
                 c_out=draw(st.integers(16, 37)), size=size, kernel=kernel,
                 kwargs=dict(stride=stride, padding=padding, dilation=dilation),
