@@ -142,7 +142,8 @@ bool brgemm_suits(const Conv2dGeometry& g, int64_t reduce_channels, int64_t out_
 }  // namespace
 
 // Where the forward pass beat both `blocked` and `winograd` (CPU time per call at batch 1
-// and 8, docs/direct-conv.md): dilated layers (which Winograd does not take), column
+// and 8, docs/direct-conv.md): dilations above 2 (Winograd does not take dilated layers;
+// `blocked` copies 2 x dilation + 1 rows per output row and was still ahead at 2), column
 // strides above 2 (which `blocked` does not take), and layers with many weights (>= 64K)
 // and few output pixels (7x7 maps at batch 1, stride-2 layers up to 14x14 outputs at
 // batch 8), where Winograd's per-call weight transform and blocked's 7-pixel tiles cost
@@ -155,7 +156,7 @@ bool brgemm_forward_supports(const Conv2dGeometry& g, int) {
                          double(g.kernel_plane());
   const bool few_pixels = weights >= 65536 &&
                           (pixels <= 64 || ((R.stride > 1 || C.stride > 1) && pixels <= 400));
-  const bool wins = R.dilation > 1 || C.dilation > 1 || C.stride > 2 || few_pixels;
+  const bool wins = R.dilation > 2 || C.dilation > 2 || C.stride > 2 || few_pixels;
   return wins && brgemm_suits(g, g.in_channels_per_group(), g.out_channels_per_group(), R,
                               R.out_size, C, C.out_size);
 }

@@ -25,8 +25,8 @@ constexpr int64_t kBlockedMaxRowChannels = 8;
 bool blocked_rows_suit(int64_t out_channels, int64_t cols, int vector_floats);
 
 // Channel-blocked batch-reduce convolution: >= 16 channels each way per group, any
-// kernel, stride, dilation and padding (forward, where it was measured to win: dilated,
-// column stride > 2, few output pixels); stride 1 (input gradient).
+// kernel, stride, dilation and padding (forward, where it was measured to win: dilation
+// > 2, column stride > 2, few output pixels); stride 1 (input gradient).
 bool brgemm_forward_supports(const Conv2dGeometry& g, int vector_floats);
 bool brgemm_grad_input_supports(const Conv2dGeometry& g, int vector_floats);
 
