@@ -21,6 +21,22 @@ int openmp_version();         // _OPENMP as yyyymm
 // a few microseconds, more than a small convolution takes on one core.
 inline int threads_for(int64_t work) { return work < 32768 ? 1 : num_threads(); }
 
+// Multiply-adds one thread must have for a team to pay off: waking a thread and the
+// barrier after it cost a few microseconds, some 2**18 multiply-adds on one core (the
+// grain size of PyTorch's parallel_for, counted in work rather than elements).
+constexpr int64_t kGrainWork = int64_t(1) << 18;
+
+// Threads for `tasks` independent tasks totalling `work` multiply-adds: no more than the
+// tasks, and no more than one per kGrainWork, so that batch-1 work split within one
+// picture starts a team only where each thread gets enough of it.
+inline int threads_for_tasks(int64_t tasks, int64_t work) {
+  const int64_t by_work = work / kGrainWork;
+  const int64_t most = tasks < by_work ? tasks : by_work;
+  if (most <= 1) return 1;
+  const int n = num_threads();
+  return most < n ? int(most) : n;
+}
+
 // Splits [0, total) into `parts` contiguous ranges and returns range `index`.
 // Used for work division that must not depend on OpenMP's schedule (determinism).
 inline void split_range(int64_t total, int64_t parts, int64_t index, int64_t* begin, int64_t* end) {

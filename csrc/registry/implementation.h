@@ -24,7 +24,7 @@
 namespace convpool::registry {
 
 constexpr int kSimdLevels = 3;  // indexed by SimdLevel: baseline, avx2, avx512
-constexpr int kMaxImplementations = 8;  // per operation
+constexpr int kMaxImplementations = 12;  // per operation (the float32 forward list holds 8)
 
 // Floats per vector at `level`: 4 (SSE2), 8 (AVX2), 16 (AVX-512).
 int vector_floats(SimdLevel level);

@@ -53,6 +53,7 @@ std::string describe(const ChannelPoolShape& s) {
 
 #define CONV2D_FORWARD_FLOAT32(X)                   \
   X("depthwise_lanes", depthwise_lanes_forward)     \
+  X("brgemm", brgemm_forward)                       \
   X("winograd", winograd_forward)                   \
   X("blocked", blocked_forward)                     \
   X("few_channels", few_channels_forward)           \
@@ -64,7 +65,8 @@ std::string describe(const ChannelPoolShape& s) {
   X("few_channels", few_channels_grad_input)           \
   X("plane", plane_grad_input)                         \
   X("winograd", winograd_grad_input)                   \
-  X("blocked", blocked_grad_input)
+  X("blocked", blocked_grad_input)                     \
+  X("brgemm", brgemm_grad_input)
 
 #define CONV2D_GRAD_WEIGHT_FLOAT32(X)                     \
   X("depthwise_lanes", depthwise_lanes_grad_weight)       \
