@@ -79,10 +79,17 @@ def test_brgemm_forward_without_bias_matches_oracle(rng) -> None:
     _check_forward(x, w, None, padding=3, dilation=3)
 
 
-def test_brgemm_forward_other_padding_modes_match_oracle(rng) -> None:
+def test_brgemm_leaves_other_padding_modes_to_kernels_that_read_them(rng) -> None:
+    # Its input copy pads with zeros; the padding modes are read by other kernels.
     x, w, b = _operands(rng, 1, 16, 17, (11, 9), (3, 3))
     for mode in ("reflect", "circular"):
-        _check_forward(x, w, b, padding=3, dilation=3, padding_mode=mode)
+        kwargs = dict(padding=3, dilation=3, padding_mode=mode)
+        assert "brgemm" not in convpool.implementations("conv2d", x, w, b, **kwargs)
+        with pytest.raises(ValueError, match="brgemm"):
+            with forced_implementation("conv2d", "brgemm"):
+                convpool.conv2d(x, w, b, **kwargs)
+        assert_close(convpool.conv2d(x, w, b, **kwargs), ref.conv2d(x, w, b, **kwargs),
+                     np.float32, f"forward {kwargs}")
 
 
 GRAD_INPUT_CASES = {
