@@ -20,22 +20,50 @@
   void avg_pool2d_grad_input(const PoolGeometry& g, const AvgPoolDivisor& d,                \
                              const T* grad_y, T* grad_x);                                   \
   template <typename T>                                                                     \
-  void global_avg_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y);     \
+  void global_avg_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y);               \
   template <typename T>                                                                     \
-  void global_avg_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y,    \
-                                    T* grad_x);                                             \
+  void global_avg_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, T* grad_x);  \
   template <typename T>                                                                     \
-  void global_max_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y,      \
+  void global_max_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y,                \
                                  int64_t* indices);                                         \
   template <typename T>                                                                     \
-  void global_max_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y,    \
-                                    const T* x, T* grad_x);                                 \
+  void global_max_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, const T* x,  \
+                                    T* grad_x);                                             \
   template <typename T>                                                                     \
   void channel_pool_forward(const ChannelPoolShape& s, ChannelPoolMode mode, const T* x,    \
                             T* y);                                                          \
   template <typename T>                                                                     \
   void channel_pool_grad_input(const ChannelPoolShape& s, ChannelPoolMode mode,             \
-                               const T* grad_y, const T* x, T* grad_x);
+                               const T* grad_y, const T* x, T* grad_x);                    \
+  /* Channels last (pool_nhwc.cpp): the same operations on NHWC arrays. */                  \
+  template <typename T>                                                                     \
+  void max_pool2d_forward_nhwc(const PoolGeometry& g, const T* x, T* y, int64_t* indices);  \
+  template <typename T>                                                                     \
+  bool max_pool2d_grad_input_nhwc(const PoolGeometry& g, const T* grad_y,                   \
+                                  const int64_t* indices, T* grad_x);                       \
+  template <typename T>                                                                     \
+  void avg_pool2d_forward_nhwc(const PoolGeometry& g, const AvgPoolDivisor& d, const T* x,  \
+                               T* y);                                                       \
+  template <typename T>                                                                     \
+  void avg_pool2d_grad_input_nhwc(const PoolGeometry& g, const AvgPoolDivisor& d,           \
+                                  const T* grad_y, T* grad_x);                              \
+  template <typename T>                                                                     \
+  void global_avg_pool2d_forward_nhwc(const GlobalPoolShape& s, const T* x, T* y);          \
+  template <typename T>                                                                     \
+  void global_avg_pool2d_grad_input_nhwc(const GlobalPoolShape& s, const T* grad_y,         \
+                                         T* grad_x);                                        \
+  template <typename T>                                                                     \
+  void global_max_pool2d_forward_nhwc(const GlobalPoolShape& s, const T* x, T* y,           \
+                                      int64_t* indices);                                    \
+  template <typename T>                                                                     \
+  void global_max_pool2d_grad_input_nhwc(const GlobalPoolShape& s, const T* grad_y,         \
+                                         const T* x, T* grad_x);                            \
+  template <typename T>                                                                     \
+  void channel_pool_forward_nhwc(const ChannelPoolShape& s, ChannelPoolMode mode,           \
+                                 const T* x, T* y);                                         \
+  template <typename T>                                                                     \
+  void channel_pool_grad_input_nhwc(const ChannelPoolShape& s, ChannelPoolMode mode,        \
+                                    const T* grad_y, const T* x, T* grad_x);
 
 namespace convpool::avx512 {
 CONVPOOL_DECLARE_POOL_KERNELS

@@ -36,18 +36,21 @@ std::string describe(const Conv2dGeometry& g) {
          ", height: " + describe(g.rows) + "; width: " + describe(g.cols);
 }
 
+std::string describe_layout(bool channels_last) { return channels_last ? "NHWC" : "NCHW"; }
+
 std::string describe(const PoolGeometry& g) {
-  return std::to_string(g.planes) + " planes, height: " + describe(g.rows) + "; width: " +
-         describe(g.cols);
+  return describe_layout(g.channels_last) + ", " + std::to_string(g.planes) +
+         " planes, height: " + describe(g.rows) + "; width: " + describe(g.cols);
 }
 
 std::string describe(const GlobalPoolShape& s) {
-  return std::to_string(s.planes) + " planes of " + std::to_string(s.plane_size) + " pixels";
+  return describe_layout(s.channels_last) + ", " + std::to_string(s.planes) + " planes of " +
+         std::to_string(s.plane_size) + " pixels";
 }
 
 std::string describe(const ChannelPoolShape& s) {
-  return "batch " + std::to_string(s.batch) + ", " + std::to_string(s.channels) +
-         " channels in groups of " + std::to_string(s.group) + ", " +
+  return describe_layout(s.channels_last) + ", batch " + std::to_string(s.batch) + ", " +
+         std::to_string(s.channels) + " channels in groups of " + std::to_string(s.group) + ", " +
          std::to_string(s.plane_size) + " pixels per plane";
 }
 
@@ -126,7 +129,18 @@ const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_weight_op(dou
   return op;
 }
 
-// --- pooling: one implementation each so far, the same list for float32 and float64 -----
+// --- pooling: one implementation per layout, the same list for float32 and float64 ------
+
+// Which layout a pooling implementation reads: the problem's `channels_last` says.
+template <typename Problem>
+bool channels_first_case(const Problem& problem, int) {
+  return !problem.channels_last;
+}
+
+template <typename Problem>
+bool channels_last_case(const Problem& problem, int) {
+  return problem.channels_last;
+}
 
 template <typename T>
 using MaxPoolForward = void(const PoolGeometry&, const T*, T*, int64_t*);
@@ -135,11 +149,11 @@ using MaxPoolGradInput = bool(const PoolGeometry&, const T*, const int64_t*, T*)
 template <typename T>
 using AvgPoolForward = void(const PoolGeometry&, const AvgPoolDivisor&, const T*, T*);
 template <typename T>
-using GlobalForward = void(int64_t, int64_t, const T*, T*);
+using GlobalForward = void(const GlobalPoolShape&, const T*, T*);
 template <typename T>
-using GlobalMaxForward = void(int64_t, int64_t, const T*, T*, int64_t*);
+using GlobalMaxForward = void(const GlobalPoolShape&, const T*, T*, int64_t*);
 template <typename T>
-using GlobalMaxGradInput = void(int64_t, int64_t, const T*, const T*, T*);
+using GlobalMaxGradInput = void(const GlobalPoolShape&, const T*, const T*, T*);
 template <typename T>
 using ChannelForward = void(const ChannelPoolShape&, ChannelPoolMode, const T*, T*);
 template <typename T>
@@ -148,7 +162,8 @@ using ChannelGradInput = void(const ChannelPoolShape&, ChannelPoolMode, const T*
 template <typename T>
 const Operation<PoolGeometry, MaxPoolForward<T>>& max_pool2d_op(T) {
   static const Operation<PoolGeometry, MaxPoolForward<T>> op{"max_pool2d", dtype_name<T>(), {
-      {"rows", &every_case<PoolGeometry>, CONVPOOL_PER_ISA(max_pool2d_forward<T>)},
+      {"rows", &channels_first_case<PoolGeometry>, CONVPOOL_PER_ISA(max_pool2d_forward<T>)},
+      {"nhwc", &channels_last_case<PoolGeometry>, CONVPOOL_PER_ISA(max_pool2d_forward_nhwc<T>)},
   }};
   return op;
 }
@@ -156,7 +171,8 @@ const Operation<PoolGeometry, MaxPoolForward<T>>& max_pool2d_op(T) {
 template <typename T>
 const Operation<PoolGeometry, MaxPoolGradInput<T>>& max_pool2d_grad_input_op(T) {
   static const Operation<PoolGeometry, MaxPoolGradInput<T>> op{"max_pool2d_grad_input", dtype_name<T>(), {
-      {"rows", &every_case<PoolGeometry>, CONVPOOL_PER_ISA(max_pool2d_grad_input<T>)},
+      {"rows", &channels_first_case<PoolGeometry>, CONVPOOL_PER_ISA(max_pool2d_grad_input<T>)},
+      {"nhwc", &channels_last_case<PoolGeometry>, CONVPOOL_PER_ISA(max_pool2d_grad_input_nhwc<T>)},
   }};
   return op;
 }
@@ -164,7 +180,8 @@ const Operation<PoolGeometry, MaxPoolGradInput<T>>& max_pool2d_grad_input_op(T) 
 template <typename T>
 const Operation<PoolGeometry, AvgPoolForward<T>>& avg_pool2d_op(T) {
   static const Operation<PoolGeometry, AvgPoolForward<T>> op{"avg_pool2d", dtype_name<T>(), {
-      {"rows", &every_case<PoolGeometry>, CONVPOOL_PER_ISA(avg_pool2d_forward<T>)},
+      {"rows", &channels_first_case<PoolGeometry>, CONVPOOL_PER_ISA(avg_pool2d_forward<T>)},
+      {"nhwc", &channels_last_case<PoolGeometry>, CONVPOOL_PER_ISA(avg_pool2d_forward_nhwc<T>)},
   }};
   return op;
 }
@@ -172,7 +189,8 @@ const Operation<PoolGeometry, AvgPoolForward<T>>& avg_pool2d_op(T) {
 template <typename T>
 const Operation<PoolGeometry, AvgPoolForward<T>>& avg_pool2d_grad_input_op(T) {
   static const Operation<PoolGeometry, AvgPoolForward<T>> op{"avg_pool2d_grad_input", dtype_name<T>(), {
-      {"rows", &every_case<PoolGeometry>, CONVPOOL_PER_ISA(avg_pool2d_grad_input<T>)},
+      {"rows", &channels_first_case<PoolGeometry>, CONVPOOL_PER_ISA(avg_pool2d_grad_input<T>)},
+      {"nhwc", &channels_last_case<PoolGeometry>, CONVPOOL_PER_ISA(avg_pool2d_grad_input_nhwc<T>)},
   }};
   return op;
 }
@@ -180,7 +198,8 @@ const Operation<PoolGeometry, AvgPoolForward<T>>& avg_pool2d_grad_input_op(T) {
 template <typename T>
 const Operation<GlobalPoolShape, GlobalForward<T>>& global_avg_pool2d_op(T) {
   static const Operation<GlobalPoolShape, GlobalForward<T>> op{"global_avg_pool2d", dtype_name<T>(), {
-      {"planes", &every_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_avg_pool2d_forward<T>)},
+      {"planes", &channels_first_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_avg_pool2d_forward<T>)},
+      {"nhwc", &channels_last_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_avg_pool2d_forward_nhwc<T>)},
   }};
   return op;
 }
@@ -188,7 +207,8 @@ const Operation<GlobalPoolShape, GlobalForward<T>>& global_avg_pool2d_op(T) {
 template <typename T>
 const Operation<GlobalPoolShape, GlobalForward<T>>& global_avg_pool2d_grad_input_op(T) {
   static const Operation<GlobalPoolShape, GlobalForward<T>> op{"global_avg_pool2d_grad_input", dtype_name<T>(), {
-      {"planes", &every_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_avg_pool2d_grad_input<T>)},
+      {"planes", &channels_first_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_avg_pool2d_grad_input<T>)},
+      {"nhwc", &channels_last_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_avg_pool2d_grad_input_nhwc<T>)},
   }};
   return op;
 }
@@ -196,7 +216,8 @@ const Operation<GlobalPoolShape, GlobalForward<T>>& global_avg_pool2d_grad_input
 template <typename T>
 const Operation<GlobalPoolShape, GlobalMaxForward<T>>& global_max_pool2d_op(T) {
   static const Operation<GlobalPoolShape, GlobalMaxForward<T>> op{"global_max_pool2d", dtype_name<T>(), {
-      {"planes", &every_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_max_pool2d_forward<T>)},
+      {"planes", &channels_first_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_max_pool2d_forward<T>)},
+      {"nhwc", &channels_last_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_max_pool2d_forward_nhwc<T>)},
   }};
   return op;
 }
@@ -204,7 +225,8 @@ const Operation<GlobalPoolShape, GlobalMaxForward<T>>& global_max_pool2d_op(T) {
 template <typename T>
 const Operation<GlobalPoolShape, GlobalMaxGradInput<T>>& global_max_pool2d_grad_input_op(T) {
   static const Operation<GlobalPoolShape, GlobalMaxGradInput<T>> op{"global_max_pool2d_grad_input", dtype_name<T>(), {
-      {"planes", &every_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_max_pool2d_grad_input<T>)},
+      {"planes", &channels_first_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_max_pool2d_grad_input<T>)},
+      {"nhwc", &channels_last_case<GlobalPoolShape>, CONVPOOL_PER_ISA(global_max_pool2d_grad_input_nhwc<T>)},
   }};
   return op;
 }
@@ -212,7 +234,8 @@ const Operation<GlobalPoolShape, GlobalMaxGradInput<T>>& global_max_pool2d_grad_
 template <typename T>
 const Operation<ChannelPoolShape, ChannelForward<T>>& channel_pool_op(T) {
   static const Operation<ChannelPoolShape, ChannelForward<T>> op{"channel_pool", dtype_name<T>(), {
-      {"channels", &every_case<ChannelPoolShape>, CONVPOOL_PER_ISA(channel_pool_forward<T>)},
+      {"channels", &channels_first_case<ChannelPoolShape>, CONVPOOL_PER_ISA(channel_pool_forward<T>)},
+      {"nhwc", &channels_last_case<ChannelPoolShape>, CONVPOOL_PER_ISA(channel_pool_forward_nhwc<T>)},
   }};
   return op;
 }
@@ -220,7 +243,8 @@ const Operation<ChannelPoolShape, ChannelForward<T>>& channel_pool_op(T) {
 template <typename T>
 const Operation<ChannelPoolShape, ChannelGradInput<T>>& channel_pool_grad_input_op(T) {
   static const Operation<ChannelPoolShape, ChannelGradInput<T>> op{"channel_pool_grad_input", dtype_name<T>(), {
-      {"channels", &every_case<ChannelPoolShape>, CONVPOOL_PER_ISA(channel_pool_grad_input<T>)},
+      {"channels", &channels_first_case<ChannelPoolShape>, CONVPOOL_PER_ISA(channel_pool_grad_input<T>)},
+      {"nhwc", &channels_last_case<ChannelPoolShape>, CONVPOOL_PER_ISA(channel_pool_grad_input_nhwc<T>)},
   }};
   return op;
 }
@@ -338,26 +362,24 @@ void avg_pool2d_grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const
 }
 
 template <typename T>
-void global_avg_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y) {
-  global_avg_pool2d_op(T{}).run({planes, plane_size}, planes, plane_size, x, y);
+void global_avg_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y) {
+  global_avg_pool2d_op(T{}).run(s, s, x, y);
 }
 
 template <typename T>
-void global_avg_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, T* grad_x) {
-  global_avg_pool2d_grad_input_op(T{}).run({planes, plane_size}, planes, plane_size, grad_y, grad_x);
+void global_avg_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, T* grad_x) {
+  global_avg_pool2d_grad_input_op(T{}).run(s, s, grad_y, grad_x);
 }
 
 template <typename T>
-void global_max_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y,
-                               int64_t* indices) {
-  global_max_pool2d_op(T{}).run({planes, plane_size}, planes, plane_size, x, y, indices);
+void global_max_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y, int64_t* indices) {
+  global_max_pool2d_op(T{}).run(s, s, x, y, indices);
 }
 
 template <typename T>
-void global_max_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, const T* x,
+void global_max_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, const T* x,
                                   T* grad_x) {
-  global_max_pool2d_grad_input_op(T{}).run({planes, plane_size}, planes, plane_size, grad_y, x,
-                                           grad_x);
+  global_max_pool2d_grad_input_op(T{}).run(s, s, grad_y, x, grad_x);
 }
 
 template <typename T>
@@ -381,10 +403,10 @@ void channel_pool_grad_input(const ChannelPoolShape& s, ChannelPoolMode mode, co
                                       T*);                                                     \
   template void avg_pool2d_grad_input<T>(const PoolGeometry&, const AvgPoolDivisor&, const T*, \
                                          T*);                                                  \
-  template void global_avg_pool2d_forward<T>(int64_t, int64_t, const T*, T*);                  \
-  template void global_avg_pool2d_grad_input<T>(int64_t, int64_t, const T*, T*);               \
-  template void global_max_pool2d_forward<T>(int64_t, int64_t, const T*, T*, int64_t*);        \
-  template void global_max_pool2d_grad_input<T>(int64_t, int64_t, const T*, const T*, T*);     \
+  template void global_avg_pool2d_forward<T>(const GlobalPoolShape&, const T*, T*);            \
+  template void global_avg_pool2d_grad_input<T>(const GlobalPoolShape&, const T*, T*);         \
+  template void global_max_pool2d_forward<T>(const GlobalPoolShape&, const T*, T*, int64_t*);  \
+  template void global_max_pool2d_grad_input<T>(const GlobalPoolShape&, const T*, const T*, T*); \
   template void channel_pool_forward<T>(const ChannelPoolShape&, ChannelPoolMode, const T*,    \
                                         T*);                                                   \
   template void channel_pool_grad_input<T>(const ChannelPoolShape&, ChannelPoolMode,           \
