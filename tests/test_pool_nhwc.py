@@ -395,3 +395,47 @@ def test_nhwc_out_of_range_indices_are_named(rng):
     idx[0, 1, 0, 2] = 16
     with pytest.raises(ValueError, match=r"indices: value 16 at \[0, 1, 0, 2\]"):
         convpool.max_pool2d_grad_input(np.ones((1, 2, 2, 3)), idx, (1, 4, 4, 3), layout="NHWC")
+
+
+# --- adaptive pooling (NumPy-level, on the compiled pools where the sizes divide) ----------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "size"), [((2, 4, 8, 12), (2, 3)),   # divides: compiled
+                                             ((2, 4, 7, 10), (3, 4)),   # overlapping windows
+                                             ((5, 9, 6), 4)], ids=str)
+def test_nhwc_adaptive_pooling_matches_the_oracle(rng, shape, size, dtype):
+    x = integer_valued(rng, shape, dtype)
+    x_nhwc = to_nhwc(x)
+    y = convpool.adaptive_avg_pool2d(x_nhwc, size, layout="NHWC")
+    expected = ref.adaptive_avg_pool2d(x, size)
+    assert_close(y, to_nhwc(expected), dtype, "avg")
+    g = rng.standard_normal(expected.shape).astype(dtype)
+    assert_close(convpool.adaptive_avg_pool2d_grad_input(to_nhwc(g), x_nhwc.shape, layout="NHWC"),
+                 to_nhwc(ref.adaptive_avg_pool2d_grad_input(g, shape)), dtype, "avg grad")
+    y, indices = convpool.adaptive_max_pool2d(x_nhwc, size, return_indices=True, layout="NHWC")
+    expected, expected_indices = ref.adaptive_max_pool2d(x, size, return_indices=True)
+    np.testing.assert_array_equal(y, to_nhwc(expected))
+    np.testing.assert_array_equal(indices, to_nhwc(expected_indices))
+    assert y.flags.c_contiguous and indices.flags.c_contiguous
+    assert_close(convpool.adaptive_max_pool2d_grad_input(to_nhwc(g), indices, x_nhwc.shape,
+                                                         layout="NHWC"),
+                 to_nhwc(ref.adaptive_max_pool2d_grad_input(g, expected_indices, shape)), dtype,
+                 "max grad")
+
+
+def test_nhwc_adaptive_pooling_runs_the_nhwc_kernels_where_sizes_divide(rng):
+    x = integer_valued(rng, (2, 8, 8, 6))
+    with forced_implementation("avg_pool2d", "nhwc"):
+        convpool.adaptive_avg_pool2d(x, 2, layout="NHWC")
+    with forced_implementation("max_pool2d", "nhwc"):
+        convpool.adaptive_max_pool2d(x, 4, layout="NHWC")
+
+
+def test_adaptive_pooling_rejects_unknown_layouts():
+    for call in (lambda: convpool.adaptive_avg_pool2d(np.zeros((1, 4, 4, 2)), 2, layout="HWC"),
+                 lambda: convpool.adaptive_max_pool2d(np.zeros((1, 4, 4, 2)), 2, layout="HWC"),
+                 lambda: convpool.adaptive_avg_pool2d_grad_input(np.zeros((1, 2, 2, 2)),
+                                                                 (1, 4, 4, 2), layout="HWC")):
+        with pytest.raises(ValueError, match="layout"):
+            call()
