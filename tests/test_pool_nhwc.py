@@ -191,6 +191,31 @@ def test_nhwc_rejects_what_nchw_rejects():
                     assert (nchw is None) == (nhwc is None), kwargs
 
 
+def test_nhwc_results_do_not_depend_on_the_thread_count(rng):
+    """Large enough for several threads, with two 256-channel slices per image."""
+    x = rng.standard_normal((2, 37, 37, 300)).astype(np.float32)
+    g = rng.standard_normal((2, 19, 19, 300)).astype(np.float32)
+
+    def run():
+        y, idx = convpool.max_pool2d(x, 3, 2, 1, return_indices=True, layout="NHWC")
+        return [
+            y, idx, convpool.avg_pool2d(x, 3, 2, 1, layout="NHWC"),
+            convpool.max_pool2d_grad_input(g, idx, x.shape, layout="NHWC"),
+            convpool.avg_pool2d_grad_input(g, x.shape, 3, 2, 1, layout="NHWC"),
+            convpool.global_avg_pool2d(x, layout="NHWC"),
+            convpool.global_max_pool2d_grad_input(g[:, 0, 0], x, layout="NHWC"),
+            convpool.channel_pool_grad_input(convpool.channel_pool(x, 3, layout="NHWC"), x, 3,
+                                             layout="NHWC"),
+        ]
+
+    convpool.set_num_threads(1)
+    one = run()
+    for threads in (2, 3, 8):
+        convpool.set_num_threads(threads)
+        for a, b in zip(one, run(), strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"{threads} threads")
+
+
 # --- global pooling and pooling across channels ---------------------------------------
 
 

@@ -1,5 +1,6 @@
-// Pieces the pooling kernels share: the max rule, the taps of a window that land inside
-// the input, the fast-path shapes, scratch buffers and the division of work between threads.
+// Pieces the pooling kernels share (both layouts): the max rule, the taps of a window that
+// land inside the input, average pooling's divisors, the fast-path shapes, scratch buffers
+// and the division of work between threads.
 //
 // Everything here has internal linkage (unnamed namespace): the kernel files are compiled
 // once per instruction set, and an inline function with external linkage compiled with

@@ -314,7 +314,8 @@ def _global_shape(shape: tuple[int, ...], name: str, layout: str = "NCHW") -> Sh
     return shape4
 
 
-def _global_output_shape(shape: tuple[int, ...], keepdims: bool, layout: str) -> tuple[int, ...]:
+def _global_output_shape(shape: tuple[int, ...], keepdims: bool, layout: str = "NCHW"
+                         ) -> tuple[int, ...]:
     if layout == "NHWC":
         return tuple(shape[:-3]) + ((1, 1, shape[-1]) if keepdims else (shape[-1],))
     return tuple(shape[:-2]) + ((1, 1) if keepdims else ())
