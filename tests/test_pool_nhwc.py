@@ -464,3 +464,32 @@ def test_adaptive_pooling_rejects_unknown_layouts():
                                                                  (1, 4, 4, 2), layout="HWC")):
         with pytest.raises(ValueError, match="layout"):
             call()
+
+
+# --- unpooling ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "kwargs"), [((2, 3, 8, 9), dict(kernel_size=2)),
+                                               ((4, 9, 9), dict(kernel_size=3, stride=2,
+                                                                padding=1))], ids=str)
+def test_nhwc_max_unpool_matches_the_oracle(rng, shape, kwargs, dtype):
+    x = integer_valued(rng, shape, dtype)
+    y, indices = ref.max_pool2d(x, **kwargs, return_indices=True)
+    expected = ref.max_unpool2d(y, indices, **kwargs, output_size=shape[-2:])
+    with forced_implementation("max_pool2d_grad_input", "nhwc"):
+        got = convpool.max_unpool2d(to_nhwc(y), to_nhwc(indices), **kwargs,
+                                    output_size=to_nhwc(x).shape, layout="NHWC")
+    assert_close(got, to_nhwc(expected), dtype, "unpool")
+    g = rng.standard_normal(expected.shape).astype(dtype)
+    assert_close(convpool.max_unpool2d_grad_input(to_nhwc(g), to_nhwc(indices), layout="NHWC"),
+                 to_nhwc(ref.max_unpool2d_grad_input(g, indices)), dtype, "unpool grad")
+
+
+def test_max_unpool_rejects_unknown_layouts():
+    y, indices = convpool.max_pool2d(np.zeros((1, 4, 4, 2)), 2, return_indices=True,
+                                     layout="NHWC")
+    with pytest.raises(ValueError, match="layout"):
+        convpool.max_unpool2d(y, indices, 2, layout="CHW")
+    with pytest.raises(ValueError, match="layout"):
+        convpool.max_unpool2d_grad_input(np.zeros((1, 4, 4, 2)), indices, layout="CHW")
