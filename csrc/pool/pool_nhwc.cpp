@@ -30,26 +30,36 @@ using pool::max_propagating_nan;
 using pool::replaces;
 using pool::TapRange;
 
-// Channels per work item of the passes that own whole planes: a slice's running results
-// (and a pixel's slice of the input) fit in L1 and on the stack.
+// Most channels per work item of the passes that own whole planes: a slice's running
+// results (and a pixel's slice of the input) fit in L1 and on the stack.
 constexpr int64_t kChannelBlock = 256;
+// Fewest: a 64-byte cache line of float32, so that neighbouring slices rarely share one.
+constexpr int64_t kMinChannelBlock = 16;
 
-// Work items (image n, channels [c0, c1)).
+// Work items (image n, channels [c0, c1)): slices of kChannelBlock channels, narrowed
+// (down to kMinChannelBlock) until there are a few items per thread, so that a batch of
+// one image still keeps every thread busy.
 class ChannelSlices {
  public:
-  ChannelSlices(int64_t batch, int64_t channels)
-      : batch_(batch), channels_(channels), per_image_((channels + kChannelBlock - 1) / kChannelBlock) {}
+  ChannelSlices(int64_t batch, int64_t channels) : batch_(batch), channels_(channels) {
+    const int64_t wanted = 4 * static_cast<int64_t>(num_threads());
+    while (width_ > kMinChannelBlock && batch * slices(width_) < wanted) width_ /= 2;
+    per_image_ = slices(width_);
+  }
   int64_t items() const { return batch_ * per_image_; }
   void get(int64_t item, int64_t* n, int64_t* c0, int64_t* c1) const {
     *n = item / per_image_;
-    *c0 = (item % per_image_) * kChannelBlock;
-    *c1 = std::min(channels_, *c0 + kChannelBlock);
+    *c0 = (item % per_image_) * width_;
+    *c1 = std::min(channels_, *c0 + width_);
   }
 
  private:
+  int64_t slices(int64_t width) const { return (channels_ + width - 1) / width; }
+
   int64_t batch_;
   int64_t channels_;
-  int64_t per_image_;
+  int64_t width_ = kChannelBlock;
+  int64_t per_image_ = 0;
 };
 
 int64_t batch_of(const PoolGeometry& g) { return g.channels > 0 ? g.planes / g.channels : 0; }
