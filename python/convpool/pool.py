@@ -211,8 +211,8 @@ def _max_pool2d_grad_input_arguments(grad_output, indices, input_shape, layout):
         )
     grad_nchw = nchw_shape(grad_output.shape, layout)
     if grad_output.ndim != len(input_shape) or grad_nchw[:-2] != input_shape[:-2]:
-        expected = ("input_shape[:-2] + (OH, OW)" if layout == "NCHW"
-                    else "input_shape[:-3] + (OH, OW, C)")
+        expected = (f"{input_shape_given[:-2]} + (OH, OW)" if layout == "NCHW"
+                    else f"{input_shape_given[:-3]} + (OH, OW, {c})")
         raise ValueError(
             f"grad_output: expected shape {expected} to match input_shape "
             f"{input_shape_given}, got {grad_output.shape}"
