@@ -29,18 +29,21 @@ std::string describe(const Conv2dGeometry& g) {
          ", height: " + describe(g.rows) + "; width: " + describe(g.cols);
 }
 
+std::string describe_layout(bool channels_last) { return channels_last ? "NHWC" : "NCHW"; }
+
 std::string describe(const PoolGeometry& g) {
-  return std::to_string(g.planes) + " planes, height: " + describe(g.rows) + "; width: " +
-         describe(g.cols);
+  return describe_layout(g.channels_last) + ", " + std::to_string(g.planes) +
+         " planes, height: " + describe(g.rows) + "; width: " + describe(g.cols);
 }
 
 std::string describe(const GlobalPoolShape& s) {
-  return std::to_string(s.planes) + " planes of " + std::to_string(s.plane_size) + " pixels";
+  return describe_layout(s.channels_last) + ", " + std::to_string(s.planes) + " planes of " +
+         std::to_string(s.plane_size) + " pixels";
 }
 
 std::string describe(const ChannelPoolShape& s) {
-  return "batch " + std::to_string(s.batch) + ", " + std::to_string(s.channels) +
-         " channels in groups of " + std::to_string(s.group) + ", " +
+  return describe_layout(s.channels_last) + ", batch " + std::to_string(s.batch) + ", " +
+         std::to_string(s.channels) + " channels in groups of " + std::to_string(s.group) + ", " +
          std::to_string(s.plane_size) + " pixels per plane";
 }
 
@@ -85,6 +88,19 @@ std::string describe(const ChannelPoolShape& s) {
 #define CHANNEL_POOL(X) X("channels", channel_pool_forward)
 #define CHANNEL_POOL_GRAD_INPUT(X) X("channels", channel_pool_grad_input)
 
+// The channels-last (NHWC) implementations of each operation: a list of their own (every
+// entry states its layout once, through its list; implementation.h).
+#define MAX_POOL2D_NHWC(X) X("nhwc", max_pool2d_forward_nhwc)
+#define MAX_POOL2D_GRAD_INPUT_NHWC(X) X("nhwc", max_pool2d_grad_input_nhwc)
+#define AVG_POOL2D_NHWC(X) X("nhwc", avg_pool2d_forward_nhwc)
+#define AVG_POOL2D_GRAD_INPUT_NHWC(X) X("nhwc", avg_pool2d_grad_input_nhwc)
+#define GLOBAL_AVG_POOL2D_NHWC(X) X("nhwc", global_avg_pool2d_forward_nhwc)
+#define GLOBAL_AVG_POOL2D_GRAD_INPUT_NHWC(X) X("nhwc", global_avg_pool2d_grad_input_nhwc)
+#define GLOBAL_MAX_POOL2D_NHWC(X) X("nhwc", global_max_pool2d_forward_nhwc)
+#define GLOBAL_MAX_POOL2D_GRAD_INPUT_NHWC(X) X("nhwc", global_max_pool2d_grad_input_nhwc)
+#define CHANNEL_POOL_NHWC(X) X("nhwc", channel_pool_forward_nhwc)
+#define CHANNEL_POOL_GRAD_INPUT_NHWC(X) X("nhwc", channel_pool_grad_input_nhwc)
+
 // --- declarations made from the lists ---------------------------------------------------
 
 #define CONVPOOL_FOR_EACH_ISA(...)    \
@@ -118,13 +134,13 @@ CONV2D_GRAD_WEIGHT_FLOAT32(CONVPOOL_DECLARE_CONV_GRADIENT)
   CONVPOOL_DECLARE_POOL(PoolGeometry, kernel,    \
                         void kernel(const PoolGeometry&, const AvgPoolDivisor&, const T*, T*))
 #define CONVPOOL_DECLARE_GLOBAL_POOL(label, kernel) \
-  CONVPOOL_DECLARE_POOL(GlobalPoolShape, kernel, void kernel(int64_t, int64_t, const T*, T*))
+  CONVPOOL_DECLARE_POOL(GlobalPoolShape, kernel, void kernel(const GlobalPoolShape&, const T*, T*))
 #define CONVPOOL_DECLARE_GLOBAL_MAX_POOL(label, kernel) \
   CONVPOOL_DECLARE_POOL(GlobalPoolShape, kernel,        \
-                        void kernel(int64_t, int64_t, const T*, T*, int64_t*))
+                        void kernel(const GlobalPoolShape&, const T*, T*, int64_t*))
 #define CONVPOOL_DECLARE_GLOBAL_MAX_POOL_GRAD(label, kernel) \
   CONVPOOL_DECLARE_POOL(GlobalPoolShape, kernel,             \
-                        void kernel(int64_t, int64_t, const T*, const T*, T*))
+                        void kernel(const GlobalPoolShape&, const T*, const T*, T*))
 #define CONVPOOL_DECLARE_CHANNEL_POOL(label, kernel) \
   CONVPOOL_DECLARE_POOL(ChannelPoolShape, kernel,    \
                         void kernel(const ChannelPoolShape&, ChannelPoolMode, const T*, T*))
@@ -142,15 +158,31 @@ GLOBAL_MAX_POOL2D(CONVPOOL_DECLARE_GLOBAL_MAX_POOL)
 GLOBAL_MAX_POOL2D_GRAD_INPUT(CONVPOOL_DECLARE_GLOBAL_MAX_POOL_GRAD)
 CHANNEL_POOL(CONVPOOL_DECLARE_CHANNEL_POOL)
 CHANNEL_POOL_GRAD_INPUT(CONVPOOL_DECLARE_CHANNEL_POOL_GRAD)
+MAX_POOL2D_NHWC(CONVPOOL_DECLARE_MAX_POOL)
+MAX_POOL2D_GRAD_INPUT_NHWC(CONVPOOL_DECLARE_MAX_POOL_GRAD)
+AVG_POOL2D_NHWC(CONVPOOL_DECLARE_AVG_POOL)
+AVG_POOL2D_GRAD_INPUT_NHWC(CONVPOOL_DECLARE_AVG_POOL)
+GLOBAL_AVG_POOL2D_NHWC(CONVPOOL_DECLARE_GLOBAL_POOL)
+GLOBAL_AVG_POOL2D_GRAD_INPUT_NHWC(CONVPOOL_DECLARE_GLOBAL_POOL)
+GLOBAL_MAX_POOL2D_NHWC(CONVPOOL_DECLARE_GLOBAL_MAX_POOL)
+GLOBAL_MAX_POOL2D_GRAD_INPUT_NHWC(CONVPOOL_DECLARE_GLOBAL_MAX_POOL_GRAD)
+CHANNEL_POOL_NHWC(CONVPOOL_DECLARE_CHANNEL_POOL)
+CHANNEL_POOL_GRAD_INPUT_NHWC(CONVPOOL_DECLARE_CHANNEL_POOL_GRAD)
 
 // An entry of a list: the name, the predicate and the three builds.
 #define CONVPOOL_ENTRY(label, kernel) {label, &kernel##_supports, CONVPOOL_PER_ISA(kernel)},
 #define CONVPOOL_TEMPLATE_ENTRY(label, kernel) \
   {label, &kernel##_supports, CONVPOOL_PER_ISA(kernel<T>)},
+// An entry of a channels-last list.
+#define CONVPOOL_NHWC_ENTRY(label, kernel) \
+  {label, &kernel##_supports, CONVPOOL_PER_ISA(kernel), Layout::channels_last},
+#define CONVPOOL_TEMPLATE_NHWC_ENTRY(label, kernel) \
+  {label, &kernel##_supports, CONVPOOL_PER_ISA(kernel<T>), Layout::channels_last},
 
 namespace {
 
 using registry::every_case;
+using registry::Layout;
 using registry::Operation;
 
 template <typename T>
@@ -219,11 +251,11 @@ using MaxPoolGradInput = bool(const PoolGeometry&, const T*, const int64_t*, T*)
 template <typename T>
 using AvgPoolForward = void(const PoolGeometry&, const AvgPoolDivisor&, const T*, T*);
 template <typename T>
-using GlobalForward = void(int64_t, int64_t, const T*, T*);
+using GlobalForward = void(const GlobalPoolShape&, const T*, T*);
 template <typename T>
-using GlobalMaxForward = void(int64_t, int64_t, const T*, T*, int64_t*);
+using GlobalMaxForward = void(const GlobalPoolShape&, const T*, T*, int64_t*);
 template <typename T>
-using GlobalMaxGradInput = void(int64_t, int64_t, const T*, const T*, T*);
+using GlobalMaxGradInput = void(const GlobalPoolShape&, const T*, const T*, T*);
 template <typename T>
 using ChannelForward = void(const ChannelPoolShape&, ChannelPoolMode, const T*, T*);
 template <typename T>
@@ -234,6 +266,7 @@ using ChannelGradInput = void(const ChannelPoolShape&, ChannelPoolMode, const T*
   const Operation<Problem, Kernel<T>>& getter(T) {                                   \
     static const Operation<Problem, Kernel<T>> op{name, dtype_name<T>(), {           \
         LIST(CONVPOOL_TEMPLATE_ENTRY)                                                \
+        LIST##_NHWC(CONVPOOL_TEMPLATE_NHWC_ENTRY)                                    \
     }};                                                                              \
     return op;                                                                       \
   }
@@ -369,26 +402,24 @@ void avg_pool2d_grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const
 }
 
 template <typename T>
-void global_avg_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y) {
-  global_avg_pool2d_op(T{}).run({planes, plane_size}, planes, plane_size, x, y);
+void global_avg_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y) {
+  global_avg_pool2d_op(T{}).run(s, s, x, y);
 }
 
 template <typename T>
-void global_avg_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, T* grad_x) {
-  global_avg_pool2d_grad_input_op(T{}).run({planes, plane_size}, planes, plane_size, grad_y, grad_x);
+void global_avg_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, T* grad_x) {
+  global_avg_pool2d_grad_input_op(T{}).run(s, s, grad_y, grad_x);
 }
 
 template <typename T>
-void global_max_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y,
-                               int64_t* indices) {
-  global_max_pool2d_op(T{}).run({planes, plane_size}, planes, plane_size, x, y, indices);
+void global_max_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y, int64_t* indices) {
+  global_max_pool2d_op(T{}).run(s, s, x, y, indices);
 }
 
 template <typename T>
-void global_max_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, const T* x,
+void global_max_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, const T* x,
                                   T* grad_x) {
-  global_max_pool2d_grad_input_op(T{}).run({planes, plane_size}, planes, plane_size, grad_y, x,
-                                           grad_x);
+  global_max_pool2d_grad_input_op(T{}).run(s, s, grad_y, x, grad_x);
 }
 
 template <typename T>
@@ -412,10 +443,10 @@ void channel_pool_grad_input(const ChannelPoolShape& s, ChannelPoolMode mode, co
                                       T*);                                                     \
   template void avg_pool2d_grad_input<T>(const PoolGeometry&, const AvgPoolDivisor&, const T*, \
                                          T*);                                                  \
-  template void global_avg_pool2d_forward<T>(int64_t, int64_t, const T*, T*);                  \
-  template void global_avg_pool2d_grad_input<T>(int64_t, int64_t, const T*, T*);               \
-  template void global_max_pool2d_forward<T>(int64_t, int64_t, const T*, T*, int64_t*);        \
-  template void global_max_pool2d_grad_input<T>(int64_t, int64_t, const T*, const T*, T*);     \
+  template void global_avg_pool2d_forward<T>(const GlobalPoolShape&, const T*, T*);            \
+  template void global_avg_pool2d_grad_input<T>(const GlobalPoolShape&, const T*, T*);         \
+  template void global_max_pool2d_forward<T>(const GlobalPoolShape&, const T*, T*, int64_t*);  \
+  template void global_max_pool2d_grad_input<T>(const GlobalPoolShape&, const T*, const T*, T*); \
   template void channel_pool_forward<T>(const ChannelPoolShape&, ChannelPoolMode, const T*,    \
                                         T*);                                                   \
   template void channel_pool_grad_input<T>(const ChannelPoolShape&, ChannelPoolMode,           \
