@@ -33,16 +33,19 @@ void register_registry(py::module_& m) {
       .def_readonly("pad_after", &WindowAxis::pad_after);
   py::class_<Conv2dGeometry>(m, "Conv2dGeometry", "A convolution's resolved geometry.")
       .def(py::init([](int64_t batch, int64_t in_channels, int64_t out_channels, int64_t groups,
-                       const WindowAxis& rows, const WindowAxis& cols) {
-             return Conv2dGeometry{batch, in_channels, out_channels, groups, rows, cols};
+                       const WindowAxis& rows, const WindowAxis& cols, bool channels_last) {
+             return Conv2dGeometry{batch, in_channels, out_channels, groups, rows, cols,
+                                   channels_last};
            }),
-           "batch"_a, "in_channels"_a, "out_channels"_a, "groups"_a, "rows"_a, "cols"_a)
+           "batch"_a, "in_channels"_a, "out_channels"_a, "groups"_a, "rows"_a, "cols"_a,
+           "channels_last"_a = false)
       .def_readonly("batch", &Conv2dGeometry::batch)
       .def_readonly("in_channels", &Conv2dGeometry::in_channels)
       .def_readonly("out_channels", &Conv2dGeometry::out_channels)
       .def_readonly("groups", &Conv2dGeometry::groups)
       .def_readonly("rows", &Conv2dGeometry::rows)
-      .def_readonly("cols", &Conv2dGeometry::cols);
+      .def_readonly("cols", &Conv2dGeometry::cols)
+      .def_readonly("channels_last", &Conv2dGeometry::channels_last);
   py::class_<PoolGeometry>(m, "PoolGeometry", "A windowed pooling's resolved geometry.")
       .def(py::init([](int64_t planes, const WindowAxis& rows, const WindowAxis& cols) {
              return PoolGeometry{planes, rows, cols};

@@ -46,6 +46,9 @@ struct Conv2dGeometry {
   int64_t groups = 1;
   WindowAxis rows;
   WindowAxis cols;
+  // Where the channels are: false for NCHW arrays (N, C, H, W), true for channels-last
+  // NHWC arrays (N, H, W, C). Only the NHWC implementations accept a channels-last case.
+  bool channels_last = false;
 
   int64_t in_channels_per_group() const { return in_channels / groups; }
   int64_t out_channels_per_group() const { return out_channels / groups; }
@@ -53,6 +56,9 @@ struct Conv2dGeometry {
   int64_t out_plane() const { return rows.out_size * cols.out_size; }
   int64_t kernel_plane() const { return rows.kernel * cols.kernel; }
 };
+
+// The layout a registry entry must be written for (registry/implementation.h).
+inline bool problem_channels_last(const Conv2dGeometry& g) { return g.channels_last; }
 
 // Whether a fast path may allocate `floats` of scratch (a padded copy, summed over the
 // threads that hold one) for `g`: at most twice what the operands hold (input, output and

@@ -24,7 +24,7 @@
 namespace convpool::registry {
 
 constexpr int kSimdLevels = 3;  // indexed by SimdLevel: baseline, avx2, avx512
-constexpr int kMaxImplementations = 8;  // per operation
+constexpr int kMaxImplementations = 16;  // per operation (both layouts)
 
 // Floats per vector at `level`: 4 (SSE2), 8 (AVX2), 16 (AVX-512).
 int vector_floats(SimdLevel level);
@@ -38,11 +38,25 @@ bool every_case(const Problem&, int) {
   return true;
 }
 
+// Whether a problem is laid out channels-last. Problems that have one layout only are
+// not; a problem type with both (Conv2dGeometry) has an overload found next to it.
+template <typename Problem>
+bool problem_channels_last(const Problem&) {
+  return false;
+}
+
 template <typename Problem, typename Kernel>
 struct Implementation {
   const char* name;
   Supports<Problem> supports;
   Kernel* kernel[kSimdLevels];
+  // The layout the kernel is written for: an implementation never sees a case of the other
+  // layout, so the predicates need not ask.
+  bool channels_last = false;
+
+  bool accepts(const Problem& problem, int vector_floats) const {
+    return problem_channels_last(problem) == channels_last && supports(problem, vector_floats);
+  }
 };
 
 // One operation for one element type. `describe(problem)` (found by argument-dependent
@@ -73,7 +87,7 @@ struct Operation {
     const char* wanted = forced.load(std::memory_order_relaxed);
     if (wanted == nullptr) {
       for (size_t i = 0; i < implementations.size(); ++i)
-        if (implementations[i].supports(problem, width)) return int(i);
+        if (implementations[i].accepts(problem, width)) return int(i);
       throw std::logic_error(std::string(name) + ": no implementation supports " +
                              describe(problem));
     }
@@ -81,7 +95,7 @@ struct Operation {
     if (i < 0)
       throw std::invalid_argument(std::string(name) + ": the forced implementation '" + wanted +
                                   "' has no " + dtype + " kernel (" + describe(problem) + ")");
-    if (!implementations[i].supports(problem, width))
+    if (!implementations[i].accepts(problem, width))
       throw std::invalid_argument(std::string(name) + ": the forced implementation '" + wanted +
                                   "' does not support this case (" + describe(problem) + ", " +
                                   dtype + ", " + simd_level_name(level) + ")");
@@ -92,7 +106,7 @@ struct Operation {
   std::vector<std::string> supporting(const Problem& problem, SimdLevel level) const {
     std::vector<std::string> names;
     for (const auto& impl : implementations)
-      if (impl.supports(problem, vector_floats(level))) names.emplace_back(impl.name);
+      if (impl.accepts(problem, vector_floats(level))) names.emplace_back(impl.name);
     return names;
   }
 

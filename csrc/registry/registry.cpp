@@ -14,6 +14,7 @@
 #include "conv/conv2d_depthwise_lanes.h"
 #include "conv/conv2d_direct.h"
 #include "conv/conv2d_few_channels.h"
+#include "conv/conv2d_nhwc.h"
 #include "conv/conv2d_plane.h"
 #include "conv/conv2d_supports.h"
 #include "conv/conv2d_winograd.h"
@@ -33,7 +34,8 @@ std::string describe(const WindowAxis& a) {
 std::string describe(const Conv2dGeometry& g) {
   return "batch " + std::to_string(g.batch) + ", channels " + std::to_string(g.in_channels) +
          " -> " + std::to_string(g.out_channels) + ", groups " + std::to_string(g.groups) +
-         ", height: " + describe(g.rows) + "; width: " + describe(g.cols);
+         ", height: " + describe(g.rows) + "; width: " + describe(g.cols) +
+         (g.channels_last ? ", channels-last (NHWC)" : "");
 }
 
 std::string describe(const PoolGeometry& g) {
@@ -77,6 +79,9 @@ const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
       {"plane", &plane_supports, CONVPOOL_PER_ISA(plane_forward)},
       {"depthwise_strided", &depthwise_strided_supports, CONVPOOL_PER_ISA(depthwise_strided_forward)},
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<float>)},
+      {"nhwc_blocked", &nhwc_blocked_supports, CONVPOOL_PER_ISA(nhwc_blocked_forward), true},
+      {"nhwc_loops", &nhwc_loops_supports, CONVPOOL_PER_ISA(nhwc_loops_forward), true},
+      {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_nhwc_direct<float>), true},
   }};
   return op;
 }
@@ -84,6 +89,7 @@ const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
 const Operation<Conv2dGeometry, ConvForward<double>>& conv2d_op(double) {
   static const Operation<Conv2dGeometry, ConvForward<double>> op{"conv2d", "float64", {
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<double>)},
+      {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_nhwc_direct<double>), true},
   }};
   return op;
 }
@@ -96,6 +102,9 @@ const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_input_op(float
       {"winograd", &winograd_supports, CONVPOOL_PER_ISA(winograd_grad_input)},
       {"blocked", &blocked_grad_input_supports, CONVPOOL_PER_ISA(blocked_grad_input)},
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_direct<float>)},
+      {"nhwc_blocked", &nhwc_blocked_grad_input_supports, CONVPOOL_PER_ISA(nhwc_blocked_grad_input), true},
+      {"nhwc_loops", &nhwc_loops_supports, CONVPOOL_PER_ISA(nhwc_loops_grad_input), true},
+      {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_nhwc_direct<float>), true},
   }};
   return op;
 }
@@ -103,6 +112,7 @@ const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_input_op(float
 const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_input_op(double) {
   static const Operation<Conv2dGeometry, ConvGradient<double>> op{"conv2d_grad_input", "float64", {
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_direct<double>)},
+      {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_nhwc_direct<double>), true},
   }};
   return op;
 }
@@ -115,6 +125,9 @@ const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_weight_op(floa
       {"depthwise_strided", &depthwise_strided_supports, CONVPOOL_PER_ISA(depthwise_strided_grad_weight)},
       {"blocked", &blocked_grad_weight_supports, CONVPOOL_PER_ISA(blocked_grad_weight)},
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_direct<float>)},
+      {"nhwc_blocked", &nhwc_blocked_grad_weight_supports, CONVPOOL_PER_ISA(nhwc_blocked_grad_weight), true},
+      {"nhwc_loops", &nhwc_loops_supports, CONVPOOL_PER_ISA(nhwc_loops_grad_weight), true},
+      {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_nhwc_direct<float>), true},
   }};
   return op;
 }
@@ -122,6 +135,7 @@ const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_weight_op(floa
 const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_weight_op(double) {
   static const Operation<Conv2dGeometry, ConvGradient<double>> op{"conv2d_grad_weight", "float64", {
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_direct<double>)},
+      {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_nhwc_direct<double>), true},
   }};
   return op;
 }
@@ -298,21 +312,22 @@ template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   const WorkspaceCall call;
   conv2d_op(T{}).run(g, g, x, w, bias, y);
-  if constexpr (std::is_same_v<T, float>) conv2d_forward_repair_non_finite(g, x, w, bias, y);
+  // The channels-last kernels skip the padding taps: nothing to repair.
+  if constexpr (std::is_same_v<T, float>) if (!g.channels_last) conv2d_forward_repair_non_finite(g, x, w, bias, y);
 }
 
 template <typename T>
 void conv2d_grad_input(const Conv2dGeometry& g, const T* grad_y, const T* w, T* grad_x) {
   const WorkspaceCall call;
   conv2d_grad_input_op(T{}).run(g, g, grad_y, w, grad_x);
-  if constexpr (std::is_same_v<T, float>) conv2d_grad_input_repair_non_finite(g, grad_y, w, grad_x);
+  if constexpr (std::is_same_v<T, float>) if (!g.channels_last) conv2d_grad_input_repair_non_finite(g, grad_y, w, grad_x);
 }
 
 template <typename T>
 void conv2d_grad_weight(const Conv2dGeometry& g, const T* x, const T* grad_y, T* grad_w) {
   const WorkspaceCall call;
   conv2d_grad_weight_op(T{}).run(g, g, x, grad_y, grad_w);
-  if constexpr (std::is_same_v<T, float>) conv2d_grad_weight_repair_non_finite(g, x, grad_y, grad_w);
+  if constexpr (std::is_same_v<T, float>) if (!g.channels_last) conv2d_grad_weight_repair_non_finite(g, x, grad_y, grad_w);
 }
 
 template <typename T>

@@ -1,0 +1,320 @@
+// Channels-last float32 convolution for one instruction set (conv2d_nhwc.h).
+//
+// nhwc_blocked: an output row is a sum over taps (s, t) of X[row pixels, C_in] x
+// W[s, t][C_in, C_out]. The weights are packed once per call as [group][s][t][p][q], q
+// padded to whole vectors; a register tile of kPixels output pixels x kVectors vectors of
+// output channels walks (tap, input channel), broadcasting one input value per pixel
+// against a row of packed weights. Rows whose windows cross the top or bottom edge run
+// fewer taps; columns whose windows cross the left or right edge run one pixel at a time
+// with their taps clipped, so padding is never read, copied or multiplied.
+#include "conv/conv2d_nhwc.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "common/simd_vec.h"
+#include "common/threading.h"
+#include "conv/conv2d_nhwc_loops.h"
+
+namespace convpool::CONVPOOL_ISA {
+
+namespace {
+
+#if defined(CONVPOOL_ISA_avx512)
+constexpr int kPixels = 6, kVectors = 4;  // 24 accumulators of 32 registers
+#else
+constexpr int kPixels = 6, kVectors = 2;  // 12 accumulators of 16 registers
+#endif
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int64_t ceil_div_signed(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+// [first, last) of k in [0, kernel) with 0 <= o * stride - pad + k * dilation < in_size.
+void taps_inside(int64_t o, int64_t in_size, int64_t kernel, int64_t stride, int64_t dilation,
+                 int64_t pad, int64_t& first, int64_t& last) {
+  const int64_t start = o * stride - pad;
+  first = std::clamp<int64_t>(ceil_div_signed(-start, dilation), 0, kernel);
+  last = std::clamp<int64_t>(floor_div(in_size - 1 - start, dilation) + 1, first, kernel);
+}
+
+// One channels-last convolution as the engine sees it: the forward pass, or the input
+// gradient at stride 1 (grad_y convolved with the flipped, transposed kernel, whose
+// padding before, (k - 1) * dilation - pad, may be negative).
+struct Engine {
+  int64_t batch, groups, cin_g, cout_g, cout_pad;
+  int64_t in_h, in_w, out_h, out_w;
+  int64_t kh, kw, sy, sx, dy, dx, top, left;
+  int64_t c_in() const { return groups * cin_g; }
+  int64_t c_out() const { return groups * cout_g; }
+};
+
+inline vec load_first(const float* p, int64_t n) {
+#if defined(CONVPOOL_ISA_avx512)
+  return _mm512_maskz_loadu_ps(__mmask16((1u << n) - 1), p);
+#else
+  vec v = vec{} ;
+  for (int64_t l = 0; l < n; ++l) v[l] = p[l];
+  return v;
+#endif
+}
+
+// Output pixels j .. j + P - 1 of row i, channels q0 .. q0 + nq - 1 of group grp
+// (B = ceil(nq / V) vectors), over taps [s0, s1) x [t0, t1) (every pixel's taps inside).
+template <int P, int B>
+void tile(const Engine& e, const float* image, const float* wg, const float* bias_g, int64_t i,
+          int64_t j, int64_t s0, int64_t s1, int64_t t0, int64_t t1, int64_t grp, int64_t q0,
+          int64_t nq, float* out) {
+  vec acc[P][B];
+  for (int b = 0; b < B; ++b) {
+    const vec start = bias_g ? load(bias_g + q0 + b * V) : vec{};
+    for (int px = 0; px < P; ++px) acc[px][b] = start;
+  }
+  const int64_t c_in = e.c_in(), pixel_step = e.sx * c_in;
+  for (int64_t s = s0; s < s1; ++s) {
+    const float* in_row = image + (i * e.sy - e.top + s * e.dy) * e.in_w * c_in + grp * e.cin_g;
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* in = in_row + (j * e.sx - e.left + t * e.dx) * c_in;
+      const float* wp = wg + (s * e.kw + t) * e.cin_g * e.cout_pad + q0;
+      for (int64_t p = 0; p < e.cin_g; ++p) {
+        vec wv[B];
+        for (int b = 0; b < B; ++b) wv[b] = load(wp + p * e.cout_pad + b * V);
+        for (int px = 0; px < P; ++px) {
+          const vec xv = broadcast(in[px * pixel_step + p]);
+          for (int b = 0; b < B; ++b) acc[px][b] += xv * wv[b];
+        }
+      }
+    }
+  }
+  const int64_t c_out = e.c_out();
+  for (int px = 0; px < P; ++px)
+    for (int b = 0; b < B; ++b) {
+      float* o = out + px * c_out + b * V;
+      if ((b + 1) * V <= nq) store(o, acc[px][b]);
+      else store_first(o, acc[px][b], nq - b * V);
+    }
+}
+
+template <int P>
+void tile_vectors(int vectors, const Engine& e, const float* image, const float* wg,
+                  const float* bias_g, int64_t i, int64_t j, int64_t s0, int64_t s1, int64_t t0,
+                  int64_t t1, int64_t grp, int64_t q0, int64_t nq, float* out) {
+  switch (vectors) {
+    case 1: return tile<P, 1>(e, image, wg, bias_g, i, j, s0, s1, t0, t1, grp, q0, nq, out);
+    case 2: return tile<P, 2>(e, image, wg, bias_g, i, j, s0, s1, t0, t1, grp, q0, nq, out);
+#if defined(CONVPOOL_ISA_avx512)
+    case 3: return tile<P, 3>(e, image, wg, bias_g, i, j, s0, s1, t0, t1, grp, q0, nq, out);
+    case 4: return tile<P, 4>(e, image, wg, bias_g, i, j, s0, s1, t0, t1, grp, q0, nq, out);
+#endif
+    default: return;
+  }
+}
+
+// y = the engine's convolution of x with weights packed [group][s][t][p][cout_pad]; bias
+// packed [group][cout_pad] or null.
+void run_engine(const Engine& e, const float* x, const float* packed, const float* bias, float* y) {
+  const int64_t rows = e.batch * e.out_h;
+  const int64_t block = int64_t(kVectors) * V;
+  const int64_t c_out = e.c_out();
+  const int64_t kernel_plane = e.kh * e.kw;
+  // Columns whose every tap lies inside the input: j * sx - left >= 0 and
+  // j * sx - left + (kw - 1) * dx <= in_w - 1.
+  const int64_t j_lo = std::clamp<int64_t>(ceil_div_signed(e.left, e.sx), 0, e.out_w);
+  const int64_t j_hi = std::clamp<int64_t>(
+      floor_div(e.in_w - 1 + e.left - (e.kw - 1) * e.dx, e.sx) + 1, j_lo, e.out_w);
+#pragma omp parallel for num_threads(threads_for(rows * e.out_w * c_out * e.cin_g * kernel_plane)) schedule(static)
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t n = row / e.out_h, i = row % e.out_h;
+    const float* image = x + n * e.in_h * e.in_w * e.c_in();
+    float* out_row = y + row * e.out_w * c_out;
+    int64_t s0, s1;
+    taps_inside(i, e.in_h, e.kh, e.sy, e.dy, e.top, s0, s1);
+    for (int64_t grp = 0; grp < e.groups; ++grp) {
+      const float* wg = packed + grp * kernel_plane * e.cin_g * e.cout_pad;
+      const float* bias_g = bias ? bias + grp * e.cout_pad : nullptr;
+      for (int64_t q0 = 0; q0 < e.cout_g; q0 += block) {
+        const int64_t nq = std::min(block, e.cout_g - q0);
+        const int vectors = int((nq + V - 1) / V);
+        float* out = out_row + grp * e.cout_g + q0;
+        auto edge_pixel = [&](int64_t j) {
+          int64_t t0, t1;
+          taps_inside(j, e.in_w, e.kw, e.sx, e.dx, e.left, t0, t1);
+          tile_vectors<1>(vectors, e, image, wg, bias_g, i, j, s0, s1, t0, t1, grp, q0, nq,
+                          out + j * c_out);
+        };
+        for (int64_t j = 0; j < j_lo; ++j) edge_pixel(j);
+        int64_t j = j_lo;
+        for (; j + kPixels <= j_hi; j += kPixels)
+          tile_vectors<kPixels>(vectors, e, image, wg, bias_g, i, j, s0, s1, 0, e.kw, grp, q0,
+                                nq, out + j * c_out);
+        for (; j < j_hi; ++j)
+          tile_vectors<1>(vectors, e, image, wg, bias_g, i, j, s0, s1, 0, e.kw, grp, q0, nq,
+                          out + j * c_out);
+        for (j = std::max(j_hi, j_lo); j < e.out_w; ++j) edge_pixel(j);
+      }
+    }
+  }
+}
+
+int64_t padded_to_vectors(int64_t n) { return (n + V - 1) / V * V; }
+
+}  // namespace
+
+void nhwc_blocked_forward(const Conv2dGeometry& g, const float* x, const float* w,
+                          const float* bias, float* y) {
+  const WindowAxis& R = g.rows;
+  const WindowAxis& C = g.cols;
+  const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
+  const Engine e{g.batch, g.groups, cin_g, cout_g, padded_to_vectors(cout_g),
+                 R.in_size, C.in_size, R.out_size, C.out_size,
+                 R.kernel, C.kernel, R.stride, C.stride, R.dilation, C.dilation,
+                 R.pad_before, C.pad_before};
+  const int64_t taps = g.kernel_plane();
+  Array<float> packed(size_t(g.groups * taps * cin_g * e.cout_pad));  // zero tails
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    for (int64_t q = 0; q < cout_g; ++q)
+      for (int64_t p = 0; p < cin_g; ++p)
+        for (int64_t k = 0; k < taps; ++k)
+          packed[size_t(((grp * taps + k) * cin_g + p) * e.cout_pad + q)] =
+              w[((grp * cout_g + q) * cin_g + p) * taps + k];
+  Array<float> packed_bias(bias ? size_t(g.groups * e.cout_pad) : 0);
+  if (bias)
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      for (int64_t q = 0; q < cout_g; ++q)
+        packed_bias[size_t(grp * e.cout_pad + q)] = bias[grp * cout_g + q];
+  run_engine(e, x, packed.data(), bias ? packed_bias.data() : nullptr, y);
+}
+
+// At stride 1, grad_x[iy, ix] = sum over taps of grad_y[iy + top - s * dy, ix + left - t * dx]
+// w[s, t]^T: a forward convolution of grad_y with the kernel flipped (s' = kh - 1 - s),
+// its channel roles exchanged, and padding before (kh - 1) * dy - top.
+void nhwc_blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                             float* grad_x) {
+  const WindowAxis& R = g.rows;
+  const WindowAxis& C = g.cols;
+  const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
+  const Engine e{g.batch, g.groups, cout_g, cin_g, padded_to_vectors(cin_g),
+                 R.out_size, C.out_size, R.in_size, C.in_size,
+                 R.kernel, C.kernel, 1, 1, R.dilation, C.dilation,
+                 (R.kernel - 1) * R.dilation - R.pad_before,
+                 (C.kernel - 1) * C.dilation - C.pad_before};
+  const int64_t taps = g.kernel_plane(), kh = R.kernel, kw = C.kernel;
+  Array<float> packed(size_t(g.groups * taps * cout_g * e.cout_pad));
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    for (int64_t q = 0; q < cout_g; ++q)
+      for (int64_t p = 0; p < cin_g; ++p)
+        for (int64_t s = 0; s < kh; ++s)
+          for (int64_t t = 0; t < kw; ++t) {
+            const int64_t flipped = (kh - 1 - s) * kw + (kw - 1 - t);
+            packed[size_t(((grp * taps + flipped) * cout_g + q) * e.cout_pad + p)] =
+                w[((grp * cout_g + q) * cin_g + p) * taps + s * kw + t];
+          }
+  run_engine(e, grad_y, packed.data(), nullptr, grad_x);
+}
+
+namespace {
+
+// grad_w[q0 .. q0 + nq, p0 .. p0 + P) of group grp at tap (s, t): P input channels x
+// B vectors of output channels stay in registers over every pixel (the reduction axis).
+template <int P, int B>
+void weight_tile(const Conv2dGeometry& g, const float* x, const float* grad_y, int64_t grp,
+                 int64_t s, int64_t t, int64_t p0, int64_t q0, int64_t nq, float* grad_w) {
+  const WindowAxis& R = g.rows;
+  const WindowAxis& C = g.cols;
+  const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
+  const int64_t c_in = g.in_channels, c_out = g.out_channels;
+  vec acc[P][B];
+  for (int pp = 0; pp < P; ++pp)
+    for (int b = 0; b < B; ++b) acc[pp][b] = vec{};
+  const int64_t i0 = R.first_inside(s), i1 = R.last_inside(s);
+  const int64_t j0 = C.first_inside(t), j1 = C.last_inside(t);
+  const int64_t x_step = C.stride * c_in;
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t i = i0; i < i1; ++i) {
+      const float* in = x + ((n * R.in_size + R.input_index(i, s)) * C.in_size +
+                             C.input_index(j0, t)) * c_in + grp * cin_g + p0;
+      const float* gy = grad_y + ((n * R.out_size + i) * C.out_size + j0) * c_out +
+                        grp * cout_g + q0;
+      for (int64_t j = j0; j < j1; ++j, in += x_step, gy += c_out) {
+        vec gv[B];
+        for (int b = 0; b < B; ++b)
+          gv[b] = (b + 1) * V <= nq ? load(gy + b * V) : load_first(gy + b * V, nq - b * V);
+        for (int pp = 0; pp < P; ++pp) {
+          const vec xv = broadcast(in[pp]);
+          for (int b = 0; b < B; ++b) acc[pp][b] += xv * gv[b];
+        }
+      }
+    }
+  const int64_t taps = g.kernel_plane(), k = s * C.kernel + t;
+  for (int pp = 0; pp < P; ++pp)
+    for (int b = 0; b < B; ++b)
+      for (int64_t l = 0; l < V && b * V + l < nq; ++l)
+        grad_w[((grp * cout_g + q0 + b * V + l) * cin_g + p0 + pp) * taps + k] = acc[pp][b][l];
+}
+
+template <int P>
+void weight_tile_vectors(int vectors, const Conv2dGeometry& g, const float* x,
+                         const float* grad_y, int64_t grp, int64_t s, int64_t t, int64_t p0,
+                         int64_t q0, int64_t nq, float* grad_w) {
+  switch (vectors) {
+    case 1: return weight_tile<P, 1>(g, x, grad_y, grp, s, t, p0, q0, nq, grad_w);
+    case 2: return weight_tile<P, 2>(g, x, grad_y, grp, s, t, p0, q0, nq, grad_w);
+#if defined(CONVPOOL_ISA_avx512)
+    case 3: return weight_tile<P, 3>(g, x, grad_y, grp, s, t, p0, q0, nq, grad_w);
+    case 4: return weight_tile<P, 4>(g, x, grad_y, grp, s, t, p0, q0, nq, grad_w);
+#endif
+    default: return;
+  }
+}
+
+template <int... Ps>
+void weight_tile_any(int pixels, int vectors, const Conv2dGeometry& g, const float* x,
+                     const float* grad_y, int64_t grp, int64_t s, int64_t t, int64_t p0,
+                     int64_t q0, int64_t nq, float* grad_w) {
+  ((pixels == Ps ? weight_tile_vectors<Ps>(vectors, g, x, grad_y, grp, s, t, p0, q0, nq, grad_w)
+                 : void()), ...);
+}
+
+}  // namespace
+
+// Each task owns one block of grad_w (a tap, a group, up to kPixels input channels and
+// kVectors vectors of output channels) and sums every pixel in a fixed order: no partial
+// sums across threads, the same bits at any thread count.
+void nhwc_blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* grad_y,
+                              float* grad_w) {
+  const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
+  const int64_t block = int64_t(kVectors) * V;
+  const int64_t p_blocks = (cin_g + kPixels - 1) / kPixels, q_blocks = (cout_g + block - 1) / block;
+  const int64_t taps = g.kernel_plane();
+  const int64_t tasks = g.groups * taps * p_blocks * q_blocks;
+#pragma omp parallel for num_threads(threads_for(g.batch * g.out_plane() * g.out_channels * cin_g * taps)) schedule(dynamic)
+  for (int64_t task = 0; task < tasks; ++task) {
+    int64_t rest = task;
+    const int64_t qb = rest % q_blocks; rest /= q_blocks;
+    const int64_t pb = rest % p_blocks; rest /= p_blocks;
+    const int64_t k = rest % taps; rest /= taps;
+    const int64_t grp = rest;
+    const int64_t p0 = pb * kPixels, q0 = qb * block;
+    const int pixels = int(std::min<int64_t>(kPixels, cin_g - p0));
+    const int64_t nq = std::min(block, cout_g - q0);
+    const int vectors = int((nq + V - 1) / V);
+    weight_tile_any<1, 2, 3, 4, 5, 6>(pixels, vectors, g, x, grad_y, grp, k / g.cols.kernel,
+                                      k % g.cols.kernel, p0, q0, nq, grad_w);
+  }
+}
+
+void nhwc_loops_forward(const Conv2dGeometry& g, const float* x, const float* w,
+                        const float* bias, float* y) {
+  nhwc_loops_forward_impl(g, x, w, bias, y);
+}
+
+void nhwc_loops_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                           float* grad_x) {
+  nhwc_loops_grad_input_impl(g, grad_y, w, grad_x);
+}
+
+void nhwc_loops_grad_weight(const Conv2dGeometry& g, const float* x, const float* grad_y,
+                            float* grad_w) {
+  nhwc_loops_grad_weight_impl(g, x, grad_y, grad_w);
+}
+
+}  // namespace convpool::CONVPOOL_ISA
