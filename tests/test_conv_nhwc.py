@@ -336,3 +336,12 @@ def test_nhwc_shapes_are_checked_in_the_calls_layout():
     with pytest.raises(ValueError, match=r"grad_output: expected shape \(1, 5, 6, 4\)"):
         convpool.conv2d_grad_weight(x, np.zeros((1, 4, 5, 6), np.float32), w.shape, padding=1,
                                     layout="NHWC")
+
+
+def test_the_oracle_refuses_a_2d_kernel_on_channels_that_conv2d_filters_per_channel(rng):
+    picture = random_array(rng, (4, 5, 5), np.float64)
+    kernel = random_array(rng, (3, 3), np.float64)
+    with pytest.raises(ValueError, match=r"weight: expected \(C_out, C_in // groups, kh, kw\)"):
+        ref.conv2d(picture, kernel)
+    expected = np.stack([ref.conv2d(plane, kernel) for plane in picture])
+    assert_close(convpool.conv2d(picture, kernel), expected, np.float64)
