@@ -83,6 +83,9 @@ LAYERS = [
     ((1, 4, 6, 7), (8, 4, 3, 2), dict(padding=(1, 2), padding_mode="circular")),
     ((1, 4, 5, 6), (8, 2, 3, 3), dict(padding=1, groups=2, padding_mode="replicate")),
     ((1, 8, 4, 4), (16, 8, 3, 3), dict(padding=4)),  # windows wider than the picture
+    # input channels in several chunks (partial sums added to the output), a 7x7 plane
+    ((1, 160, 7, 7), (40, 160, 3, 3), dict(padding=1)),
+    ((2, 130, 5, 9), (20, 130, 1, 1), {}),
 ]
 
 

@@ -25,6 +25,7 @@ constexpr int kPixels = 6, kVectors = 4;  // 24 accumulators of 32 registers
 #else
 constexpr int kPixels = 6, kVectors = 2;  // 12 accumulators of 16 registers
 #endif
+static_assert(kPixels == 6, "the narrower tiles are instantiated for 1-5 pixels");
 
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 int64_t ceil_div_signed(int64_t a, int64_t b) { return -floor_div(-a, b); }
@@ -58,16 +59,32 @@ inline vec load_first(const float* p, int64_t n) {
 #endif
 }
 
+// Input channels [p0, p1) of a group, the taps they meet and their tile.
+struct Chunk {
+  int64_t p0, p1;
+  bool first;  // the first chunk starts from the bias; later ones add to the output
+};
+
 // Output pixels j .. j + P - 1 of row i, channels q0 .. q0 + nq - 1 of group grp
-// (B = ceil(nq / V) vectors), over taps [s0, s1) x [t0, t1) (every pixel's taps inside).
+// (B = ceil(nq / V) vectors), over taps [s0, s1) x [t0, t1) (every pixel's taps inside)
+// and the input channels of `chunk`.
 template <int P, int B>
-void tile(const Engine& e, const float* image, const float* wg, const float* bias_g, int64_t i,
-          int64_t j, int64_t s0, int64_t s1, int64_t t0, int64_t t1, int64_t grp, int64_t q0,
-          int64_t nq, float* out) {
+void tile(const Engine& e, const float* image, const float* wg, const float* bias_g,
+          const Chunk& chunk, int64_t i, int64_t j, int64_t s0, int64_t s1, int64_t t0,
+          int64_t t1, int64_t grp, int64_t q0, int64_t nq, float* out) {
+  const int64_t c_out = e.c_out();
   vec acc[P][B];
   for (int b = 0; b < B; ++b) {
-    const vec start = bias_g ? load(bias_g + q0 + b * V) : vec{};
-    for (int px = 0; px < P; ++px) acc[px][b] = start;
+    const bool full = (b + 1) * V <= nq;
+    if (chunk.first) {
+      const vec start = bias_g ? load(bias_g + q0 + b * V) : vec{};
+      for (int px = 0; px < P; ++px) acc[px][b] = start;
+    } else {
+      for (int px = 0; px < P; ++px) {
+        const float* o = out + px * c_out + b * V;
+        acc[px][b] = full ? load(o) : load_first(o, nq - b * V);
+      }
+    }
   }
   const int64_t c_in = e.c_in(), pixel_step = e.sx * c_in;
   for (int64_t s = s0; s < s1; ++s) {
@@ -75,7 +92,7 @@ void tile(const Engine& e, const float* image, const float* wg, const float* bia
     for (int64_t t = t0; t < t1; ++t) {
       const float* in = in_row + (j * e.sx - e.left + t * e.dx) * c_in;
       const float* wp = wg + (s * e.kw + t) * e.cin_g * e.cout_pad + q0;
-      for (int64_t p = 0; p < e.cin_g; ++p) {
+      for (int64_t p = chunk.p0; p < chunk.p1; ++p) {
         vec wv[B];
         for (int b = 0; b < B; ++b) wv[b] = load(wp + p * e.cout_pad + b * V);
         for (int px = 0; px < P; ++px) {
@@ -85,7 +102,6 @@ void tile(const Engine& e, const float* image, const float* wg, const float* bia
       }
     }
   }
-  const int64_t c_out = e.c_out();
   for (int px = 0; px < P; ++px)
     for (int b = 0; b < B; ++b) {
       float* o = out + px * c_out + b * V;
@@ -96,59 +112,89 @@ void tile(const Engine& e, const float* image, const float* wg, const float* bia
 
 template <int P>
 void tile_vectors(int vectors, const Engine& e, const float* image, const float* wg,
-                  const float* bias_g, int64_t i, int64_t j, int64_t s0, int64_t s1, int64_t t0,
-                  int64_t t1, int64_t grp, int64_t q0, int64_t nq, float* out) {
+                  const float* bias_g, const Chunk& chunk, int64_t i, int64_t j, int64_t s0,
+                  int64_t s1, int64_t t0, int64_t t1, int64_t grp, int64_t q0, int64_t nq,
+                  float* out) {
   switch (vectors) {
-    case 1: return tile<P, 1>(e, image, wg, bias_g, i, j, s0, s1, t0, t1, grp, q0, nq, out);
-    case 2: return tile<P, 2>(e, image, wg, bias_g, i, j, s0, s1, t0, t1, grp, q0, nq, out);
+    case 1: return tile<P, 1>(e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1, grp, q0, nq, out);
+    case 2: return tile<P, 2>(e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1, grp, q0, nq, out);
 #if defined(CONVPOOL_ISA_avx512)
-    case 3: return tile<P, 3>(e, image, wg, bias_g, i, j, s0, s1, t0, t1, grp, q0, nq, out);
-    case 4: return tile<P, 4>(e, image, wg, bias_g, i, j, s0, s1, t0, t1, grp, q0, nq, out);
+    case 3: return tile<P, 3>(e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1, grp, q0, nq, out);
+    case 4: return tile<P, 4>(e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1, grp, q0, nq, out);
 #endif
     default: return;
   }
 }
 
+template <int... Ps>
+void tile_pixels(int pixels, int vectors, const Engine& e, const float* image, const float* wg,
+                 const float* bias_g, const Chunk& chunk, int64_t i, int64_t j, int64_t s0,
+                 int64_t s1, int64_t t0, int64_t t1, int64_t grp, int64_t q0, int64_t nq,
+                 float* out) {
+  ((pixels == Ps ? tile_vectors<Ps>(vectors, e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1,
+                                    grp, q0, nq, out)
+                 : void()), ...);
+}
+
+// The packed weights a tile reads for one chunk of input channels: kept near 64 KiB so
+// that they stay in L2 while a task's rows of pixels pass over them.
+constexpr int64_t kChunkWeightFloats = 16384;
+// Output pixels per task: a few rows, whose partial sums stay in L2 between chunks.
+constexpr int64_t kTaskPixels = 256;
+
 // y = the engine's convolution of x with weights packed [group][s][t][p][cout_pad]; bias
-// packed [group][cout_pad] or null.
+// packed [group][cout_pad] or null. A task owns a block of rows of one image and one
+// block of output channels of one group, and runs the input channels in chunks, each
+// chunk over all of its rows: the chunk's weights are read from L2, not memory.
 void run_engine(const Engine& e, const float* x, const float* packed, const float* bias, float* y) {
-  const int64_t rows = e.batch * e.out_h;
   const int64_t block = int64_t(kVectors) * V;
   const int64_t c_out = e.c_out();
   const int64_t kernel_plane = e.kh * e.kw;
+  const int64_t chunk_size = std::clamp<int64_t>(kChunkWeightFloats / (kernel_plane * block), 8,
+                                                 std::max<int64_t>(e.cin_g, 1));
+  const int64_t rows_per_task = std::clamp<int64_t>(kTaskPixels / std::max<int64_t>(e.out_w, 1), 1,
+                                                    std::max<int64_t>(e.out_h, 1));
+  const int64_t row_blocks = (e.out_h + rows_per_task - 1) / rows_per_task;
+  const int64_t q_blocks = (e.cout_g + block - 1) / block;
+  const int64_t tasks = e.batch * e.groups * q_blocks * row_blocks;
   // Columns whose every tap lies inside the input: j * sx - left >= 0 and
   // j * sx - left + (kw - 1) * dx <= in_w - 1.
   const int64_t j_lo = std::clamp<int64_t>(ceil_div_signed(e.left, e.sx), 0, e.out_w);
   const int64_t j_hi = std::clamp<int64_t>(
       floor_div(e.in_w - 1 + e.left - (e.kw - 1) * e.dx, e.sx) + 1, j_lo, e.out_w);
-#pragma omp parallel for num_threads(threads_for(rows * e.out_w * c_out * e.cin_g * kernel_plane)) schedule(static)
-  for (int64_t row = 0; row < rows; ++row) {
-    const int64_t n = row / e.out_h, i = row % e.out_h;
+#pragma omp parallel for num_threads(threads_for(e.batch * e.out_h * e.out_w * c_out * e.cin_g * kernel_plane)) schedule(static)
+  for (int64_t task = 0; task < tasks; ++task) {
+    int64_t rest = task;
+    const int64_t rb = rest % row_blocks; rest /= row_blocks;
+    const int64_t qb = rest % q_blocks; rest /= q_blocks;
+    const int64_t grp = rest % e.groups;
+    const int64_t n = rest / e.groups;
     const float* image = x + n * e.in_h * e.in_w * e.c_in();
-    float* out_row = y + row * e.out_w * c_out;
-    int64_t s0, s1;
-    taps_inside(i, e.in_h, e.kh, e.sy, e.dy, e.top, s0, s1);
-    for (int64_t grp = 0; grp < e.groups; ++grp) {
-      const float* wg = packed + grp * kernel_plane * e.cin_g * e.cout_pad;
-      const float* bias_g = bias ? bias + grp * e.cout_pad : nullptr;
-      for (int64_t q0 = 0; q0 < e.cout_g; q0 += block) {
-        const int64_t nq = std::min(block, e.cout_g - q0);
-        const int vectors = int((nq + V - 1) / V);
-        float* out = out_row + grp * e.cout_g + q0;
+    const float* wg = packed + grp * kernel_plane * e.cin_g * e.cout_pad;
+    const float* bias_g = bias ? bias + grp * e.cout_pad : nullptr;
+    const int64_t q0 = qb * block, nq = std::min(block, e.cout_g - q0);
+    const int vectors = int((nq + V - 1) / V);
+    const int64_t i_first = rb * rows_per_task, i_last = std::min(e.out_h, i_first + rows_per_task);
+    for (int64_t p0 = 0; p0 < std::max<int64_t>(e.cin_g, 1); p0 += chunk_size) {
+      const Chunk chunk{p0, std::min(e.cin_g, p0 + chunk_size), p0 == 0};
+      for (int64_t i = i_first; i < i_last; ++i) {
+        float* out = y + (n * e.out_h + i) * e.out_w * c_out + grp * e.cout_g + q0;
+        int64_t s0, s1;
+        taps_inside(i, e.in_h, e.kh, e.sy, e.dy, e.top, s0, s1);
         auto edge_pixel = [&](int64_t j) {
           int64_t t0, t1;
           taps_inside(j, e.in_w, e.kw, e.sx, e.dx, e.left, t0, t1);
-          tile_vectors<1>(vectors, e, image, wg, bias_g, i, j, s0, s1, t0, t1, grp, q0, nq,
+          tile_vectors<1>(vectors, e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1, grp, q0, nq,
                           out + j * c_out);
         };
         for (int64_t j = 0; j < j_lo; ++j) edge_pixel(j);
         int64_t j = j_lo;
         for (; j + kPixels <= j_hi; j += kPixels)
-          tile_vectors<kPixels>(vectors, e, image, wg, bias_g, i, j, s0, s1, 0, e.kw, grp, q0,
-                                nq, out + j * c_out);
-        for (; j < j_hi; ++j)
-          tile_vectors<1>(vectors, e, image, wg, bias_g, i, j, s0, s1, 0, e.kw, grp, q0, nq,
-                          out + j * c_out);
+          tile_vectors<kPixels>(vectors, e, image, wg, bias_g, chunk, i, j, s0, s1, 0, e.kw, grp,
+                                q0, nq, out + j * c_out);
+        if (j < j_hi)  // the last few interior pixels in one narrower tile
+          tile_pixels<1, 2, 3, 4, 5>(int(j_hi - j), vectors, e, image, wg, bias_g, chunk, i, j, s0,
+                                     s1, 0, e.kw, grp, q0, nq, out + j * c_out);
         for (j = std::max(j_hi, j_lo); j < e.out_w; ++j) edge_pixel(j);
       }
     }
