@@ -348,3 +348,23 @@ def test_the_oracle_refuses_a_2d_kernel_on_channels_that_conv2d_filters_per_chan
         ref.conv2d(picture, kernel)
     expected = np.stack([ref.conv2d(plane, kernel) for plane in picture])
     assert_close(convpool.conv2d(picture, kernel), expected, np.float64)
+
+
+@pytest.mark.parametrize("x_shape, w_shape", [((1, 8, 6, 7), (16, 8, 3, 3)),
+                                              ((1, 8, 6, 7), (8, 1, 3, 3))])
+def test_non_finite_values_reach_exactly_the_sums_that_hold_them(rng, x_shape, w_shape):
+    """A NaN or inf input pixel or weight spreads where the direct sum puts it, and a tap in
+    the zero padding is no term (an inf weight meets no padding zero): the oracle's rule."""
+    groups = x_shape[1] // w_shape[1]
+    x = random_array(rng, x_shape, np.float32)
+    w = random_array(rng, w_shape, np.float32)
+    x[0, 1, 2, 3] = np.nan
+    w[0, 0, 0, 0] = np.inf
+    expected = to_nhwc(ref.conv2d(x, w, padding=1, groups=groups))
+    for label in conv2d_variants("forward", to_nhwc(x), w, None, padding=1, groups=groups,
+                                 layout="NHWC"):
+        got = convpool.conv2d(to_nhwc(x), w, padding=1, groups=groups, layout="NHWC")
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), label)
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(expected), label)
+        finite = np.isfinite(expected)
+        assert_close(got[finite], expected[finite], np.float32, label)
