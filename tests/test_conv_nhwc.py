@@ -368,3 +368,17 @@ def test_non_finite_values_reach_exactly_the_sums_that_hold_them(rng, x_shape, w
         np.testing.assert_array_equal(np.isinf(got), np.isinf(expected), label)
         finite = np.isfinite(expected)
         assert_close(got[finite], expected[finite], np.float32, label)
+
+
+def test_channels_last_gradients_do_not_depend_on_the_thread_count(rng):
+    x = random_array(rng, (2, 16, 16, 16), np.float32)
+    w = random_array(rng, (32, 16, 3, 3), np.float32)
+    gy = random_array(rng, (2, 16, 16, 32), np.float32)
+    results = []
+    for threads in (1, 2, 3):
+        convpool.set_num_threads(threads)
+        results.append((convpool.conv2d_grad_weight(x, gy, w.shape, padding=1, layout="NHWC"),
+                        convpool.conv2d_grad_bias(gy, layout="NHWC")))
+    for grad_w, grad_b in results[1:]:
+        np.testing.assert_array_equal(grad_w, results[0][0])
+        np.testing.assert_array_equal(grad_b, results[0][1])

@@ -259,54 +259,51 @@ void nhwc_blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const
 
 namespace {
 
-// grad_w[q0 .. q0 + nq, p0 .. p0 + P) of group grp at tap (s, t): P input channels x
-// B vectors of output channels stay in registers over every pixel (the reduction axis).
+// Adds to acc (P rows of `block` floats: input channels p0 .. p0 + P - 1, output channels
+// q0 .. q0 + nq - 1 of group grp) the products of tap (s, t) over output rows
+// [i_begin, i_end) of image n: the tile stays in registers over the rows' pixels.
 template <int P, int B>
 void weight_tile(const Conv2dGeometry& g, const float* x, const float* grad_y, int64_t grp,
-                 int64_t s, int64_t t, int64_t p0, int64_t q0, int64_t nq, float* grad_w) {
+                 int64_t s, int64_t t, int64_t p0, int64_t q0, int64_t nq, int64_t n,
+                 int64_t i_begin, int64_t i_end, float* acc_rows, int64_t block) {
   const WindowAxis& R = g.rows;
   const WindowAxis& C = g.cols;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
   const int64_t c_in = g.in_channels, c_out = g.out_channels;
   vec acc[P][B];
   for (int pp = 0; pp < P; ++pp)
-    for (int b = 0; b < B; ++b) acc[pp][b] = vec{};
-  const int64_t i0 = R.first_inside(s), i1 = R.last_inside(s);
+    for (int b = 0; b < B; ++b) acc[pp][b] = load(acc_rows + pp * block + b * V);
   const int64_t j0 = C.first_inside(t), j1 = C.last_inside(t);
   const int64_t x_step = C.stride * c_in;
-  for (int64_t n = 0; n < g.batch; ++n)
-    for (int64_t i = i0; i < i1; ++i) {
-      const float* in = x + ((n * R.in_size + R.input_index(i, s)) * C.in_size +
-                             C.input_index(j0, t)) * c_in + grp * cin_g + p0;
-      const float* gy = grad_y + ((n * R.out_size + i) * C.out_size + j0) * c_out +
-                        grp * cout_g + q0;
-      for (int64_t j = j0; j < j1; ++j, in += x_step, gy += c_out) {
-        vec gv[B];
-        for (int b = 0; b < B; ++b)
-          gv[b] = (b + 1) * V <= nq ? load(gy + b * V) : load_first(gy + b * V, nq - b * V);
-        for (int pp = 0; pp < P; ++pp) {
-          const vec xv = broadcast(in[pp]);
-          for (int b = 0; b < B; ++b) acc[pp][b] += xv * gv[b];
-        }
+  for (int64_t i = i_begin; i < i_end; ++i) {
+    const float* in = x + ((n * R.in_size + R.input_index(i, s)) * C.in_size +
+                           C.input_index(j0, t)) * c_in + grp * cin_g + p0;
+    const float* gy = grad_y + ((n * R.out_size + i) * C.out_size + j0) * c_out + grp * cout_g + q0;
+    for (int64_t j = j0; j < j1; ++j, in += x_step, gy += c_out) {
+      vec gv[B];
+      for (int b = 0; b < B; ++b)
+        gv[b] = (b + 1) * V <= nq ? load(gy + b * V) : load_first(gy + b * V, nq - b * V);
+      for (int pp = 0; pp < P; ++pp) {
+        const vec xv = broadcast(in[pp]);
+        for (int b = 0; b < B; ++b) acc[pp][b] += xv * gv[b];
       }
     }
-  const int64_t taps = g.kernel_plane(), k = s * C.kernel + t;
+  }
   for (int pp = 0; pp < P; ++pp)
-    for (int b = 0; b < B; ++b)
-      for (int64_t l = 0; l < V && b * V + l < nq; ++l)
-        grad_w[((grp * cout_g + q0 + b * V + l) * cin_g + p0 + pp) * taps + k] = acc[pp][b][l];
+    for (int b = 0; b < B; ++b) store(acc_rows + pp * block + b * V, acc[pp][b]);
 }
 
 template <int P>
 void weight_tile_vectors(int vectors, const Conv2dGeometry& g, const float* x,
                          const float* grad_y, int64_t grp, int64_t s, int64_t t, int64_t p0,
-                         int64_t q0, int64_t nq, float* grad_w) {
+                         int64_t q0, int64_t nq, int64_t n, int64_t i_begin, int64_t i_end,
+                         float* acc_rows, int64_t block) {
   switch (vectors) {
-    case 1: return weight_tile<P, 1>(g, x, grad_y, grp, s, t, p0, q0, nq, grad_w);
-    case 2: return weight_tile<P, 2>(g, x, grad_y, grp, s, t, p0, q0, nq, grad_w);
+    case 1: return weight_tile<P, 1>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block);
+    case 2: return weight_tile<P, 2>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block);
 #if defined(CONVPOOL_ISA_avx512)
-    case 3: return weight_tile<P, 3>(g, x, grad_y, grp, s, t, p0, q0, nq, grad_w);
-    case 4: return weight_tile<P, 4>(g, x, grad_y, grp, s, t, p0, q0, nq, grad_w);
+    case 3: return weight_tile<P, 3>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block);
+    case 4: return weight_tile<P, 4>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block);
 #endif
     default: return;
   }
@@ -315,36 +312,63 @@ void weight_tile_vectors(int vectors, const Conv2dGeometry& g, const float* x,
 template <int... Ps>
 void weight_tile_any(int pixels, int vectors, const Conv2dGeometry& g, const float* x,
                      const float* grad_y, int64_t grp, int64_t s, int64_t t, int64_t p0,
-                     int64_t q0, int64_t nq, float* grad_w) {
-  ((pixels == Ps ? weight_tile_vectors<Ps>(vectors, g, x, grad_y, grp, s, t, p0, q0, nq, grad_w)
+                     int64_t q0, int64_t nq, int64_t n, int64_t i_begin, int64_t i_end,
+                     float* acc_rows, int64_t block) {
+  ((pixels == Ps ? weight_tile_vectors<Ps>(vectors, g, x, grad_y, grp, s, t, p0, q0, nq, n,
+                                           i_begin, i_end, acc_rows, block)
                  : void()), ...);
 }
 
+// Output pixels per pass of the input-channel tiles: the chunk of grad_y they share stays
+// in L1/L2 while every tile of input channels reads it.
+constexpr int64_t kWeightChunkPixels = 128;
+
 }  // namespace
 
-// Each task owns one block of grad_w (a tap, a group, up to kPixels input channels and
-// kVectors vectors of output channels) and sums every pixel in a fixed order: no partial
-// sums across threads, the same bits at any thread count.
+// Each task owns one block of grad_w (a tap, a group and kVectors vectors of output
+// channels, every input channel) and walks the pixels in chunks of rows: for each chunk,
+// every tile of kPixels input channels adds that chunk's products to its partial sums
+// (held in the task's own slice of a buffer). The sums run in a fixed order with no
+// partial sums across threads: the same bits at any thread count.
 void nhwc_blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* grad_y,
                               float* grad_w) {
+  const WindowAxis& R = g.rows;
+  const WindowAxis& C = g.cols;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
   const int64_t block = int64_t(kVectors) * V;
-  const int64_t p_blocks = (cin_g + kPixels - 1) / kPixels, q_blocks = (cout_g + block - 1) / block;
+  const int64_t q_blocks = (cout_g + block - 1) / block;
   const int64_t taps = g.kernel_plane();
-  const int64_t tasks = g.groups * taps * p_blocks * q_blocks;
+  const int64_t tasks = g.groups * taps * q_blocks;
+  Array<float> partial(size_t(tasks * cin_g * block));  // zeros
 #pragma omp parallel for num_threads(threads_for(g.batch * g.out_plane() * g.out_channels * cin_g * taps)) schedule(dynamic)
   for (int64_t task = 0; task < tasks; ++task) {
-    int64_t rest = task;
-    const int64_t qb = rest % q_blocks; rest /= q_blocks;
-    const int64_t pb = rest % p_blocks; rest /= p_blocks;
-    const int64_t k = rest % taps; rest /= taps;
-    const int64_t grp = rest;
-    const int64_t p0 = pb * kPixels, q0 = qb * block;
-    const int pixels = int(std::min<int64_t>(kPixels, cin_g - p0));
-    const int64_t nq = std::min(block, cout_g - q0);
+    const int64_t qb = task % q_blocks, k = (task / q_blocks) % taps;
+    const int64_t grp = task / (q_blocks * taps);
+    const int64_t s = k / C.kernel, t = k % C.kernel;
+    const int64_t q0 = qb * block, nq = std::min(block, cout_g - q0);
     const int vectors = int((nq + V - 1) / V);
-    weight_tile_any<1, 2, 3, 4, 5, 6>(pixels, vectors, g, x, grad_y, grp, k / g.cols.kernel,
-                                      k % g.cols.kernel, p0, q0, nq, grad_w);
+    float* acc = partial.data() + task * cin_g * block;
+    const int64_t i0 = R.first_inside(s), i1 = R.last_inside(s);
+    const int64_t cols = std::max<int64_t>(C.last_inside(t) - C.first_inside(t), 1);
+    const int64_t rows_per_chunk = std::max<int64_t>(kWeightChunkPixels / cols, 1);
+    for (int64_t n = 0; n < g.batch; ++n)
+      for (int64_t i = i0; i < i1; i += rows_per_chunk) {
+        const int64_t i_end = std::min(i1, i + rows_per_chunk);
+        for (int64_t p0 = 0; p0 < cin_g; p0 += kPixels) {
+          const int pixels = int(std::min<int64_t>(kPixels, cin_g - p0));
+          weight_tile_any<1, 2, 3, 4, 5, 6>(pixels, vectors, g, x, grad_y, grp, s, t, p0, q0, nq,
+                                            n, i, i_end, acc + p0 * block, block);
+        }
+      }
+  }
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t qb = task % q_blocks, k = (task / q_blocks) % taps;
+    const int64_t grp = task / (q_blocks * taps);
+    const int64_t q0 = qb * block, nq = std::min(block, cout_g - q0);
+    const float* acc = partial.data() + task * cin_g * block;
+    for (int64_t p = 0; p < cin_g; ++p)
+      for (int64_t l = 0; l < nq; ++l)
+        grad_w[((grp * cout_g + q0 + l) * cin_g + p) * taps + k] = acc[p * block + l];
   }
 }
 

@@ -90,8 +90,12 @@ bool nhwc_blocked_grad_input_supports(const Conv2dGeometry& g, int vector_floats
          packed_weights_fit(g, padded(cin_g, vector_floats), cout_g);
 }
 
+// Partial sums per task: the weights' size with output channels padded to whole blocks
+// of (at most) four vectors.
 bool nhwc_blocked_grad_weight_supports(const Conv2dGeometry& g, int vector_floats) {
-  return !one_channel_per_group(g) && 2 * g.out_channels_per_group() >= vector_floats;
+  const int64_t cout_g = g.out_channels_per_group();
+  return !one_channel_per_group(g) && 2 * cout_g >= vector_floats &&
+         packed_weights_fit(g, padded(cout_g, 4 * vector_floats), g.in_channels_per_group());
 }
 
 bool nhwc_loops_supports(const Conv2dGeometry&, int) { return true; }
