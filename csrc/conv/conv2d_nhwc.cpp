@@ -26,6 +26,7 @@ constexpr int kPixels = 6, kVectors = 4;  // 24 accumulators of 32 registers
 constexpr int kPixels = 6, kVectors = 2;  // 12 accumulators of 16 registers
 #endif
 static_assert(kPixels == 6, "the narrower tiles are instantiated for 1-5 pixels");
+constexpr int64_t kBlock = int64_t(kVectors) * V;  // output channels of one tile
 
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 int64_t ceil_div_signed(int64_t a, int64_t b) { return -floor_div(-a, b); }
@@ -48,6 +49,17 @@ struct Engine {
   int64_t c_in() const { return groups * cin_g; }
   int64_t c_out() const { return groups * cout_g; }
 };
+
+// Where weight (tap k, input channel p, output channel q of group grp) is packed: each
+// block of kBlock output channels of a group holds its taps and input channels
+// contiguously, [group][q / kBlock][k][p][q % kBlock], so that a task reads one
+// contiguous slice (a slice strided through all output channels would use a fraction of
+// each cache set). Output channels are padded with zeros to whole blocks (cout_pad).
+int64_t pack_index(const Engine& e, int64_t grp, int64_t k, int64_t p, int64_t q) {
+  const int64_t taps = e.kh * e.kw;
+  return (((grp * (e.cout_pad / kBlock) + q / kBlock) * taps + k) * e.cin_g + p) * kBlock +
+         q % kBlock;
+}
 
 inline vec load_first(const float* p, int64_t n) {
 #if defined(CONVPOOL_ISA_avx512)
@@ -91,10 +103,10 @@ void tile(const Engine& e, const float* image, const float* wg, const float* bia
     const float* in_row = image + (i * e.sy - e.top + s * e.dy) * e.in_w * c_in + grp * e.cin_g;
     for (int64_t t = t0; t < t1; ++t) {
       const float* in = in_row + (j * e.sx - e.left + t * e.dx) * c_in;
-      const float* wp = wg + (s * e.kw + t) * e.cin_g * e.cout_pad + q0;
+      const float* wp = wg + (s * e.kw + t) * e.cin_g * kBlock;
       for (int64_t p = chunk.p0; p < chunk.p1; ++p) {
         vec wv[B];
-        for (int b = 0; b < B; ++b) wv[b] = load(wp + p * e.cout_pad + b * V);
+        for (int b = 0; b < B; ++b) wv[b] = load(wp + p * kBlock + b * V);
         for (int px = 0; px < P; ++px) {
           const vec xv = broadcast(in[px * pixel_step + p]);
           for (int b = 0; b < B; ++b) acc[px][b] += xv * wv[b];
@@ -142,8 +154,8 @@ constexpr int64_t kChunkWeightFloats = 16384;
 // Output pixels per task: a few rows, whose partial sums stay in L2 between chunks.
 constexpr int64_t kTaskPixels = 256;
 
-// y = the engine's convolution of x with weights packed [group][s][t][p][cout_pad]; bias
-// packed [group][cout_pad] or null. A task owns a block of rows of one image and one
+// y = the engine's convolution of x with weights packed by pack_index(); bias packed
+// [group][cout_pad] or null. A task owns a block of rows of one image and one
 // block of output channels of one group, and runs the input channels in chunks, each
 // chunk over all of its rows: the chunk's weights are read from L2, not memory.
 void run_engine(const Engine& e, const float* x, const float* packed, const float* bias, float* y) {
@@ -170,7 +182,7 @@ void run_engine(const Engine& e, const float* x, const float* packed, const floa
     const int64_t grp = rest % e.groups;
     const int64_t n = rest / e.groups;
     const float* image = x + n * e.in_h * e.in_w * e.c_in();
-    const float* wg = packed + grp * kernel_plane * e.cin_g * e.cout_pad;
+    const float* wg = packed + pack_index(e, grp, 0, 0, qb * block);
     const float* bias_g = bias ? bias + grp * e.cout_pad : nullptr;
     const int64_t q0 = qb * block, nq = std::min(block, e.cout_g - q0);
     const int vectors = int((nq + V - 1) / V);
@@ -201,7 +213,7 @@ void run_engine(const Engine& e, const float* x, const float* packed, const floa
   }
 }
 
-int64_t padded_to_vectors(int64_t n) { return (n + V - 1) / V * V; }
+int64_t padded_to_blocks(int64_t n) { return (n + kBlock - 1) / kBlock * kBlock; }
 
 }  // namespace
 
@@ -210,7 +222,7 @@ void nhwc_blocked_forward(const Conv2dGeometry& g, const float* x, const float* 
   const WindowAxis& R = g.rows;
   const WindowAxis& C = g.cols;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
-  const Engine e{g.batch, g.groups, cin_g, cout_g, padded_to_vectors(cout_g),
+  const Engine e{g.batch, g.groups, cin_g, cout_g, padded_to_blocks(cout_g),
                  R.in_size, C.in_size, R.out_size, C.out_size,
                  R.kernel, C.kernel, R.stride, C.stride, R.dilation, C.dilation,
                  R.pad_before, C.pad_before};
@@ -220,7 +232,7 @@ void nhwc_blocked_forward(const Conv2dGeometry& g, const float* x, const float* 
     for (int64_t q = 0; q < cout_g; ++q)
       for (int64_t p = 0; p < cin_g; ++p)
         for (int64_t k = 0; k < taps; ++k)
-          packed[size_t(((grp * taps + k) * cin_g + p) * e.cout_pad + q)] =
+          packed[size_t(pack_index(e, grp, k, p, q))] =
               w[((grp * cout_g + q) * cin_g + p) * taps + k];
   Array<float> packed_bias(bias ? size_t(g.groups * e.cout_pad) : 0);
   if (bias)
@@ -238,7 +250,7 @@ void nhwc_blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const
   const WindowAxis& R = g.rows;
   const WindowAxis& C = g.cols;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
-  const Engine e{g.batch, g.groups, cout_g, cin_g, padded_to_vectors(cin_g),
+  const Engine e{g.batch, g.groups, cout_g, cin_g, padded_to_blocks(cin_g),
                  R.out_size, C.out_size, R.in_size, C.in_size,
                  R.kernel, C.kernel, 1, 1, R.dilation, C.dilation,
                  (R.kernel - 1) * R.dilation - R.pad_before,
@@ -251,7 +263,7 @@ void nhwc_blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const
         for (int64_t s = 0; s < kh; ++s)
           for (int64_t t = 0; t < kw; ++t) {
             const int64_t flipped = (kh - 1 - s) * kw + (kw - 1 - t);
-            packed[size_t(((grp * taps + flipped) * cout_g + q) * e.cout_pad + p)] =
+            packed[size_t(pack_index(e, grp, flipped, q, p))] =
                 w[((grp * cout_g + q) * cin_g + p) * taps + s * kw + t];
           }
   run_engine(e, grad_y, packed.data(), nullptr, grad_x);

@@ -62,7 +62,8 @@ namespace {
 
 bool one_channel_per_group(const Conv2dGeometry& g) { return g.in_channels_per_group() == 1; }
 
-// The packed weights (the kernel's size, output channels padded to whole vectors) stay
+// The packed weights (the kernel's size, output channels padded to whole tiles of at most
+// four vectors) stay
 // within what the operands hold.
 bool packed_weights_fit(const Conv2dGeometry& g, int64_t padded_channels, int64_t other_channels) {
   return scratch_within_operands(
@@ -79,7 +80,7 @@ int64_t padded(int64_t n, int vector_floats) { return (n + vector_floats - 1) / 
 bool nhwc_blocked_supports(const Conv2dGeometry& g, int vector_floats) {
   const int64_t cout_g = g.out_channels_per_group();
   return !one_channel_per_group(g) && 2 * cout_g >= vector_floats &&
-         packed_weights_fit(g, padded(cout_g, vector_floats), g.in_channels_per_group());
+         packed_weights_fit(g, padded(cout_g, 4 * vector_floats), g.in_channels_per_group());
 }
 
 // The input gradient runs the forward engine on grad_y: stride 1, with the input channels
@@ -87,7 +88,7 @@ bool nhwc_blocked_supports(const Conv2dGeometry& g, int vector_floats) {
 bool nhwc_blocked_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
   return g.rows.stride == 1 && g.cols.stride == 1 && cout_g > 1 && 2 * cin_g >= vector_floats &&
-         packed_weights_fit(g, padded(cin_g, vector_floats), cout_g);
+         packed_weights_fit(g, padded(cin_g, 4 * vector_floats), cout_g);
 }
 
 // Partial sums per task: the weights' size with output channels padded to whole blocks
