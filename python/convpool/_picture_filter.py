@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import ConvGeometry, compute_dtype, conv_geometry
+from .geometry import ConvGeometry, conv_geometry
 from .layout import from_nchw_shape, nchw_shape, stored_channels_last
 
 
@@ -30,9 +30,8 @@ class PictureFilter:
     keyword arguments)``; None means the channels-last depthwise kernels with ``setup``."""
 
     setup: ConvGeometry  # the depthwise convolution the call means, on NCHW shapes
-    layout: str  # the layout the arrays are read in ("NCHW" for NCHW-shaped channels-last
-    # storage read through its NHWC view is "NHWC" with transposed=True)
-    transposed: bool
+    layout: str  # the layout the picture is read in
+    transposed: bool  # an NCHW-shaped picture stored channels-last, read as its NHWC view
     user_shape: tuple[int, ...]  # the result's shape, as the caller holds it
     plane_call: tuple | None
     plane_output_shape: tuple[int, ...]
@@ -95,7 +94,3 @@ def bias_per_channel(bias: object, channels: int, dtype: np.dtype) -> np.ndarray
             f"bias, got shape {b.shape} dtype {b.dtype}"
         )
     return np.broadcast_to(b.astype(dtype, copy=False).reshape(-1), (channels,))
-
-
-def dtype_of(x: np.ndarray, weight: np.ndarray) -> np.dtype:
-    return compute_dtype(x, weight)
