@@ -382,3 +382,14 @@ def test_channels_last_gradients_do_not_depend_on_the_thread_count(rng):
     for grad_w, grad_b in results[1:]:
         np.testing.assert_array_equal(grad_w, results[0][0])
         np.testing.assert_array_equal(grad_b, results[0][1])
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_picture_filter_on_channels_last_storage_keeps_that_storage(rng, stride):
+    pictures = random_array(rng, (2, 12, 14, 3), np.float32)
+    kernel = random_array(rng, (3, 3), np.float32)
+    nchw_view = pictures.transpose(0, 3, 1, 2)
+    y = convpool.conv2d(nchw_view, kernel, stride=stride, padding=1)
+    assert y.transpose(0, 2, 3, 1).flags.c_contiguous
+    expected = np.stack([each_channel(p, kernel, stride=stride, padding=1) for p in pictures])
+    assert_close(y, expected.transpose(0, 3, 1, 2), np.float32)
