@@ -96,7 +96,7 @@ CONV_OPS = {"forward": "conv2d", "grad_input": "conv2d_grad_input",
             "grad_weight": "conv2d_grad_weight"}
 
 # Implementations whose kernel does not depend on the SIMD level: run at one level only.
-PORTABLE_IMPLEMENTATIONS = ("direct",)
+PORTABLE_IMPLEMENTATIONS = ("direct", "nhwc_direct")
 
 
 @contextmanager

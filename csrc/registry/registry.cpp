@@ -11,6 +11,7 @@
 #include "common/workspace.h"
 #include "conv/conv2d.h"
 #include "conv/conv2d_direct.h"
+#include "conv/conv2d_nhwc.h"
 #include "pool/pool2d.h"
 #include "registry/implementation.h"
 
@@ -26,7 +27,8 @@ std::string describe(const WindowAxis& a) {
 std::string describe(const Conv2dGeometry& g) {
   return std::string("padding mode ") + padding_mode_name(g.padding_mode) + ", batch " + std::to_string(g.batch) + ", channels " + std::to_string(g.in_channels) +
          " -> " + std::to_string(g.out_channels) + ", groups " + std::to_string(g.groups) +
-         ", height: " + describe(g.rows) + "; width: " + describe(g.cols);
+         ", height: " + describe(g.rows) + "; width: " + describe(g.cols) +
+         (g.channels_last ? ", channels-last (NHWC)" : "");
 }
 
 std::string describe_layout(bool channels_last) { return channels_last ? "NHWC" : "NCHW"; }
@@ -76,6 +78,21 @@ std::string describe(const ChannelPoolShape& s) {
   X("depthwise_strided", depthwise_strided_grad_weight)   \
   X("blocked", blocked_grad_weight)
 
+// The channels-last (NHWC) implementations: lists of their own (every entry states its
+// layout once, through its list; implementation.h). The portable `nhwc_direct` loops
+// close each channels-last list.
+#define CONV2D_FORWARD_FLOAT32_NHWC(X)          \
+  X("nhwc_blocked", nhwc_blocked_forward)       \
+  X("nhwc_loops", nhwc_loops_forward)
+
+#define CONV2D_GRAD_INPUT_FLOAT32_NHWC(X)          \
+  X("nhwc_blocked", nhwc_blocked_grad_input)       \
+  X("nhwc_loops", nhwc_loops_grad_input)
+
+#define CONV2D_GRAD_WEIGHT_FLOAT32_NHWC(X)          \
+  X("nhwc_blocked", nhwc_blocked_grad_weight)       \
+  X("nhwc_loops", nhwc_loops_grad_weight)
+
 // Pooling: the same lists for float32 and float64 (the kernels are templates).
 #define MAX_POOL2D(X) X("rows", max_pool2d_forward)
 #define MAX_POOL2D_GRAD_INPUT(X) X("rows", max_pool2d_grad_input)
@@ -119,6 +136,9 @@ std::string describe(const ChannelPoolShape& s) {
 CONV2D_FORWARD_FLOAT32(CONVPOOL_DECLARE_CONV_FORWARD)
 CONV2D_GRAD_INPUT_FLOAT32(CONVPOOL_DECLARE_CONV_GRADIENT)
 CONV2D_GRAD_WEIGHT_FLOAT32(CONVPOOL_DECLARE_CONV_GRADIENT)
+CONV2D_FORWARD_FLOAT32_NHWC(CONVPOOL_DECLARE_CONV_FORWARD)
+CONV2D_GRAD_INPUT_FLOAT32_NHWC(CONVPOOL_DECLARE_CONV_GRADIENT)
+CONV2D_GRAD_WEIGHT_FLOAT32_NHWC(CONVPOOL_DECLARE_CONV_GRADIENT)
 
 // A pooling kernel template (in each ISA namespace) with the signature `...` of its
 // operation, and its predicate on `problem`.
@@ -185,6 +205,10 @@ using registry::every_case;
 using registry::Layout;
 using registry::Operation;
 
+// The channels-last loop nests read zero padding only: the Python layer pads a copy for
+// the other modes (convpool.conv) and hands them a zero-padded geometry.
+bool zero_padded_case(const Conv2dGeometry& g, int) { return g.zero_padded(); }
+
 template <typename T>
 constexpr const char* dtype_name() {
   return sizeof(T) == 8 ? "float64" : "float32";
@@ -200,7 +224,9 @@ using ConvGradient = void(const Conv2dGeometry&, const T*, const T*, T*);
 const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
   static const Operation<Conv2dGeometry, ConvForward<float>> op{"conv2d", "float32", {
       CONV2D_FORWARD_FLOAT32(CONVPOOL_ENTRY)
+      CONV2D_FORWARD_FLOAT32_NHWC(CONVPOOL_NHWC_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<float>)},
+      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_forward_nhwc_direct<float>), Layout::channels_last},
   }};
   return op;
 }
@@ -208,6 +234,7 @@ const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
 const Operation<Conv2dGeometry, ConvForward<double>>& conv2d_op(double) {
   static const Operation<Conv2dGeometry, ConvForward<double>> op{"conv2d", "float64", {
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<double>)},
+      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_forward_nhwc_direct<double>), Layout::channels_last},
   }};
   return op;
 }
@@ -215,7 +242,9 @@ const Operation<Conv2dGeometry, ConvForward<double>>& conv2d_op(double) {
 const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_input_op(float) {
   static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_input", "float32", {
       CONV2D_GRAD_INPUT_FLOAT32(CONVPOOL_ENTRY)
+      CONV2D_GRAD_INPUT_FLOAT32_NHWC(CONVPOOL_NHWC_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_direct<float>)},
+      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_grad_input_nhwc_direct<float>), Layout::channels_last},
   }};
   return op;
 }
@@ -223,6 +252,7 @@ const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_input_op(float
 const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_input_op(double) {
   static const Operation<Conv2dGeometry, ConvGradient<double>> op{"conv2d_grad_input", "float64", {
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_direct<double>)},
+      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_grad_input_nhwc_direct<double>), Layout::channels_last},
   }};
   return op;
 }
@@ -230,7 +260,9 @@ const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_input_op(doub
 const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_weight_op(float) {
   static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_weight", "float32", {
       CONV2D_GRAD_WEIGHT_FLOAT32(CONVPOOL_ENTRY)
+      CONV2D_GRAD_WEIGHT_FLOAT32_NHWC(CONVPOOL_NHWC_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_direct<float>)},
+      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_grad_weight_nhwc_direct<float>), Layout::channels_last},
   }};
   return op;
 }
@@ -238,6 +270,7 @@ const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_weight_op(floa
 const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_weight_op(double) {
   static const Operation<Conv2dGeometry, ConvGradient<double>> op{"conv2d_grad_weight", "float64", {
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_direct<double>)},
+      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_grad_weight_nhwc_direct<double>), Layout::channels_last},
   }};
   return op;
 }
@@ -362,21 +395,22 @@ template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   const WorkspaceCall call;
   conv2d_op(T{}).run(g, g, x, w, bias, y);
-  if constexpr (std::is_same_v<T, float>) conv2d_forward_repair_non_finite(g, x, w, bias, y);
+  // The channels-last kernels skip the padding taps: nothing to repair.
+  if constexpr (std::is_same_v<T, float>) if (!g.channels_last) conv2d_forward_repair_non_finite(g, x, w, bias, y);
 }
 
 template <typename T>
 void conv2d_grad_input(const Conv2dGeometry& g, const T* grad_y, const T* w, T* grad_x) {
   const WorkspaceCall call;
   conv2d_grad_input_op(T{}).run(g, g, grad_y, w, grad_x);
-  if constexpr (std::is_same_v<T, float>) conv2d_grad_input_repair_non_finite(g, grad_y, w, grad_x);
+  if constexpr (std::is_same_v<T, float>) if (!g.channels_last) conv2d_grad_input_repair_non_finite(g, grad_y, w, grad_x);
 }
 
 template <typename T>
 void conv2d_grad_weight(const Conv2dGeometry& g, const T* x, const T* grad_y, T* grad_w) {
   const WorkspaceCall call;
   conv2d_grad_weight_op(T{}).run(g, g, x, grad_y, grad_w);
-  if constexpr (std::is_same_v<T, float>) conv2d_grad_weight_repair_non_finite(g, x, grad_y, grad_w);
+  if constexpr (std::is_same_v<T, float>) if (!g.channels_last) conv2d_grad_weight_repair_non_finite(g, x, grad_y, grad_w);
 }
 
 template <typename T>
