@@ -1,5 +1,5 @@
 // Pooling on contiguous NCHW arrays, or NHWC ones (channels last, `channels_last` set in
-// the geometry: pool_nhwc.cpp). Every (n, c) plane is pooled on its own, so the kernels
+// the geometry: kernels/pool_nhwc.cpp). Every (n, c) plane is pooled on its own, so the kernels
 // see `planes = N * C` planes of `rows.in_size x cols.in_size` pixels; in NHWC the pixels
 // of a plane lie `channels` elements apart, and the channels of a pixel are contiguous.
 // Max-pooling indices are flat positions in an H*W plane in either layout.
