@@ -11,6 +11,11 @@ forward (inference latency) and batch 8 forward, input gradient and weight gradi
 (training). Peers, each optional: PyTorch (oneDNN), ONNX Runtime (MLAS) and OpenVINO, the
 last two for the forward pass only (they are inference engines). Every peer's output is
 checked against PyTorch's, and so is convpool's; a wrong result fails the run.
+
+``--layout NHWC`` runs convpool's convolutions channels-last (inputs and output gradients
+made NHWC before timing, results transposed back only to be checked); ``--layout both``
+times the two side by side (``convpool-nhwc``, not counted as a peer) and reports
+NCHW time / NHWC time per layer.
 """
 
 from __future__ import annotations
@@ -199,9 +204,36 @@ def _operands(layer: Layer, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _convpool(layer: Layer, pass_: str, a: dict) -> Callable[[], object]:
+NHWC_RUNNER = "convpool-nhwc"
+
+
+def _convpool_nhwc(layer: Layer, pass_: str, a: dict) -> Callable[[], object]:
+    """convpool's convolution pass on channels-last copies of the operands (made here,
+    outside the timed calls)."""
     import convpool as cp
 
+    geometry = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
+                    groups=layer.groups, layout="NHWC")
+    x = np.ascontiguousarray(a["x"].transpose(0, 2, 3, 1))
+    gy = np.ascontiguousarray(a["gy"].transpose(0, 2, 3, 1))
+    return {
+        "fwd": lambda: cp.conv2d(x, a["w"], a["b"], **geometry),
+        "grad_input": lambda: cp.conv2d_grad_input(gy, a["w"], x.shape, **geometry),
+        "grad_weight": lambda: cp.conv2d_grad_weight(x, gy, a["w"].shape, **geometry),
+    }[pass_]
+
+
+def _nchw_result(value: object, pass_: str) -> np.ndarray:
+    """A channels-last runner's result in NCHW, to be checked against PyTorch's."""
+    array = _as_numpy(value)
+    return array if pass_ == "grad_weight" else array.transpose(0, 3, 1, 2)
+
+
+def _convpool(layer: Layer, pass_: str, a: dict, layout: str = "NCHW") -> Callable[[], object]:
+    import convpool as cp
+
+    if layout == "NHWC" and layer.kind == "conv":
+        return _convpool_nhwc(layer, pass_, a)
     geometry = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
                     groups=layer.groups)
     if layer.kind == "conv":
@@ -343,14 +375,19 @@ def _openvino(layer: Layer, pass_: str, a: dict, threads: int) -> Callable[[], o
 
 
 def make_runners(layer: Layer, pass_: str, a: dict, threads: int,
-                 peers: tuple[str, ...]) -> tuple[list[Runner], list[str]]:
+                 peers: tuple[str, ...], layout: str = "NCHW") -> tuple[list[Runner], list[str]]:
     import convpool
 
     def torch_threads(n: int) -> None:
         import torch
         torch.set_num_threads(n)
 
-    runners = [Runner("convpool", threads, _convpool(layer, pass_, a), convpool.set_num_threads)]
+    runners = [Runner("convpool", threads,
+                      _convpool(layer, pass_, a, "NHWC" if layout == "NHWC" else "NCHW"),
+                      convpool.set_num_threads)]
+    if layout == "both" and layer.kind == "conv":
+        runners.append(Runner(NHWC_RUNNER, threads, _convpool_nhwc(layer, pass_, a),
+                              convpool.set_num_threads))
     notes = []
     makers = {
         "torch": (lambda: _torch(layer, pass_, a), torch_threads),
@@ -383,15 +420,18 @@ PASSES = {1: ("fwd",), 8: ("fwd", "grad_input", "grad_weight")}
 
 
 def measure(layer: Layer, batch: int, pass_: str, threads: int, peers: tuple[str, ...],
-            plan: TimingPlan, limits) -> dict:
+            plan: TimingPlan, limits, layout: str = "NCHW") -> dict:
     if layer.kind != "conv" and pass_ == "grad_weight":
         return {}
     a = _operands(layer, batch)
-    runners, notes = make_runners(layer, pass_, a, threads, peers)
+    runners, notes = make_runners(layer, pass_, a, threads, peers, layout)
+    channels_last = {NHWC_RUNNER} | ({"convpool"} if layout == "NHWC" else set())
     outputs = {}
     for runner in runners:
         runner.prepare()
-        outputs[runner.library] = _as_numpy(runner.call())
+        value = runner.call()
+        outputs[runner.library] = (_nchw_result(value, pass_) if layer.kind == "conv"
+                                   and runner.library in channels_last else _as_numpy(value))
     reference = outputs.get("torch")
     errors = ({lib: relative_error(out, reference) for lib, out in outputs.items()
                if lib != "torch"} if reference is not None else {})
@@ -412,7 +452,10 @@ def measure(layer: Layer, batch: int, pass_: str, threads: int, peers: tuple[str
         rate = layer.bytes_moved(batch) / record["times"]["convpool"] / 1e9
         record["gbs"] = rate
         record["percent_of_bandwidth"] = 100 * rate / limits.stream_gbs
-    peer_times = {lib: t for lib, t in record["times"].items() if lib != "convpool"}
+    if NHWC_RUNNER in record["times"]:
+        record["ratio_nhwc_vs_nchw"] = record["times"]["convpool"] / record["times"][NHWC_RUNNER]
+    peer_times = {lib: t for lib, t in record["times"].items()
+                  if lib not in ("convpool", NHWC_RUNNER)}
     if peer_times:
         fastest = min(peer_times, key=peer_times.get)
         record["fastest_peer"] = fastest
@@ -461,6 +504,14 @@ def summarise(records: list[dict]) -> dict:
             f"{sum(v < 1 for v in best)}; vs torch: geomean "
             f"{mean_torch if mean_torch is None else round(mean_torch, 2)}, behind on "
             f"{sum(v < 1 for v in torch)}")
+    for batch, pass_ in sorted({(r["batch"], r["pass"]) for r in records}):
+        ratios = [r["ratio_nhwc_vs_nchw"] for r in records
+                  if r["batch"] == batch and r["pass"] == pass_ and "ratio_nhwc_vs_nchw" in r]
+        if ratios:
+            summary[f"batch {batch} {pass_} NHWC"] = (
+                f"{len(ratios)} conv layers; NCHW time / NHWC time: geomean "
+                f"{round(geometric_mean(ratios), 2)}, NHWC slower on "
+                f"{sum(v < 1 for v in ratios)}")
     summary["correct"] = str(all(r["correct"] for r in records))
     return summary
 
@@ -475,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="0.2 s per layer and pass")
     parser.add_argument("--layers", default="", help="only layers whose name contains this")
     parser.add_argument("--json", help="write every number here")
+    parser.add_argument("--layout", default="NCHW", choices=("NCHW", "NHWC", "both"),
+                        help="convpool's convolutions in NCHW, channels-last, or both timed")
     args = parser.parse_args(argv)
 
     import convpool
@@ -495,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.layers not in layer.name:
                 continue
             for pass_ in PASSES.get(batch, ("fwd",)):
-                record = measure(layer, batch, pass_, threads, peers, plan, limits)
+                record = measure(layer, batch, pass_, threads, peers, plan, limits, args.layout)
                 if record:
                     records.append(record)
                     print(f"{layer.name:34} N={batch} {pass_:11} " + "  ".join(

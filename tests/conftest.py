@@ -96,7 +96,7 @@ CONV_OPS = {"forward": "conv2d", "grad_input": "conv2d_grad_input",
             "grad_weight": "conv2d_grad_weight"}
 
 # Implementations whose kernel does not depend on the SIMD level: run at one level only.
-PORTABLE_IMPLEMENTATIONS = ("direct", conv_fft.NAME)
+PORTABLE_IMPLEMENTATIONS = ("direct", "nhwc_direct", conv_fft.NAME)
 
 
 @contextmanager
@@ -168,12 +168,18 @@ def conv2d_variants(pass_: str, x, w, grad_y, simd_levels=None, **kwargs) -> Ite
                                        simd_levels=simd_levels, **kwargs)
 
 
-def each_implementation(*ops: str) -> Iterator[str]:
+# The pooling implementations that read channels-last (NHWC) arrays; the others read NCHW.
+NHWC_IMPLEMENTATIONS = ("nhwc",)
+
+
+def each_implementation(*ops: str, layout: str = "NCHW") -> Iterator[str]:
     """Yield once per SIMD level and implementation of the operations ``ops`` (the loop body
     calls each of them), forcing the i-th implementation of every op in turn, and assert
     after each body that every forced implementation ran. For operations whose every
-    implementation supports every case (pooling's, today)."""
-    lists = {op: _core.implementations(op) for op in ops}
+    implementation of the layout ``layout`` the kernels read supports every case of that
+    layout (pooling's, today)."""
+    lists = {op: [name for name in _core.implementations(op)
+                  if (name in NHWC_IMPLEMENTATIONS) == (layout == "NHWC")] for op in ops}
     for level in available_simd_levels():
         for i in range(max(len(names) for names in lists.values())):
             chosen = {op: names[min(i, len(names) - 1)] for op, names in lists.items()}

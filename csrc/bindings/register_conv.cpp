@@ -11,6 +11,7 @@
 #include "bindings/arrays.h"
 #include "common/geometry.h"
 #include "conv/conv2d.h"
+#include "conv/conv2d_nhwc.h"
 
 namespace convpool::bindings {
 
@@ -18,16 +19,21 @@ namespace py = pybind11;
 
 namespace {
 
-// The arrays x (N, C_in, H, W), weight (C_out, C_in / groups, kh, kw) and
+// The arrays x (N, C_in, H, W) (channels-last: (N, H, W, C_in)), weight (C_out, C_in / groups, kh, kw) and
 // y (N, C_out, OH, OW) must have the shapes of the geometry the Python layer resolved
 // (convpool.geometry), which must itself be safe to index with.
 void check_arrays(const Conv2dGeometry& g, const py::array& x, const char* x_name,
                   const py::array& weight, const py::array& y, const char* y_name) {
   validate(g);  // std::invalid_argument reaches Python as ValueError
-  check_shape(x, x_name, {g.batch, g.in_channels, g.rows.in_size, g.cols.in_size});
+  if (g.channels_last) {  // x (N, H, W, C_in), y (N, OH, OW, C_out)
+    check_shape(x, x_name, {g.batch, g.rows.in_size, g.cols.in_size, g.in_channels});
+    check_shape(y, y_name, {g.batch, g.rows.out_size, g.cols.out_size, g.out_channels});
+  } else {
+    check_shape(x, x_name, {g.batch, g.in_channels, g.rows.in_size, g.cols.in_size});
+    check_shape(y, y_name, {g.batch, g.out_channels, g.rows.out_size, g.cols.out_size});
+  }
   check_shape(weight, "weight",
               {g.out_channels, g.in_channels_per_group(), g.rows.kernel, g.cols.kernel});
-  check_shape(y, y_name, {g.batch, g.out_channels, g.rows.out_size, g.cols.out_size});
 }
 
 void conv2d_forward_binding(const py::array& x, const py::array& weight,
@@ -93,6 +99,19 @@ void conv2d_grad_bias_binding(const py::array& grad_output, py::array& grad_bias
   });
 }
 
+// grad_output (rows, C) of a channels-last call (every axis but the channels flattened).
+void conv2d_grad_bias_nhwc_binding(const py::array& grad_output, py::array& grad_bias) {
+  with_float_type(grad_output, "grad_output", [&](auto zero) {
+    using T = decltype(zero);
+    const T* gyp = input_data<T>(grad_output, "grad_output", 2);
+    T* gbp = output_data<T>(grad_bias, "grad_bias", 1);
+    check_shape(grad_bias, "grad_bias", {grad_output.shape(1)});
+    const int64_t rows = grad_output.shape(0), channels = grad_output.shape(1);
+    py::gil_scoped_release release;
+    conv2d_grad_bias_nhwc<T>(rows, channels, gyp, gbp);
+  });
+}
+
 }  // namespace
 
 void register_conv(py::module_& m) {
@@ -104,6 +123,7 @@ void register_conv(py::module_& m) {
   m.def("conv2d_grad_weight", &conv2d_grad_weight_binding, "x"_a, "grad_output"_a,
         "grad_weight"_a, "geometry"_a);
   m.def("conv2d_grad_bias", &conv2d_grad_bias_binding, "grad_output"_a, "grad_bias"_a);
+  m.def("conv2d_grad_bias_nhwc", &conv2d_grad_bias_nhwc_binding, "grad_output"_a, "grad_bias"_a);
 }
 
 }  // namespace convpool::bindings

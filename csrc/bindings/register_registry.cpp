@@ -39,37 +39,46 @@ void register_registry(py::module_& m) {
       .value("circular", PaddingMode::circular);
   py::class_<Conv2dGeometry>(m, "Conv2dGeometry", "A convolution's resolved geometry.")
       .def(py::init([](int64_t batch, int64_t in_channels, int64_t out_channels, int64_t groups,
-                       const WindowAxis& rows, const WindowAxis& cols, PaddingMode padding_mode) {
+                       const WindowAxis& rows, const WindowAxis& cols, PaddingMode padding_mode,
+                       bool channels_last) {
              return Conv2dGeometry{batch, in_channels, out_channels, groups, rows, cols,
-                                   padding_mode};
+                                   padding_mode, channels_last};
            }),
            "batch"_a, "in_channels"_a, "out_channels"_a, "groups"_a, "rows"_a, "cols"_a,
-           "padding_mode"_a = PaddingMode::zeros)
+           "padding_mode"_a = PaddingMode::zeros, "channels_last"_a = false)
       .def_readonly("batch", &Conv2dGeometry::batch)
       .def_readonly("in_channels", &Conv2dGeometry::in_channels)
       .def_readonly("out_channels", &Conv2dGeometry::out_channels)
       .def_readonly("groups", &Conv2dGeometry::groups)
       .def_readonly("rows", &Conv2dGeometry::rows)
       .def_readonly("cols", &Conv2dGeometry::cols)
-      .def_readonly("padding_mode", &Conv2dGeometry::padding_mode);
+      .def_readonly("padding_mode", &Conv2dGeometry::padding_mode)
+      .def_readonly("channels_last", &Conv2dGeometry::channels_last);
   py::class_<PoolGeometry>(m, "PoolGeometry", "A windowed pooling's resolved geometry.")
-      .def(py::init([](int64_t planes, const WindowAxis& rows, const WindowAxis& cols) {
-             return PoolGeometry{planes, rows, cols};
+      .def(py::init([](int64_t planes, const WindowAxis& rows, const WindowAxis& cols,
+                       bool channels_last, int64_t channels) {
+             PoolGeometry g{planes, rows, cols};
+             g.channels_last = channels_last;
+             g.channels = channels;
+             return g;
            }),
-           "planes"_a, "rows"_a, "cols"_a)
+           "planes"_a, "rows"_a, "cols"_a, "channels_last"_a = false, "channels"_a = 1)
       .def_readonly("planes", &PoolGeometry::planes)
       .def_readonly("rows", &PoolGeometry::rows)
-      .def_readonly("cols", &PoolGeometry::cols);
+      .def_readonly("cols", &PoolGeometry::cols)
+      .def_readonly("channels_last", &PoolGeometry::channels_last)
+      .def_readonly("channels", &PoolGeometry::channels);
   py::class_<GlobalPoolShape>(m, "GlobalPoolShape", "Global pooling's planes.")
-      .def(py::init([](int64_t planes, int64_t plane_size) {
-             return GlobalPoolShape{planes, plane_size};
+      .def(py::init([](int64_t planes, int64_t plane_size, bool channels_last, int64_t channels) {
+             return GlobalPoolShape{planes, plane_size, channels_last, channels};
            }),
-           "planes"_a, "plane_size"_a);
+           "planes"_a, "plane_size"_a, "channels_last"_a = false, "channels"_a = 1);
   py::class_<ChannelPoolShape>(m, "ChannelPoolShape", "Channel pooling's shape.")
-      .def(py::init([](int64_t batch, int64_t channels, int64_t group, int64_t plane_size) {
-             return ChannelPoolShape{batch, channels, group, plane_size};
+      .def(py::init([](int64_t batch, int64_t channels, int64_t group, int64_t plane_size,
+                       bool channels_last) {
+             return ChannelPoolShape{batch, channels, group, plane_size, channels_last};
            }),
-           "batch"_a, "channels"_a, "group"_a, "plane_size"_a);
+           "batch"_a, "channels"_a, "group"_a, "plane_size"_a, "channels_last"_a = false);
 
   m.def("operations", &registry::operations);
   m.def("implementations", &registry::implementation_names, "op"_a);

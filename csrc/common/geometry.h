@@ -51,6 +51,9 @@ struct Conv2dGeometry {
   // What the padded pixels hold. Zero padding is no data: the kernels skip its taps.
   // The other modes are real data, read through padding_source_index().
   PaddingMode padding_mode = PaddingMode::zeros;
+  // Where the channels are: false for NCHW arrays (N, C, H, W), true for channels-last
+  // NHWC arrays (N, H, W, C). Only the NHWC implementations accept a channels-last case.
+  bool channels_last = false;
 
   int64_t in_channels_per_group() const { return in_channels / groups; }
   int64_t out_channels_per_group() const { return out_channels / groups; }

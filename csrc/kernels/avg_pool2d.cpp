@@ -48,34 +48,8 @@ namespace convpool::CONVPOOL_ISA {
 
 namespace {
 
+using pool::Divisors;
 using pool::TapRange;
-
-// The divisor of output (i, j): row factor i times column factor j (an override is all
-// in the column factors).
-template <typename T>
-class Divisors {
- public:
-  Divisors(const PoolGeometry& g, const AvgPoolDivisor& d)
-      : rows_(g.rows.out_size), cols_(g.cols.out_size) {
-    const int64_t oh = g.rows.out_size, ow = g.cols.out_size;
-    if (d.override_value != 0) {
-      for (int64_t i = 0; i < oh; ++i) rows_[i] = T(1);
-      for (int64_t j = 0; j < ow; ++j) cols_[j] = static_cast<T>(d.override_value);
-      return;
-    }
-    pool::Scratch<int64_t> counts(std::max(oh, ow));
-    window_counts(g.rows, d.count_include_pad, counts.get());
-    for (int64_t i = 0; i < oh; ++i) rows_[i] = static_cast<T>(counts[i]);
-    window_counts(g.cols, d.count_include_pad, counts.get());
-    for (int64_t j = 0; j < ow; ++j) cols_[j] = static_cast<T>(counts[j]);
-  }
-  T row(int64_t i) const { return rows_[i]; }
-  const T* cols() const { return cols_.get(); }
-
- private:
-  pool::Scratch<T> rows_;
-  pool::Scratch<T> cols_;
-};
 
 template <typename T>
 T window_sum(const PoolGeometry& g, const T* in, int64_t i, int64_t j) {

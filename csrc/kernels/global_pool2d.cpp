@@ -124,7 +124,8 @@ int64_t plane_argmax(const T* x, int64_t n) {
 }  // namespace
 
 template <typename T>
-void global_avg_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y) {
+void global_avg_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y) {
+  const int64_t planes = s.planes, plane_size = s.plane_size;
 #pragma omp parallel for num_threads(pool::threads_for(planes * plane_size)) \
     schedule(dynamic, pool::chunk_for(plane_size))
   for (int64_t p = 0; p < planes; ++p)
@@ -132,7 +133,8 @@ void global_avg_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T
 }
 
 template <typename T>
-void global_avg_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, T* grad_x) {
+void global_avg_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, T* grad_x) {
+  const int64_t planes = s.planes, plane_size = s.plane_size;
 #pragma omp parallel for num_threads(pool::threads_for(planes * plane_size)) \
     schedule(dynamic, pool::chunk_for(plane_size))
   for (int64_t p = 0; p < planes; ++p) {
@@ -143,8 +145,8 @@ void global_avg_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* g
 }
 
 template <typename T>
-void global_max_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y,
-                               int64_t* indices) {
+void global_max_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y, int64_t* indices) {
+  const int64_t planes = s.planes, plane_size = s.plane_size;
 #pragma omp parallel for num_threads(pool::threads_for(planes * plane_size)) \
     schedule(dynamic, pool::chunk_for(plane_size))
   for (int64_t p = 0; p < planes; ++p) {
@@ -156,8 +158,9 @@ void global_max_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T
 }
 
 template <typename T>
-void global_max_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, const T* x,
+void global_max_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, const T* x,
                                   T* grad_x) {
+  const int64_t planes = s.planes, plane_size = s.plane_size;
 #pragma omp parallel for num_threads(pool::threads_for(planes * plane_size)) \
     schedule(dynamic, pool::chunk_for(plane_size))
   for (int64_t p = 0; p < planes; ++p) {
@@ -169,10 +172,10 @@ void global_max_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* g
 }
 
 #define CONVPOOL_INSTANTIATE(T)                                                              \
-  template void global_avg_pool2d_forward<T>(int64_t, int64_t, const T*, T*);                \
-  template void global_avg_pool2d_grad_input<T>(int64_t, int64_t, const T*, T*);             \
-  template void global_max_pool2d_forward<T>(int64_t, int64_t, const T*, T*, int64_t*);      \
-  template void global_max_pool2d_grad_input<T>(int64_t, int64_t, const T*, const T*, T*);
+  template void global_avg_pool2d_forward<T>(const GlobalPoolShape&, const T*, T*);          \
+  template void global_avg_pool2d_grad_input<T>(const GlobalPoolShape&, const T*, T*);       \
+  template void global_max_pool2d_forward<T>(const GlobalPoolShape&, const T*, T*, int64_t*); \
+  template void global_max_pool2d_grad_input<T>(const GlobalPoolShape&, const T*, const T*, T*);
 CONVPOOL_INSTANTIATE(float)
 CONVPOOL_INSTANTIATE(double)
 #undef CONVPOOL_INSTANTIATE

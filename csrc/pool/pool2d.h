@@ -1,5 +1,8 @@
-// Pooling on contiguous NCHW arrays. Every (n, c) plane is pooled on its own, so the
-// kernels see `planes = N * C` planes of `rows.in_size x cols.in_size` pixels.
+// Pooling on contiguous NCHW arrays, or NHWC ones (channels last, `channels_last` set in
+// the geometry: kernels/pool_nhwc.cpp). Every (n, c) plane is pooled on its own, so the kernels
+// see `planes = N * C` planes of `rows.in_size x cols.in_size` pixels; in NHWC the pixels
+// of a plane lie `channels` elements apart, and the channels of a pixel are contiguous.
+// Max-pooling indices are flat positions in an H*W plane in either layout.
 //
 // Window of output (i, j): rows i*sy - top + s*dy (s < kh), columns j*sx - left + t*dx
 // (t < kw). Taps outside the input are padding: they never win a max, and count towards an
@@ -16,6 +19,8 @@ struct PoolGeometry {
   int64_t planes = 0;  // N * C
   WindowAxis rows;
   WindowAxis cols;
+  bool channels_last = false;  // NHWC arrays (x, y, indices and gradients alike)
+  int64_t channels = 1;        // C: needed to walk NHWC arrays (planes = N * channels)
 
   int64_t in_plane() const { return rows.in_size * cols.in_size; }
   int64_t out_plane() const { return rows.out_size * cols.out_size; }
@@ -57,31 +62,34 @@ template <typename T>
 void avg_pool2d_grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* grad_y,
                            T* grad_x);
 
-// Global pooling's problem: `planes` planes of `plane_size` pixels each.
+// Global pooling's problem: `planes` planes of `plane_size` pixels each; channels last,
+// x is (planes / channels, plane_size, channels).
 struct GlobalPoolShape {
   int64_t planes = 0;
   int64_t plane_size = 0;
+  bool channels_last = false;
+  int64_t channels = 1;
 };
 
 // One number per plane: x (planes, plane_size) -> y (planes).
 template <typename T>
-void global_avg_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y);
+void global_avg_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y);
 
 template <typename T>
-void global_avg_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, T* grad_x);
+void global_avg_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, T* grad_x);
 
 // `indices` (planes) or null: the flat position of the maximum (ties and NaN as above).
 template <typename T>
-void global_max_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y,
-                               int64_t* indices);
+void global_max_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y, int64_t* indices);
 
 // The gradient goes to the maximum of each plane of x, found again as the forward finds it.
 template <typename T>
-void global_max_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, const T* x,
+void global_max_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, const T* x,
                                   T* grad_x);
 
 // Pooling across channels: x (batch, channels, plane_size) ->
-// y (batch, channels / group, plane_size), each output channel the max or mean of `group`
+// y (batch, channels / group, plane_size) (channels last: (batch, plane_size, channels) ->
+// (batch, plane_size, channels / group)), each output channel the max or mean of `group`
 // consecutive input channels. Ties and NaN in max mode as above (first channel).
 enum class ChannelPoolMode { max, avg };
 
@@ -90,6 +98,7 @@ struct ChannelPoolShape {
   int64_t channels = 0;  // input channels, a multiple of group
   int64_t group = 1;
   int64_t plane_size = 0;
+  bool channels_last = false;
 
   int64_t out_channels() const { return channels / group; }
 };

@@ -1,5 +1,6 @@
-// Pieces the pooling kernels share: the max rule, the taps of a window that land inside
-// the input, the fast-path shapes, scratch buffers and the division of work between threads.
+// Pieces the pooling kernels share (both layouts): the max rule, the taps of a window that
+// land inside the input, average pooling's divisors, the fast-path shapes, scratch buffers
+// and the division of work between threads.
 //
 // Everything here has internal linkage (unnamed namespace): the kernel files are compiled
 // once per instruction set, and an inline function with external linkage compiled with
@@ -17,6 +18,7 @@
 
 #include "common/geometry.h"
 #include "common/threading.h"
+#include "pool/pool2d.h"
 
 namespace convpool::pool {
 namespace {
@@ -143,6 +145,33 @@ class TeamScratch {
  private:
   size_t size_;
   std::unique_ptr<T[]> data_;
+};
+
+// The divisor of output (i, j): row factor i times column factor j (an override is all
+// in the column factors).
+template <typename T>
+class Divisors {
+ public:
+  Divisors(const PoolGeometry& g, const AvgPoolDivisor& d)
+      : rows_(g.rows.out_size), cols_(g.cols.out_size) {
+    const int64_t oh = g.rows.out_size, ow = g.cols.out_size;
+    if (d.override_value != 0) {
+      for (int64_t i = 0; i < oh; ++i) rows_[i] = T(1);
+      for (int64_t j = 0; j < ow; ++j) cols_[j] = static_cast<T>(d.override_value);
+      return;
+    }
+    pool::Scratch<int64_t> counts(std::max(oh, ow));
+    window_counts(g.rows, d.count_include_pad, counts.get());
+    for (int64_t i = 0; i < oh; ++i) rows_[i] = static_cast<T>(counts[i]);
+    window_counts(g.cols, d.count_include_pad, counts.get());
+    for (int64_t j = 0; j < ow; ++j) cols_[j] = static_cast<T>(counts[j]);
+  }
+  T row(int64_t i) const { return rows_[i]; }
+  const T* cols() const { return cols_.get(); }
+
+ private:
+  pool::Scratch<T> rows_;
+  pool::Scratch<T> cols_;
 };
 
 // The native vector of the build compiling this file: 64, 32 or 16 bytes.

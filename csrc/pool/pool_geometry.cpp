@@ -11,6 +11,10 @@ void validate(const PoolGeometry& g) {
   validate(g.rows, "height", WindowBound::starts_inside);
   validate(g.cols, "width", WindowBound::starts_inside);
   if (g.planes < 0) throw std::invalid_argument("number of planes must be >= 0, got " + std::to_string(g.planes));
+  if (g.channels_last && (g.channels < 1 || g.planes % g.channels != 0))
+    throw std::invalid_argument("channels-last pooling: " + std::to_string(g.planes) +
+                                " planes are not a whole number of images of " +
+                                std::to_string(g.channels) + " channels");
   if (g.rows.in_size < 1 || g.cols.in_size < 1)
     throw std::invalid_argument("pooling needs a non-empty input plane, got " +
                                 std::to_string(g.rows.in_size) + "x" + std::to_string(g.cols.in_size));

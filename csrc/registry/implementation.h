@@ -24,7 +24,7 @@
 namespace convpool::registry {
 
 constexpr int kSimdLevels = 3;  // indexed by SimdLevel: baseline, avx2, avx512
-constexpr int kMaxImplementations = 12;  // per operation (the float32 forward list holds 8)
+constexpr int kMaxImplementations = 16;  // per operation (both layouts)
 
 // Floats per vector at `level`: 4 (SSE2), 8 (AVX2), 16 (AVX-512).
 int vector_floats(SimdLevel level);
@@ -38,11 +38,23 @@ bool every_case(const Problem&, int) {
   return true;
 }
 
+// The layout of the arrays an implementation's kernels read. Every problem type says
+// which its case is (`problem.channels_last`); an implementation states its own once (its
+// registry list), so it never sees a case of the other layout and its predicate need
+// not ask.
+enum class Layout { channels_first, channels_last };
+
 template <typename Problem, typename Kernel>
 struct Implementation {
   const char* name;
   Supports<Problem> supports;
   Kernel* kernel[kSimdLevels];
+  Layout layout = Layout::channels_first;
+
+  bool accepts(const Problem& problem, int vector_floats) const {
+    return problem.channels_last == (layout == Layout::channels_last) &&
+           supports(problem, vector_floats);
+  }
 };
 
 // One operation for one element type. `describe(problem)` (found by argument-dependent
@@ -73,7 +85,7 @@ struct Operation {
     const char* wanted = forced.load(std::memory_order_relaxed);
     if (wanted == nullptr) {
       for (size_t i = 0; i < implementations.size(); ++i)
-        if (implementations[i].supports(problem, width)) return int(i);
+        if (implementations[i].accepts(problem, width)) return int(i);
       throw std::logic_error(std::string(name) + ": no implementation supports " +
                              describe(problem));
     }
@@ -81,7 +93,7 @@ struct Operation {
     if (i < 0)
       throw std::invalid_argument(std::string(name) + ": the forced implementation '" + wanted +
                                   "' has no " + dtype + " kernel (" + describe(problem) + ")");
-    if (!implementations[i].supports(problem, width))
+    if (!implementations[i].accepts(problem, width))
       throw std::invalid_argument(std::string(name) + ": the forced implementation '" + wanted +
                                   "' does not support this case (" + describe(problem) + ", " +
                                   dtype + ", " + simd_level_name(level) + ")");
@@ -92,7 +104,7 @@ struct Operation {
   std::vector<std::string> supporting(const Problem& problem, SimdLevel level) const {
     std::vector<std::string> names;
     for (const auto& impl : implementations)
-      if (impl.supports(problem, vector_floats(level))) names.emplace_back(impl.name);
+      if (impl.accepts(problem, vector_floats(level))) names.emplace_back(impl.name);
     return names;
   }
 

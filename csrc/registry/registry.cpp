@@ -11,6 +11,7 @@
 #include "common/workspace.h"
 #include "conv/conv2d.h"
 #include "conv/conv2d_direct.h"
+#include "conv/conv2d_nhwc.h"
 #include "pool/pool2d.h"
 #include "registry/implementation.h"
 
@@ -26,21 +27,25 @@ std::string describe(const WindowAxis& a) {
 std::string describe(const Conv2dGeometry& g) {
   return std::string("padding mode ") + padding_mode_name(g.padding_mode) + ", batch " + std::to_string(g.batch) + ", channels " + std::to_string(g.in_channels) +
          " -> " + std::to_string(g.out_channels) + ", groups " + std::to_string(g.groups) +
-         ", height: " + describe(g.rows) + "; width: " + describe(g.cols);
+         ", height: " + describe(g.rows) + "; width: " + describe(g.cols) +
+         (g.channels_last ? ", channels-last (NHWC)" : "");
 }
 
+std::string describe_layout(bool channels_last) { return channels_last ? "NHWC" : "NCHW"; }
+
 std::string describe(const PoolGeometry& g) {
-  return std::to_string(g.planes) + " planes, height: " + describe(g.rows) + "; width: " +
-         describe(g.cols);
+  return describe_layout(g.channels_last) + ", " + std::to_string(g.planes) +
+         " planes, height: " + describe(g.rows) + "; width: " + describe(g.cols);
 }
 
 std::string describe(const GlobalPoolShape& s) {
-  return std::to_string(s.planes) + " planes of " + std::to_string(s.plane_size) + " pixels";
+  return describe_layout(s.channels_last) + ", " + std::to_string(s.planes) + " planes of " +
+         std::to_string(s.plane_size) + " pixels";
 }
 
 std::string describe(const ChannelPoolShape& s) {
-  return "batch " + std::to_string(s.batch) + ", " + std::to_string(s.channels) +
-         " channels in groups of " + std::to_string(s.group) + ", " +
+  return describe_layout(s.channels_last) + ", batch " + std::to_string(s.batch) + ", " +
+         std::to_string(s.channels) + " channels in groups of " + std::to_string(s.group) + ", " +
          std::to_string(s.plane_size) + " pixels per plane";
 }
 
@@ -75,6 +80,21 @@ std::string describe(const ChannelPoolShape& s) {
   X("depthwise_strided", depthwise_strided_grad_weight)   \
   X("blocked", blocked_grad_weight)
 
+// The channels-last (NHWC) implementations: lists of their own (every entry states its
+// layout once, through its list; implementation.h). The portable `nhwc_direct` loops
+// close each channels-last list.
+#define CONV2D_FORWARD_FLOAT32_NHWC(X)          \
+  X("nhwc_blocked", nhwc_blocked_forward)       \
+  X("nhwc_loops", nhwc_loops_forward)
+
+#define CONV2D_GRAD_INPUT_FLOAT32_NHWC(X)          \
+  X("nhwc_blocked", nhwc_blocked_grad_input)       \
+  X("nhwc_loops", nhwc_loops_grad_input)
+
+#define CONV2D_GRAD_WEIGHT_FLOAT32_NHWC(X)          \
+  X("nhwc_blocked", nhwc_blocked_grad_weight)       \
+  X("nhwc_loops", nhwc_loops_grad_weight)
+
 // Pooling: the same lists for float32 and float64 (the kernels are templates).
 #define MAX_POOL2D(X) X("rows", max_pool2d_forward)
 #define MAX_POOL2D_GRAD_INPUT(X) X("rows", max_pool2d_grad_input)
@@ -86,6 +106,19 @@ std::string describe(const ChannelPoolShape& s) {
 #define GLOBAL_MAX_POOL2D_GRAD_INPUT(X) X("planes", global_max_pool2d_grad_input)
 #define CHANNEL_POOL(X) X("channels", channel_pool_forward)
 #define CHANNEL_POOL_GRAD_INPUT(X) X("channels", channel_pool_grad_input)
+
+// The channels-last (NHWC) implementations of each operation: a list of their own (every
+// entry states its layout once, through its list; implementation.h).
+#define MAX_POOL2D_NHWC(X) X("nhwc", max_pool2d_forward_nhwc)
+#define MAX_POOL2D_GRAD_INPUT_NHWC(X) X("nhwc", max_pool2d_grad_input_nhwc)
+#define AVG_POOL2D_NHWC(X) X("nhwc", avg_pool2d_forward_nhwc)
+#define AVG_POOL2D_GRAD_INPUT_NHWC(X) X("nhwc", avg_pool2d_grad_input_nhwc)
+#define GLOBAL_AVG_POOL2D_NHWC(X) X("nhwc", global_avg_pool2d_forward_nhwc)
+#define GLOBAL_AVG_POOL2D_GRAD_INPUT_NHWC(X) X("nhwc", global_avg_pool2d_grad_input_nhwc)
+#define GLOBAL_MAX_POOL2D_NHWC(X) X("nhwc", global_max_pool2d_forward_nhwc)
+#define GLOBAL_MAX_POOL2D_GRAD_INPUT_NHWC(X) X("nhwc", global_max_pool2d_grad_input_nhwc)
+#define CHANNEL_POOL_NHWC(X) X("nhwc", channel_pool_forward_nhwc)
+#define CHANNEL_POOL_GRAD_INPUT_NHWC(X) X("nhwc", channel_pool_grad_input_nhwc)
 
 // --- declarations made from the lists ---------------------------------------------------
 
@@ -105,6 +138,9 @@ std::string describe(const ChannelPoolShape& s) {
 CONV2D_FORWARD_FLOAT32(CONVPOOL_DECLARE_CONV_FORWARD)
 CONV2D_GRAD_INPUT_FLOAT32(CONVPOOL_DECLARE_CONV_GRADIENT)
 CONV2D_GRAD_WEIGHT_FLOAT32(CONVPOOL_DECLARE_CONV_GRADIENT)
+CONV2D_FORWARD_FLOAT32_NHWC(CONVPOOL_DECLARE_CONV_FORWARD)
+CONV2D_GRAD_INPUT_FLOAT32_NHWC(CONVPOOL_DECLARE_CONV_GRADIENT)
+CONV2D_GRAD_WEIGHT_FLOAT32_NHWC(CONVPOOL_DECLARE_CONV_GRADIENT)
 
 // A pooling kernel template (in each ISA namespace) with the signature `...` of its
 // operation, and its predicate on `problem`.
@@ -120,13 +156,13 @@ CONV2D_GRAD_WEIGHT_FLOAT32(CONVPOOL_DECLARE_CONV_GRADIENT)
   CONVPOOL_DECLARE_POOL(PoolGeometry, kernel,    \
                         void kernel(const PoolGeometry&, const AvgPoolDivisor&, const T*, T*))
 #define CONVPOOL_DECLARE_GLOBAL_POOL(label, kernel) \
-  CONVPOOL_DECLARE_POOL(GlobalPoolShape, kernel, void kernel(int64_t, int64_t, const T*, T*))
+  CONVPOOL_DECLARE_POOL(GlobalPoolShape, kernel, void kernel(const GlobalPoolShape&, const T*, T*))
 #define CONVPOOL_DECLARE_GLOBAL_MAX_POOL(label, kernel) \
   CONVPOOL_DECLARE_POOL(GlobalPoolShape, kernel,        \
-                        void kernel(int64_t, int64_t, const T*, T*, int64_t*))
+                        void kernel(const GlobalPoolShape&, const T*, T*, int64_t*))
 #define CONVPOOL_DECLARE_GLOBAL_MAX_POOL_GRAD(label, kernel) \
   CONVPOOL_DECLARE_POOL(GlobalPoolShape, kernel,             \
-                        void kernel(int64_t, int64_t, const T*, const T*, T*))
+                        void kernel(const GlobalPoolShape&, const T*, const T*, T*))
 #define CONVPOOL_DECLARE_CHANNEL_POOL(label, kernel) \
   CONVPOOL_DECLARE_POOL(ChannelPoolShape, kernel,    \
                         void kernel(const ChannelPoolShape&, ChannelPoolMode, const T*, T*))
@@ -144,16 +180,36 @@ GLOBAL_MAX_POOL2D(CONVPOOL_DECLARE_GLOBAL_MAX_POOL)
 GLOBAL_MAX_POOL2D_GRAD_INPUT(CONVPOOL_DECLARE_GLOBAL_MAX_POOL_GRAD)
 CHANNEL_POOL(CONVPOOL_DECLARE_CHANNEL_POOL)
 CHANNEL_POOL_GRAD_INPUT(CONVPOOL_DECLARE_CHANNEL_POOL_GRAD)
+MAX_POOL2D_NHWC(CONVPOOL_DECLARE_MAX_POOL)
+MAX_POOL2D_GRAD_INPUT_NHWC(CONVPOOL_DECLARE_MAX_POOL_GRAD)
+AVG_POOL2D_NHWC(CONVPOOL_DECLARE_AVG_POOL)
+AVG_POOL2D_GRAD_INPUT_NHWC(CONVPOOL_DECLARE_AVG_POOL)
+GLOBAL_AVG_POOL2D_NHWC(CONVPOOL_DECLARE_GLOBAL_POOL)
+GLOBAL_AVG_POOL2D_GRAD_INPUT_NHWC(CONVPOOL_DECLARE_GLOBAL_POOL)
+GLOBAL_MAX_POOL2D_NHWC(CONVPOOL_DECLARE_GLOBAL_MAX_POOL)
+GLOBAL_MAX_POOL2D_GRAD_INPUT_NHWC(CONVPOOL_DECLARE_GLOBAL_MAX_POOL_GRAD)
+CHANNEL_POOL_NHWC(CONVPOOL_DECLARE_CHANNEL_POOL)
+CHANNEL_POOL_GRAD_INPUT_NHWC(CONVPOOL_DECLARE_CHANNEL_POOL_GRAD)
 
 // An entry of a list: the name, the predicate and the three builds.
 #define CONVPOOL_ENTRY(label, kernel) {label, &kernel##_supports, CONVPOOL_PER_ISA(kernel)},
 #define CONVPOOL_TEMPLATE_ENTRY(label, kernel) \
   {label, &kernel##_supports, CONVPOOL_PER_ISA(kernel<T>)},
+// An entry of a channels-last list.
+#define CONVPOOL_NHWC_ENTRY(label, kernel) \
+  {label, &kernel##_supports, CONVPOOL_PER_ISA(kernel), Layout::channels_last},
+#define CONVPOOL_TEMPLATE_NHWC_ENTRY(label, kernel) \
+  {label, &kernel##_supports, CONVPOOL_PER_ISA(kernel<T>), Layout::channels_last},
 
 namespace {
 
 using registry::every_case;
+using registry::Layout;
 using registry::Operation;
+
+// The channels-last loop nests read zero padding only: the Python layer pads a copy for
+// the other modes (convpool.conv) and hands them a zero-padded geometry.
+bool zero_padded_case(const Conv2dGeometry& g, int) { return g.zero_padded(); }
 
 template <typename T>
 constexpr const char* dtype_name() {
@@ -170,7 +226,9 @@ using ConvGradient = void(const Conv2dGeometry&, const T*, const T*, T*);
 const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
   static const Operation<Conv2dGeometry, ConvForward<float>> op{"conv2d", "float32", {
       CONV2D_FORWARD_FLOAT32(CONVPOOL_ENTRY)
+      CONV2D_FORWARD_FLOAT32_NHWC(CONVPOOL_NHWC_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<float>)},
+      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_forward_nhwc_direct<float>), Layout::channels_last},
   }};
   return op;
 }
@@ -178,6 +236,7 @@ const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
 const Operation<Conv2dGeometry, ConvForward<double>>& conv2d_op(double) {
   static const Operation<Conv2dGeometry, ConvForward<double>> op{"conv2d", "float64", {
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<double>)},
+      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_forward_nhwc_direct<double>), Layout::channels_last},
   }};
   return op;
 }
@@ -185,7 +244,9 @@ const Operation<Conv2dGeometry, ConvForward<double>>& conv2d_op(double) {
 const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_input_op(float) {
   static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_input", "float32", {
       CONV2D_GRAD_INPUT_FLOAT32(CONVPOOL_ENTRY)
+      CONV2D_GRAD_INPUT_FLOAT32_NHWC(CONVPOOL_NHWC_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_direct<float>)},
+      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_grad_input_nhwc_direct<float>), Layout::channels_last},
   }};
   return op;
 }
@@ -193,6 +254,7 @@ const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_input_op(float
 const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_input_op(double) {
   static const Operation<Conv2dGeometry, ConvGradient<double>> op{"conv2d_grad_input", "float64", {
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_direct<double>)},
+      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_grad_input_nhwc_direct<double>), Layout::channels_last},
   }};
   return op;
 }
@@ -200,7 +262,9 @@ const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_input_op(doub
 const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_weight_op(float) {
   static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_weight", "float32", {
       CONV2D_GRAD_WEIGHT_FLOAT32(CONVPOOL_ENTRY)
+      CONV2D_GRAD_WEIGHT_FLOAT32_NHWC(CONVPOOL_NHWC_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_direct<float>)},
+      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_grad_weight_nhwc_direct<float>), Layout::channels_last},
   }};
   return op;
 }
@@ -208,6 +272,7 @@ const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_weight_op(floa
 const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_weight_op(double) {
   static const Operation<Conv2dGeometry, ConvGradient<double>> op{"conv2d_grad_weight", "float64", {
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_direct<double>)},
+      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_grad_weight_nhwc_direct<double>), Layout::channels_last},
   }};
   return op;
 }
@@ -221,11 +286,11 @@ using MaxPoolGradInput = bool(const PoolGeometry&, const T*, const int64_t*, T*)
 template <typename T>
 using AvgPoolForward = void(const PoolGeometry&, const AvgPoolDivisor&, const T*, T*);
 template <typename T>
-using GlobalForward = void(int64_t, int64_t, const T*, T*);
+using GlobalForward = void(const GlobalPoolShape&, const T*, T*);
 template <typename T>
-using GlobalMaxForward = void(int64_t, int64_t, const T*, T*, int64_t*);
+using GlobalMaxForward = void(const GlobalPoolShape&, const T*, T*, int64_t*);
 template <typename T>
-using GlobalMaxGradInput = void(int64_t, int64_t, const T*, const T*, T*);
+using GlobalMaxGradInput = void(const GlobalPoolShape&, const T*, const T*, T*);
 template <typename T>
 using ChannelForward = void(const ChannelPoolShape&, ChannelPoolMode, const T*, T*);
 template <typename T>
@@ -236,6 +301,7 @@ using ChannelGradInput = void(const ChannelPoolShape&, ChannelPoolMode, const T*
   const Operation<Problem, Kernel<T>>& getter(T) {                                   \
     static const Operation<Problem, Kernel<T>> op{name, dtype_name<T>(), {           \
         LIST(CONVPOOL_TEMPLATE_ENTRY)                                                \
+        LIST##_NHWC(CONVPOOL_TEMPLATE_NHWC_ENTRY)                                    \
     }};                                                                              \
     return op;                                                                       \
   }
@@ -331,21 +397,22 @@ template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   const WorkspaceCall call;
   conv2d_op(T{}).run(g, g, x, w, bias, y);
-  if constexpr (std::is_same_v<T, float>) conv2d_forward_repair_non_finite(g, x, w, bias, y);
+  // The channels-last kernels skip the padding taps: nothing to repair.
+  if constexpr (std::is_same_v<T, float>) if (!g.channels_last) conv2d_forward_repair_non_finite(g, x, w, bias, y);
 }
 
 template <typename T>
 void conv2d_grad_input(const Conv2dGeometry& g, const T* grad_y, const T* w, T* grad_x) {
   const WorkspaceCall call;
   conv2d_grad_input_op(T{}).run(g, g, grad_y, w, grad_x);
-  if constexpr (std::is_same_v<T, float>) conv2d_grad_input_repair_non_finite(g, grad_y, w, grad_x);
+  if constexpr (std::is_same_v<T, float>) if (!g.channels_last) conv2d_grad_input_repair_non_finite(g, grad_y, w, grad_x);
 }
 
 template <typename T>
 void conv2d_grad_weight(const Conv2dGeometry& g, const T* x, const T* grad_y, T* grad_w) {
   const WorkspaceCall call;
   conv2d_grad_weight_op(T{}).run(g, g, x, grad_y, grad_w);
-  if constexpr (std::is_same_v<T, float>) conv2d_grad_weight_repair_non_finite(g, x, grad_y, grad_w);
+  if constexpr (std::is_same_v<T, float>) if (!g.channels_last) conv2d_grad_weight_repair_non_finite(g, x, grad_y, grad_w);
 }
 
 template <typename T>
@@ -371,26 +438,24 @@ void avg_pool2d_grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const
 }
 
 template <typename T>
-void global_avg_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y) {
-  global_avg_pool2d_op(T{}).run({planes, plane_size}, planes, plane_size, x, y);
+void global_avg_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y) {
+  global_avg_pool2d_op(T{}).run(s, s, x, y);
 }
 
 template <typename T>
-void global_avg_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, T* grad_x) {
-  global_avg_pool2d_grad_input_op(T{}).run({planes, plane_size}, planes, plane_size, grad_y, grad_x);
+void global_avg_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, T* grad_x) {
+  global_avg_pool2d_grad_input_op(T{}).run(s, s, grad_y, grad_x);
 }
 
 template <typename T>
-void global_max_pool2d_forward(int64_t planes, int64_t plane_size, const T* x, T* y,
-                               int64_t* indices) {
-  global_max_pool2d_op(T{}).run({planes, plane_size}, planes, plane_size, x, y, indices);
+void global_max_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y, int64_t* indices) {
+  global_max_pool2d_op(T{}).run(s, s, x, y, indices);
 }
 
 template <typename T>
-void global_max_pool2d_grad_input(int64_t planes, int64_t plane_size, const T* grad_y, const T* x,
+void global_max_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, const T* x,
                                   T* grad_x) {
-  global_max_pool2d_grad_input_op(T{}).run({planes, plane_size}, planes, plane_size, grad_y, x,
-                                           grad_x);
+  global_max_pool2d_grad_input_op(T{}).run(s, s, grad_y, x, grad_x);
 }
 
 template <typename T>
@@ -414,10 +479,10 @@ void channel_pool_grad_input(const ChannelPoolShape& s, ChannelPoolMode mode, co
                                       T*);                                                     \
   template void avg_pool2d_grad_input<T>(const PoolGeometry&, const AvgPoolDivisor&, const T*, \
                                          T*);                                                  \
-  template void global_avg_pool2d_forward<T>(int64_t, int64_t, const T*, T*);                  \
-  template void global_avg_pool2d_grad_input<T>(int64_t, int64_t, const T*, T*);               \
-  template void global_max_pool2d_forward<T>(int64_t, int64_t, const T*, T*, int64_t*);        \
-  template void global_max_pool2d_grad_input<T>(int64_t, int64_t, const T*, const T*, T*);     \
+  template void global_avg_pool2d_forward<T>(const GlobalPoolShape&, const T*, T*);            \
+  template void global_avg_pool2d_grad_input<T>(const GlobalPoolShape&, const T*, T*);         \
+  template void global_max_pool2d_forward<T>(const GlobalPoolShape&, const T*, T*, int64_t*);  \
+  template void global_max_pool2d_grad_input<T>(const GlobalPoolShape&, const T*, const T*, T*); \
   template void channel_pool_forward<T>(const ChannelPoolShape&, ChannelPoolMode, const T*,    \
                                         T*);                                                   \
   template void channel_pool_grad_input<T>(const ChannelPoolShape&, ChannelPoolMode,           \

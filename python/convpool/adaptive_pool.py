@@ -13,6 +13,9 @@ windows of each size at once.
 Gradients: :func:`adaptive_avg_pool2d_grad_input` (the transposed averaging) and
 :func:`adaptive_max_pool2d_grad_input`, which is ``max_pool2d_grad_input`` on the
 indices ``adaptive_max_pool2d(..., return_indices=True)`` gave.
+
+With ``layout="NHWC"`` the arrays are channels last; they are pooled through their NCHW-
+shaped views (no copy), which the compiled functions serve with their NHWC kernels.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 
 from ._args import as_array, check_shape_tuple, compute_dtype
 from .dtypes import half_precision
+from .layout import check_layout, nchw_shape
 from .pool import avg_pool2d, avg_pool2d_grad_input, max_pool2d, max_pool2d_grad_input
 
 __all__ = [
@@ -61,9 +65,29 @@ def _output_size(output_size: object, in_size: Pair) -> Pair:
     return result[0], result[1]
 
 
-def _setup(x: object, output_size: object) -> tuple[np.ndarray, Pair, bool]:
-    """``x`` as a 4-D array, the resolved output size, and whether ``x`` was batched."""
+def _as_nchw(array: np.ndarray, layout: str) -> np.ndarray:
+    """A 3-D or 4-D array in ``layout`` as an NCHW-shaped view (the same array for NCHW)."""
+    if layout == "NHWC" and array.ndim in (3, 4):
+        return np.moveaxis(array, -1, -3)
+    return array
+
+
+def _in_layout(array: np.ndarray, layout: str) -> np.ndarray:
+    """An NCHW-shaped result in ``layout``: C-contiguous (a view when its memory already is
+    channels last, as the compiled NHWC kernels leave it)."""
+    if layout == "NHWC":
+        return np.ascontiguousarray(np.moveaxis(array, -3, -1))
+    return array
+
+
+def _setup(x: object, output_size: object, layout: object = "NCHW"
+           ) -> tuple[np.ndarray, Pair, bool]:
+    """``x`` as a 4-D NCHW-shaped array, the resolved output size, and whether ``x`` was
+    batched."""
     x = as_array(x, "x")
+    if check_layout(layout) == "NHWC" and x.ndim not in (3, 4):
+        raise ValueError(f"x: expected (N, H, W, C) or (H, W, C), got shape {x.shape}")
+    x = _as_nchw(x, layout)
     if x.ndim not in (3, 4):
         raise ValueError(f"x: expected (N, C, H, W) or (C, H, W), got shape {x.shape}")
     if x.shape[-1] < 1 or x.shape[-2] < 1:
@@ -85,13 +109,15 @@ def _averaging_matrix(in_size: int, out_size: int, dtype: np.dtype) -> np.ndarra
 
 
 @half_precision("x")
-def adaptive_avg_pool2d(x: np.ndarray, output_size: int | tuple) -> np.ndarray:
+def adaptive_avg_pool2d(x: np.ndarray, output_size: int | tuple, layout: str = "NCHW"
+                        ) -> np.ndarray:
     """Mean over each adaptive window, as ``torch.nn.functional.adaptive_avg_pool2d``.
 
-    ``x`` is ``(N, C, H, W)`` or ``(C, H, W)``; ``output_size`` an int, a pair, or a pair
+    ``x`` is ``(N, C, H, W)`` or ``(C, H, W)`` (``layout="NHWC"``: ``(N, H, W, C)`` or
+    ``(H, W, C)``, and so is the result); ``output_size`` an int, a pair, or a pair
     with None for "keep that axis". Result dtype: ``numpy.result_type(x, float32)``.
     """
-    x4, out, batched = _setup(x, output_size)
+    x4, out, batched = _setup(x, output_size, layout)
     h, w = x4.shape[-2:]
     if _divides((h, w), out):
         y = avg_pool2d(x4, (h // out[0], w // out[1]))
@@ -100,16 +126,24 @@ def adaptive_avg_pool2d(x: np.ndarray, output_size: int | tuple) -> np.ndarray:
         rows = _averaging_matrix(h, out[0], dtype)
         cols = _averaging_matrix(w, out[1], dtype)
         y = np.matmul(np.matmul(rows, x4.astype(dtype, copy=False)), cols.T)
-    return y if batched else y[0]
+    return _in_layout(y if batched else y[0], layout)
 
 
 @half_precision("grad_output")
-def adaptive_avg_pool2d_grad_input(grad_output: np.ndarray, input_shape: tuple[int, ...]
-                                   ) -> np.ndarray:
+def adaptive_avg_pool2d_grad_input(grad_output: np.ndarray, input_shape: tuple[int, ...],
+                                   layout: str = "NCHW") -> np.ndarray:
     """Gradient of :func:`adaptive_avg_pool2d` with respect to ``x`` (of
-    ``input_shape``): each output's gradient spread evenly over its window."""
+    ``input_shape``): each output's gradient spread evenly over its window.
+    ``grad_output``, ``input_shape`` and the result are in ``layout``."""
     input_shape = check_shape_tuple(input_shape, "input_shape", (3, 4))
     grad_output = as_array(grad_output, "grad_output")
+    if check_layout(layout) == "NHWC":
+        if grad_output.ndim not in (3, 4):
+            raise ValueError(f"grad_output: expected (N, OH, OW, C) or (OH, OW, C), got shape "
+                             f"{grad_output.shape}")
+        grad = adaptive_avg_pool2d_grad_input(_as_nchw(grad_output, layout),
+                                              nchw_shape(input_shape, layout))
+        return _in_layout(grad, layout)
     if grad_output.ndim != len(input_shape) or grad_output.shape[:-2] != input_shape[:-2]:
         raise ValueError(
             f"grad_output: expected shape {input_shape[:-2]} + (OH, OW) to match input_shape "
@@ -147,14 +181,15 @@ def _max_along_last_axis(x: np.ndarray, out_size: int) -> tuple[np.ndarray, np.n
 
 
 @half_precision("x")
-def adaptive_max_pool2d(x: np.ndarray, output_size: int | tuple, return_indices: bool = False
-                        ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+def adaptive_max_pool2d(x: np.ndarray, output_size: int | tuple, return_indices: bool = False,
+                        layout: str = "NCHW") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Maximum over each adaptive window, as ``torch.nn.functional.adaptive_max_pool2d``.
 
     With ``return_indices`` also the int64 flat index (into each ``H * W`` plane) of each
     maximum: the first in row-major order, or the first NaN (as :func:`max_pool2d`).
+    ``layout="NHWC"``: ``x`` and the results are channels last (the same indices).
     """
-    x4, out, batched = _setup(x, output_size)
+    x4, out, batched = _setup(x, output_size, layout)
     if not isinstance(return_indices, (bool, np.bool_)):
         raise TypeError(f"return_indices: expected a bool, got {return_indices!r}")
     h, w = x4.shape[-2:]
@@ -171,12 +206,17 @@ def adaptive_max_pool2d(x: np.ndarray, output_size: int | tuple, return_indices:
     if not batched:
         y = y[0]
         indices = None if indices is None else indices[0]
-    return (y, np.ascontiguousarray(indices)) if return_indices else y
+    y = _in_layout(y, layout)
+    if not return_indices:
+        return y
+    return y, (_in_layout(indices, layout) if layout == "NHWC"
+               else np.ascontiguousarray(indices))
 
 
 @half_precision("grad_output")
 def adaptive_max_pool2d_grad_input(grad_output: np.ndarray, indices: np.ndarray,
-                                   input_shape: tuple[int, ...]) -> np.ndarray:
+                                   input_shape: tuple[int, ...], layout: str = "NCHW"
+                                   ) -> np.ndarray:
     """Gradient of :func:`adaptive_max_pool2d` with respect to ``x``: each output's
-    gradient added at its index (``max_pool2d_grad_input``)."""
-    return max_pool2d_grad_input(grad_output, indices, input_shape)
+    gradient added at its index (``max_pool2d_grad_input``, in ``layout``)."""
+    return max_pool2d_grad_input(grad_output, indices, input_shape, layout=layout)

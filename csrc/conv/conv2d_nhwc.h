@@ -1,0 +1,44 @@
+// Channels-last (NHWC) convolution: the kernels for a Conv2dGeometry with channels_last set.
+//
+//   y[n, i, j, q] = b[q] + sum_{p in group(q), s, t} w[q, p, s, t] * x[n, i*sy - top + s*dy, j*sx - left + t*dx, p]
+//
+// Shapes: x (N, H, W, C_in), w (C_out, C_in / groups, kh, kw) as in NCHW, b (C_out) or null,
+// y (N, OH, OW, C_out). Channels are the contiguous axis, so the kernels vectorise over
+// channels: the weights are packed once per call with the output channels (forward) or
+// the input channels (input gradient) innermost, and every tap of every pixel is a row of
+// that packed matrix. Taps in the zero padding are skipped, never multiplied: the results
+// are the direct sum's terms, so no non-finite repair is needed.
+//
+// Implementations (registry.cpp, the channels-last lists), all for zero padding (the
+// Python layer pads a copy for the other padding modes):
+//   nhwc_blocked    float32, per ISA (kernels/conv2d_nhwc_blocked.cpp): register tiles of output pixels x output-channel
+//                   vectors over (tap, input channel); the input gradient at stride 1 is the
+//                   same engine on grad_y with the kernel flipped and transposed; the weight
+//                   gradient keeps (input channels x output-channel vectors) tiles in
+//                   registers over every pixel. Not for one channel per group.
+//   nhwc_loops      float32, per ISA (kernels/conv2d_nhwc_loops.cpp): the loop nests of conv2d_nhwc_loops.h compiled for
+//                   each instruction set; every case (depthwise layers vectorise over
+//                   channels).
+//   nhwc_direct     float64 (float32 where forced), portable: the same loop nests.
+#pragma once
+
+#include <cstdint>
+
+#include "common/geometry.h"
+
+namespace convpool {
+
+// The loop nests (conv2d_nhwc_loops.h), portable builds.
+template <typename T>
+void conv2d_forward_nhwc_direct(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y);
+template <typename T>
+void conv2d_grad_input_nhwc_direct(const Conv2dGeometry& g, const T* grad_y, const T* w, T* grad_x);
+template <typename T>
+void conv2d_grad_weight_nhwc_direct(const Conv2dGeometry& g, const T* x, const T* grad_y, T* grad_w);
+
+// Bias gradient of a channels-last grad_y seen as (rows, channels): every row summed, per
+// channel, in double, in a fixed order.
+template <typename T>
+void conv2d_grad_bias_nhwc(int64_t rows, int64_t channels, const T* grad_y, T* grad_b);
+
+}  // namespace convpool

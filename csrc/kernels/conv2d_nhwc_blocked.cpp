@@ -1,0 +1,446 @@
+// Channels-last float32 convolution, register tiles (conv2d_nhwc.h names the
+// channels-last implementations).
+//
+// nhwc_blocked: an output row is a sum over taps (s, t) of X[row pixels, C_in] x
+// W[s, t][C_in, C_out]. The weights are packed once per call as [group][s][t][p][q], q
+// padded to whole vectors; a register tile of kPixels output pixels x kVectors vectors of
+// output channels walks (tap, input channel), broadcasting one input value per pixel
+// against a row of packed weights. Rows whose windows cross the top or bottom edge run
+// fewer taps; columns whose windows cross the left or right edge run one pixel at a time
+// with their taps clipped, so padding is never read, copied or multiplied.
+//
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the registry
+// lines name both (registry/registry.cpp, the channels-last lists). The kernels read zero
+// padding only (convpool.conv pads a copy for the other modes).
+#include <cstdint>
+
+#include "common/geometry.h"
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+namespace convpool {
+
+namespace {
+
+bool one_channel_per_group(const Conv2dGeometry& g) { return g.in_channels_per_group() == 1; }
+
+// The packed weights (the kernel's size, output channels padded to whole tiles of at most
+// four vectors) stay
+// within what the operands hold.
+bool packed_weights_fit(const Conv2dGeometry& g, int64_t padded_channels, int64_t other_channels) {
+  return scratch_within_operands(
+      g, double(g.groups) * double(g.kernel_plane()) * double(padded_channels) * double(other_channels));
+}
+
+int64_t padded(int64_t n, int vector_floats) { return (n + vector_floats - 1) / vector_floats * vector_floats; }
+
+}  // namespace
+
+// Register tiles of output-channel vectors: worth it from half a vector of output channels
+// per group and with more than one input channel per group (depthwise layers vectorise
+// over channels in nhwc_loops instead).
+bool nhwc_blocked_forward_supports(const Conv2dGeometry& g, int vector_floats) {
+  const int64_t cout_g = g.out_channels_per_group();
+  return g.zero_padded() && !one_channel_per_group(g) && 2 * cout_g >= vector_floats &&
+         packed_weights_fit(g, padded(cout_g, 4 * vector_floats), g.in_channels_per_group());
+}
+
+// The input gradient runs the forward engine on grad_y: stride 1, with the input channels
+// of a group as its vectors.
+bool nhwc_blocked_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
+  const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
+  return g.zero_padded() && g.rows.stride == 1 && g.cols.stride == 1 && cout_g > 1 && 2 * cin_g >= vector_floats &&
+         packed_weights_fit(g, padded(cin_g, 4 * vector_floats), cout_g);
+}
+
+// Partial sums per task: the weights' size with output channels padded to whole blocks
+// of (at most) four vectors.
+bool nhwc_blocked_grad_weight_supports(const Conv2dGeometry& g, int vector_floats) {
+  const int64_t cout_g = g.out_channels_per_group();
+  return g.zero_padded() && !one_channel_per_group(g) && 2 * cout_g >= vector_floats &&
+         packed_weights_fit(g, padded(cout_g, 4 * vector_floats), g.in_channels_per_group());
+}
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
+#include <algorithm>
+#include <cstdint>
+
+#include "common/simd_vec.h"
+#include "common/threading.h"
+#include "conv/conv2d_nhwc_loops.h"
+
+namespace convpool::CONVPOOL_ISA {
+
+namespace {
+
+#if defined(CONVPOOL_ISA_avx512)
+constexpr int kPixels = 6, kVectors = 4;  // 24 accumulators of 32 registers
+#else
+constexpr int kPixels = 6, kVectors = 2;  // 12 accumulators of 16 registers
+#endif
+static_assert(kPixels == 6, "the narrower tiles are instantiated for 1-5 pixels");
+constexpr int64_t kBlock = int64_t(kVectors) * V;  // output channels of one tile
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int64_t ceil_div_signed(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+// [first, last) of k in [0, kernel) with 0 <= o * stride - pad + k * dilation < in_size.
+void taps_inside(int64_t o, int64_t in_size, int64_t kernel, int64_t stride, int64_t dilation,
+                 int64_t pad, int64_t& first, int64_t& last) {
+  const int64_t start = o * stride - pad;
+  first = std::clamp<int64_t>(ceil_div_signed(-start, dilation), 0, kernel);
+  last = std::clamp<int64_t>(floor_div(in_size - 1 - start, dilation) + 1, first, kernel);
+}
+
+// One channels-last convolution as the engine sees it: the forward pass, or the input
+// gradient at stride 1 (grad_y convolved with the flipped, transposed kernel, whose
+// padding before, (k - 1) * dilation - pad, may be negative).
+struct Engine {
+  int64_t batch, groups, cin_g, cout_g, cout_pad;
+  int64_t in_h, in_w, out_h, out_w;
+  int64_t kh, kw, sy, sx, dy, dx, top, left;
+  int64_t c_in() const { return groups * cin_g; }
+  int64_t c_out() const { return groups * cout_g; }
+};
+
+// Where weight (tap k, input channel p, output channel q of group grp) is packed: each
+// block of kBlock output channels of a group holds its taps and input channels
+// contiguously, [group][q / kBlock][k][p][q % kBlock], so that a task reads one
+// contiguous slice (a slice strided through all output channels would use a fraction of
+// each cache set). Output channels are padded with zeros to whole blocks (cout_pad).
+int64_t pack_index(const Engine& e, int64_t grp, int64_t k, int64_t p, int64_t q) {
+  const int64_t taps = e.kh * e.kw;
+  return (((grp * (e.cout_pad / kBlock) + q / kBlock) * taps + k) * e.cin_g + p) * kBlock +
+         q % kBlock;
+}
+
+inline vec load_first(const float* p, int64_t n) {
+#if defined(CONVPOOL_ISA_avx512)
+  return _mm512_maskz_loadu_ps(__mmask16((1u << n) - 1), p);
+#else
+  vec v = vec{} ;
+  for (int64_t l = 0; l < n; ++l) v[l] = p[l];
+  return v;
+#endif
+}
+
+// Input channels [p0, p1) of a group, the taps they meet and their tile.
+struct Chunk {
+  int64_t p0, p1;
+  bool first;  // the first chunk starts from the bias; later ones add to the output
+};
+
+// Output pixels j .. j + P - 1 of row i, channels q0 .. q0 + nq - 1 of group grp
+// (B = ceil(nq / V) vectors), over taps [s0, s1) x [t0, t1) (every pixel's taps inside)
+// and the input channels of `chunk`.
+template <int P, int B>
+void tile(const Engine& e, const float* image, const float* wg, const float* bias_g,
+          const Chunk& chunk, int64_t i, int64_t j, int64_t s0, int64_t s1, int64_t t0,
+          int64_t t1, int64_t grp, int64_t q0, int64_t nq, float* out) {
+  const int64_t c_out = e.c_out();
+  vec acc[P][B];
+  for (int b = 0; b < B; ++b) {
+    const bool full = (b + 1) * V <= nq;
+    if (chunk.first) {
+      const vec start = bias_g ? load(bias_g + q0 + b * V) : vec{};
+      for (int px = 0; px < P; ++px) acc[px][b] = start;
+    } else {
+      for (int px = 0; px < P; ++px) {
+        const float* o = out + px * c_out + b * V;
+        acc[px][b] = full ? load(o) : load_first(o, nq - b * V);
+      }
+    }
+  }
+  const int64_t c_in = e.c_in(), pixel_step = e.sx * c_in;
+  for (int64_t s = s0; s < s1; ++s) {
+    const float* in_row = image + (i * e.sy - e.top + s * e.dy) * e.in_w * c_in + grp * e.cin_g;
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* in = in_row + (j * e.sx - e.left + t * e.dx) * c_in;
+      const float* wp = wg + (s * e.kw + t) * e.cin_g * kBlock;
+      for (int64_t p = chunk.p0; p < chunk.p1; ++p) {
+        vec wv[B];
+        for (int b = 0; b < B; ++b) wv[b] = load(wp + p * kBlock + b * V);
+        for (int px = 0; px < P; ++px) {
+          const vec xv = broadcast(in[px * pixel_step + p]);
+          for (int b = 0; b < B; ++b) acc[px][b] += xv * wv[b];
+        }
+      }
+    }
+  }
+  for (int px = 0; px < P; ++px)
+    for (int b = 0; b < B; ++b) {
+      float* o = out + px * c_out + b * V;
+      if ((b + 1) * V <= nq) store(o, acc[px][b]);
+      else store_first(o, acc[px][b], nq - b * V);
+    }
+}
+
+template <int P>
+void tile_vectors(int vectors, const Engine& e, const float* image, const float* wg,
+                  const float* bias_g, const Chunk& chunk, int64_t i, int64_t j, int64_t s0,
+                  int64_t s1, int64_t t0, int64_t t1, int64_t grp, int64_t q0, int64_t nq,
+                  float* out) {
+  switch (vectors) {
+    case 1: return tile<P, 1>(e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1, grp, q0, nq, out);
+    case 2: return tile<P, 2>(e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1, grp, q0, nq, out);
+#if defined(CONVPOOL_ISA_avx512)
+    case 3: return tile<P, 3>(e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1, grp, q0, nq, out);
+    case 4: return tile<P, 4>(e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1, grp, q0, nq, out);
+#endif
+    default: return;
+  }
+}
+
+template <int... Ps>
+void tile_pixels(int pixels, int vectors, const Engine& e, const float* image, const float* wg,
+                 const float* bias_g, const Chunk& chunk, int64_t i, int64_t j, int64_t s0,
+                 int64_t s1, int64_t t0, int64_t t1, int64_t grp, int64_t q0, int64_t nq,
+                 float* out) {
+  ((pixels == Ps ? tile_vectors<Ps>(vectors, e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1,
+                                    grp, q0, nq, out)
+                 : void()), ...);
+}
+
+// The packed weights a tile reads for one chunk of input channels: kept near 64 KiB so
+// that they stay in L2 while a task's rows of pixels pass over them.
+constexpr int64_t kChunkWeightFloats = 16384;
+// Output pixels per task: a few rows, whose partial sums stay in L2 between chunks.
+constexpr int64_t kTaskPixels = 256;
+
+// y = the engine's convolution of x with weights packed by pack_index(); bias packed
+// [group][cout_pad] or null. A task owns a block of rows of one image and one
+// block of output channels of one group, and runs the input channels in chunks, each
+// chunk over all of its rows: the chunk's weights are read from L2, not memory.
+void run_engine(const Engine& e, const float* x, const float* packed, const float* bias, float* y) {
+  const int64_t block = int64_t(kVectors) * V;
+  const int64_t c_out = e.c_out();
+  const int64_t kernel_plane = e.kh * e.kw;
+  const int64_t chunk_size = std::clamp<int64_t>(kChunkWeightFloats / (kernel_plane * block), 8,
+                                                 std::max<int64_t>(e.cin_g, 1));
+  const int64_t rows_per_task = std::clamp<int64_t>(kTaskPixels / std::max<int64_t>(e.out_w, 1), 1,
+                                                    std::max<int64_t>(e.out_h, 1));
+  const int64_t row_blocks = (e.out_h + rows_per_task - 1) / rows_per_task;
+  const int64_t q_blocks = (e.cout_g + block - 1) / block;
+  const int64_t tasks = e.batch * e.groups * q_blocks * row_blocks;
+  // Columns whose every tap lies inside the input: j * sx - left >= 0 and
+  // j * sx - left + (kw - 1) * dx <= in_w - 1.
+  const int64_t j_lo = std::clamp<int64_t>(ceil_div_signed(e.left, e.sx), 0, e.out_w);
+  const int64_t j_hi = std::clamp<int64_t>(
+      floor_div(e.in_w - 1 + e.left - (e.kw - 1) * e.dx, e.sx) + 1, j_lo, e.out_w);
+#pragma omp parallel for num_threads(threads_for(e.batch * e.out_h * e.out_w * c_out * e.cin_g * kernel_plane)) schedule(static)
+  for (int64_t task = 0; task < tasks; ++task) {
+    int64_t rest = task;
+    const int64_t rb = rest % row_blocks; rest /= row_blocks;
+    const int64_t qb = rest % q_blocks; rest /= q_blocks;
+    const int64_t grp = rest % e.groups;
+    const int64_t n = rest / e.groups;
+    const float* image = x + n * e.in_h * e.in_w * e.c_in();
+    const float* wg = packed + pack_index(e, grp, 0, 0, qb * block);
+    const float* bias_g = bias ? bias + grp * e.cout_pad : nullptr;
+    const int64_t q0 = qb * block, nq = std::min(block, e.cout_g - q0);
+    const int vectors = int((nq + V - 1) / V);
+    const int64_t i_first = rb * rows_per_task, i_last = std::min(e.out_h, i_first + rows_per_task);
+    for (int64_t p0 = 0; p0 < std::max<int64_t>(e.cin_g, 1); p0 += chunk_size) {
+      const Chunk chunk{p0, std::min(e.cin_g, p0 + chunk_size), p0 == 0};
+      for (int64_t i = i_first; i < i_last; ++i) {
+        float* out = y + (n * e.out_h + i) * e.out_w * c_out + grp * e.cout_g + q0;
+        int64_t s0, s1;
+        taps_inside(i, e.in_h, e.kh, e.sy, e.dy, e.top, s0, s1);
+        auto edge_pixel = [&](int64_t j) {
+          int64_t t0, t1;
+          taps_inside(j, e.in_w, e.kw, e.sx, e.dx, e.left, t0, t1);
+          tile_vectors<1>(vectors, e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1, grp, q0, nq,
+                          out + j * c_out);
+        };
+        for (int64_t j = 0; j < j_lo; ++j) edge_pixel(j);
+        int64_t j = j_lo;
+        for (; j + kPixels <= j_hi; j += kPixels)
+          tile_vectors<kPixels>(vectors, e, image, wg, bias_g, chunk, i, j, s0, s1, 0, e.kw, grp,
+                                q0, nq, out + j * c_out);
+        if (j < j_hi)  // the last few interior pixels in one narrower tile
+          tile_pixels<1, 2, 3, 4, 5>(int(j_hi - j), vectors, e, image, wg, bias_g, chunk, i, j, s0,
+                                     s1, 0, e.kw, grp, q0, nq, out + j * c_out);
+        for (j = std::max(j_hi, j_lo); j < e.out_w; ++j) edge_pixel(j);
+      }
+    }
+  }
+}
+
+int64_t padded_to_blocks(int64_t n) { return (n + kBlock - 1) / kBlock * kBlock; }
+
+}  // namespace
+
+void nhwc_blocked_forward(const Conv2dGeometry& g, const float* x, const float* w,
+                          const float* bias, float* y) {
+  const WindowAxis& R = g.rows;
+  const WindowAxis& C = g.cols;
+  const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
+  const Engine e{g.batch, g.groups, cin_g, cout_g, padded_to_blocks(cout_g),
+                 R.in_size, C.in_size, R.out_size, C.out_size,
+                 R.kernel, C.kernel, R.stride, C.stride, R.dilation, C.dilation,
+                 R.pad_before, C.pad_before};
+  const int64_t taps = g.kernel_plane();
+  Array<float> packed(size_t(g.groups * taps * cin_g * e.cout_pad));  // zero tails
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    for (int64_t q = 0; q < cout_g; ++q)
+      for (int64_t p = 0; p < cin_g; ++p)
+        for (int64_t k = 0; k < taps; ++k)
+          packed[size_t(pack_index(e, grp, k, p, q))] =
+              w[((grp * cout_g + q) * cin_g + p) * taps + k];
+  Array<float> packed_bias(bias ? size_t(g.groups * e.cout_pad) : 0);
+  if (bias)
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      for (int64_t q = 0; q < cout_g; ++q)
+        packed_bias[size_t(grp * e.cout_pad + q)] = bias[grp * cout_g + q];
+  run_engine(e, x, packed.data(), bias ? packed_bias.data() : nullptr, y);
+}
+
+// At stride 1, grad_x[iy, ix] = sum over taps of grad_y[iy + top - s * dy, ix + left - t * dx]
+// w[s, t]^T: a forward convolution of grad_y with the kernel flipped (s' = kh - 1 - s),
+// its channel roles exchanged, and padding before (kh - 1) * dy - top.
+void nhwc_blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                             float* grad_x) {
+  const WindowAxis& R = g.rows;
+  const WindowAxis& C = g.cols;
+  const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
+  const Engine e{g.batch, g.groups, cout_g, cin_g, padded_to_blocks(cin_g),
+                 R.out_size, C.out_size, R.in_size, C.in_size,
+                 R.kernel, C.kernel, 1, 1, R.dilation, C.dilation,
+                 (R.kernel - 1) * R.dilation - R.pad_before,
+                 (C.kernel - 1) * C.dilation - C.pad_before};
+  const int64_t taps = g.kernel_plane(), kh = R.kernel, kw = C.kernel;
+  Array<float> packed(size_t(g.groups * taps * cout_g * e.cout_pad));
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    for (int64_t q = 0; q < cout_g; ++q)
+      for (int64_t p = 0; p < cin_g; ++p)
+        for (int64_t s = 0; s < kh; ++s)
+          for (int64_t t = 0; t < kw; ++t) {
+            const int64_t flipped = (kh - 1 - s) * kw + (kw - 1 - t);
+            packed[size_t(pack_index(e, grp, flipped, q, p))] =
+                w[((grp * cout_g + q) * cin_g + p) * taps + s * kw + t];
+          }
+  run_engine(e, grad_y, packed.data(), nullptr, grad_x);
+}
+
+namespace {
+
+// Adds to acc (P rows of `block` floats: input channels p0 .. p0 + P - 1, output channels
+// q0 .. q0 + nq - 1 of group grp) the products of tap (s, t) over output rows
+// [i_begin, i_end) of image n: the tile stays in registers over the rows' pixels.
+template <int P, int B>
+void weight_tile(const Conv2dGeometry& g, const float* x, const float* grad_y, int64_t grp,
+                 int64_t s, int64_t t, int64_t p0, int64_t q0, int64_t nq, int64_t n,
+                 int64_t i_begin, int64_t i_end, float* acc_rows, int64_t block) {
+  const WindowAxis& R = g.rows;
+  const WindowAxis& C = g.cols;
+  const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
+  const int64_t c_in = g.in_channels, c_out = g.out_channels;
+  vec acc[P][B];
+  for (int pp = 0; pp < P; ++pp)
+    for (int b = 0; b < B; ++b) acc[pp][b] = load(acc_rows + pp * block + b * V);
+  const int64_t j0 = C.first_inside(t), j1 = C.last_inside(t);
+  const int64_t x_step = C.stride * c_in;
+  for (int64_t i = i_begin; i < i_end; ++i) {
+    const float* in = x + ((n * R.in_size + R.input_index(i, s)) * C.in_size +
+                           C.input_index(j0, t)) * c_in + grp * cin_g + p0;
+    const float* gy = grad_y + ((n * R.out_size + i) * C.out_size + j0) * c_out + grp * cout_g + q0;
+    for (int64_t j = j0; j < j1; ++j, in += x_step, gy += c_out) {
+      vec gv[B];
+      for (int b = 0; b < B; ++b)
+        gv[b] = (b + 1) * V <= nq ? load(gy + b * V) : load_first(gy + b * V, nq - b * V);
+      for (int pp = 0; pp < P; ++pp) {
+        const vec xv = broadcast(in[pp]);
+        for (int b = 0; b < B; ++b) acc[pp][b] += xv * gv[b];
+      }
+    }
+  }
+  for (int pp = 0; pp < P; ++pp)
+    for (int b = 0; b < B; ++b) store(acc_rows + pp * block + b * V, acc[pp][b]);
+}
+
+template <int P>
+void weight_tile_vectors(int vectors, const Conv2dGeometry& g, const float* x,
+                         const float* grad_y, int64_t grp, int64_t s, int64_t t, int64_t p0,
+                         int64_t q0, int64_t nq, int64_t n, int64_t i_begin, int64_t i_end,
+                         float* acc_rows, int64_t block) {
+  switch (vectors) {
+    case 1: return weight_tile<P, 1>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block);
+    case 2: return weight_tile<P, 2>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block);
+#if defined(CONVPOOL_ISA_avx512)
+    case 3: return weight_tile<P, 3>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block);
+    case 4: return weight_tile<P, 4>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block);
+#endif
+    default: return;
+  }
+}
+
+template <int... Ps>
+void weight_tile_any(int pixels, int vectors, const Conv2dGeometry& g, const float* x,
+                     const float* grad_y, int64_t grp, int64_t s, int64_t t, int64_t p0,
+                     int64_t q0, int64_t nq, int64_t n, int64_t i_begin, int64_t i_end,
+                     float* acc_rows, int64_t block) {
+  ((pixels == Ps ? weight_tile_vectors<Ps>(vectors, g, x, grad_y, grp, s, t, p0, q0, nq, n,
+                                           i_begin, i_end, acc_rows, block)
+                 : void()), ...);
+}
+
+// Output pixels per pass of the input-channel tiles: the chunk of grad_y they share stays
+// in L1/L2 while every tile of input channels reads it.
+constexpr int64_t kWeightChunkPixels = 128;
+
+}  // namespace
+
+// Each task owns one block of grad_w (a tap, a group and kVectors vectors of output
+// channels, every input channel) and walks the pixels in chunks of rows: for each chunk,
+// every tile of kPixels input channels adds that chunk's products to its partial sums
+// (held in the task's own slice of a buffer). The sums run in a fixed order with no
+// partial sums across threads: the same bits at any thread count.
+void nhwc_blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* grad_y,
+                              float* grad_w) {
+  const WindowAxis& R = g.rows;
+  const WindowAxis& C = g.cols;
+  const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
+  const int64_t block = int64_t(kVectors) * V;
+  const int64_t q_blocks = (cout_g + block - 1) / block;
+  const int64_t taps = g.kernel_plane();
+  const int64_t tasks = g.groups * taps * q_blocks;
+  Array<float> partial(size_t(tasks * cin_g * block));  // zeros
+#pragma omp parallel for num_threads(threads_for(g.batch * g.out_plane() * g.out_channels * cin_g * taps)) schedule(dynamic)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t qb = task % q_blocks, k = (task / q_blocks) % taps;
+    const int64_t grp = task / (q_blocks * taps);
+    const int64_t s = k / C.kernel, t = k % C.kernel;
+    const int64_t q0 = qb * block, nq = std::min(block, cout_g - q0);
+    const int vectors = int((nq + V - 1) / V);
+    float* acc = partial.data() + task * cin_g * block;
+    const int64_t i0 = R.first_inside(s), i1 = R.last_inside(s);
+    const int64_t cols = std::max<int64_t>(C.last_inside(t) - C.first_inside(t), 1);
+    const int64_t rows_per_chunk = std::max<int64_t>(kWeightChunkPixels / cols, 1);
+    for (int64_t n = 0; n < g.batch; ++n)
+      for (int64_t i = i0; i < i1; i += rows_per_chunk) {
+        const int64_t i_end = std::min(i1, i + rows_per_chunk);
+        for (int64_t p0 = 0; p0 < cin_g; p0 += kPixels) {
+          const int pixels = int(std::min<int64_t>(kPixels, cin_g - p0));
+          weight_tile_any<1, 2, 3, 4, 5, 6>(pixels, vectors, g, x, grad_y, grp, s, t, p0, q0, nq,
+                                            n, i, i_end, acc + p0 * block, block);
+        }
+      }
+  }
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t qb = task % q_blocks, k = (task / q_blocks) % taps;
+    const int64_t grp = task / (q_blocks * taps);
+    const int64_t q0 = qb * block, nq = std::min(block, cout_g - q0);
+    const float* acc = partial.data() + task * cin_g * block;
+    for (int64_t p = 0; p < cin_g; ++p)
+      for (int64_t l = 0; l < nq; ++l)
+        grad_w[((grp * cout_g + q0 + l) * cin_g + p) * taps + k] = acc[p * block + l];
+  }
+}
+
+}  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY

@@ -1,0 +1,513 @@
+// Pooling on channels-last (NHWC) arrays: windowed max and average pooling, global pooling
+// and pooling across channels, forward and gradients, with the semantics of pool2d.h.
+//
+// A pixel's channels are contiguous, so every loop here runs across channels: each window
+// tap is one contiguous load of C values combined into C running results (vectorised by
+// the compiler at the build's width), and no plane is ever gathered or transposed.
+// Windows are scanned tap by tap in row-major order, so the `replaces` rule gives the
+// first maximum (or the first NaN) exactly as the NCHW kernels do, and indices are the
+// same flat positions in each H*W plane.
+//
+// Work is divided by output rows (forward passes, which write disjoint rows) or by slices
+// of channels of one image (gradients that scatter into a whole plane, and the global
+// reductions): each item owns what it writes, so results never depend on the threads.
+//
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the registry
+// lines name both (registry/registry.cpp), in each operation's channels-last list.
+#include <cstdint>
+
+#include "common/geometry.h"
+#include "pool/pool2d.h"
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+namespace convpool {
+
+// Every channels-last case (the registry offers these kernels channels-last cases only).
+bool max_pool2d_forward_nhwc_supports(const PoolGeometry&, int) { return true; }
+bool max_pool2d_grad_input_nhwc_supports(const PoolGeometry&, int) { return true; }
+bool avg_pool2d_forward_nhwc_supports(const PoolGeometry&, int) { return true; }
+bool avg_pool2d_grad_input_nhwc_supports(const PoolGeometry&, int) { return true; }
+bool global_avg_pool2d_forward_nhwc_supports(const GlobalPoolShape&, int) { return true; }
+bool global_avg_pool2d_grad_input_nhwc_supports(const GlobalPoolShape&, int) { return true; }
+bool global_max_pool2d_forward_nhwc_supports(const GlobalPoolShape&, int) { return true; }
+bool global_max_pool2d_grad_input_nhwc_supports(const GlobalPoolShape&, int) { return true; }
+bool channel_pool_forward_nhwc_supports(const ChannelPoolShape&, int) { return true; }
+bool channel_pool_grad_input_nhwc_supports(const ChannelPoolShape&, int) { return true; }
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "common/threading.h"
+#include "pool/pool_common.h"
+
+namespace convpool::CONVPOOL_ISA {
+
+namespace {
+
+using pool::Divisors;
+using pool::max_propagating_nan;
+using pool::replaces;
+using pool::TapRange;
+
+// Most channels per work item of the passes that own whole planes: a slice's running
+// results (and a pixel's slice of the input) fit in L1 and on the stack.
+constexpr int64_t kChannelBlock = 256;
+// Fewest: a 64-byte cache line of float32, so that neighbouring slices rarely share one.
+constexpr int64_t kMinChannelBlock = 16;
+
+// Work items (image n, channels [c0, c1)): slices of kChannelBlock channels, narrowed
+// (down to kMinChannelBlock) until there are a few items per thread, so that a batch of
+// one image still keeps every thread busy.
+class ChannelSlices {
+ public:
+  ChannelSlices(int64_t batch, int64_t channels) : batch_(batch), channels_(channels) {
+    const int64_t wanted = 4 * static_cast<int64_t>(num_threads());
+    while (width_ > kMinChannelBlock && batch * slices(width_) < wanted) width_ /= 2;
+    per_image_ = slices(width_);
+  }
+  int64_t items() const { return batch_ * per_image_; }
+  void get(int64_t item, int64_t* n, int64_t* c0, int64_t* c1) const {
+    *n = item / per_image_;
+    *c0 = (item % per_image_) * width_;
+    *c1 = std::min(channels_, *c0 + width_);
+  }
+
+ private:
+  int64_t slices(int64_t width) const { return (channels_ + width - 1) / width; }
+
+  int64_t batch_;
+  int64_t channels_;
+  int64_t width_ = kChannelBlock;
+  int64_t per_image_ = 0;
+};
+
+int64_t batch_of(const PoolGeometry& g) { return g.channels > 0 ? g.planes / g.channels : 0; }
+
+// Output pixel (i, j) of one image `in` (H, W, C): y[c] (and idx[c]) for every channel.
+// A window without an input pixel (the Python layer refuses those) gives -inf and -1, as
+// in NCHW.
+template <typename T, bool WithIndices>
+void max_window(const PoolGeometry& g, const T* in, int64_t i, int64_t j, T* __restrict y,
+                int64_t* __restrict idx) {
+  const WindowAxis& R = g.rows;
+  const WindowAxis& Q = g.cols;
+  const int64_t C = g.channels, w = Q.in_size;
+  const TapRange rs = pool::taps_inside(R, i), ts = pool::taps_inside(Q, j);
+  if (rs.begin == rs.end || ts.begin == ts.end) {
+    for (int64_t c = 0; c < C; ++c) y[c] = -std::numeric_limits<T>::infinity();
+    if constexpr (WithIndices)
+      for (int64_t c = 0; c < C; ++c) idx[c] = -1;
+    return;
+  }
+  bool first = true;
+  for (int64_t s = rs.begin; s < rs.end; ++s) {
+    const int64_t r = R.input_index(i, s);
+    for (int64_t t = ts.begin; t < ts.end; ++t) {
+      const int64_t k = r * w + Q.input_index(j, t);
+      const T* __restrict px = in + k * C;
+      if (first) {  // the first tap inside the input holds every channel's maximum so far
+        for (int64_t c = 0; c < C; ++c) y[c] = px[c];
+        if constexpr (WithIndices)
+          for (int64_t c = 0; c < C; ++c) idx[c] = k;
+        first = false;
+        continue;
+      }
+      if constexpr (WithIndices) {
+        for (int64_t c = 0; c < C; ++c) {
+          const T v = px[c], m = y[c];
+          const bool take = replaces(v, m);
+          y[c] = take ? v : m;
+          idx[c] = take ? k : idx[c];
+        }
+      } else {
+        for (int64_t c = 0; c < C; ++c) y[c] = max_propagating_nan(px[c], y[c]);
+      }
+    }
+  }
+}
+
+template <typename T>
+void max_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
+  const int64_t batch = batch_of(g), C = g.channels;
+  const int64_t oh = g.rows.out_size, ow = g.cols.out_size;
+  const int64_t items = batch * oh;
+  const int64_t row_elements = g.cols.in_size * C * g.rows.kernel;  // read per output row
+#pragma omp parallel for num_threads(pool::threads_for(g.planes * g.in_plane())) \
+    schedule(dynamic, pool::chunk_for(row_elements))
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t n = item / oh, i = item % oh;
+    const T* in = x + n * g.in_plane() * C;
+    const int64_t row = (n * oh + i) * ow * C;  // output pixel (n, i, 0)
+    for (int64_t j = 0; j < ow; ++j) {
+      if (indices)
+        max_window<T, true>(g, in, i, j, y + row + j * C, indices + row + j * C);
+      else
+        max_window<T, false>(g, in, i, j, y + row + j * C, nullptr);
+    }
+  }
+}
+
+// Each item zeroes its slice of one image's gradient and adds the slice's output
+// gradients in output order: deterministic, without atomics.
+template <typename T>
+bool max_grad_input(const PoolGeometry& g, const T* grad_y, const int64_t* indices, T* grad_x) {
+  const int64_t C = g.channels, in_plane = g.in_plane(), out_plane = g.out_plane();
+  const ChannelSlices work(batch_of(g), C);
+  bool in_range = true;
+#pragma omp parallel for num_threads(pool::threads_for(g.planes * in_plane)) \
+    schedule(dynamic, 1) reduction(&& : in_range)
+  for (int64_t item = 0; item < work.items(); ++item) {
+    int64_t n, c0, c1;
+    work.get(item, &n, &c0, &c1);
+    T* gx = grad_x + n * in_plane * C;
+    for (int64_t k = 0; k < in_plane; ++k)
+      for (int64_t c = c0; c < c1; ++c) gx[k * C + c] = T(0);
+    const int64_t* idx = indices + n * out_plane * C;
+    const T* gy = grad_y + n * out_plane * C;
+    for (int64_t k = 0; k < out_plane; ++k) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const int64_t target = idx[k * C + c];
+        if (target < 0 || target >= in_plane) {
+          in_range = false;
+          continue;
+        }
+        gx[target * C + c] += gy[k * C + c];
+      }
+    }
+  }
+  return in_range;
+}
+
+template <typename T>
+void avg_forward(const PoolGeometry& g, const AvgPoolDivisor& d, const T* x, T* y) {
+  if (g.planes == 0) return;  // the divisors alone would cost O(H + W)
+  const Divisors<T> divisors(g, d);
+  const WindowAxis& R = g.rows;
+  const WindowAxis& Q = g.cols;
+  const int64_t batch = batch_of(g), C = g.channels, w = Q.in_size;
+  const int64_t oh = R.out_size, ow = Q.out_size;
+  const int64_t items = batch * oh;
+  const int64_t row_elements = w * C * R.kernel;
+#pragma omp parallel for num_threads(pool::threads_for(g.planes * g.in_plane())) \
+    schedule(dynamic, pool::chunk_for(row_elements))
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t n = item / oh, i = item % oh;
+    const T* in = x + n * g.in_plane() * C;
+    const TapRange rs = pool::taps_inside(R, i);
+    const T row_div = divisors.row(i);
+    for (int64_t j = 0; j < ow; ++j) {
+      T* __restrict out = y + ((n * oh + i) * ow + j) * C;
+      for (int64_t c = 0; c < C; ++c) out[c] = T(0);
+      const TapRange ts = pool::taps_inside(Q, j);
+      for (int64_t s = rs.begin; s < rs.end; ++s) {
+        const int64_t r = R.input_index(i, s);
+        for (int64_t t = ts.begin; t < ts.end; ++t) {
+          const T* __restrict px = in + (r * w + Q.input_index(j, t)) * C;
+          for (int64_t c = 0; c < C; ++c) out[c] += px[c];
+        }
+      }
+      const T divisor = row_div * divisors.cols()[j];
+      for (int64_t c = 0; c < C; ++c) out[c] /= divisor;
+    }
+  }
+}
+
+// Each item zeroes its slice of one image's gradient, then spreads every output gradient
+// (divided by its window's divisor) over the window's input pixels, in output order.
+template <typename T>
+void avg_grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* grad_y, T* grad_x) {
+  if (g.planes == 0) return;
+  const Divisors<T> divisors(g, d);
+  const WindowAxis& R = g.rows;
+  const WindowAxis& Q = g.cols;
+  const int64_t C = g.channels, w = Q.in_size, in_plane = g.in_plane();
+  const int64_t oh = R.out_size, ow = Q.out_size;
+  const ChannelSlices work(batch_of(g), C);
+#pragma omp parallel for num_threads(pool::threads_for(g.planes * in_plane)) schedule(dynamic, 1)
+  for (int64_t item = 0; item < work.items(); ++item) {
+    int64_t n, c0, c1;
+    work.get(item, &n, &c0, &c1);
+    const int64_t width = c1 - c0;
+    T* gx = grad_x + n * in_plane * C + c0;
+    for (int64_t k = 0; k < in_plane; ++k)
+      for (int64_t c = 0; c < width; ++c) gx[k * C + c] = T(0);
+    T scaled[kChannelBlock];
+    for (int64_t i = 0; i < oh; ++i) {
+      const TapRange rs = pool::taps_inside(R, i);
+      const T row_div = divisors.row(i);
+      for (int64_t j = 0; j < ow; ++j) {
+        const T* gy = grad_y + ((n * oh + i) * ow + j) * C + c0;
+        const T divisor = row_div * divisors.cols()[j];
+        for (int64_t c = 0; c < width; ++c) scaled[c] = gy[c] / divisor;
+        const TapRange ts = pool::taps_inside(Q, j);
+        for (int64_t s = rs.begin; s < rs.end; ++s) {
+          const int64_t r = R.input_index(i, s);
+          for (int64_t t = ts.begin; t < ts.end; ++t) {
+            T* __restrict px = gx + (r * w + Q.input_index(j, t)) * C;
+            for (int64_t c = 0; c < width; ++c) px[c] += scaled[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+int64_t batch_of(const GlobalPoolShape& s) { return s.channels > 0 ? s.planes / s.channels : 0; }
+
+// Channel sums in double (float32 planes of millions of pixels keep their accuracy).
+template <typename T>
+void global_avg_forward(const GlobalPoolShape& s, const T* x, T* y) {
+  const int64_t C = s.channels, plane = s.plane_size;
+  const ChannelSlices work(batch_of(s), C);
+#pragma omp parallel for num_threads(pool::threads_for(s.planes * plane)) schedule(dynamic, 1)
+  for (int64_t item = 0; item < work.items(); ++item) {
+    int64_t n, c0, c1;
+    work.get(item, &n, &c0, &c1);
+    const int64_t width = c1 - c0;
+    double sum[kChannelBlock];
+    for (int64_t c = 0; c < width; ++c) sum[c] = 0.0;
+    const T* in = x + n * plane * C + c0;
+    for (int64_t p = 0; p < plane; ++p) {
+      const T* __restrict px = in + p * C;
+      for (int64_t c = 0; c < width; ++c) sum[c] += static_cast<double>(px[c]);
+    }
+    for (int64_t c = 0; c < width; ++c)
+      y[n * C + c0 + c] = static_cast<T>(sum[c] / static_cast<double>(plane));
+  }
+}
+
+template <typename T>
+void global_avg_grad_input(const GlobalPoolShape& s, const T* grad_y, T* grad_x) {
+  const int64_t C = s.channels, plane = s.plane_size, batch = batch_of(s);
+  constexpr int64_t pixels = 1024;  // per work item
+  const int64_t pieces = (plane + pixels - 1) / pixels;
+#pragma omp parallel for num_threads(pool::threads_for(s.planes * plane)) \
+    schedule(dynamic, pool::chunk_for(pixels * C))
+  for (int64_t item = 0; item < batch * pieces; ++item) {
+    const int64_t n = item / pieces, p0 = (item % pieces) * pixels;
+    const int64_t p1 = std::min(plane, p0 + pixels);
+    T share[kChannelBlock];
+    for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) {
+      const int64_t width = std::min(kChannelBlock, C - c0);
+      for (int64_t c = 0; c < width; ++c) share[c] = grad_y[n * C + c0 + c] / static_cast<T>(plane);
+      for (int64_t p = p0; p < p1; ++p) {
+        T* __restrict gx = grad_x + (n * plane + p) * C + c0;
+        for (int64_t c = 0; c < width; ++c) gx[c] = share[c];
+      }
+    }
+  }
+}
+
+// The position of each channel's first maximum (first NaN) in one image's slice.
+template <typename T>
+void slice_argmax(const T* in, int64_t plane, int64_t C, int64_t width, T* __restrict best,
+                  int64_t* __restrict at) {
+  for (int64_t c = 0; c < width; ++c) {
+    best[c] = in[c];
+    at[c] = 0;
+  }
+  for (int64_t p = 1; p < plane; ++p) {
+    const T* __restrict px = in + p * C;
+    for (int64_t c = 0; c < width; ++c) {
+      const T v = px[c], m = best[c];
+      const bool take = replaces(v, m);
+      best[c] = take ? v : m;
+      at[c] = take ? p : at[c];
+    }
+  }
+}
+
+template <typename T>
+void global_max_forward(const GlobalPoolShape& s, const T* x, T* y, int64_t* indices) {
+  const int64_t C = s.channels, plane = s.plane_size;
+  const ChannelSlices work(batch_of(s), C);
+#pragma omp parallel for num_threads(pool::threads_for(s.planes * plane)) schedule(dynamic, 1)
+  for (int64_t item = 0; item < work.items(); ++item) {
+    int64_t n, c0, c1;
+    work.get(item, &n, &c0, &c1);
+    T best[kChannelBlock];
+    int64_t at[kChannelBlock];
+    slice_argmax(x + n * plane * C + c0, plane, C, c1 - c0, best, at);
+    for (int64_t c = 0; c < c1 - c0; ++c) {
+      y[n * C + c0 + c] = best[c];
+      if (indices) indices[n * C + c0 + c] = at[c];
+    }
+  }
+}
+
+template <typename T>
+void global_max_grad_input(const GlobalPoolShape& s, const T* grad_y, const T* x, T* grad_x) {
+  const int64_t C = s.channels, plane = s.plane_size;
+  const ChannelSlices work(batch_of(s), C);
+#pragma omp parallel for num_threads(pool::threads_for(s.planes * plane)) schedule(dynamic, 1)
+  for (int64_t item = 0; item < work.items(); ++item) {
+    int64_t n, c0, c1;
+    work.get(item, &n, &c0, &c1);
+    const int64_t width = c1 - c0;
+    T best[kChannelBlock];
+    int64_t at[kChannelBlock];
+    slice_argmax(x + n * plane * C + c0, plane, C, width, best, at);
+    T* gx = grad_x + n * plane * C + c0;
+    for (int64_t p = 0; p < plane; ++p)
+      for (int64_t c = 0; c < width; ++c) gx[p * C + c] = T(0);
+    for (int64_t c = 0; c < width; ++c) gx[at[c] * C + c] = grad_y[n * C + c0 + c];
+  }
+}
+
+// Pooling across channels, pixel by pixel: x (batch * plane_size, channels) ->
+// y (batch * plane_size, channels / group).
+constexpr int64_t kPixels = 256;  // pixels per work item
+
+template <typename T>
+void channel_forward(const ChannelPoolShape& s, ChannelPoolMode mode, const T* x, T* y) {
+  const int64_t pixels = s.batch * s.plane_size, C = s.channels, G = s.group;
+  const int64_t Q = s.out_channels();
+  const int64_t items = (pixels + kPixels - 1) / kPixels;
+#pragma omp parallel for num_threads(pool::threads_for(pixels * C)) \
+    schedule(dynamic, pool::chunk_for(kPixels * C))
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t p1 = std::min(pixels, (item + 1) * kPixels);
+    for (int64_t p = item * kPixels; p < p1; ++p) {
+      const T* __restrict in = x + p * C;
+      T* __restrict out = y + p * Q;
+      for (int64_t q = 0; q < Q; ++q) out[q] = in[q * G];
+      for (int64_t k = 1; k < G; ++k) {
+        if (mode == ChannelPoolMode::max) {
+          for (int64_t q = 0; q < Q; ++q) out[q] = max_propagating_nan(in[q * G + k], out[q]);
+        } else {
+          for (int64_t q = 0; q < Q; ++q) out[q] += in[q * G + k];
+        }
+      }
+      if (mode == ChannelPoolMode::avg) {
+        const T group = static_cast<T>(G);
+        for (int64_t q = 0; q < Q; ++q) out[q] /= group;
+      }
+    }
+  }
+}
+
+template <typename T>
+void channel_grad_input(const ChannelPoolShape& s, ChannelPoolMode mode, const T* grad_y,
+                        const T* x, T* grad_x) {
+  const int64_t pixels = s.batch * s.plane_size, C = s.channels, G = s.group;
+  const int64_t Q = s.out_channels();
+  const int64_t items = (pixels + kPixels - 1) / kPixels;
+#pragma omp parallel for num_threads(pool::threads_for(pixels * C)) \
+    schedule(dynamic, pool::chunk_for(kPixels * C))
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t p1 = std::min(pixels, (item + 1) * kPixels);
+    for (int64_t p = item * kPixels; p < p1; ++p) {
+      const T* __restrict gy = grad_y + p * Q;
+      T* __restrict gx = grad_x + p * C;
+      if (mode == ChannelPoolMode::avg) {
+        const T group = static_cast<T>(G);
+        for (int64_t q = 0; q < Q; ++q)
+          for (int64_t k = 0; k < G; ++k) gx[q * G + k] = gy[q] / group;
+        continue;
+      }
+      const T* __restrict in = x + p * C;
+      for (int64_t q = 0; q < Q; ++q) {
+        // The winning channel of the group: the first maximum, or the first NaN.
+        T best = in[q * G];
+        int64_t winner = 0;
+        for (int64_t k = 1; k < G; ++k) {
+          if (replaces(in[q * G + k], best)) {
+            best = in[q * G + k];
+            winner = k;
+          }
+        }
+        for (int64_t k = 0; k < G; ++k) gx[q * G + k] = k == winner ? gy[q] : T(0);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void max_pool2d_forward_nhwc(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
+  max_forward(g, x, y, indices);
+}
+
+template <typename T>
+bool max_pool2d_grad_input_nhwc(const PoolGeometry& g, const T* grad_y, const int64_t* indices,
+                                T* grad_x) {
+  return max_grad_input(g, grad_y, indices, grad_x);
+}
+
+template <typename T>
+void avg_pool2d_forward_nhwc(const PoolGeometry& g, const AvgPoolDivisor& d, const T* x, T* y) {
+  avg_forward(g, d, x, y);
+}
+
+template <typename T>
+void avg_pool2d_grad_input_nhwc(const PoolGeometry& g, const AvgPoolDivisor& d, const T* grad_y,
+                                T* grad_x) {
+  avg_grad_input(g, d, grad_y, grad_x);
+}
+
+template <typename T>
+void global_avg_pool2d_forward_nhwc(const GlobalPoolShape& s, const T* x, T* y) {
+  global_avg_forward(s, x, y);
+}
+
+template <typename T>
+void global_avg_pool2d_grad_input_nhwc(const GlobalPoolShape& s, const T* grad_y, T* grad_x) {
+  global_avg_grad_input(s, grad_y, grad_x);
+}
+
+template <typename T>
+void global_max_pool2d_forward_nhwc(const GlobalPoolShape& s, const T* x, T* y,
+                                    int64_t* indices) {
+  global_max_forward(s, x, y, indices);
+}
+
+template <typename T>
+void global_max_pool2d_grad_input_nhwc(const GlobalPoolShape& s, const T* grad_y, const T* x,
+                                       T* grad_x) {
+  global_max_grad_input(s, grad_y, x, grad_x);
+}
+
+template <typename T>
+void channel_pool_forward_nhwc(const ChannelPoolShape& s, ChannelPoolMode mode, const T* x,
+                               T* y) {
+  channel_forward(s, mode, x, y);
+}
+
+template <typename T>
+void channel_pool_grad_input_nhwc(const ChannelPoolShape& s, ChannelPoolMode mode,
+                                  const T* grad_y, const T* x, T* grad_x) {
+  channel_grad_input(s, mode, grad_y, x, grad_x);
+}
+
+#define CONVPOOL_INSTANTIATE(T)                                                                   \
+  template void max_pool2d_forward_nhwc<T>(const PoolGeometry&, const T*, T*, int64_t*);          \
+  template bool max_pool2d_grad_input_nhwc<T>(const PoolGeometry&, const T*, const int64_t*, T*); \
+  template void avg_pool2d_forward_nhwc<T>(const PoolGeometry&, const AvgPoolDivisor&, const T*,  \
+                                           T*);                                                   \
+  template void avg_pool2d_grad_input_nhwc<T>(const PoolGeometry&, const AvgPoolDivisor&,         \
+                                              const T*, T*);                                      \
+  template void global_avg_pool2d_forward_nhwc<T>(const GlobalPoolShape&, const T*, T*);          \
+  template void global_avg_pool2d_grad_input_nhwc<T>(const GlobalPoolShape&, const T*, T*);       \
+  template void global_max_pool2d_forward_nhwc<T>(const GlobalPoolShape&, const T*, T*,           \
+                                                  int64_t*);                                      \
+  template void global_max_pool2d_grad_input_nhwc<T>(const GlobalPoolShape&, const T*, const T*,  \
+                                                     T*);                                         \
+  template void channel_pool_forward_nhwc<T>(const ChannelPoolShape&, ChannelPoolMode, const T*,  \
+                                             T*);                                                 \
+  template void channel_pool_grad_input_nhwc<T>(const ChannelPoolShape&, ChannelPoolMode,         \
+                                                const T*, const T*, T*);
+CONVPOOL_INSTANTIATE(float)
+CONVPOOL_INSTANTIATE(double)
+#undef CONVPOOL_INSTANTIATE
+
+}  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY
