@@ -53,10 +53,10 @@ def _problem(op: object, args: tuple, kwargs: dict):
     return geometry, dtype.itemsize == 8, bound.arguments
 
 
-def _fft_operands(op: str, arguments: dict) -> list[np.ndarray] | None:
+def _fft_operands(op: str, geometry, arguments: dict) -> list[np.ndarray] | None:
     """The operands the FFT path would check (it serves the convolution passes), or None."""
-    if op not in conv_fft.OPERANDS:
-        return None
+    if op not in conv_fft.OPERANDS or geometry.channels_last:
+        return None  # the channels-last calls run their own kernels
     return [np.asarray(arguments[name]) for name in conv_fft.OPERANDS[op]]
 
 
@@ -69,7 +69,7 @@ def implementation(op: str, *args, **kwargs) -> str:
     ``"winograd"`` for a 3x3 float32 layer with 16 or more channels each way.
     """
     geometry, float64, arguments = _problem(op, args, kwargs)
-    operands = _fft_operands(op, arguments)
+    operands = _fft_operands(op, geometry, arguments)
     if operands is not None and conv_fft.runs(op, geometry, float64, operands):
         return conv_fft.NAME
     return _core.chosen_implementation(op, float64, geometry)
@@ -82,7 +82,7 @@ def implementations(op: str, *args: object, **kwargs: object) -> list[str]:
     last when it supports the call but the compiled kernels are expected to be faster."""
     geometry, float64, arguments = _problem(op, args, kwargs)
     names = list(_core.supporting_implementations(op, float64, geometry))
-    operands = _fft_operands(op, arguments)
+    operands = _fft_operands(op, geometry, arguments)
     if operands is not None and conv_fft.supports(op, geometry, float64, operands):
         first = conv_fft.cheaper(op, geometry)
         names = [conv_fft.NAME, *names] if first else [*names, conv_fft.NAME]
