@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _buffers, _core, conv_fft
+from . import _buffers, _core, python_kernels
 from ._args import as_array, check_shape_tuple, computed_into, contiguous, output_array
 from .dtypes import half_precision
 from .geometry import ConvGeometry, as_4d, check_index_range, compute_dtype, conv_geometry
@@ -80,11 +80,11 @@ def _conv2d_grad_weight_arguments(x, grad_output, weight_shape, stride, padding,
     return x, grad_output, weight_shape, setup, compute_dtype(x, grad_output)
 
 
-def _kernels(op: str, compiled, fft, setup: ConvGeometry, dtype: np.dtype, *operands):
-    """The compiled kernel of pass ``op``, or the FFT path's when it runs this call
-    (:func:`convpool.conv_fft.runs`: large kernels at stride 1, finite operands)."""
-    float64 = dtype.itemsize == 8
-    return fft if conv_fft.runs_setup(op, setup, float64, operands) else compiled
+def _kernels(op: str, compiled, setup: ConvGeometry, dtype: np.dtype, *operands):
+    """The compiled kernel of pass ``op``, or a Python implementation's when one runs
+    this call (:mod:`convpool.python_kernels`: low-rank kernels, large kernels)."""
+    chosen = python_kernels.kernel(op, setup, dtype.itemsize == 8, operands)
+    return compiled if chosen is None else chosen
 
 
 def _conv2d_problem(*args):
@@ -134,8 +134,7 @@ def conv2d(
     """
     x, weight, b, result, setup, dtype = _conv2d_arguments(
         x, weight, bias, stride, padding, dilation, groups, padding_mode, out)
-    forward = _kernels("conv2d", _core.conv2d_forward, conv_fft.conv2d_forward, setup, dtype,
-                       x, weight)
+    forward = _kernels("conv2d", _core.conv2d_forward, setup, dtype, x, weight)
     x4 = _as_kernel_array(x, dtype, setup.input_shape)
     w4 = _as_kernel_array(weight, dtype, setup.weight_shape)
     if result is None:  # the common case: a new array, in the kernel's 4-D shape
@@ -173,8 +172,8 @@ def conv2d_grad_input(
         grad_output, weight, input_shape, stride, padding, dilation, groups, padding_mode)
     gy4 = _as_kernel_array(grad_output, dtype, setup.output_shape)
     w4 = _as_kernel_array(weight, dtype, setup.weight_shape)
-    grad_input = _kernels("conv2d_grad_input", _core.conv2d_grad_input,
-                          conv_fft.conv2d_grad_input, setup, dtype, grad_output, weight)
+    grad_input = _kernels("conv2d_grad_input", _core.conv2d_grad_input, setup, dtype,
+                          grad_output, weight)
     return computed_into(
         out, input_shape, dtype, (grad_output, weight),
         lambda target: grad_input(gy4, w4, target, setup.kernel_geometry),
@@ -202,8 +201,8 @@ def conv2d_grad_weight(
         x, grad_output, weight_shape, stride, padding, dilation, groups, padding_mode)
     x4 = _as_kernel_array(x, dtype, setup.input_shape)
     gy4 = _as_kernel_array(grad_output, dtype, setup.output_shape)
-    grad_weight = _kernels("conv2d_grad_weight", _core.conv2d_grad_weight,
-                           conv_fft.conv2d_grad_weight, setup, dtype, x, grad_output)
+    grad_weight = _kernels("conv2d_grad_weight", _core.conv2d_grad_weight, setup, dtype,
+                           x, grad_output)
     return computed_into(
         out, weight_shape, dtype, (x, grad_output),
         lambda target: grad_weight(x4, gy4, target, setup.kernel_geometry),

@@ -1,0 +1,347 @@
+"""Low-rank (separable) kernels as pairs of 1-D passes on the compiled kernels.
+
+A Python layer in front of the compiled registry, for the forward pass of convolutions
+where each output plane reads one input plane (``C_in / groups == 1``: picture filters,
+depthwise layers). Many picture kernels have a low numerical rank ``r``: Gaussian, box,
+Sobel and Scharr kernels are outer products (rank 1), a difference of Gaussians or a
+Laplacian of Gaussian is rank 2. A rank-``r`` kernel ``k = sum_t c_t row_t^T`` is ``r``
+pairs of 1-D correlations, ``r (kh + kw)`` multiply-adds per output instead of
+``kh kw``.
+
+- **Rank.** Each ``(kh, kw)`` kernel's SVD in float64 (``numpy.linalg.svd``); a kernel
+  keeps the fewest terms whose dropped part has a Frobenius norm at most ``TOLERANCE`` of
+  the kernel's: one unit of the compute dtype's rounding (2**-23 for float32, a few units
+  for float64), no more than rounding the kernel's own entries to the dtype changes it. A
+  float32 Gaussian (a float64 outer product rounded to float32) is rank 1 by this test;
+  its second singular value is ~1.5e-8 of the first. All kernels of a call run with the
+  largest rank among them (a smaller one's extra terms are simply its next ones).
+- **Passes.** A column pass ``(kh x 1)`` and a row pass ``(1 x kw)`` per term, each a
+  call of ``_core.conv2d_forward`` (the registry picks its kernel: ``plane`` for a float32
+  pass at column stride 1, the direct loops for float64). The call's stride, dilation and
+  zero padding are split by axis: the column pass takes the row axis's, the row pass the
+  column axis's, so any geometry the compiled kernels take (a column dilation by the
+  channel count for a channels-last picture included) runs unchanged. The order (columns
+  or rows first) is the one with fewer multiply-adds whose intermediate fits the bound.
+- **Memory.** The intermediate plane stack, plus an accumulator of the output's size
+  when ``r > 1``, must fit within the operands' size (input plus output); otherwise the
+  compiled kernels serve the call.
+- **Non-finite operands.** Only finite operands far from overflow take this path: a NaN
+  or inf goes to the direct kernels, which place it exactly (a zero factor times inf in
+  an intermediate would make NaN where the direct sum has inf).
+
+:func:`runs` is what :mod:`convpool.python_kernels` asks; tests force the path through
+it (``tests/conftest.py``'s ``forced_implementation``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _core, conv_fft
+from .conv_fft import Problem
+
+NAME = "separable"
+
+OPERANDS: dict[str, tuple[str, str]] = {"conv2d": ("x", "weight")}
+
+# The dropped part of a kernel, relative to its Frobenius norm: one rounding unit of
+# float32; a few of float64 (numpy's SVD of an exactly rank-1 float64 kernel leaves
+# ~1e-16 of the first singular value in the others).
+TOLERANCE = {False: 2.0 ** -23, True: 2.0 ** -49}
+
+# Seconds per multiply-add of a 1-D pass relative to one of the 2-D direct loops, and
+# the Python layer's cost per call and per pass (an intermediate plane's allocation and
+# traffic, two compiled calls): measured on the 2-core AVX-512 Xeon (docs/separable.md).
+PASS_MAC_COST = 1.6
+CALL_SECONDS = 60e-6
+PASS_SECONDS = 20e-6
+
+_forced: set[str] = set()
+_runs: dict[str, int] = dict.fromkeys(OPERANDS, 0)
+_lock = threading.Lock()
+
+
+def force(op: str, on: bool) -> None:
+    """Force (``on``) or stop forcing the separable path for operation ``op``: a forced
+    call it does not support raises ValueError, as a forced compiled implementation does."""
+    if op not in OPERANDS:
+        raise ValueError(f"op: expected one of {tuple(OPERANDS)}, got {op!r}")
+    if on:
+        _forced.add(op)
+    else:
+        _forced.discard(op)
+
+
+def forced(op: str) -> bool:
+    """Whether the separable path is forced for ``op``."""
+    return op in _forced
+
+
+def run_count(op: str) -> int:
+    """How many calls of ``op`` ran the separable path since the module loaded."""
+    return _runs[op]
+
+
+# --- the factors -----------------------------------------------------------------------
+
+class Factors(NamedTuple):
+    """The kernels as ``rank`` terms: ``columns[t]`` of shape ``(C_out, 1, kh, 1)`` and
+    ``rows[t]`` of shape ``(C_out, 1, 1, kw)`` in the compute dtype, ``sum_t columns[t]
+    * rows[t] ~= weight``; ``reach`` bounds ``|pass outputs| / max |x|`` over the terms."""
+
+    rank: int
+    columns: tuple[np.ndarray, ...]
+    rows: tuple[np.ndarray, ...]
+    reach: float
+
+
+_FACTORS_CACHE_SIZE = 16
+_factor_cache: OrderedDict[tuple, Factors] = OrderedDict()
+
+
+def _factorise(kernels: np.ndarray, float64: bool) -> Factors:
+    """The low-rank terms of the ``(C_out, kh, kw)`` kernels (in the compute dtype)."""
+    c_out, kh, kw = kernels.shape
+    dtype = np.float64 if float64 else np.float32
+    u, s, vt = np.linalg.svd(kernels.astype(np.float64))
+    # tails[:, r]: the Frobenius norm of what dropping all but r terms leaves out
+    tails = np.sqrt(np.cumsum((s * s)[:, ::-1], axis=1)[:, ::-1])
+    tails = np.concatenate([tails, np.zeros((c_out, 1))], axis=1)
+    kept = tails <= TOLERANCE[float64] * tails[:, :1]
+    rank = max(int(np.argmax(kept, axis=1).max(initial=1)), 1)
+    root = np.sqrt(s[:, :rank])
+    columns = (u[:, :, :rank] * root[:, None, :]).astype(dtype)  # (C_out, kh, r)
+    rows = (vt[:, :rank, :] * root[:, :, None]).astype(dtype)  # (C_out, r, kw)
+    reach = float(rank * np.abs(columns).sum(axis=1).max(initial=0)
+                  * max(1.0, float(np.abs(rows).sum(axis=2).max(initial=0))))
+    return Factors(
+        rank,
+        tuple(np.ascontiguousarray(columns[:, :, t]).reshape(c_out, 1, kh, 1)
+              for t in range(rank)),
+        tuple(np.ascontiguousarray(rows[:, t, :]).reshape(c_out, 1, 1, kw)
+              for t in range(rank)),
+        reach)
+
+
+def factors(weight: np.ndarray, float64: bool) -> Factors:
+    """The kernels' low-rank terms; the last few weights' are kept (the choice and the
+    call both ask, and a filter is often applied to many pictures)."""
+    kernels = np.ascontiguousarray(weight, np.float64 if float64 else np.float32)
+    key = (float64, kernels.shape, kernels.tobytes())
+    with _lock:
+        found = _factor_cache.get(key)
+        if found is not None:
+            _factor_cache.move_to_end(key)
+            return found
+    found = _factorise(kernels.reshape(-1, *kernels.shape[-2:]), float64)
+    with _lock:
+        _factor_cache[key] = found
+        while len(_factor_cache) > _FACTORS_CACHE_SIZE:
+            _factor_cache.popitem(last=False)
+    return found
+
+
+# --- geometry, cost and choice -------------------------------------------------------------
+
+class Order(NamedTuple):
+    """Which 1-D pass runs first, its multiply-adds and its intermediate's elements."""
+
+    columns_first: bool
+    macs: int  # of one term
+    intermediate: int
+
+
+def _orders(g: Problem) -> list[Order]:
+    n, c_out = g.batch, g.out_channels
+    h, oh, kh = g.rows.in_size, g.rows.out_size, g.rows.kernel
+    w, ow, kw = g.cols.in_size, g.cols.out_size, g.cols.kernel
+    return [Order(True, n * c_out * (oh * w * kh + oh * ow * kw), n * c_out * oh * w),
+            Order(False, n * c_out * (h * ow * kw + oh * ow * kh), n * c_out * h * ow)]
+
+
+def _order(g: Problem, rank: int) -> Order | None:
+    """The cheaper order whose scratch (intermediate, and an accumulator when ``rank >
+    1``) fits within the input's and output's size; None if neither does."""
+    operands = (g.batch * g.in_channels * g.rows.in_size * g.cols.in_size
+                + g.batch * g.out_channels * g.rows.out_size * g.cols.out_size)
+    accumulator = 0 if rank == 1 else g.batch * g.out_channels * g.rows.out_size * g.cols.out_size
+    fitting = [o for o in _orders(g) if o.intermediate + accumulator <= operands]
+    return min(fitting, key=lambda o: o.macs, default=None)
+
+
+def _direct_macs(g: Problem) -> int:
+    return (g.batch * g.out_channels * g.rows.out_size * g.cols.out_size
+            * g.rows.kernel * g.cols.kernel)
+
+
+def _unsupported_geometry(g: Problem) -> str | None:
+    if not g.zero_padded:
+        return ("a non-zero padding mode: the separable path serves zero padding (the "
+                "compiled kernels read the modes)")
+    if g.in_channels != g.groups:
+        return (f"C_in / groups = {g.in_channels // g.groups}: the separable path serves "
+                "one input channel per output plane")
+    return None
+
+
+def _unsupported_rank(g: Problem, rank: int) -> str | None:
+    kh, kw = g.rows.kernel, g.cols.kernel
+    if rank * (kh + kw) >= kh * kw:
+        return (f"the {kh}x{kw} kernels have rank {rank}: {rank} pairs of 1-D passes take "
+                f"no fewer multiply-adds than the direct sum")
+    if _order(g, rank) is None:
+        return "the intermediate planes would exceed the operands' size"
+    return None
+
+
+def _within_range(x: np.ndarray, f: Factors, float64: bool) -> bool:
+    """Finite, and far enough from overflow that neither the passes nor the direct sum
+    can reach inf (so both give the same finite values)."""
+    if x.size == 0:
+        return True
+    low, high = float(np.min(x)), float(np.max(x))  # NaN if any is NaN
+    largest = max(-low, high)
+    limit = float(np.finfo(np.float64 if float64 else np.float32).max) / 16
+    return largest == largest and largest * max(f.reach, 1.0) <= limit
+
+
+def _operands(g: Problem, float64: bool,
+              operands: Sequence) -> tuple[np.ndarray, Factors | None]:
+    """The input, and the kernels' factors (None for a weight holding NaN or inf)."""
+    x, weight = (np.asarray(a) for a in operands)
+    kernels = weight.reshape(g.out_channels, g.rows.kernel, g.cols.kernel)
+    if not np.isfinite(kernels).all():
+        return x, None
+    return x, factors(kernels, float64)
+
+
+NON_FINITE = ("an operand holds NaN, inf or values near overflow: the direct kernels place "
+              "non-finite values exactly")
+
+
+def unsupported(op: str, g, float64: bool, operands: Sequence) -> str | None:
+    """Why the separable path cannot serve this call, or None when it can."""
+    g = conv_fft._problem(g)
+    reason = _unsupported_geometry(g)
+    if reason is not None:
+        return reason
+    if any(np.asarray(a).dtype.kind == "c" for a in operands):
+        return "complex operands"
+    x, f = _operands(g, float64, operands)
+    if f is None:
+        return NON_FINITE
+    reason = _unsupported_rank(g, f.rank)
+    if reason is None and not _within_range(x, f, float64):
+        reason = NON_FINITE
+    return reason
+
+
+def supports(op: str, g, float64: bool, operands: Sequence) -> bool:
+    """Whether the separable path can run this call."""
+    return op in OPERANDS and unsupported(op, g, float64, operands) is None
+
+
+def _worth_a_look(g: Problem) -> bool:
+    """Whether even a rank-1 kernel could pay, from the geometry alone (before any SVD)."""
+    kh, kw = g.rows.kernel, g.cols.kernel
+    direct = _direct_macs(g) * conv_fft.DIRECT_SECONDS_PER_MAC
+    return (PASS_MAC_COST * (kh + kw) < kh * kw and direct > CALL_SECONDS
+            and _unsupported_geometry(g) is None)
+
+
+def _seconds(g: Problem, rank: int) -> float:
+    order = _order(g, rank)
+    return (CALL_SECONDS + rank * 2 * PASS_SECONDS
+            + rank * order.macs * PASS_MAC_COST * conv_fft.DIRECT_SECONDS_PER_MAC)
+
+
+def cheaper(op: str, g, float64: bool, operands: Sequence) -> bool:
+    """Whether the cost model expects the separable path (for a call it supports) to beat
+    both the compiled direct loops and the FFT path."""
+    g = conv_fft._problem(g)
+    if not _worth_a_look(g):
+        return False
+    _, f = _operands(g, float64, operands)
+    if f is None or _unsupported_rank(g, f.rank) is not None:
+        return False
+    seconds = _seconds(g, f.rank)
+    if seconds >= _direct_macs(g) * conv_fft.DIRECT_SECONDS_PER_MAC:
+        return False
+    fft_serves = conv_fft.unsupported("conv2d", g, float64) is None
+    return not fft_serves or seconds < conv_fft._plan("conv2d", g).seconds
+
+
+def runs(op: str, g, float64: bool, operands: Sequence) -> bool:
+    """Whether a call of ``op`` with this kernel geometry and these operands runs the
+    separable path: forced, or supported and cheaper by the cost model. A forced compiled
+    implementation wins; a forced separable path on a case it does not support raises
+    ValueError naming why."""
+    if op not in OPERANDS or _core.forced_implementation(op):
+        return False
+    if op in _forced:
+        reason = unsupported(op, g, float64, operands)
+        if reason is not None:
+            raise ValueError(f"{op}: the forced implementation {NAME!r} does not support "
+                             f"this case ({reason})")
+        return True
+    g = conv_fft._problem(g)
+    return (_worth_a_look(g) and cheaper(op, g, float64, operands)
+            and unsupported(op, g, float64, operands) is None)
+
+
+def runs_setup(op: str, setup, float64: bool, operands: Sequence) -> bool:
+    """:func:`runs` for a :class:`convpool.geometry.ConvGeometry`: layers with several
+    input channels per group or small kernels leave from its plain tuples."""
+    if op not in OPERANDS:
+        return False
+    if op not in _forced:
+        c_out, c_in_g, kh, kw = setup.weight_shape
+        if c_in_g != 1 or PASS_MAC_COST * (kh + kw) >= kh * kw:
+            return False
+    return runs(op, Problem.of_setup(setup), float64, operands)
+
+
+# --- the pass ------------------------------------------------------------------------------
+
+def _identity(size: int) -> _core.WindowAxis:
+    return _core.WindowAxis(size, size, 1, 1, 1, 0, 0)
+
+
+def conv2d_forward(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, y: np.ndarray,
+                   g: _core.Conv2dGeometry) -> None:
+    """``y = correlate(x, w) + bias``, as ``_core.conv2d_forward``, in ``rank`` pairs of
+    1-D passes."""
+    float64 = y.dtype == np.float64
+    f = factors(w.reshape(w.shape[0], w.shape[2], w.shape[3]), float64)
+    order = _order(conv_fft._problem(g), f.rank)
+    n, c_in, c_out, groups = g.batch, g.in_channels, g.out_channels, g.groups
+    rows, cols = g.rows, g.cols
+    if order.columns_first:
+        first = _core.Conv2dGeometry(n, c_in, c_out, groups, rows, _identity(cols.in_size))
+        second = _core.Conv2dGeometry(n, c_out, c_out, c_out, _identity(rows.out_size), cols)
+        shape = (n, c_out, rows.out_size, cols.in_size)
+        first_w, second_w = f.columns, f.rows
+    else:
+        first = _core.Conv2dGeometry(n, c_in, c_out, groups, _identity(rows.in_size), cols)
+        second = _core.Conv2dGeometry(n, c_out, c_out, c_out, rows, _identity(cols.out_size))
+        shape = (n, c_out, rows.in_size, cols.out_size)
+        first_w, second_w = f.rows, f.columns
+    intermediate = np.empty(shape, y.dtype)
+    term = None if f.rank == 1 else np.empty_like(y)
+    for t in range(f.rank):
+        _core.conv2d_forward(x, first_w[t], None, intermediate, first)
+        if t == 0:
+            _core.conv2d_forward(intermediate, second_w[t], bias, y, second)
+        else:
+            _core.conv2d_forward(intermediate, second_w[t], None, term, second)
+            y += term
+    with _lock:
+        _runs["conv2d"] += 1
+
+
+KERNELS = {"conv2d": conv2d_forward}
