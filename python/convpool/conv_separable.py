@@ -22,9 +22,10 @@ pairs of 1-D correlations, ``r (kh + kw)`` multiply-adds per output instead of
   column axis's, so any geometry the compiled kernels take (a column dilation by the
   channel count for a channels-last picture included) runs unchanged. The order (columns
   or rows first) is the one with fewer multiply-adds whose intermediate fits the bound.
-- **Memory.** The intermediate plane stack, plus an accumulator of the output's size
-  when ``r > 1``, must fit within the operands' size (input plus output); otherwise the
-  compiled kernels serve the call.
+- **Memory.** The passes run unit by unit: several whole planes when they are small, a
+  band of output rows of one plane when it is large, so that the intermediate (and a
+  term's accumulator when ``r > 1``) holds about :data:`UNIT_ELEMENTS` values, at most one
+  plane's rows: bounded by the operands' size, however large they are.
 - **Non-finite operands.** Only finite operands far from overflow take this path: a NaN
   or inf goes to the direct kernels, which place it exactly (a zero factor times inf in
   an intermediate would make NaN where the direct sum has inf).
@@ -54,12 +55,17 @@ OPERANDS: dict[str, tuple[str, str]] = {"conv2d": ("x", "weight")}
 # ~1e-16 of the first singular value in the others).
 TOLERANCE = {False: 2.0 ** -23, True: 2.0 ** -49}
 
-# Seconds per multiply-add of a 1-D pass relative to one of the 2-D direct loops, and
-# the Python layer's cost per call and per pass (an intermediate plane's allocation and
-# traffic, two compiled calls): measured on the 2-core AVX-512 Xeon (docs/separable.md).
-PASS_MAC_COST = 1.6
-CALL_SECONDS = 60e-6
-PASS_SECONDS = 20e-6
+# The cost model, measured on the 2-core AVX-512 Xeon with float32 planes of 1000 x 1500
+# (docs/separable.md): a pass of the compiled one-plane kernels costs, per output, a
+# memory term (a pass that reads and writes a large plane stack is bandwidth-bound: ~2.4
+# ms for 4.5 M outputs, as much as a copy) plus one per multiply-add; the finiteness check
+# reads the input once; a term after the first adds its planes into the output.
+OUTPUT_SECONDS = 0.5e-9
+DIRECT_MAC_SECONDS = 0.018e-9  # the 2-D plane kernel, per multiply-add
+PASS_MAC_SECONDS = 0.025e-9  # a 1-D pass (column passes vectorise less well)
+CHECK_SECONDS = 0.25e-9  # per input element
+ADD_SECONDS = 0.5e-9  # per output element of each term after the first
+CALL_SECONDS = 60e-6  # the Python layer, per call
 
 _forced: set[str] = set()
 _runs: dict[str, int] = dict.fromkeys(OPERANDS, 0)
@@ -164,19 +170,11 @@ def _orders(g: Problem) -> list[Order]:
             Order(False, n * c_out * (h * ow * kw + oh * ow * kh), n * c_out * h * ow)]
 
 
-def _order(g: Problem, rank: int) -> Order | None:
-    """The cheaper order whose scratch (intermediate, and an accumulator when ``rank >
-    1``) fits within the input's and output's size; None if neither does."""
-    operands = (g.batch * g.in_channels * g.rows.in_size * g.cols.in_size
-                + g.batch * g.out_channels * g.rows.out_size * g.cols.out_size)
-    accumulator = 0 if rank == 1 else g.batch * g.out_channels * g.rows.out_size * g.cols.out_size
-    fitting = [o for o in _orders(g) if o.intermediate + accumulator <= operands]
-    return min(fitting, key=lambda o: o.macs, default=None)
-
-
-def _direct_macs(g: Problem) -> int:
-    return (g.batch * g.out_channels * g.rows.out_size * g.cols.out_size
-            * g.rows.kernel * g.cols.kernel)
+def _order(g: Problem, rank: int) -> Order:
+    """The order with fewer multiply-adds (their intermediates are cut into units of
+    :data:`UNIT_ELEMENTS`, whatever the order)."""
+    del rank  # the same order for every term
+    return min(_orders(g), key=lambda o: o.macs)
 
 
 def _unsupported_geometry(g: Problem) -> str | None:
@@ -194,8 +192,6 @@ def _unsupported_rank(g: Problem, rank: int) -> str | None:
     if rank * (kh + kw) >= kh * kw:
         return (f"the {kh}x{kw} kernels have rank {rank}: {rank} pairs of 1-D passes take "
                 f"no fewer multiply-adds than the direct sum")
-    if _order(g, rank) is None:
-        return "the intermediate planes would exceed the operands' size"
     return None
 
 
@@ -204,10 +200,13 @@ def _within_range(x: np.ndarray, f: Factors, float64: bool) -> bool:
     can reach inf (so both give the same finite values)."""
     if x.size == 0:
         return True
-    low, high = float(np.min(x)), float(np.max(x))  # NaN if any is NaN
-    largest = max(-low, high)
+    flat = x.reshape(-1)
+    # One BLAS pass, no temporary: NaN or inf if any element is, and ||x||_2 >= max |x|.
+    # (A sum of squares that overflows sends finite operands to the compiled kernels.)
+    with np.errstate(over="ignore", invalid="ignore"):
+        squares = float(np.dot(flat, flat))
     limit = float(np.finfo(np.float64 if float64 else np.float32).max) / 16
-    return largest == largest and largest * max(f.reach, 1.0) <= limit
+    return np.isfinite(squares) and np.sqrt(squares) * max(f.reach, 1.0) <= limit
 
 
 def _operands(g: Problem, float64: bool,
@@ -246,18 +245,26 @@ def supports(op: str, g, float64: bool, operands: Sequence) -> bool:
     return op in OPERANDS and unsupported(op, g, float64, operands) is None
 
 
-def _worth_a_look(g: Problem) -> bool:
-    """Whether even a rank-1 kernel could pay, from the geometry alone (before any SVD)."""
-    kh, kw = g.rows.kernel, g.cols.kernel
-    direct = _direct_macs(g) * conv_fft.DIRECT_SECONDS_PER_MAC
-    return (PASS_MAC_COST * (kh + kw) < kh * kw and direct > CALL_SECONDS
-            and _unsupported_geometry(g) is None)
+def _direct_seconds(g: Problem) -> float:
+    outputs = g.batch * g.out_channels * g.rows.out_size * g.cols.out_size
+    return outputs * (OUTPUT_SECONDS + g.rows.kernel * g.cols.kernel * DIRECT_MAC_SECONDS)
 
 
 def _seconds(g: Problem, rank: int) -> float:
+    """The separable path's estimate with ``rank`` terms."""
     order = _order(g, rank)
-    return (CALL_SECONDS + rank * 2 * PASS_SECONDS
-            + rank * order.macs * PASS_MAC_COST * conv_fft.DIRECT_SECONDS_PER_MAC)
+    outputs = g.batch * g.out_channels * g.rows.out_size * g.cols.out_size
+    inputs = g.batch * g.in_channels * g.rows.in_size * g.cols.in_size
+    per_term = ((order.intermediate + outputs) * OUTPUT_SECONDS
+                + order.macs * PASS_MAC_SECONDS)
+    return (CALL_SECONDS + inputs * CHECK_SECONDS + rank * per_term
+            + (rank - 1) * outputs * ADD_SECONDS)
+
+
+def _worth_a_look(g: Problem) -> bool:
+    """Whether even a rank-1 kernel could pay, from the geometry alone (before any SVD)."""
+    return (_unsupported_geometry(g) is None and g.rows.kernel * g.cols.kernel > 1
+            and _seconds(g, 1) < _direct_seconds(g))
 
 
 def cheaper(op: str, g, float64: bool, operands: Sequence) -> bool:
@@ -270,7 +277,7 @@ def cheaper(op: str, g, float64: bool, operands: Sequence) -> bool:
     if f is None or _unsupported_rank(g, f.rank) is not None:
         return False
     seconds = _seconds(g, f.rank)
-    if seconds >= _direct_macs(g) * conv_fft.DIRECT_SECONDS_PER_MAC:
+    if seconds >= _direct_seconds(g):
         return False
     fft_serves = conv_fft.unsupported("conv2d", g, float64) is None
     return not fft_serves or seconds < conv_fft._plan("conv2d", g).seconds
@@ -301,45 +308,115 @@ def runs_setup(op: str, setup, float64: bool, operands: Sequence) -> bool:
         return False
     if op not in _forced:
         c_out, c_in_g, kh, kw = setup.weight_shape
-        if c_in_g != 1 or PASS_MAC_COST * (kh + kw) >= kh * kw:
+        if c_in_g != 1 or kh + kw >= kh * kw:
             return False
     return runs(op, Problem.of_setup(setup), float64, operands)
 
 
 # --- the pass ------------------------------------------------------------------------------
 
+# The intermediate of one unit of work, in elements: small enough to stay in the cores'
+# caches between its two passes (a pass over a plane stack out of cache is bound by memory
+# bandwidth: two of them cost more than a 7x7 direct pass). Several whole planes make a
+# unit when they are small; a large plane is cut into bands of output rows.
+UNIT_ELEMENTS = 1 << 20
+
+
 def _identity(size: int) -> _core.WindowAxis:
     return _core.WindowAxis(size, size, 1, 1, 1, 0, 0)
+
+
+class _Unit(NamedTuple):
+    """Input planes ``p0:p1`` and the output planes ``o0:o1`` they feed (of the batch's
+    planes in order), output rows ``i0:i1``; ``rows``: their row axis (None: the call's),
+    ``r0:r1`` the input rows it reads."""
+
+    p0: int
+    p1: int
+    o0: int
+    o1: int
+    i0: int
+    i1: int
+    rows: _core.WindowAxis | None
+    r0: int
+    r1: int
+
+
+def _units(g: _core.Conv2dGeometry, columns_first: bool) -> list[_Unit]:
+    rows, cols = g.rows, g.cols
+    planes = g.batch * g.in_channels
+    m = g.out_channels // g.groups
+    per_row = m * (cols.in_size if columns_first else cols.out_size)
+    plane = per_row * (rows.out_size if columns_first else rows.in_size)
+    if plane <= UNIT_ELEMENTS or rows.out_size <= 1:
+        step = max(1, UNIT_ELEMENTS // max(plane, 1))
+        return [_Unit(p, min(p + step, planes), p * m, min(p + step, planes) * m, 0,
+                      rows.out_size, None, 0, rows.in_size)
+                for p in range(0, planes, step)]
+    # Bands of one output plane: the input rows its output rows i0:i1 read, zero padding
+    # outside (the rows of one plane are contiguous; several planes' would not be).
+    per_row //= m
+    band = max(1, UNIT_ELEMENTS // (per_row * (1 if columns_first else rows.stride)))
+    units = []
+    for o in range(planes * m):
+        for i0 in range(0, rows.out_size, band):
+            i1 = min(i0 + band, rows.out_size)
+            lo = i0 * rows.stride - rows.pad_before
+            hi = (i1 - 1) * rows.stride - rows.pad_before + rows.dilation * (rows.kernel - 1) + 1
+            r0, r1 = max(lo, 0), min(hi, rows.in_size)
+            axis = None if r1 <= r0 else _core.WindowAxis(
+                r1 - r0, i1 - i0, rows.kernel, rows.stride, rows.dilation, r0 - lo, hi - r1)
+            units.append(_Unit(o // m, o // m + 1, o, o + 1, i0, i1, axis, r0, r1))
+    return units
 
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, y: np.ndarray,
                    g: _core.Conv2dGeometry) -> None:
     """``y = correlate(x, w) + bias``, as ``_core.conv2d_forward``, in ``rank`` pairs of
-    1-D passes."""
+    1-D passes, unit by unit (:data:`UNIT_ELEMENTS`)."""
     float64 = y.dtype == np.float64
     f = factors(w.reshape(w.shape[0], w.shape[2], w.shape[3]), float64)
-    order = _order(conv_fft._problem(g), f.rank)
-    n, c_in, c_out, groups = g.batch, g.in_channels, g.out_channels, g.groups
-    rows, cols = g.rows, g.cols
-    if order.columns_first:
-        first = _core.Conv2dGeometry(n, c_in, c_out, groups, rows, _identity(cols.in_size))
-        second = _core.Conv2dGeometry(n, c_out, c_out, c_out, _identity(rows.out_size), cols)
-        shape = (n, c_out, rows.out_size, cols.in_size)
-        first_w, second_w = f.columns, f.rows
-    else:
-        first = _core.Conv2dGeometry(n, c_in, c_out, groups, _identity(rows.in_size), cols)
-        second = _core.Conv2dGeometry(n, c_out, c_out, c_out, rows, _identity(cols.out_size))
-        shape = (n, c_out, rows.in_size, cols.out_size)
-        first_w, second_w = f.rows, f.columns
-    intermediate = np.empty(shape, y.dtype)
-    term = None if f.rank == 1 else np.empty_like(y)
-    for t in range(f.rank):
-        _core.conv2d_forward(x, first_w[t], None, intermediate, first)
-        if t == 0:
-            _core.conv2d_forward(intermediate, second_w[t], bias, y, second)
+    columns_first = _order(conv_fft._problem(g), f.rank).columns_first
+    n, c_in, c_out = g.batch, g.in_channels, g.out_channels
+    h, width = g.rows.in_size, g.cols.in_size
+    oh, ow = g.rows.out_size, g.cols.out_size
+    # Planes in order: input plane p feeds output planes p*m:(p+1)*m, whose kernels (and
+    # biases) are those of the batch item's channels, repeated per item.
+    x_planes = x.reshape(n * c_in, h, width)
+    y_planes = y.reshape(n * c_out, oh, ow)
+    column_w = [np.tile(t, (n, 1, 1, 1)) for t in f.columns]
+    row_w = [np.tile(t, (n, 1, 1, 1)) for t in f.rows]
+    biases = None if bias is None else np.tile(bias, n)
+    for unit in _units(g, columns_first):
+        planes, outputs = unit.p1 - unit.p0, unit.o1 - unit.o0
+        outs = slice(unit.o0, unit.o1)
+        target = y_planes[outs, unit.i0:unit.i1][None]
+        unit_bias = None if biases is None else biases[outs]
+        if unit.r1 <= unit.r0:  # the band's windows hold only padding
+            target[...] = 0 if unit_bias is None else unit_bias[None, :, None, None]
+            continue
+        source = x_planes[unit.p0:unit.p1, unit.r0:unit.r1][None]
+        rows = g.rows if unit.rows is None else unit.rows
+        band, r_in = unit.i1 - unit.i0, unit.r1 - unit.r0
+        if columns_first:
+            first = _core.Conv2dGeometry(1, planes, outputs, planes, rows, _identity(width))
+            second = _core.Conv2dGeometry(1, outputs, outputs, outputs, _identity(band),
+                                          g.cols)
+            shape, first_w, second_w = (1, outputs, band, width), column_w, row_w
         else:
-            _core.conv2d_forward(intermediate, second_w[t], None, term, second)
-            y += term
+            first = _core.Conv2dGeometry(1, planes, outputs, planes, _identity(r_in), g.cols)
+            second = _core.Conv2dGeometry(1, outputs, outputs, outputs, rows, _identity(ow))
+            shape, first_w, second_w = (1, outputs, r_in, ow), row_w, column_w
+        intermediate = np.empty(shape, y.dtype)
+        term = None if f.rank == 1 else np.empty(target.shape, y.dtype)
+        for t in range(f.rank):
+            _core.conv2d_forward(source, first_w[t][outs], None, intermediate, first)
+            if t == 0:
+                _core.conv2d_forward(intermediate, second_w[t][outs], unit_bias, target,
+                                     second)
+            else:
+                _core.conv2d_forward(intermediate, second_w[t][outs], None, term, second)
+                target += term
     with _lock:
         _runs["conv2d"] += 1
 
