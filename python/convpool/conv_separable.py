@@ -13,15 +13,16 @@ pairs of 1-D correlations, ``r (kh + kw)`` multiply-adds per output instead of
   the kernel's: one unit of the compute dtype's rounding (2**-23 for float32, a few units
   for float64), no more than rounding the kernel's own entries to the dtype changes it. A
   float32 Gaussian (a float64 outer product rounded to float32) is rank 1 by this test;
-  its second singular value is ~1.5e-8 of the first. All kernels of a call run with the
-  largest rank among them (a smaller one's extra terms are simply its next ones).
+  its second singular value is 1.2e-8 to 2.1e-8 of the first (3x3 to 63x63). All
+  kernels of a call run with the largest rank among them (a smaller one's extra terms
+  are simply its next ones).
 - **Passes.** A column pass ``(kh x 1)`` and a row pass ``(1 x kw)`` per term, each a
   call of ``_core.conv2d_forward`` (the registry picks its kernel: ``plane`` for a float32
   pass at column stride 1, the direct loops for float64). The call's stride, dilation and
   zero padding are split by axis: the column pass takes the row axis's, the row pass the
   column axis's, so any geometry the compiled kernels take (a column dilation by the
   channel count for a channels-last picture included) runs unchanged. The order (columns
-  or rows first) is the one with fewer multiply-adds whose intermediate fits the bound.
+  or rows first) is the one with fewer multiply-adds.
 - **Memory.** The passes run unit by unit: several whole planes when they are small, a
   band of output rows of one plane when it is large, so that the intermediate (and a
   term's accumulator when ``r > 1``) holds about :data:`UNIT_ELEMENTS` values, at most one
@@ -315,10 +316,10 @@ def runs_setup(op: str, setup, float64: bool, operands: Sequence) -> bool:
 
 # --- the pass ------------------------------------------------------------------------------
 
-# The intermediate of one unit of work, in elements: small enough to stay in the cores'
-# caches between its two passes (a pass over a plane stack out of cache is bound by memory
-# bandwidth: two of them cost more than a 7x7 direct pass). Several whole planes make a
-# unit when they are small; a large plane is cut into bands of output rows.
+# The intermediate of one unit of work, in elements: the scratch stays bounded however
+# large the operands. Several whole planes make a unit when they are small; a large plane
+# is cut into bands of output rows. Units of 2**16 (in L2) were slower on the 2-core Xeon
+# than 2**20: the many small compiled calls cost more than the cache saved.
 UNIT_ELEMENTS = 1 << 20
 
 
