@@ -23,10 +23,10 @@ pairs of 1-D correlations, ``r (kh + kw)`` multiply-adds per output instead of
   column axis's, so any geometry the compiled kernels take (a column dilation by the
   channel count for a channels-last picture included) runs unchanged. The order (columns
   or rows first) is the one with fewer multiply-adds.
-- **Memory.** The passes run unit by unit: several whole planes when they are small, a
-  band of output rows of one plane when it is large, so that the intermediate (and a
-  term's accumulator when ``r > 1``) holds about :data:`UNIT_ELEMENTS` values, at most one
-  plane's rows: bounded by the operands' size, however large they are.
+- **Memory.** The passes run unit by unit: all planes at once when the intermediate
+  fits within the input's and output's size (:data:`UNIT_ELEMENTS`), else bands of output
+  rows of one plane, so the intermediate (plus, when ``r > 1``, an accumulator of the
+  unit's output size) is bounded by the operands' size.
 - **Non-finite operands.** Only finite operands far from overflow take this path: a NaN
   or inf goes to the direct kernels, which place it exactly (a zero factor times inf in
   an intermediate would make NaN where the direct sum has inf).
@@ -172,8 +172,8 @@ def _orders(g: Problem) -> list[Order]:
 
 
 def _order(g: Problem, rank: int) -> Order:
-    """The order with fewer multiply-adds (their intermediates are cut into units of
-    :data:`UNIT_ELEMENTS`, whatever the order)."""
+    """The order with fewer multiply-adds (either order's intermediate is cut into units
+    within the operands' size)."""
     del rank  # the same order for every term
     return min(_orders(g), key=lambda o: o.macs)
 
@@ -316,11 +316,13 @@ def runs_setup(op: str, setup, float64: bool, operands: Sequence) -> bool:
 
 # --- the pass ------------------------------------------------------------------------------
 
-# The intermediate of one unit of work, in elements: the scratch stays bounded however
-# large the operands. Several whole planes make a unit when they are small; a large plane
-# is cut into bands of output rows. Units of 2**16 (in L2) were slower on the 2-core Xeon
-# than 2**20: the many small compiled calls cost more than the cache saved.
-UNIT_ELEMENTS = 1 << 20
+# The intermediate of one unit of work, in elements; None: the call's input and output
+# size, so the scratch is bounded by the operands'. Several whole planes make a unit when
+# they fit; a larger plane is cut into bands of output rows. Smaller units (2**16 and
+# 2**20, to stay in cache) were slower on the shared 2-core Xeon: each compiled call's
+# threads meet at a barrier, and a busy machine makes each meeting cost a scheduling slice
+# (~8 ms measured), so few large calls beat many cached ones.
+UNIT_ELEMENTS: int | None = None
 
 
 def _identity(size: int) -> _core.WindowAxis:
@@ -349,15 +351,17 @@ def _units(g: _core.Conv2dGeometry, columns_first: bool) -> list[_Unit]:
     m = g.out_channels // g.groups
     per_row = m * (cols.in_size if columns_first else cols.out_size)
     plane = per_row * (rows.out_size if columns_first else rows.in_size)
-    if plane <= UNIT_ELEMENTS or rows.out_size <= 1:
-        step = max(1, UNIT_ELEMENTS // max(plane, 1))
+    limit = UNIT_ELEMENTS or (planes * rows.in_size * cols.in_size
+                              + planes * m * rows.out_size * cols.out_size)
+    if plane <= limit or rows.out_size <= 1:
+        step = max(1, limit // max(plane, 1))
         return [_Unit(p, min(p + step, planes), p * m, min(p + step, planes) * m, 0,
                       rows.out_size, None, 0, rows.in_size)
                 for p in range(0, planes, step)]
     # Bands of one output plane: the input rows its output rows i0:i1 read, zero padding
     # outside (the rows of one plane are contiguous; several planes' would not be).
     per_row //= m
-    band = max(1, UNIT_ELEMENTS // (per_row * (1 if columns_first else rows.stride)))
+    band = max(1, limit // (per_row * (1 if columns_first else rows.stride)))
     units = []
     for o in range(planes * m):
         for i0 in range(0, rows.out_size, band):
