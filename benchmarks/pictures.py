@@ -6,9 +6,13 @@
 
 The picture is a real photograph (matplotlib's Grace Hopper, scaled to 2000 x 3000 x 3,
 float32; a smooth synthetic picture without matplotlib), filtered with a Gaussian kernel
-per channel, output the size of the input with zero padding ('same'):
+per channel, output the size of the input with zero padding ('same'), and next to each
+Gaussian a full-rank random kernel of the same size (seeded, |weights| summing to 1): a
+Gaussian is separable (rank 1), which convpool's ``separable`` path exploits, and a
+random kernel is not, so the two rows show both sides honestly.
 
-- convpool: ``conv2d`` on the picture's three planes (see :func:`convpool_blur`);
+- convpool: ``conv2d(picture, kernel, padding="same", layout="NHWC")``, the 2-D kernel on
+  every channel of the (H, W, 3) picture as it is (see :func:`convpool_blur`);
 - OpenCV: ``cv2.filter2D`` (every channel, ``BORDER_CONSTANT``; it switches to a DFT for
   large kernels);
 - SciPy: ``scipy.signal.oaconvolve`` per channel (overlap-add FFT convolution).
@@ -47,6 +51,16 @@ def gaussian_kernel(size: int) -> np.ndarray:
     return np.outer(g, g).astype(np.float32)
 
 
+def random_kernel(size: int) -> np.ndarray:
+    """A full-rank size x size kernel, its absolute values summing to 1 (so the blur stays
+    within the picture's range)."""
+    k = np.random.default_rng(size).standard_normal((size, size))
+    return (k / np.abs(k).sum()).astype(np.float32)
+
+
+KERNELS = {"gaussian": gaussian_kernel, "random": random_kernel}
+
+
 def photograph(shape: tuple[int, int, int]) -> tuple[np.ndarray, str]:
     """An RGB float32 picture in [0, 1] of ``shape``, and where it came from."""
     h, w, _ = shape
@@ -66,13 +80,11 @@ def photograph(shape: tuple[int, int, int]) -> tuple[np.ndarray, str]:
 
 
 def convpool_blur(picture: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """The kernel over every channel of an (H, W, C) picture, 'same', as (H, W, C).
-
-    The planes run as a batch of one-channel pictures."""
+    """The kernel over every channel of an (H, W, C) picture, 'same', as (H, W, C): the
+    picture as it is held, channels last, with no transpose."""
     import convpool
 
-    planes = picture.transpose(2, 0, 1)[:, None]
-    return convpool.conv2d(planes, kernel[None, None], padding="same")[:, 0].transpose(1, 2, 0)
+    return convpool.conv2d(picture, kernel, padding="same", layout="NHWC")
 
 
 def peers(threads: int) -> tuple[dict[str, tuple[Callable, Callable]], dict[str, str]]:
@@ -100,14 +112,13 @@ def peers(threads: int) -> tuple[dict[str, tuple[Callable, Callable]], dict[str,
     return found, missing
 
 
-def measure(picture: np.ndarray, size: int, threads: int, plan: TimingPlan,
+def measure(picture: np.ndarray, size: int, kind: str, threads: int, plan: TimingPlan,
             found: dict) -> dict:
     import convpool
 
-    kernel = gaussian_kernel(size)
-    planes = picture.transpose(2, 0, 1)[:, None]
-    implementation = convpool.implementation("conv2d", planes, kernel[None, None],
-                                             padding="same")
+    kernel = KERNELS[kind](size)
+    implementation = convpool.implementation("conv2d", picture, kernel, padding="same",
+                                             layout="NHWC")
     runners = [Runner("convpool", threads, lambda: (convpool_blur(picture, kernel),),
                       convpool.set_num_threads)]
     ours = runners[0].call()[0]  # also the warm-up
@@ -121,7 +132,8 @@ def measure(picture: np.ndarray, size: int, threads: int, plan: TimingPlan,
     h, w, c = picture.shape
     flops = 2 * size * size * h * w * c
     ours_s = timings["convpool"].median_s
-    record = {"picture": f"{h}x{w}x{c}", "kernel": size, "implementation": implementation,
+    record = {"picture": f"{h}x{w}x{c}", "kernel": size, "kind": kind,
+              "implementation": implementation,
               "convpool_ms": ours_s * 1e3, "convpool_gflops": flops / ours_s / 1e9,
               "spread": max((t.q3_s - t.q1_s) / t.median_s for t in timings.values())}
     for label in found:
@@ -133,23 +145,26 @@ def measure(picture: np.ndarray, size: int, threads: int, plan: TimingPlan,
 
 
 def render(records: list[dict], labels: list[str], missing: dict[str, str]) -> str:
-    head = f"{'picture':>12} {'kernel':>6} {'path':>13} {'convpool ms':>11} {'GFLOP/s':>8}"
+    head = (f"{'picture':>12} {'kernel':>6} {'kind':>8} {'path':>10} {'convpool ms':>11} "
+            f"{'GFLOP/s':>8}")
     for label in labels:
         head += f" {label + ' ms':>11} {label + ' x':>9}"
     lines = [head]
     for r in records:
-        line = (f"{r['picture']:>12} {r['kernel']:>4}^2 {r['implementation']:>13} "
+        line = (f"{r['picture']:>12} {r['kernel']:>4}^2 {r['kind']:>8} {r['implementation']:>10} "
                 f"{r['convpool_ms']:11.1f} {r['convpool_gflops']:8.1f}")
         for label in labels:
             line += f" {r[label + '_ms']:11.1f} {r[label + '_ratio']:9.2f}"
         notes = ("WRONG " if not r["correct"] else "") + ("busy" if r["spread"] > 0.25 else "")
         lines.append(line + (f"  {notes.strip()}" if notes else ""))
     for label in labels:
-        ratios = [r[f"{label}_ratio"] for r in records]
-        if ratios:
-            geomean = math.exp(sum(map(math.log, ratios)) / len(ratios))
-            lines.append(f"{label} / convpool: geometric mean {geomean:.2f}, lowest "
-                         f"{min(ratios):.2f} over {len(ratios)} kernels (> 1: convpool faster)")
+        for kind in KERNELS:
+            ratios = [r[f"{label}_ratio"] for r in records if r["kind"] == kind]
+            if ratios:
+                geomean = math.exp(sum(map(math.log, ratios)) / len(ratios))
+                lines.append(f"{label} / convpool, {kind}: geometric mean {geomean:.2f}, lowest "
+                             f"{min(ratios):.2f} over {len(ratios)} kernels "
+                             "(> 1: convpool faster)")
     for label, why in missing.items():
         lines.append(f"{label}: not measured ({why})")
     return "\n".join(lines)
@@ -177,11 +192,13 @@ def main(argv: list[str] | None = None) -> int:
         if shape not in pictures:
             pictures[shape], source = photograph(shape)
             print(f"picture {shape} from {source}", file=sys.stderr)
-        record = measure(pictures[shape], size, threads, plan, found)
-        records.append(record)
-        print(f"{size}x{size}: convpool {record['convpool_ms']:.1f} ms ({record['implementation']})"
-              + "".join(f", {k} {record[k + '_ms']:.1f} ms" for k in found),
-              file=sys.stderr, flush=True)
+        for kind in KERNELS:
+            record = measure(pictures[shape], size, kind, threads, plan, found)
+            records.append(record)
+            print(f"{size}x{size} {kind}: convpool {record['convpool_ms']:.1f} ms "
+                  f"({record['implementation']})"
+                  + "".join(f", {k} {record[k + '_ms']:.1f} ms" for k in found),
+                  file=sys.stderr, flush=True)
     print(f"threads: {threads}; ratios: peer time / convpool time")
     print(render(records, list(found), missing))
     if args.json:

@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager  # noqa: E402
 import convpool  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from convpool import _core, conv_fft  # noqa: E402
+from convpool import _core, python_kernels  # noqa: E402
 
 SEED = 20261125
 
@@ -96,7 +96,7 @@ CONV_OPS = {"forward": "conv2d", "grad_input": "conv2d_grad_input",
             "grad_weight": "conv2d_grad_weight"}
 
 # Implementations whose kernel does not depend on the SIMD level: run at one level only.
-PORTABLE_IMPLEMENTATIONS = ("direct", "nhwc_direct", conv_fft.NAME)
+PORTABLE_IMPLEMENTATIONS = ("direct", "nhwc_direct", *python_kernels.NAMES)
 
 
 @contextmanager
@@ -104,15 +104,17 @@ def forced_implementation(op: str, name: str) -> Iterator[None]:
     """Force operation ``op`` (a public function's name) to run implementation ``name``
     inside the block, and on leaving it assert that ``name`` ran at least once: a call it
     does not support raises ValueError instead of running another implementation. The
-    FFT path ("fft", a Python layer in front of the compiled registry) is forced alike."""
-    if name == conv_fft.NAME:
-        before = conv_fft.run_count(op)
-        conv_fft.force(op, True)
+    Python implementations in front of the compiled registry ("separable", "fft":
+    convpool.python_kernels) are forced alike."""
+    entry = python_kernels.by_name(name)
+    if entry is not None:
+        before = entry.run_count(op)
+        entry.force(op, True)
         try:
             yield
         finally:
-            conv_fft.force(op, False)
-        assert conv_fft.run_count(op) > before, f"{op}: the forced FFT path never ran"
+            entry.force(op, False)
+        assert entry.run_count(op) > before, f"{op}: the forced {name!r} path never ran"
         return
     before = _core.implementation_runs(op, name)
     _core.force_implementation(op, name)
@@ -199,5 +201,4 @@ def _restore_kernel_settings() -> Iterator[None]:
     convpool.set_num_threads(threads)
     for op in _core.operations():
         _core.force_implementation(op, "")
-    for op in conv_fft.OPERANDS:
-        conv_fft.force(op, False)
+    python_kernels.stop_forcing()

@@ -89,8 +89,10 @@ def test_the_vector_width_reaches_the_support_predicates():
     width = {"baseline": 4, "avx2": 8, "avx512": 16}
     for level in available_simd_levels():
         with simd_level(level):
-            # (then the FFT path, which supports every stride-1 case: last, as slower here)
-            expected = (["blocked"] if width[level] >= 12 else []) + ["plane", "direct", "fft"]
+            # (then the Python paths, slower here: the separable one, as a kernel of ones
+            # is rank 1, and the FFT one, which supports every stride-1 case)
+            expected = ((["blocked"] if width[level] >= 12 else [])
+                        + ["plane", "direct", "separable", "fft"])
             assert convpool.implementations("conv2d", x, w, padding=2) == expected, level
 
 

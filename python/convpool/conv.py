@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _buffers, _conv_channels_last, _core, conv_fft
+from . import _buffers, _conv_channels_last, _core, python_kernels
 from . import _picture_filter as picture_filter
 from ._args import as_array, check_shape_tuple, computed_into, contiguous, output_array
 from .dtypes import half_precision
@@ -95,11 +95,11 @@ def _conv2d_grad_weight_arguments(x, grad_output, weight_shape, stride, padding,
     return x, grad_output, weight_shape, setup, compute_dtype(x, grad_output), layout
 
 
-def _kernels(op: str, compiled, fft, setup: ConvGeometry, dtype: np.dtype, *operands):
-    """The compiled kernel of pass ``op``, or the FFT path's when it runs this call
-    (:func:`convpool.conv_fft.runs`: large kernels at stride 1, finite operands)."""
-    float64 = dtype.itemsize == 8
-    return fft if conv_fft.runs_setup(op, setup, float64, operands) else compiled
+def _kernels(op: str, compiled, setup: ConvGeometry, dtype: np.dtype, *operands):
+    """The compiled kernel of pass ``op``, or a Python implementation's when one runs
+    this call (:mod:`convpool.python_kernels`: low-rank kernels, large kernels)."""
+    chosen = python_kernels.kernel(op, setup, dtype.itemsize == 8, operands)
+    return compiled if chosen is None else chosen
 
 
 def _kernel_geometry(setup: ConvGeometry, layout: str, array: np.ndarray):
@@ -216,8 +216,7 @@ def conv2d(
     if _channels_last(layout, setup, x):
         return _conv_channels_last.forward(x, weight, b, result, setup, dtype, layout,
                                            from_nchw_shape(setup.user_output_shape, layout))
-    forward = _kernels("conv2d", _core.conv2d_forward, conv_fft.conv2d_forward, setup, dtype,
-                       x, weight)
+    forward = _kernels("conv2d", _core.conv2d_forward, setup, dtype, x, weight)
     x4 = _as_kernel_array(x, dtype, setup.input_shape)
     w4 = _as_kernel_array(weight, dtype, setup.weight_shape)
     if result is None:  # the common case: a new array, in the kernel's 4-D shape
@@ -262,8 +261,8 @@ def conv2d_grad_input(
         return _conv_channels_last.delivered(grad, out, (grad_output, weight))
     gy4 = _as_kernel_array(grad_output, dtype, setup.output_shape)
     w4 = _as_kernel_array(weight, dtype, setup.weight_shape)
-    grad_input = _kernels("conv2d_grad_input", _core.conv2d_grad_input,
-                          conv_fft.conv2d_grad_input, setup, dtype, grad_output, weight)
+    grad_input = _kernels("conv2d_grad_input", _core.conv2d_grad_input, setup, dtype,
+                          grad_output, weight)
     return computed_into(
         out, input_shape, dtype, (grad_output, weight),
         lambda target: grad_input(gy4, w4, target, setup.kernel_geometry),
@@ -297,8 +296,8 @@ def conv2d_grad_weight(
                                              (x, grad_output))
     x4 = _as_kernel_array(x, dtype, setup.input_shape)
     gy4 = _as_kernel_array(grad_output, dtype, setup.output_shape)
-    grad_weight = _kernels("conv2d_grad_weight", _core.conv2d_grad_weight,
-                           conv_fft.conv2d_grad_weight, setup, dtype, x, grad_output)
+    grad_weight = _kernels("conv2d_grad_weight", _core.conv2d_grad_weight, setup, dtype,
+                           x, grad_output)
     return computed_into(
         out, weight_shape, dtype, (x, grad_output),
         lambda target: grad_weight(x4, gy4, target, setup.kernel_geometry),

@@ -20,8 +20,9 @@ domain is ``conj(K) * IN``; the channels mix per frequency (a small matrix produ
   finite operands take the FFT: a NaN or inf spreads over a whole tile in the frequency
   domain, whereas the direct sum puts it in exactly the outputs whose window holds it.
 
-:func:`runs` is the hook ``convpool.conv`` and ``convpool.implementation`` ask; tests force
-the path with :func:`force` (``tests/conftest.py``'s ``forced_implementation``).
+:func:`runs` is what :mod:`convpool.python_kernels` asks (the list ``convpool.conv`` and
+``convpool.implementation`` use); tests force the path with :func:`force`
+(``tests/conftest.py``'s ``forced_implementation``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ def force(op: str, on: bool) -> None:
         _forced.add(op)
     else:
         _forced.discard(op)
+
+
+def forced(op: str) -> bool:
+    """Whether the FFT path is forced for ``op``."""
+    return op in _forced
 
 
 def run_count(op: str) -> int:
@@ -189,8 +195,11 @@ def supports(op: str, g: GeometryLike, float64: bool,
     return unsupported(op, g, float64) is None and _finite_and_bounded(operands)
 
 
-def cheaper(op: str, g: GeometryLike) -> bool:
-    """Whether the cost model expects the FFT path to beat the direct loops."""
+def cheaper(op: str, g: GeometryLike, float64: bool = False,
+            operands: Sequence[np.ndarray] = ()) -> bool:
+    """Whether the cost model expects the FFT path to beat the direct loops (the dtype
+    and the operands' values do not change its estimate)."""
+    del float64, operands
     g = _problem(g)
     direct = _direct_seconds(g)
     return direct > CALL_SECONDS and _plan(op, g).seconds < direct
@@ -500,3 +509,7 @@ def _correlate_weight(x: np.ndarray, grad_y: np.ndarray, top: int, left: int,
     result = np.empty((c_out, c_in_g, fh, fw))
     _inverse_transform(total.reshape(c_out, c_in_g, fh, fwr), result)
     grad_w[...] = result[:, :, :kh, :kw]
+
+
+KERNELS = {"conv2d": conv2d_forward, "conv2d_grad_input": conv2d_grad_input,
+           "conv2d_grad_weight": conv2d_grad_weight}

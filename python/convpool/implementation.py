@@ -11,9 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-import numpy as np
-
-from . import _core, conv, conv_fft, pool
+from . import _core, conv, pool, python_kernels
 
 __all__ = ["implementation", "implementations"]
 
@@ -53,13 +51,6 @@ def _problem(op: object, args: tuple, kwargs: dict):
     return geometry, dtype.itemsize == 8, bound.arguments
 
 
-def _fft_operands(op: str, geometry, arguments: dict) -> list[np.ndarray] | None:
-    """The operands the FFT path would check (it serves the convolution passes), or None."""
-    if op not in conv_fft.OPERANDS or geometry.channels_last:
-        return None  # the channels-last calls run their own kernels
-    return [np.asarray(arguments[name]) for name in conv_fft.OPERANDS[op]]
-
-
 def implementation(op: str, *args, **kwargs) -> str:
     """The name of the implementation that ``op(*args, **kwargs)`` would run.
 
@@ -69,21 +60,23 @@ def implementation(op: str, *args, **kwargs) -> str:
     ``"winograd"`` for a 3x3 float32 layer with 16 or more channels each way.
     """
     geometry, float64, arguments = _problem(op, args, kwargs)
-    operands = _fft_operands(op, geometry, arguments)
-    if operands is not None and conv_fft.runs(op, geometry, float64, operands):
-        return conv_fft.NAME
+    operands = python_kernels.operands_of(op, geometry, arguments)
+    if operands is not None:
+        name = python_kernels.running(op, geometry, float64, operands)
+        if name is not None:
+            return name
     return _core.chosen_implementation(op, float64, geometry)
 
 
 def implementations(op: str, *args: object, **kwargs: object) -> list[str]:
     """Every implementation of ``op`` that supports this call, in the order they are tried
-    (the first is the one that runs), at the SIMD level in use. The FFT path
-    (``"fft"``, :mod:`convpool.conv_fft`) comes first when its cost model chooses it,
-    last when it supports the call but the compiled kernels are expected to be faster."""
+    (the first is the one that runs), at the SIMD level in use. The Python
+    implementations (``"separable"``, ``"fft"``: :mod:`convpool.python_kernels`) come
+    first when their cost model chooses them, last when they support the call but the
+    others are expected to be faster."""
     geometry, float64, arguments = _problem(op, args, kwargs)
     names = list(_core.supporting_implementations(op, float64, geometry))
-    operands = _fft_operands(op, geometry, arguments)
-    if operands is not None and conv_fft.supports(op, geometry, float64, operands):
-        first = conv_fft.cheaper(op, geometry)
-        names = [conv_fft.NAME, *names] if first else [*names, conv_fft.NAME]
-    return names
+    operands = python_kernels.operands_of(op, geometry, arguments)
+    if operands is None:
+        return names
+    return python_kernels.supporting(op, geometry, float64, operands, names)
