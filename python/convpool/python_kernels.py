@@ -58,10 +58,10 @@ def kernel(op: str, setup, float64: bool, operands: Sequence) -> Callable | None
 def operands_of(op: str, geometry, arguments: dict) -> list[np.ndarray] | None:
     """The array operands the entries check, from a call's bound arguments; None for an
     operation no entry serves, and for channels-last calls (they run their own kernels)."""
-    if geometry.channels_last:
-        return None
     for entry in IMPLEMENTATIONS:
         if op in entry.OPERANDS:
+            if geometry.channels_last:
+                return None
             return [np.asarray(arguments[name]) for name in entry.OPERANDS[op]]
     return None
 
