@@ -50,7 +50,15 @@ def _problem(op: object, args: tuple, kwargs: dict):
     bound.apply_defaults()
     bound.arguments.pop("out", None)  # where the result would go does not choose the kernel
     geometry, dtype = problem(*bound.arguments.values())
-    return geometry, dtype.itemsize == 8, bound.arguments
+    return geometry, np.dtype(dtype).name, bound.arguments
+
+
+def _kernel_dtype(op: str, *args: object, **kwargs: object) -> str:
+    """The element type of the registry list that ``op(*args, **kwargs)`` runs:
+    ``"float32"``, ``"float64"`` or ``"float16"`` (max pooling without indices and average
+    pooling read float16 NCHW arrays themselves; every other 16-bit call computes on a
+    float32 copy)."""
+    return _problem(op, args, kwargs)[1]
 
 
 def _fft_operands(op: str, geometry, arguments: dict) -> list[np.ndarray] | None:
@@ -68,11 +76,11 @@ def implementation(op: str, *args, **kwargs) -> str:
     raise for bad arguments. Example: ``implementation("conv2d", x, w, padding=1)`` is
     ``"winograd"`` for a 3x3 float32 layer with 16 or more channels each way.
     """
-    geometry, float64, arguments = _problem(op, args, kwargs)
+    geometry, dtype, arguments = _problem(op, args, kwargs)
     operands = _fft_operands(op, geometry, arguments)
-    if operands is not None and conv_fft.runs(op, geometry, float64, operands):
+    if operands is not None and conv_fft.runs(op, geometry, dtype == "float64", operands):
         return conv_fft.NAME
-    return _core.chosen_implementation(op, float64, geometry)
+    return _core.chosen_implementation(op, dtype, geometry)
 
 
 def implementations(op: str, *args: object, **kwargs: object) -> list[str]:
@@ -80,10 +88,10 @@ def implementations(op: str, *args: object, **kwargs: object) -> list[str]:
     (the first is the one that runs), at the SIMD level in use. The FFT path
     (``"fft"``, :mod:`convpool.conv_fft`) comes first when its cost model chooses it,
     last when it supports the call but the compiled kernels are expected to be faster."""
-    geometry, float64, arguments = _problem(op, args, kwargs)
-    names = list(_core.supporting_implementations(op, float64, geometry))
+    geometry, dtype, arguments = _problem(op, args, kwargs)
+    names = list(_core.supporting_implementations(op, dtype, geometry))
     operands = _fft_operands(op, geometry, arguments)
-    if operands is not None and conv_fft.supports(op, geometry, float64, operands):
+    if operands is not None and conv_fft.supports(op, geometry, dtype == "float64", operands):
         first = conv_fft.cheaper(op, geometry)
         names = [conv_fft.NAME, *names] if first else [*names, conv_fft.NAME]
     return names
