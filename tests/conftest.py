@@ -22,6 +22,7 @@ import convpool  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from convpool import _core, python_kernels  # noqa: E402
+from convpool.implementation import _kernel_dtype  # noqa: E402
 
 SEED = 20261125
 
@@ -100,11 +101,13 @@ PORTABLE_IMPLEMENTATIONS = ("direct", "nhwc_direct", *python_kernels.NAMES)
 
 
 @contextmanager
-def forced_implementation(op: str, name: str) -> Iterator[None]:
+def forced_implementation(op: str, name: str, dtype: str = "") -> Iterator[None]:
     """Force operation ``op`` (a public function's name) to run implementation ``name``
     inside the block, and on leaving it assert that ``name`` ran at least once: a call it
-    does not support raises ValueError instead of running another implementation. The
-    Python implementations in front of the compiled registry ("separable", "fft":
+    does not support raises ValueError instead of running another implementation. With
+    ``dtype`` ("float32", "float64", "float16"), assert that ``name``'s kernel of that
+    element type ran (the registry keeps a list per element type). The Python
+    implementations in front of the compiled registry ("separable", "fft":
     convpool.python_kernels) are forced alike."""
     entry = python_kernels.by_name(name)
     if entry is not None:
@@ -116,14 +119,14 @@ def forced_implementation(op: str, name: str) -> Iterator[None]:
             entry.force(op, False)
         assert entry.run_count(op) > before, f"{op}: the forced {name!r} path never ran"
         return
-    before = _core.implementation_runs(op, name)
+    before = _core.implementation_runs(op, name, dtype)
     _core.force_implementation(op, name)
     try:
         yield
     finally:
         _core.force_implementation(op, "")
-    assert _core.implementation_runs(op, name) > before, (
-        f"{op}: the forced implementation {name!r} never ran"
+    assert _core.implementation_runs(op, name, dtype) > before, (
+        f"{op}: the forced implementation {name!r} never ran" + (f" on {dtype}" if dtype else "")
     )
 
 
@@ -141,9 +144,12 @@ def implementation_variants(op: str, *args, simd_levels=None, **kwargs) -> Itera
     Each implementation that supports the call (the registry's own predicates, asked at
     each SIMD level: a case can suit a wide vector and not a narrow one) runs at every
     level up to the detected one (``simd_levels`` to choose); a portable one
-    ("direct") once. float64 has only the portable implementations.
+    ("direct") once. float64 has only the portable implementations. Each variant asserts
+    that the kernel of the element type the call computes in ran (float16 pooling has
+    kernels of its own).
     """
     levels = available_simd_levels() if simd_levels is None else simd_levels
+    dtype = _kernel_dtype(op, *args, **kwargs)
     seen_portable = set()
     for level in levels:
         with simd_level(level):
@@ -153,7 +159,7 @@ def implementation_variants(op: str, *args, simd_levels=None, **kwargs) -> Itera
                 if name in seen_portable:
                     continue
                 seen_portable.add(name)
-            with simd_level(level), forced_implementation(op, name):
+            with simd_level(level), forced_implementation(op, name, dtype):
                 yield f"simd={level} {op}={name}"
 
 

@@ -294,8 +294,8 @@ def test_forcing_a_channels_last_kernel_on_a_padding_mode_is_refused_by_the_kern
     zeros = _core.Conv2dGeometry(1, 4, 8, 1, axis, axis, _core.PaddingMode.zeros,
                                  channels_last=True)
     for op in ("conv2d", "conv2d_grad_input", "conv2d_grad_weight"):
-        assert _core.supporting_implementations(op, True, reflect) == [], op
-        assert "nhwc_direct" in _core.supporting_implementations(op, True, zeros), op
+        assert _core.supporting_implementations(op, "float64", reflect) == [], op
+        assert "nhwc_direct" in _core.supporting_implementations(op, "float64", zeros), op
 
 
 # --- a 2-D kernel on a picture with channels ----------------------------------------------

@@ -11,10 +11,17 @@ from __future__ import annotations
 import convpool
 import numpy as np
 import pytest
-from conftest import available_simd_levels, conv2d_variants, simd_level
+from conftest import (
+    available_simd_levels,
+    conv2d_variants,
+    forced_implementation,
+    implementation_variants,
+    simd_level,
+)
 from convpool import _core
 from convpool import reference as ref
 from convpool.dtypes import is_half, storage_dtype
+from convpool.implementation import _kernel_dtype
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -261,47 +268,51 @@ POOL_OPTIONS = [
 
 
 @pytest.mark.parametrize("options", POOL_OPTIONS, ids=str)
-@pytest.mark.parametrize("level", available_simd_levels())
-def test_max_pool2d_float16_kernel_is_exact_at_every_simd_level(rng, options, level):
+def test_max_pool2d_float16_every_implementation_is_exact(rng, options):
     x = rng.standard_normal((2, 3, 13, 17)).astype(np.float16)
     expected = ref.max_pool2d(x.astype(np.float64), **options)
-    with simd_level(level):
-        y = convpool.max_pool2d(x, **options)
-    assert_rounded_once(y, expected, F16, f"max_pool2d {level}", exact_in_float32=True)
+    for variant in implementation_variants("max_pool2d", x, **options):
+        assert_rounded_once(convpool.max_pool2d(x, **options), expected, F16, variant,
+                            exact_in_float32=True)
 
 
 @pytest.mark.parametrize("options", POOL_OPTIONS + [
     dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),
     dict(kernel_size=3, padding=1, divisor_override=5)], ids=str)
-@pytest.mark.parametrize("level", available_simd_levels())
-def test_avg_pool2d_float16_kernel_averages_in_float32_at_every_simd_level(rng, options, level):
+def test_avg_pool2d_float16_every_implementation_averages_in_float32(rng, options):
     x = rng.standard_normal((2, 3, 13, 17)).astype(np.float16)
     expected = ref.avg_pool2d(x.astype(np.float64), **options)
-    with simd_level(level):
-        y = convpool.avg_pool2d(x, **options)
-    assert_rounded_once(y, expected, F16, f"avg_pool2d {level}")
+    for variant in implementation_variants("avg_pool2d", x, **options):
+        assert_rounded_once(convpool.avg_pool2d(x, **options), expected, F16, variant)
 
 
-@pytest.mark.parametrize("level", available_simd_levels())
-def test_float16_pool_kernels_run_on_float16_buffers(rng, level):
-    """The bindings take float16 arrays themselves (no float32 copy) for these two."""
+@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
+def test_float16_pooling_reports_and_runs_the_registrys_float16_kernels(rng, op):
+    """NCHW float16 pooling runs the operation's float16 list on the float16 buffers (no
+    float32 copy), and implementation() reports it; max pooling with indices and
+    channels-last float16 compute on a float32 copy, and say so."""
     x = rng.standard_normal((1, 2, 6, 8)).astype(np.float16)
-    geometry = _setup(x, 2)
-    y = np.empty((1, 2, 3, 4), np.float16)
-    with simd_level(level):
-        _core.max_pool2d_forward(x, y, None, geometry)
-    np.testing.assert_array_equal(y, ref.max_pool2d(x.astype(np.float64), 2).astype(np.float16))
-    with simd_level(level):
-        _core.avg_pool2d_forward(x, y, geometry, count_include_pad=True, divisor_override=0)
-    assert_rounded_once(y, ref.avg_pool2d(x.astype(np.float64), 2), F16, "avg")
-    with pytest.raises(TypeError, match="out: dtype must be float16"):
-        _core.max_pool2d_forward(x, y.astype(np.float32), None, geometry)
+    assert convpool.implementation(op, x, 2) == "rows"
+    assert convpool.implementations(op, x, 2) == ["rows"]
+    assert _kernel_dtype(op, x, 2) == "float16"
+    float32_runs = _core.implementation_runs(op, "rows", "float32")
+    with forced_implementation(op, "rows", "float16"):
+        getattr(convpool, op)(x, 2)
+    assert _core.implementation_runs(op, "rows", "float32") == float32_runs
+    assert _kernel_dtype(op, x.transpose(0, 2, 3, 1), 2, layout="NHWC") == "float32"
+    if op == "max_pool2d":
+        assert _kernel_dtype(op, x, 2, return_indices=True) == "float32"
+        with forced_implementation(op, "rows", "float32"):
+            convpool.max_pool2d(x, 2, return_indices=True)
 
 
-def _setup(x: np.ndarray, kernel: int):
-    from convpool.geometry import pool_geometry
-
-    return pool_geometry(x.shape, kernel, None, 0, 1, False).kernel_geometry
+def test_float16_pooling_out_must_be_float16(rng):
+    x = rng.standard_normal((1, 2, 6, 8)).astype(np.float16)
+    out = np.full((1, 2, 3, 4), np.nan, np.float16)
+    assert convpool.max_pool2d(x, 2, out=out) is out
+    np.testing.assert_array_equal(out, ref.max_pool2d(x.astype(np.float64), 2).astype(F16))
+    with pytest.raises((TypeError, ValueError), match="out"):
+        convpool.avg_pool2d(x, 2, out=np.empty((1, 2, 3, 4), np.float32))
 
 
 def test_float16_pooling_keeps_nan_and_inf(rng):

@@ -136,3 +136,17 @@ def test_implementation_checks_the_arguments_as_the_call_does():
         convpool.implementation("conv2d_grad_input", f32(2, 16, 5, 5), w, x.shape)
     with pytest.raises(TypeError, match="padding"):
         convpool.implementation("max_pool2d", x, 2, padding=1.5)
+
+
+def test_lists_are_chosen_by_element_type_and_only_where_they_exist():
+    axis = _core.WindowAxis(8, 4, 2, 2, 1, 0, 0)
+    geometry = _core.PoolGeometry(2, axis, axis)
+    for dtype in ("float32", "float64", "float16"):
+        assert _core.chosen_implementation("max_pool2d", dtype, geometry) == "rows", dtype
+    with pytest.raises(ValueError, match="max_pool2d_grad_input has no float16 kernels"):
+        _core.chosen_implementation("max_pool2d_grad_input", "float16", geometry)
+    with pytest.raises(ValueError, match="dtype: expected 'float32', 'float64' or 'float16', "
+                                         "got 'int8'"):
+        _core.supporting_implementations("max_pool2d", "int8", geometry)
+    with pytest.raises(ValueError, match="got 'bfloat16'"):
+        _core.implementation_runs("avg_pool2d", "rows", "bfloat16")

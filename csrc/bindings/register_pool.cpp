@@ -52,8 +52,8 @@ int64_t* optional_indices(std::optional<py::array> indices, const py::array& lik
   return data;
 }
 
-// float16 x and out (max pooling without indices, average pooling): the kernels that read
-// and write float16 and compute in float32 (pool_half.h).
+// float16 x and out (max pooling without indices, average pooling): the registry's float16
+// lists, whose kernels read and write float16 and compute in float32 (pool_half.h).
 template <typename Kernel>
 void pool2d_forward_float16(const py::array& x, py::array& out, const PoolGeometry& g,
                             Kernel&& kernel) {
@@ -74,7 +74,7 @@ void max_pool2d_forward_binding(const py::array& x, py::array& out,
                                 const std::optional<py::array>& indices, const PoolGeometry& g) {
   if (!indices && holds_float16(x)) {
     pool2d_forward_float16(x, out, g, [&](const uint16_t* xp, uint16_t* yp) {
-      max_pool2d_forward_half(g, xp, yp);
+      max_pool2d_forward_float16(g, xp, yp);
     });
     return;
   }
@@ -160,7 +160,7 @@ void avg_pool2d_forward_binding(const py::array& x, py::array& out, const PoolGe
   if (holds_float16(x)) {
     const AvgPoolDivisor d = make_divisor(count_include_pad, divisor_override);
     pool2d_forward_float16(x, out, g, [&](const uint16_t* xp, uint16_t* yp) {
-      avg_pool2d_forward_half(g, d, xp, yp);
+      avg_pool2d_forward_float16(g, d, xp, yp);
     });
     return;
   }

@@ -84,31 +84,31 @@ void register_registry(py::module_& m) {
   m.def("implementations", &registry::implementation_names, "op"_a);
   m.def("force_implementation", &registry::force_implementation, "op"_a, "name"_a);
   m.def("forced_implementation", &registry::forced_implementation, "op"_a);
-  m.def("implementation_runs", &registry::runs, "op"_a, "name"_a);
+  m.def("implementation_runs", &registry::runs, "op"_a, "name"_a, "dtype"_a = "");
   m.def("supporting_implementations",
-        py::overload_cast<const std::string&, bool, const Conv2dGeometry&>(&registry::supporting),
-        "op"_a, "float64"_a, "problem"_a);
+        py::overload_cast<const std::string&, const std::string&, const Conv2dGeometry&>(&registry::supporting),
+        "op"_a, "dtype"_a, "problem"_a);
   m.def("supporting_implementations",
-        py::overload_cast<const std::string&, bool, const PoolGeometry&>(&registry::supporting),
-        "op"_a, "float64"_a, "problem"_a);
+        py::overload_cast<const std::string&, const std::string&, const PoolGeometry&>(&registry::supporting),
+        "op"_a, "dtype"_a, "problem"_a);
   m.def("supporting_implementations",
-        py::overload_cast<const std::string&, bool, const GlobalPoolShape&>(&registry::supporting),
-        "op"_a, "float64"_a, "problem"_a);
+        py::overload_cast<const std::string&, const std::string&, const GlobalPoolShape&>(&registry::supporting),
+        "op"_a, "dtype"_a, "problem"_a);
   m.def("supporting_implementations",
-        py::overload_cast<const std::string&, bool, const ChannelPoolShape&>(&registry::supporting),
-        "op"_a, "float64"_a, "problem"_a);
+        py::overload_cast<const std::string&, const std::string&, const ChannelPoolShape&>(&registry::supporting),
+        "op"_a, "dtype"_a, "problem"_a);
   m.def("chosen_implementation",
-        py::overload_cast<const std::string&, bool, const Conv2dGeometry&>(&registry::chosen),
-        "op"_a, "float64"_a, "problem"_a);
+        py::overload_cast<const std::string&, const std::string&, const Conv2dGeometry&>(&registry::chosen),
+        "op"_a, "dtype"_a, "problem"_a);
   m.def("chosen_implementation",
-        py::overload_cast<const std::string&, bool, const PoolGeometry&>(&registry::chosen),
-        "op"_a, "float64"_a, "problem"_a);
+        py::overload_cast<const std::string&, const std::string&, const PoolGeometry&>(&registry::chosen),
+        "op"_a, "dtype"_a, "problem"_a);
   m.def("chosen_implementation",
-        py::overload_cast<const std::string&, bool, const GlobalPoolShape&>(&registry::chosen),
-        "op"_a, "float64"_a, "problem"_a);
+        py::overload_cast<const std::string&, const std::string&, const GlobalPoolShape&>(&registry::chosen),
+        "op"_a, "dtype"_a, "problem"_a);
   m.def("chosen_implementation",
-        py::overload_cast<const std::string&, bool, const ChannelPoolShape&>(&registry::chosen),
-        "op"_a, "float64"_a, "problem"_a);
+        py::overload_cast<const std::string&, const std::string&, const ChannelPoolShape&>(&registry::chosen),
+        "op"_a, "dtype"_a, "problem"_a);
 }
 
 }  // namespace convpool::bindings

@@ -13,6 +13,7 @@
 #include "conv/conv2d_direct.h"
 #include "conv/conv2d_nhwc.h"
 #include "pool/pool2d.h"
+#include "pool/pool_half.h"
 #include "registry/implementation.h"
 
 namespace convpool {
@@ -95,7 +96,8 @@ std::string describe(const ChannelPoolShape& s) {
   X("nhwc_blocked", nhwc_blocked_grad_weight)       \
   X("nhwc_loops", nhwc_loops_grad_weight)
 
-// Pooling: the same lists for float32 and float64 (the kernels are templates).
+// Pooling: the same lists for float32 and float64 (the kernels are templates); float16
+// lists of their own below.
 #define MAX_POOL2D(X) X("rows", max_pool2d_forward)
 #define MAX_POOL2D_GRAD_INPUT(X) X("rows", max_pool2d_grad_input)
 #define AVG_POOL2D(X) X("rows", avg_pool2d_forward)
@@ -119,6 +121,12 @@ std::string describe(const ChannelPoolShape& s) {
 #define GLOBAL_MAX_POOL2D_GRAD_INPUT_NHWC(X) X("nhwc", global_max_pool2d_grad_input_nhwc)
 #define CHANNEL_POOL_NHWC(X) X("nhwc", channel_pool_forward_nhwc)
 #define CHANNEL_POOL_GRAD_INPUT_NHWC(X) X("nhwc", channel_pool_grad_input_nhwc)
+
+// The float16 implementations (NCHW, read and write float16, compute in float32): lists
+// of their own, with kernels on uint16_t storage. Max pooling's takes no indices (a call
+// asking for them runs the float32 list on a widened copy).
+#define MAX_POOL2D_FLOAT16(X) X("rows", max_pool2d_forward_float16)
+#define AVG_POOL2D_FLOAT16(X) X("rows", avg_pool2d_forward_float16)
 
 // --- declarations made from the lists ---------------------------------------------------
 
@@ -191,6 +199,16 @@ GLOBAL_MAX_POOL2D_GRAD_INPUT_NHWC(CONVPOOL_DECLARE_GLOBAL_MAX_POOL_GRAD)
 CHANNEL_POOL_NHWC(CONVPOOL_DECLARE_CHANNEL_POOL)
 CHANNEL_POOL_GRAD_INPUT_NHWC(CONVPOOL_DECLARE_CHANNEL_POOL_GRAD)
 
+#define CONVPOOL_DECLARE_MAX_POOL_FLOAT16(label, kernel)                                 \
+  CONVPOOL_FOR_EACH_ISA(void kernel(const PoolGeometry&, const uint16_t*, uint16_t*);) \
+  bool kernel##_supports(const PoolGeometry&, int);
+#define CONVPOOL_DECLARE_AVG_POOL_FLOAT16(label, kernel)                                  \
+  CONVPOOL_FOR_EACH_ISA(void kernel(const PoolGeometry&, const AvgPoolDivisor&,          \
+                                    const uint16_t*, uint16_t*);)                         \
+  bool kernel##_supports(const PoolGeometry&, int);
+MAX_POOL2D_FLOAT16(CONVPOOL_DECLARE_MAX_POOL_FLOAT16)
+AVG_POOL2D_FLOAT16(CONVPOOL_DECLARE_AVG_POOL_FLOAT16)
+
 // An entry of a list: the name, the predicate and the three builds.
 #define CONVPOOL_ENTRY(label, kernel) {label, &kernel##_supports, CONVPOOL_PER_ISA(kernel)},
 #define CONVPOOL_TEMPLATE_ENTRY(label, kernel) \
@@ -215,6 +233,11 @@ template <typename T>
 constexpr const char* dtype_name() {
   return sizeof(T) == 8 ? "float64" : "float32";
 }
+
+// The element type of an operation's float16 list (its kernels take uint16_t storage): a
+// tag no floating-point type converts to, so only the operations with such a list have a
+// getter for it.
+struct Float16 {};
 
 // --- convolution ------------------------------------------------------------------------
 
@@ -297,7 +320,7 @@ template <typename T>
 using ChannelGradInput = void(const ChannelPoolShape&, ChannelPoolMode, const T*, const T*, T*);
 
 #define CONVPOOL_POOL_OP(getter, name, Problem, Kernel, LIST)                         \
-  template <typename T>                                                              \
+  template <typename T, typename = std::enable_if_t<std::is_floating_point_v<T>>>     \
   const Operation<Problem, Kernel<T>>& getter(T) {                                   \
     static const Operation<Problem, Kernel<T>> op{name, dtype_name<T>(), {           \
         LIST(CONVPOOL_TEMPLATE_ENTRY)                                                \
@@ -324,24 +347,77 @@ CONVPOOL_POOL_OP(channel_pool_op, "channel_pool", ChannelPoolShape, ChannelForwa
 CONVPOOL_POOL_OP(channel_pool_grad_input_op, "channel_pool_grad_input", ChannelPoolShape,
                  ChannelGradInput, CHANNEL_POOL_GRAD_INPUT)
 
-// Calls body(op) with the float32 or float64 list of `name`'s operation; false if `name`
-// is not one of them. `ops` lists (name, getter) pairs of one problem type.
+using MaxPoolForwardFloat16 = void(const PoolGeometry&, const uint16_t*, uint16_t*);
+using AvgPoolForwardFloat16 = void(const PoolGeometry&, const AvgPoolDivisor&, const uint16_t*,
+                                   uint16_t*);
+
+const Operation<PoolGeometry, MaxPoolForwardFloat16>& max_pool2d_op(Float16) {
+  static const Operation<PoolGeometry, MaxPoolForwardFloat16> op{"max_pool2d", "float16", {
+      MAX_POOL2D_FLOAT16(CONVPOOL_ENTRY)
+  }};
+  return op;
+}
+
+const Operation<PoolGeometry, AvgPoolForwardFloat16>& avg_pool2d_op(Float16) {
+  static const Operation<PoolGeometry, AvgPoolForwardFloat16> op{"avg_pool2d", "float16", {
+      AVG_POOL2D_FLOAT16(CONVPOOL_ENTRY)
+  }};
+  return op;
+}
+
+// The element types of the registry's lists: every operation has a float32 and a float64
+// list, some a float16 one.
+enum class Dtype { float32, float64, float16 };
+
+Dtype parse_dtype(const std::string& name) {
+  if (name == "float32") return Dtype::float32;
+  if (name == "float64") return Dtype::float64;
+  if (name == "float16") return Dtype::float16;
+  throw std::invalid_argument("dtype: expected 'float32', 'float64' or 'float16', got '" +
+                              name + "'");
+}
+
+template <typename Getter>
+constexpr bool has_float16_list = std::is_invocable_v<Getter, Float16>;
+
+// Calls body(op) with the `dtype` list of `name`'s operation; false if `name` is not one
+// of `getters`' (of one problem type). std::invalid_argument if it has no such list.
 template <typename Body, typename... Getters>
-bool with_operation(const std::string& name, bool float64, Body&& body, Getters... getters) {
+bool with_operation(const std::string& name, Dtype dtype, Body&& body, Getters... getters) {
   bool found = false;
   auto visit = [&](auto getter) {
     if (found) return;
     const auto& op32 = getter(float{});
     if (name != op32.name) return;
     found = true;
-    if (float64) body(getter(double{}));
-    else body(op32);
+    if (dtype == Dtype::float32) body(op32);
+    else if (dtype == Dtype::float64) body(getter(double{}));
+    else if constexpr (has_float16_list<decltype(getter)>) body(getter(Float16{}));
+    else throw std::invalid_argument(name + " has no float16 kernels (its float16 calls "
+                                            "compute on a float32 copy)");
   };
   (visit(getters), ...);
   return found;
 }
 
-#define CONVPOOL_GETTER(op) [](auto t) -> const auto& { return op##_op(t); }
+// Calls body(op) with every list (each element type) of `name`'s operation; false if
+// `name` is not one of `getters`'.
+template <typename Body, typename... Getters>
+bool with_every_list(const std::string& name, Body&& body, Getters... getters) {
+  bool found = false;
+  auto visit = [&](auto getter) {
+    if (found || name != getter(float{}).name) return;
+    found = true;
+    body(getter(float{}));
+    body(getter(double{}));
+    if constexpr (has_float16_list<decltype(getter)>) body(getter(Float16{}));
+  };
+  (visit(getters), ...);
+  return found;
+}
+
+// SFINAE-friendly (the return type names the call): has_float16_list asks it.
+#define CONVPOOL_GETTER(op) [](auto t) -> decltype(op##_op(t)) { return op##_op(t); }
 #define CONVPOOL_CONV_OPS \
   CONVPOOL_GETTER(conv2d), CONVPOOL_GETTER(conv2d_grad_input), CONVPOOL_GETTER(conv2d_grad_weight)
 #define CONVPOOL_WINDOW_POOL_OPS                                                   \
@@ -353,14 +429,23 @@ bool with_operation(const std::string& name, bool float64, Body&& body, Getters.
 #define CONVPOOL_CHANNEL_POOL_OPS \
   CONVPOOL_GETTER(channel_pool), CONVPOOL_GETTER(channel_pool_grad_input)
 
-// Calls body(op) with the float32 or float64 list of operation `name`, whatever its problem
-// type; false if there is no such operation.
+// Calls body(op) with the `dtype` list of operation `name`, whatever its problem type;
+// false if there is no such operation.
 template <typename Body>
-bool with_any_operation(const std::string& name, bool float64, Body&& body) {
-  return with_operation(name, float64, body, CONVPOOL_CONV_OPS) ||
-         with_operation(name, float64, body, CONVPOOL_WINDOW_POOL_OPS) ||
-         with_operation(name, float64, body, CONVPOOL_GLOBAL_POOL_OPS) ||
-         with_operation(name, float64, body, CONVPOOL_CHANNEL_POOL_OPS);
+bool with_any_operation(const std::string& name, Dtype dtype, Body&& body) {
+  return with_operation(name, dtype, body, CONVPOOL_CONV_OPS) ||
+         with_operation(name, dtype, body, CONVPOOL_WINDOW_POOL_OPS) ||
+         with_operation(name, dtype, body, CONVPOOL_GLOBAL_POOL_OPS) ||
+         with_operation(name, dtype, body, CONVPOOL_CHANNEL_POOL_OPS);
+}
+
+// Calls body(op) with every list of operation `name`; false if there is no such operation.
+template <typename Body>
+bool with_every_list_of(const std::string& name, Body&& body) {
+  return with_every_list(name, body, CONVPOOL_CONV_OPS) ||
+         with_every_list(name, body, CONVPOOL_WINDOW_POOL_OPS) ||
+         with_every_list(name, body, CONVPOOL_GLOBAL_POOL_OPS) ||
+         with_every_list(name, body, CONVPOOL_CHANNEL_POOL_OPS);
 }
 
 [[noreturn]] void unknown_operation(const std::string& name) {
@@ -370,20 +455,20 @@ bool with_any_operation(const std::string& name, bool float64, Body&& body) {
 }
 
 template <typename Problem, typename... Getters>
-std::vector<std::string> supporting_any(const std::string& name, bool float64,
+std::vector<std::string> supporting_any(const std::string& name, const std::string& dtype,
                                         const Problem& problem, Getters... getters) {
   std::vector<std::string> names;
   auto body = [&](const auto& op) { names = op.supporting(problem, simd_level()); };
-  if (!with_operation(name, float64, body, getters...)) unknown_operation(name);
+  if (!with_operation(name, parse_dtype(dtype), body, getters...)) unknown_operation(name);
   return names;
 }
 
 template <typename Problem, typename... Getters>
-std::string chosen_any(const std::string& name, bool float64, const Problem& problem,
+std::string chosen_any(const std::string& name, const std::string& dtype, const Problem& problem,
                        Getters... getters) {
   std::string chosen;
   auto body = [&](const auto& op) { chosen = op.implementations[op.select(problem, simd_level())].name; };
-  if (!with_operation(name, float64, body, getters...)) unknown_operation(name);
+  if (!with_operation(name, parse_dtype(dtype), body, getters...)) unknown_operation(name);
   return chosen;
 }
 
@@ -429,6 +514,15 @@ bool max_pool2d_grad_input(const PoolGeometry& g, const T* grad_y, const int64_t
 template <typename T>
 void avg_pool2d_forward(const PoolGeometry& g, const AvgPoolDivisor& d, const T* x, T* y) {
   avg_pool2d_op(T{}).run(g, g, d, x, y);
+}
+
+void max_pool2d_forward_float16(const PoolGeometry& g, const uint16_t* x, uint16_t* y) {
+  max_pool2d_op(Float16{}).run(g, g, x, y);
+}
+
+void avg_pool2d_forward_float16(const PoolGeometry& g, const AvgPoolDivisor& d,
+                                const uint16_t* x, uint16_t* y) {
+  avg_pool2d_op(Float16{}).run(g, g, d, x, y);
 }
 
 template <typename T>
@@ -511,7 +605,7 @@ std::vector<std::string> implementation_names(const std::string& op) {
   auto body = [&](const auto& operation) {
     for (const auto& impl : operation.implementations) names.emplace_back(impl.name);
   };
-  if (!with_any_operation(op, false, body)) unknown_operation(op);
+  if (!with_any_operation(op, Dtype::float32, body)) unknown_operation(op);
   return names;
 }
 
@@ -525,22 +619,21 @@ void force_implementation(const std::string& op, const std::string& name) {
     throw std::invalid_argument("unknown " + op + " implementation '" + name + "' (expected one of " +
                                 list + ")");
   }
-  // The float32 list names every implementation: its string literal is what both lists
-  // keep (the float64 list reports one it lacks by that name).
+  // The float32 list names every implementation: its string literal is what every list
+  // keeps (the float64 and float16 lists report one they lack by that name).
   const char* literal = nullptr;
-  with_any_operation(op, false, [&](const auto& operation) {
+  with_any_operation(op, Dtype::float32, [&](const auto& operation) {
     const int i = operation.index_of(name.c_str());
     if (i >= 0) literal = operation.implementations[i].name;
   });
-  for (bool float64 : {false, true})
-    with_any_operation(op, float64, [&](const auto& operation) {
-      operation.forced.store(literal, std::memory_order_relaxed);
-    });
+  with_every_list_of(op, [&](const auto& operation) {
+    operation.forced.store(literal, std::memory_order_relaxed);
+  });
 }
 
 std::string forced_implementation(const std::string& op) {
   std::string name;
-  if (!with_any_operation(op, false, [&](const auto& operation) {
+  if (!with_any_operation(op, Dtype::float32, [&](const auto& operation) {
         const char* forced = operation.forced.load(std::memory_order_relaxed);
         if (forced != nullptr) name = forced;
       }))
@@ -548,46 +641,47 @@ std::string forced_implementation(const std::string& op) {
   return name;
 }
 
-int64_t runs(const std::string& op, const std::string& name) {
+int64_t runs(const std::string& op, const std::string& name, const std::string& dtype) {
   int64_t total = 0;
-  for (bool float64 : {false, true})
-    if (!with_any_operation(op, float64, [&](const auto& operation) {
+  if (!dtype.empty()) parse_dtype(dtype);  // a name it knows
+  if (!with_every_list_of(op, [&](const auto& operation) {
+        if (dtype.empty() || dtype == operation.dtype)
           total += operation.runs_of(name.c_str());
-        }))
-      unknown_operation(op);
+      }))
+    unknown_operation(op);
   return total;
 }
 
-std::vector<std::string> supporting(const std::string& op, bool float64, const Conv2dGeometry& g) {
-  return supporting_any(op, float64, g, CONVPOOL_CONV_OPS);
+std::vector<std::string> supporting(const std::string& op, const std::string& dtype, const Conv2dGeometry& g) {
+  return supporting_any(op, dtype, g, CONVPOOL_CONV_OPS);
 }
 
-std::vector<std::string> supporting(const std::string& op, bool float64, const PoolGeometry& g) {
-  return supporting_any(op, float64, g, CONVPOOL_WINDOW_POOL_OPS);
+std::vector<std::string> supporting(const std::string& op, const std::string& dtype, const PoolGeometry& g) {
+  return supporting_any(op, dtype, g, CONVPOOL_WINDOW_POOL_OPS);
 }
 
-std::vector<std::string> supporting(const std::string& op, bool float64, const GlobalPoolShape& s) {
-  return supporting_any(op, float64, s, CONVPOOL_GLOBAL_POOL_OPS);
+std::vector<std::string> supporting(const std::string& op, const std::string& dtype, const GlobalPoolShape& s) {
+  return supporting_any(op, dtype, s, CONVPOOL_GLOBAL_POOL_OPS);
 }
 
-std::vector<std::string> supporting(const std::string& op, bool float64, const ChannelPoolShape& s) {
-  return supporting_any(op, float64, s, CONVPOOL_CHANNEL_POOL_OPS);
+std::vector<std::string> supporting(const std::string& op, const std::string& dtype, const ChannelPoolShape& s) {
+  return supporting_any(op, dtype, s, CONVPOOL_CHANNEL_POOL_OPS);
 }
 
-std::string chosen(const std::string& op, bool float64, const Conv2dGeometry& g) {
-  return chosen_any(op, float64, g, CONVPOOL_CONV_OPS);
+std::string chosen(const std::string& op, const std::string& dtype, const Conv2dGeometry& g) {
+  return chosen_any(op, dtype, g, CONVPOOL_CONV_OPS);
 }
 
-std::string chosen(const std::string& op, bool float64, const PoolGeometry& g) {
-  return chosen_any(op, float64, g, CONVPOOL_WINDOW_POOL_OPS);
+std::string chosen(const std::string& op, const std::string& dtype, const PoolGeometry& g) {
+  return chosen_any(op, dtype, g, CONVPOOL_WINDOW_POOL_OPS);
 }
 
-std::string chosen(const std::string& op, bool float64, const GlobalPoolShape& s) {
-  return chosen_any(op, float64, s, CONVPOOL_GLOBAL_POOL_OPS);
+std::string chosen(const std::string& op, const std::string& dtype, const GlobalPoolShape& s) {
+  return chosen_any(op, dtype, s, CONVPOOL_GLOBAL_POOL_OPS);
 }
 
-std::string chosen(const std::string& op, bool float64, const ChannelPoolShape& s) {
-  return chosen_any(op, float64, s, CONVPOOL_CHANNEL_POOL_OPS);
+std::string chosen(const std::string& op, const std::string& dtype, const ChannelPoolShape& s) {
+  return chosen_any(op, dtype, s, CONVPOOL_CHANNEL_POOL_OPS);
 }
 
 }  // namespace registry

@@ -11,6 +11,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
+import numpy as np
+
 from . import _core, conv, pool, python_kernels
 
 __all__ = ["implementation", "implementations"]
@@ -48,7 +50,15 @@ def _problem(op: object, args: tuple, kwargs: dict):
     bound.apply_defaults()
     bound.arguments.pop("out", None)  # where the result would go does not choose the kernel
     geometry, dtype = problem(*bound.arguments.values())
-    return geometry, dtype.itemsize == 8, bound.arguments
+    return geometry, np.dtype(dtype).name, bound.arguments
+
+
+def _kernel_dtype(op: str, *args: object, **kwargs: object) -> str:
+    """The element type of the registry list that ``op(*args, **kwargs)`` runs:
+    ``"float32"``, ``"float64"`` or ``"float16"`` (max pooling without indices and average
+    pooling read float16 NCHW arrays themselves; every other 16-bit call computes on a
+    float32 copy)."""
+    return _problem(op, args, kwargs)[1]
 
 
 def implementation(op: str, *args, **kwargs) -> str:
@@ -59,13 +69,13 @@ def implementation(op: str, *args, **kwargs) -> str:
     raise for bad arguments. Example: ``implementation("conv2d", x, w, padding=1)`` is
     ``"winograd"`` for a 3x3 float32 layer with 16 or more channels each way.
     """
-    geometry, float64, arguments = _problem(op, args, kwargs)
+    geometry, dtype, arguments = _problem(op, args, kwargs)
     operands = python_kernels.operands_of(op, geometry, arguments)
     if operands is not None:
-        name = python_kernels.running(op, geometry, float64, operands)
+        name = python_kernels.running(op, geometry, dtype == "float64", operands)
         if name is not None:
             return name
-    return _core.chosen_implementation(op, float64, geometry)
+    return _core.chosen_implementation(op, dtype, geometry)
 
 
 def implementations(op: str, *args: object, **kwargs: object) -> list[str]:
@@ -74,9 +84,9 @@ def implementations(op: str, *args: object, **kwargs: object) -> list[str]:
     implementations (``"separable"``, ``"fft"``: :mod:`convpool.python_kernels`) come
     first when their cost model chooses them, last when they support the call but the
     others are expected to be faster."""
-    geometry, float64, arguments = _problem(op, args, kwargs)
-    names = list(_core.supporting_implementations(op, float64, geometry))
+    geometry, dtype, arguments = _problem(op, args, kwargs)
+    names = list(_core.supporting_implementations(op, dtype, geometry))
     operands = python_kernels.operands_of(op, geometry, arguments)
     if operands is None:
         return names
-    return python_kernels.supporting(op, geometry, float64, operands, names)
+    return python_kernels.supporting(op, geometry, dtype == "float64", operands, names)

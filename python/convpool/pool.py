@@ -205,8 +205,6 @@ def max_pool2d(
     """
     x, setup, return_indices, dtype, stored = _max_pool2d_arguments(
         x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, layout)
-    if not return_indices and x.dtype == np.float16 and not stored.channels_last:
-        dtype = x.dtype  # the float16 kernel: float16 in memory, float32 inside
     x4 = contiguous(stored.kernel_array(x), dtype).reshape(stored.kernel_shape(setup.input_shape))
     out_shape = stored.kernel_shape(setup.output_shape)
     geometry = _kernel_geometry(setup, stored)
@@ -331,8 +329,6 @@ def avg_pool2d(
     """
     x, setup, count_include_pad, divisor, dtype, stored = _avg_pool2d_arguments(
         x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, layout)
-    if x.dtype == np.float16 and not stored.channels_last:
-        dtype = x.dtype  # the float16 kernel: float16 in memory, float32 inside
     x4 = contiguous(stored.kernel_array(x), dtype).reshape(stored.kernel_shape(setup.input_shape))
     geometry = _kernel_geometry(setup, stored)
     return _into(out, stored, stored.kernel_shape(setup.output_shape), dtype, (x,),
@@ -541,7 +537,9 @@ def _max_pool2d_arguments(x, kernel_size, stride, padding, dilation, ceil_mode, 
     stored = _stored(x, layout, "x")
     setup = pool_geometry(nchw_shape(x.shape, layout), kernel_size, stride, padding, dilation,
                           ceil_mode)
-    return x, setup, check_flag(return_indices, "return_indices"), compute_dtype(x), stored
+    return_indices = check_flag(return_indices, "return_indices")
+    dtype = _float16_kernel_dtype(x, stored) if not return_indices else compute_dtype(x)
+    return x, setup, return_indices, dtype, stored
 
 
 def _avg_pool2d_arguments(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -551,7 +549,17 @@ def _avg_pool2d_arguments(x, kernel_size, stride, padding, ceil_mode, count_incl
     setup = pool_geometry(nchw_shape(x.shape, layout), kernel_size, stride, padding, 1,
                           ceil_mode)
     count_include_pad = check_flag(count_include_pad, "count_include_pad")
-    return x, setup, count_include_pad, _divisor(divisor_override), compute_dtype(x), stored
+    return (x, setup, count_include_pad, _divisor(divisor_override),
+            _float16_kernel_dtype(x, stored), stored)
+
+
+def _float16_kernel_dtype(x: np.ndarray, stored: _Stored) -> np.dtype:
+    """The dtype the kernels of max pooling (without indices) and average pooling read:
+    float16 itself for NCHW float16 ``x`` (the registry's float16 lists: float16 in memory,
+    float32 inside), else the usual compute dtype."""
+    if x.dtype == np.float16 and not stored.channels_last:
+        return x.dtype
+    return compute_dtype(x)
 
 
 def _avg_pool2d_grad_input_arguments(grad_output, input_shape, kernel_size, stride, padding,
