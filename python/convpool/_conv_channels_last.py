@@ -6,7 +6,8 @@ are (an unbatched picture gains a leading axis of one, a view), and an NCHW-shap
 stored channels-last (:func:`convpool.layout.stored_channels_last`) through its NHWC view
 ``x.transpose(0, 2, 3, 1)``, also without a copy; its result is returned in the same memory
 format. Non-zero padding modes pad a channels-last copy of the input (and fold the input
-gradient back) with NumPy, the same rule as ``_core.pad2d`` along the two spatial axes.
+gradient back) with NumPy, by the same index rule the NCHW kernels read the modes with
+(``common/padding.h``); the channels-last kernels do not read the modes themselves yet.
 """
 
 from __future__ import annotations
