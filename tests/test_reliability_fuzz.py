@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import assert_close, available_simd_levels, forced_implementation, simd_level
 from convpool import reference as ref
+from convpool.layout import stored_channels_last
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -110,7 +111,9 @@ def check(compiled, oracle):
     results = result if isinstance(result, tuple) else (result,)
     expecteds = expected if isinstance(expected, tuple) else (expected,)
     for r, e in zip(results, expecteds, strict=True):
-        assert isinstance(r, np.ndarray) and r.flags.c_contiguous
+        # C-contiguous, or channels-last when an operand was stored channels-last (a
+        # drawn view can be): results keep that memory format, as PyTorch's do.
+        assert isinstance(r, np.ndarray) and (r.flags.c_contiguous or stored_channels_last(r))
         if r.dtype == np.int64:
             np.testing.assert_array_equal(r, e)
         else:
