@@ -47,11 +47,11 @@ bool nhwc_blocked_forward_supports(const Conv2dGeometry& g, int vector_floats) {
          packed_weights_fit(g, padded(cout_g, 4 * vector_floats), g.in_channels_per_group());
 }
 
-// The input gradient runs the forward engine on grad_y: stride 1, with the input channels
-// of a group as its vectors.
+// The input gradient runs the forward engine on grad_y, once per stride phase (stride 1
+// each), with the input channels of a group as its vectors.
 bool nhwc_blocked_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
-  return g.zero_padded() && g.rows.stride == 1 && g.cols.stride == 1 && cout_g > 1 && 2 * cin_g >= vector_floats &&
+  return g.zero_padded() && cout_g > 1 && 2 * cin_g >= vector_floats &&
          packed_weights_fit(g, padded(cin_g, 4 * vector_floats), cout_g);
 }
 
@@ -73,6 +73,7 @@ bool nhwc_blocked_grad_weight_supports(const Conv2dGeometry& g, int vector_float
 #include "common/simd_vec.h"
 #include "common/threading.h"
 #include "conv/conv2d_nhwc_loops.h"
+#include "conv/stride_phases.h"
 
 namespace convpool::CONVPOOL_ISA {
 
@@ -97,13 +98,15 @@ void taps_inside(int64_t o, int64_t in_size, int64_t kernel, int64_t stride, int
   last = std::clamp<int64_t>(floor_div(in_size - 1 - start, dilation) + 1, first, kernel);
 }
 
-// One channels-last convolution as the engine sees it: the forward pass, or the input
-// gradient at stride 1 (grad_y convolved with the flipped, transposed kernel, whose
-// padding before, (k - 1) * dilation - pad, may be negative).
+// One channels-last convolution as the engine sees it: the forward pass, or one stride
+// phase of the input gradient (grad_y convolved at stride 1 with the phase's taps of the
+// flipped, transposed kernel, whose padding before may be negative). The output's pixels
+// and rows may be strided: a phase writes every stride-th pixel of grad_x.
 struct Engine {
   int64_t batch, groups, cin_g, cout_g, cout_pad;
   int64_t in_h, in_w, out_h, out_w;
   int64_t kh, kw, sy, sx, dy, dx, top, left;
+  int64_t out_pixel_step, out_row_step, out_image_step;  // floats between output pixels, rows, images
   int64_t c_in() const { return groups * cin_g; }
   int64_t c_out() const { return groups * cout_g; }
 };
@@ -142,7 +145,6 @@ template <int P, int B>
 void tile(const Engine& e, const float* image, const float* wg, const float* bias_g,
           const Chunk& chunk, int64_t i, int64_t j, int64_t s0, int64_t s1, int64_t t0,
           int64_t t1, int64_t grp, int64_t q0, int64_t nq, float* out) {
-  const int64_t c_out = e.c_out();
   vec acc[P][B];
   for (int b = 0; b < B; ++b) {
     const bool full = (b + 1) * V <= nq;
@@ -151,7 +153,7 @@ void tile(const Engine& e, const float* image, const float* wg, const float* bia
       for (int px = 0; px < P; ++px) acc[px][b] = start;
     } else {
       for (int px = 0; px < P; ++px) {
-        const float* o = out + px * c_out + b * V;
+        const float* o = out + px * e.out_pixel_step + b * V;
         acc[px][b] = full ? load(o) : load_first(o, nq - b * V);
       }
     }
@@ -174,7 +176,7 @@ void tile(const Engine& e, const float* image, const float* wg, const float* bia
   }
   for (int px = 0; px < P; ++px)
     for (int b = 0; b < B; ++b) {
-      float* o = out + px * c_out + b * V;
+      float* o = out + px * e.out_pixel_step + b * V;
       if ((b + 1) * V <= nq) store(o, acc[px][b]);
       else store_first(o, acc[px][b], nq - b * V);
     }
@@ -248,23 +250,23 @@ void run_engine(const Engine& e, const float* x, const float* packed, const floa
     for (int64_t p0 = 0; p0 < std::max<int64_t>(e.cin_g, 1); p0 += chunk_size) {
       const Chunk chunk{p0, std::min(e.cin_g, p0 + chunk_size), p0 == 0};
       for (int64_t i = i_first; i < i_last; ++i) {
-        float* out = y + (n * e.out_h + i) * e.out_w * c_out + grp * e.cout_g + q0;
+        float* out = y + n * e.out_image_step + i * e.out_row_step + grp * e.cout_g + q0;
         int64_t s0, s1;
         taps_inside(i, e.in_h, e.kh, e.sy, e.dy, e.top, s0, s1);
         auto edge_pixel = [&](int64_t j) {
           int64_t t0, t1;
           taps_inside(j, e.in_w, e.kw, e.sx, e.dx, e.left, t0, t1);
           tile_vectors<1>(vectors, e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1, grp, q0, nq,
-                          out + j * c_out);
+                          out + j * e.out_pixel_step);
         };
         for (int64_t j = 0; j < j_lo; ++j) edge_pixel(j);
         int64_t j = j_lo;
         for (; j + kPixels <= j_hi; j += kPixels)
           tile_vectors<kPixels>(vectors, e, image, wg, bias_g, chunk, i, j, s0, s1, 0, e.kw, grp,
-                                q0, nq, out + j * c_out);
+                                q0, nq, out + j * e.out_pixel_step);
         if (j < j_hi)  // the last few interior pixels in one narrower tile
           tile_pixels<1, 2, 3, 4, 5>(int(j_hi - j), vectors, e, image, wg, bias_g, chunk, i, j, s0,
-                                     s1, 0, e.kw, grp, q0, nq, out + j * c_out);
+                                     s1, 0, e.kw, grp, q0, nq, out + j * e.out_pixel_step);
         for (j = std::max(j_hi, j_lo); j < e.out_w; ++j) edge_pixel(j);
       }
     }
@@ -283,7 +285,8 @@ void nhwc_blocked_forward(const Conv2dGeometry& g, const float* x, const float* 
   const Engine e{g.batch, g.groups, cin_g, cout_g, padded_to_blocks(cout_g),
                  R.in_size, C.in_size, R.out_size, C.out_size,
                  R.kernel, C.kernel, R.stride, C.stride, R.dilation, C.dilation,
-                 R.pad_before, C.pad_before};
+                 R.pad_before, C.pad_before,
+                 g.out_channels, C.out_size * g.out_channels, g.out_plane() * g.out_channels};
   const int64_t taps = g.kernel_plane();
   Array<float> packed(size_t(g.groups * taps * cin_g * e.cout_pad));  // zero tails
   for (int64_t grp = 0; grp < g.groups; ++grp)
@@ -300,31 +303,70 @@ void nhwc_blocked_forward(const Conv2dGeometry& g, const float* x, const float* 
   run_engine(e, x, packed.data(), bias ? packed_bias.data() : nullptr, y);
 }
 
-// At stride 1, grad_x[iy, ix] = sum over taps of grad_y[iy + top - s * dy, ix + left - t * dx]
-// w[s, t]^T: a forward convolution of grad_y with the kernel flipped (s' = kh - 1 - s),
-// its channel roles exchanged, and padding before (kh - 1) * dy - top.
+namespace {
+
+// One axis of a stride phase as a stride-1 convolution: input positions phase + a * stride
+// receive grad_y[a + offset_m] * w[k_m] over the phase's taps m (stride_phases.h), whose
+// kernel indices and offsets both step evenly. Walked with the kernel flipped, tap m' reads
+// grad_y[a - before + m' * dilation] with weight index kernel_index[m'].
+struct PhaseAxis {
+  Array<int64_t> kernel_index;  // of flipped tap m'
+  int64_t before = 0, dilation = 1;
+  int64_t taps() const { return int64_t(kernel_index.size()); }
+};
+
+PhaseAxis phase_axis(const WindowAxis& a, int64_t phase) {
+  const Array<PhaseTap> taps = phase_taps(a, phase);
+  PhaseAxis axis;
+  const int64_t m = int64_t(taps.size());
+  for (int64_t i = m - 1; i >= 0; --i) axis.kernel_index.push_back(taps[size_t(i)].kernel_index);
+  if (m == 0) return axis;
+  axis.before = -taps[size_t(m - 1)].offset;
+  if (m > 1) axis.dilation = taps[0].offset - taps[1].offset;
+  return axis;
+}
+
+}  // namespace
+
+// grad_x[iy, ix] = sum over taps of grad_y[(iy + top - s * dy) / sy, (ix + left - t * dx) / sx]
+// w[s, t]^T where the divisions are exact. Split by stride phase (iy mod sy, ix mod sx),
+// each phase is a stride-1 convolution of grad_y with its own taps of the flipped kernel,
+// channel roles exchanged, written to every sy-th row and sx-th pixel of grad_x; a phase
+// that no tap reaches is zero. At stride 1 there is one phase and every tap.
 void nhwc_blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,
                              float* grad_x) {
   const WindowAxis& R = g.rows;
   const WindowAxis& C = g.cols;
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
-  const Engine e{g.batch, g.groups, cout_g, cin_g, padded_to_blocks(cin_g),
-                 R.out_size, C.out_size, R.in_size, C.in_size,
-                 R.kernel, C.kernel, 1, 1, R.dilation, C.dilation,
-                 (R.kernel - 1) * R.dilation - R.pad_before,
-                 (C.kernel - 1) * C.dilation - C.pad_before};
-  const int64_t taps = g.kernel_plane(), kh = R.kernel, kw = C.kernel;
-  Array<float> packed(size_t(g.groups * taps * cout_g * e.cout_pad));
-  for (int64_t grp = 0; grp < g.groups; ++grp)
-    for (int64_t q = 0; q < cout_g; ++q)
-      for (int64_t p = 0; p < cin_g; ++p)
-        for (int64_t s = 0; s < kh; ++s)
-          for (int64_t t = 0; t < kw; ++t) {
-            const int64_t flipped = (kh - 1 - s) * kw + (kw - 1 - t);
-            packed[size_t(pack_index(e, grp, flipped, q, p))] =
-                w[((grp * cout_g + q) * cin_g + p) * taps + s * kw + t];
-          }
-  run_engine(e, grad_y, packed.data(), nullptr, grad_x);
+  const int64_t c_in = g.in_channels, taps = g.kernel_plane(), kw = C.kernel;
+  for (int64_t py = 0; py < std::min(R.stride, R.in_size); ++py)
+    for (int64_t px = 0; px < std::min(C.stride, C.in_size); ++px) {
+      const PhaseAxis rows = phase_axis(R, py), cols = phase_axis(C, px);
+      float* phase_x = grad_x + (py * C.in_size + px) * c_in;
+      const Engine e{g.batch, g.groups, cout_g, cin_g, padded_to_blocks(cin_g),
+                     R.out_size, C.out_size, phase_size(R, py), phase_size(C, px),
+                     rows.taps(), cols.taps(), 1, 1, rows.dilation, cols.dilation,
+                     rows.before, cols.before,
+                     C.stride * c_in, R.stride * C.in_size * c_in, R.in_size * C.in_size * c_in};
+      if (e.kh == 0 || e.kw == 0) {  // no tap reaches this phase
+        for (int64_t n = 0; n < g.batch; ++n)
+          for (int64_t a = 0; a < e.out_h; ++a)
+            for (int64_t b = 0; b < e.out_w; ++b)
+              std::fill_n(phase_x + n * e.out_image_step + a * e.out_row_step + b * e.out_pixel_step,
+                          c_in, 0.0f);
+        continue;
+      }
+      Array<float> packed(size_t(g.groups * e.kh * e.kw * cout_g * e.cout_pad));  // zero tails
+      for (int64_t grp = 0; grp < g.groups; ++grp)
+        for (int64_t q = 0; q < cout_g; ++q)
+          for (int64_t p = 0; p < cin_g; ++p)
+            for (int64_t ms = 0; ms < e.kh; ++ms)
+              for (int64_t mt = 0; mt < e.kw; ++mt)
+                packed[size_t(pack_index(e, grp, ms * e.kw + mt, q, p))] =
+                    w[((grp * cout_g + q) * cin_g + p) * taps +
+                      rows.kernel_index[size_t(ms)] * kw + cols.kernel_index[size_t(mt)]];
+      run_engine(e, grad_y, packed.data(), nullptr, phase_x);
+    }
 }
 
 namespace {
