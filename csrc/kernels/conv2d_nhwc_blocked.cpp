@@ -11,8 +11,9 @@
 //
 // One file, two sections: the `supports` predicates (compiled once, with the vector
 // width a parameter) and the kernels (compiled once per instruction set); the registry
-// lines name both (registry/registry.cpp, the channels-last lists). The kernels read zero
-// padding only (convpool.conv pads a copy for the other modes).
+// lines name both (registry/registry.cpp, the channels-last lists). Every padding mode:
+// zero padding is skipped; with the other modes the pixels whose windows reach into the
+// padding read (or, for the input gradient, add to) the input pixel the mode repeats.
 #include <cstdint>
 
 #include "common/geometry.h"
@@ -43,7 +44,7 @@ int64_t padded(int64_t n, int vector_floats) { return (n + vector_floats - 1) / 
 // over channels in nhwc_loops instead).
 bool nhwc_blocked_forward_supports(const Conv2dGeometry& g, int vector_floats) {
   const int64_t cout_g = g.out_channels_per_group();
-  return g.zero_padded() && !one_channel_per_group(g) && 2 * cout_g >= vector_floats &&
+  return !one_channel_per_group(g) && 2 * cout_g >= vector_floats &&
          packed_weights_fit(g, padded(cout_g, 4 * vector_floats), g.in_channels_per_group());
 }
 
@@ -51,7 +52,7 @@ bool nhwc_blocked_forward_supports(const Conv2dGeometry& g, int vector_floats) {
 // each), with the input channels of a group as its vectors.
 bool nhwc_blocked_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
-  return g.zero_padded() && cout_g > 1 && 2 * cin_g >= vector_floats &&
+  return cout_g > 1 && 2 * cin_g >= vector_floats &&
          packed_weights_fit(g, padded(cin_g, 4 * vector_floats), cout_g);
 }
 
@@ -59,7 +60,7 @@ bool nhwc_blocked_grad_input_supports(const Conv2dGeometry& g, int vector_floats
 // of (at most) four vectors.
 bool nhwc_blocked_grad_weight_supports(const Conv2dGeometry& g, int vector_floats) {
   const int64_t cout_g = g.out_channels_per_group();
-  return g.zero_padded() && !one_channel_per_group(g) && 2 * cout_g >= vector_floats &&
+  return !one_channel_per_group(g) && 2 * cout_g >= vector_floats &&
          packed_weights_fit(g, padded(cout_g, 4 * vector_floats), g.in_channels_per_group());
 }
 
@@ -107,6 +108,7 @@ struct Engine {
   int64_t in_h, in_w, out_h, out_w;
   int64_t kh, kw, sy, sx, dy, dx, top, left;
   int64_t out_pixel_step, out_row_step, out_image_step;  // floats between output pixels, rows, images
+  PaddingMode mode;  // the forward pass's; the input gradient's phases read zero padding
   int64_t c_in() const { return groups * cin_g; }
   int64_t c_out() const { return groups * cout_g; }
 };
@@ -208,6 +210,37 @@ void tile_pixels(int pixels, int vectors, const Engine& e, const float* image, c
                  : void()), ...);
 }
 
+// Output pixel (i, j), at `out`, when a padding mode other than zeros puts some of its taps
+// in the padding: each tap reads the input pixel the mode repeats there.
+void padded_pixel(const Engine& e, int vectors, const float* image, const float* wg,
+                  const float* bias_g, const Chunk& chunk, int64_t i, int64_t j, int64_t grp,
+                  int64_t q0, int64_t nq, float* out) {
+  vec acc[kVectors];
+  for (int b = 0; b < vectors; ++b) {
+    if (chunk.first) acc[b] = bias_g ? load(bias_g + q0 + b * V) : vec{};
+    else acc[b] = (b + 1) * V <= nq ? load(out + b * V) : load_first(out + b * V, nq - b * V);
+  }
+  const int64_t c_in = e.c_in();
+  for (int64_t s = 0; s < e.kh; ++s) {
+    const int64_t iy = padding_source_index(i * e.sy - e.top + s * e.dy, e.in_h, e.mode);
+    if (iy < 0) continue;
+    for (int64_t t = 0; t < e.kw; ++t) {
+      const int64_t ix = padding_source_index(j * e.sx - e.left + t * e.dx, e.in_w, e.mode);
+      if (ix < 0) continue;
+      const float* in = image + (iy * e.in_w + ix) * c_in + grp * e.cin_g;
+      const float* wp = wg + (s * e.kw + t) * e.cin_g * kBlock;
+      for (int64_t p = chunk.p0; p < chunk.p1; ++p) {
+        const vec xv = broadcast(in[p]);
+        for (int b = 0; b < vectors; ++b) acc[b] += xv * load(wp + p * kBlock + b * V);
+      }
+    }
+  }
+  for (int b = 0; b < vectors; ++b) {
+    if ((b + 1) * V <= nq) store(out + b * V, acc[b]);
+    else store_first(out + b * V, acc[b], nq - b * V);
+  }
+}
+
 // The packed weights a tile reads for one chunk of input channels: kept near 64 KiB so
 // that they stay in L2 while a task's rows of pixels pass over them.
 constexpr int64_t kChunkWeightFloats = 16384;
@@ -229,6 +262,7 @@ void run_engine(const Engine& e, const float* x, const float* packed, const floa
   const int64_t row_blocks = (e.out_h + rows_per_task - 1) / rows_per_task;
   const int64_t q_blocks = (e.cout_g + block - 1) / block;
   const int64_t tasks = e.batch * e.groups * q_blocks * row_blocks;
+  const bool padding_mode = e.mode != PaddingMode::zeros;
   // Columns whose every tap lies inside the input: j * sx - left >= 0 and
   // j * sx - left + (kw - 1) * dx <= in_w - 1.
   const int64_t j_lo = std::clamp<int64_t>(ceil_div_signed(e.left, e.sx), 0, e.out_w);
@@ -253,7 +287,16 @@ void run_engine(const Engine& e, const float* x, const float* packed, const floa
         float* out = y + n * e.out_image_step + i * e.out_row_step + grp * e.cout_g + q0;
         int64_t s0, s1;
         taps_inside(i, e.in_h, e.kh, e.sy, e.dy, e.top, s0, s1);
+        if (padding_mode && (s0 > 0 || s1 < e.kh)) {  // a row reaching into the padding
+          for (int64_t j = 0; j < e.out_w; ++j)
+            padded_pixel(e, vectors, image, wg, bias_g, chunk, i, j, grp, q0, nq,
+                         out + j * e.out_pixel_step);
+          continue;
+        }
         auto edge_pixel = [&](int64_t j) {
+          if (padding_mode)
+            return padded_pixel(e, vectors, image, wg, bias_g, chunk, i, j, grp, q0, nq,
+                                out + j * e.out_pixel_step);
           int64_t t0, t1;
           taps_inside(j, e.in_w, e.kw, e.sx, e.dx, e.left, t0, t1);
           tile_vectors<1>(vectors, e, image, wg, bias_g, chunk, i, j, s0, s1, t0, t1, grp, q0, nq,
@@ -286,7 +329,8 @@ void nhwc_blocked_forward(const Conv2dGeometry& g, const float* x, const float* 
                  R.in_size, C.in_size, R.out_size, C.out_size,
                  R.kernel, C.kernel, R.stride, C.stride, R.dilation, C.dilation,
                  R.pad_before, C.pad_before,
-                 g.out_channels, C.out_size * g.out_channels, g.out_plane() * g.out_channels};
+                 g.out_channels, C.out_size * g.out_channels, g.out_plane() * g.out_channels,
+                 g.padding_mode};
   const int64_t taps = g.kernel_plane();
   Array<float> packed(size_t(g.groups * taps * cin_g * e.cout_pad));  // zero tails
   for (int64_t grp = 0; grp < g.groups; ++grp)
@@ -328,6 +372,55 @@ PhaseAxis phase_axis(const WindowAxis& a, int64_t phase) {
 
 }  // namespace
 
+namespace {
+
+// With a padding mode other than zeros, the gradient of each padded pixel goes to the input
+// pixel the mode repeats there: computed one padded pixel at a time by the loop nests'
+// pixel map (the padding is a thin border) and added in a fixed order, each image by one
+// thread.
+void add_padding_gradient(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                          float* grad_x) {
+  const WindowAxis& R = g.rows;
+  const WindowAxis& C = g.cols;
+  const int64_t cout_g = g.out_channels_per_group(), c_in = g.in_channels, c_out = g.out_channels;
+  const std::unique_ptr<float[]> packed = nhwc_pack_by_input(g, w);
+  const PixelMap m{g.groups, cout_g, g.in_channels_per_group(), c_in, false};
+  auto output_of = [](const WindowAxis& a, int64_t p, int64_t k) -> int64_t {
+    const int64_t o_stride = p + a.pad_before - k * a.dilation;
+    if (o_stride < 0 || o_stride % a.stride) return -1;
+    const int64_t o = o_stride / a.stride;
+    return o < a.out_size ? o : -1;
+  };
+  const int64_t border = (R.in_size + R.pad_before + R.pad_after) * (C.in_size + C.pad_before + C.pad_after) -
+                         R.in_size * C.in_size;
+#pragma omp parallel for num_threads(threads_for(g.batch * border * g.kernel_plane() * c_out * m.dst_g)) schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n) {
+    const std::unique_ptr<float[]> sum = nhwc_zeros<float>(c_in);
+    const float* gy_image = grad_y + n * R.out_size * C.out_size * c_out;
+    float* gx_image = grad_x + n * R.in_size * C.in_size * c_in;
+    for (int64_t py = -R.pad_before; py < R.in_size + R.pad_after; ++py)
+      for (int64_t px = -C.pad_before; px < C.in_size + C.pad_after; ++px) {
+        if (py >= 0 && py < R.in_size && px >= 0 && px < C.in_size) continue;
+        std::fill_n(sum.get(), c_in, 0.0f);
+        for (int64_t s = 0; s < R.kernel; ++s) {
+          const int64_t i = output_of(R, py, s);
+          if (i < 0) continue;
+          for (int64_t t = 0; t < C.kernel; ++t) {
+            const int64_t j = output_of(C, px, t);
+            if (j < 0) continue;
+            nhwc_add_tap(m, gy_image + (i * C.out_size + j) * c_out,
+                         packed.get() + (s * C.kernel + t) * cout_g * c_in, sum.get());
+          }
+        }
+        float* gx = gx_image + (padding_source_index(py, R.in_size, g.padding_mode) * C.in_size +
+                                padding_source_index(px, C.in_size, g.padding_mode)) * c_in;
+        for (int64_t p = 0; p < c_in; ++p) gx[p] += sum[size_t(p)];
+      }
+  }
+}
+
+}  // namespace
+
 // grad_x[iy, ix] = sum over taps of grad_y[(iy + top - s * dy) / sy, (ix + left - t * dx) / sx]
 // w[s, t]^T where the divisions are exact. Split by stride phase (iy mod sy, ix mod sx),
 // each phase is a stride-1 convolution of grad_y with its own taps of the flipped kernel,
@@ -347,7 +440,8 @@ void nhwc_blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const
                      R.out_size, C.out_size, phase_size(R, py), phase_size(C, px),
                      rows.taps(), cols.taps(), 1, 1, rows.dilation, cols.dilation,
                      rows.before, cols.before,
-                     C.stride * c_in, R.stride * C.in_size * c_in, R.in_size * C.in_size * c_in};
+                     C.stride * c_in, R.stride * C.in_size * c_in, R.in_size * C.in_size * c_in,
+                     PaddingMode::zeros};
       if (e.kh == 0 || e.kw == 0) {  // no tap reaches this phase
         for (int64_t n = 0; n < g.batch; ++n)
           for (int64_t a = 0; a < e.out_h; ++a)
@@ -367,6 +461,7 @@ void nhwc_blocked_grad_input(const Conv2dGeometry& g, const float* grad_y, const
                       rows.kernel_index[size_t(ms)] * kw + cols.kernel_index[size_t(mt)]];
       run_engine(e, grad_y, packed.data(), nullptr, phase_x);
     }
+  if (g.padding_mode != PaddingMode::zeros) add_padding_gradient(g, grad_y, w, grad_x);
 }
 
 namespace {
@@ -431,17 +526,64 @@ void weight_tile_any(int pixels, int vectors, const Conv2dGeometry& g, const flo
                  : void()), ...);
 }
 
-// Output pixels per pass of the input-channel tiles: the chunk of grad_y they share stays
-// in L1/L2 while every tile of input channels reads it.
+// As weight_tile, for the pixels of output rows [i_begin, i_end) of image n whose tap
+// (s, t) lies in the padding of a mode other than zeros: they read the input pixel the mode
+// repeats there. One pixel at a time (the padding is a thin border).
+void weight_padded_pixels(const Conv2dGeometry& g, const float* x, const float* grad_y,
+                          int64_t grp, int64_t s, int64_t t, int64_t q0, int64_t nq, int vectors,
+                          int64_t n, int64_t i_begin, int64_t i_end, float* acc_rows, int64_t block) {
+  const WindowAxis& R = g.rows;
+  const WindowAxis& C = g.cols;
+  const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
+  const int64_t c_in = g.in_channels, c_out = g.out_channels;
+  const int64_t is0 = R.first_inside(s), is1 = R.last_inside(s);
+  const int64_t js0 = C.first_inside(t), js1 = C.last_inside(t);
+  for (int64_t i = i_begin; i < i_end; ++i) {
+    const bool row_inside = i >= is0 && i < is1;
+    const int64_t iy = padding_source_index(R.input_index(i, s), R.in_size, g.padding_mode);
+    for (int64_t j = 0; j < C.out_size; ++j) {
+      if (row_inside && j >= js0 && j < js1) continue;  // weight_tile's pixels
+      const int64_t ix = padding_source_index(C.input_index(j, t), C.in_size, g.padding_mode);
+      const float* in = x + ((n * R.in_size + iy) * C.in_size + ix) * c_in + grp * cin_g;
+      const float* gy = grad_y + ((n * R.out_size + i) * C.out_size + j) * c_out + grp * cout_g + q0;
+      vec gv[kVectors];
+      for (int b = 0; b < vectors; ++b)
+        gv[b] = (b + 1) * V <= nq ? load(gy + b * V) : load_first(gy + b * V, nq - b * V);
+      for (int64_t p = 0; p < cin_g; ++p) {
+        const vec xv = broadcast(in[p]);
+        float* a = acc_rows + p * block;
+        for (int b = 0; b < vectors; ++b) store(a + b * V, load(a + b * V) + xv * gv[b]);
+      }
+    }
+  }
+}
+
+// Output pixels per pass: the rows of x and grad_y they read stay in L2 while every tap,
+// output-channel block and input-channel tile of a task adds that chunk's products.
 constexpr int64_t kWeightChunkPixels = 128;
+// Pixel slices with partial sums of their own: at least this many output pixels each, at
+// most kMaxSlices of them, and their partial sums within the scratch rule.
+constexpr int64_t kSlicePixels = 256, kMaxSlices = 8;
+
+// The number of pixel slices: fixed by the problem, never by the thread count, so that the
+// sums (each slice's in pixel order, then the slices in order) do not depend on it.
+int64_t weight_slices(const Conv2dGeometry& g, int64_t partial_floats) {
+  const int64_t by_pixels = std::clamp<int64_t>(g.batch * g.out_plane() / kSlicePixels, 1, kMaxSlices);
+  const double operands = double(g.batch) * double(g.in_channels) * double(g.in_plane()) +
+                          double(g.batch) * double(g.out_channels) * double(g.out_plane());
+  const int64_t by_scratch = int64_t((2.0 * operands + double(1 << 18)) / double(partial_floats));
+  return std::clamp<int64_t>(by_scratch, 1, by_pixels);
+}
 
 }  // namespace
 
-// Each task owns one block of grad_w (a tap, a group and kVectors vectors of output
-// channels, every input channel) and walks the pixels in chunks of rows: for each chunk,
-// every tile of kPixels input channels adds that chunk's products to its partial sums
-// (held in the task's own slice of a buffer). The sums run in a fixed order with no
-// partial sums across threads: the same bits at any thread count.
+// The weight gradient is a sum over output pixels of x[pixel + tap] (x) grad_y[pixel]. The
+// output rows of the batch are cut into a few slices (weight_slices); a task owns one
+// slice, one group and one block of kVectors vectors of output channels, and walks its
+// rows in chunks: for each chunk, every tap and every tile of kPixels input channels x the
+// block adds the chunk's products in registers to the slice's partial sums, so x and
+// grad_y are read from memory once per block, not once per tap. The slices' partial sums
+// are then added in slice order: the same bits at any thread count.
 void nhwc_blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* grad_y,
                               float* grad_w) {
   const WindowAxis& R = g.rows;
@@ -450,37 +592,58 @@ void nhwc_blocked_grad_weight(const Conv2dGeometry& g, const float* x, const flo
   const int64_t block = int64_t(kVectors) * V;
   const int64_t q_blocks = (cout_g + block - 1) / block;
   const int64_t taps = g.kernel_plane();
-  const int64_t tasks = g.groups * taps * q_blocks;
-  Array<float> partial(size_t(tasks * cin_g * block));  // zeros
-#pragma omp parallel for num_threads(threads_for(g.batch * g.out_plane() * g.out_channels * cin_g * taps)) schedule(dynamic)
+  const int64_t tile_floats = cin_g * block;  // one (group, tap, block) of a partial
+  const int64_t partial_floats = g.groups * taps * q_blocks * tile_floats;
+  const int64_t slices = weight_slices(g, partial_floats);
+  const int64_t rows = g.batch * R.out_size;
+  const int64_t chunk_rows = std::max<int64_t>(kWeightChunkPixels / std::max<int64_t>(C.out_size, 1), 1);
+  Array<float> partial(size_t(slices * partial_floats));  // zeros
+  // partial[((slice * groups + grp) * taps + k) * q_blocks + qb][p][q % block]
+  auto tile_at = [&](int64_t slice, int64_t grp, int64_t k, int64_t qb) {
+    return partial.data() + (((slice * g.groups + grp) * taps + k) * q_blocks + qb) * tile_floats;
+  };
+  const int64_t tasks = slices * g.groups * q_blocks;
+  const int64_t work = g.batch * g.out_plane() * g.out_channels * cin_g * taps;
+#pragma omp parallel for num_threads(threads_for_tasks(tasks, work)) schedule(static)
   for (int64_t task = 0; task < tasks; ++task) {
-    const int64_t qb = task % q_blocks, k = (task / q_blocks) % taps;
-    const int64_t grp = task / (q_blocks * taps);
-    const int64_t s = k / C.kernel, t = k % C.kernel;
+    const int64_t qb = task % q_blocks, grp = (task / q_blocks) % g.groups;
+    const int64_t slice = task / (q_blocks * g.groups);
     const int64_t q0 = qb * block, nq = std::min(block, cout_g - q0);
     const int vectors = int((nq + V - 1) / V);
-    float* acc = partial.data() + task * cin_g * block;
-    const int64_t i0 = R.first_inside(s), i1 = R.last_inside(s);
-    const int64_t cols = std::max<int64_t>(C.last_inside(t) - C.first_inside(t), 1);
-    const int64_t rows_per_chunk = std::max<int64_t>(kWeightChunkPixels / cols, 1);
-    for (int64_t n = 0; n < g.batch; ++n)
-      for (int64_t i = i0; i < i1; i += rows_per_chunk) {
-        const int64_t i_end = std::min(i1, i + rows_per_chunk);
-        for (int64_t p0 = 0; p0 < cin_g; p0 += kPixels) {
-          const int pixels = int(std::min<int64_t>(kPixels, cin_g - p0));
-          weight_tile_any<1, 2, 3, 4, 5, 6>(pixels, vectors, g, x, grad_y, grp, s, t, p0, q0, nq,
-                                            n, i, i_end, acc + p0 * block, block);
-        }
+    int64_t row_begin, row_end;
+    split_range(rows, slices, slice, &row_begin, &row_end);
+    for (int64_t r = row_begin; r < row_end;) {
+      const int64_t n = r / R.out_size, i_begin = r % R.out_size;
+      const int64_t i_end = std::min({R.out_size, i_begin + chunk_rows, i_begin + (row_end - r)});
+      for (int64_t k = 0; k < taps; ++k) {
+        const int64_t s = k / C.kernel, t = k % C.kernel;
+        const int64_t i0 = std::max(i_begin, R.first_inside(s)), i1 = std::min(i_end, R.last_inside(s));
+        float* acc = tile_at(slice, grp, k, qb);
+        if (i0 < i1 && C.first_inside(t) < C.last_inside(t))
+          for (int64_t p0 = 0; p0 < cin_g; p0 += kPixels) {
+            const int pixels = int(std::min<int64_t>(kPixels, cin_g - p0));
+            weight_tile_any<1, 2, 3, 4, 5, 6>(pixels, vectors, g, x, grad_y, grp, s, t, p0, q0,
+                                              nq, n, i0, i1, acc + p0 * block, block);
+          }
+        if (g.padding_mode != PaddingMode::zeros)
+          weight_padded_pixels(g, x, grad_y, grp, s, t, q0, nq, vectors, n, i_begin, i_end, acc,
+                               block);
       }
+      r += i_end - i_begin;
+    }
   }
-  for (int64_t task = 0; task < tasks; ++task) {
-    const int64_t qb = task % q_blocks, k = (task / q_blocks) % taps;
-    const int64_t grp = task / (q_blocks * taps);
+  const int64_t blocks = g.groups * taps * q_blocks;
+#pragma omp parallel for num_threads(threads_for(slices * partial_floats)) schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t qb = b % q_blocks, k = (b / q_blocks) % taps, grp = b / (q_blocks * taps);
     const int64_t q0 = qb * block, nq = std::min(block, cout_g - q0);
-    const float* acc = partial.data() + task * cin_g * block;
     for (int64_t p = 0; p < cin_g; ++p)
-      for (int64_t l = 0; l < nq; ++l)
-        grad_w[((grp * cout_g + q0 + l) * cin_g + p) * taps + k] = acc[p * block + l];
+      for (int64_t l = 0; l < nq; ++l) {
+        float sum = 0.0f;
+        for (int64_t slice = 0; slice < slices; ++slice)
+          sum += tile_at(slice, grp, k, qb)[p * block + l];
+        grad_w[((grp * cout_g + q0 + l) * cin_g + p) * taps + k] = sum;
+      }
   }
 }
 
