@@ -468,8 +468,11 @@ namespace {
 
 // Adds to acc (P rows of `block` floats: input channels p0 .. p0 + P - 1, output channels
 // q0 .. q0 + nq - 1 of group grp) the products of tap (s, t) over output rows
-// [i_begin, i_end) of image n: the tile stays in registers over the rows' pixels.
-template <int P, int B>
+// [i_begin, i_end) of image n: the tile stays in registers over the rows' pixels. Full:
+// nq fills the B vectors. The tail is a template argument, not a test in the pixel loop:
+// a branch there between a full and a partial load made the compiler keep the 24
+// accumulators in memory, storing each of them at every pixel.
+template <int P, int B, bool Full>
 void weight_tile(const Conv2dGeometry& g, const float* x, const float* grad_y, int64_t grp,
                  int64_t s, int64_t t, int64_t p0, int64_t q0, int64_t nq, int64_t n,
                  int64_t i_begin, int64_t i_end, float* acc_rows, int64_t block) {
@@ -489,7 +492,7 @@ void weight_tile(const Conv2dGeometry& g, const float* x, const float* grad_y, i
     for (int64_t j = j0; j < j1; ++j, in += x_step, gy += c_out) {
       vec gv[B];
       for (int b = 0; b < B; ++b)
-        gv[b] = (b + 1) * V <= nq ? load(gy + b * V) : load_first(gy + b * V, nq - b * V);
+        gv[b] = (Full || b + 1 < B) ? load(gy + b * V) : load_first(gy + b * V, nq - b * V);
       for (int pp = 0; pp < P; ++pp) {
         const vec xv = broadcast(in[pp]);
         for (int b = 0; b < B; ++b) acc[pp][b] += xv * gv[b];
@@ -505,15 +508,20 @@ void weight_tile_vectors(int vectors, const Conv2dGeometry& g, const float* x,
                          const float* grad_y, int64_t grp, int64_t s, int64_t t, int64_t p0,
                          int64_t q0, int64_t nq, int64_t n, int64_t i_begin, int64_t i_end,
                          float* acc_rows, int64_t block) {
+  const bool full = nq == vectors * V;
+#define CONVPOOL_WEIGHT_TILE(B)                                                                          \
+  return full ? weight_tile<P, B, true>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block) \
+              : weight_tile<P, B, false>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block)
   switch (vectors) {
-    case 1: return weight_tile<P, 1>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block);
-    case 2: return weight_tile<P, 2>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block);
+    case 1: CONVPOOL_WEIGHT_TILE(1);
+    case 2: CONVPOOL_WEIGHT_TILE(2);
 #if defined(CONVPOOL_ISA_avx512)
-    case 3: return weight_tile<P, 3>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block);
-    case 4: return weight_tile<P, 4>(g, x, grad_y, grp, s, t, p0, q0, nq, n, i_begin, i_end, acc_rows, block);
+    case 3: CONVPOOL_WEIGHT_TILE(3);
+    case 4: CONVPOOL_WEIGHT_TILE(4);
 #endif
     default: return;
   }
+#undef CONVPOOL_WEIGHT_TILE
 }
 
 template <int... Ps>
