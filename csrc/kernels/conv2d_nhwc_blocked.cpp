@@ -5,9 +5,11 @@
 // W[s, t][C_in, C_out]. The weights are packed once per call as [group][s][t][p][q], q
 // padded to whole vectors; a register tile of kPixels output pixels x kVectors vectors of
 // output channels walks (tap, input channel), broadcasting one input value per pixel
-// against a row of packed weights. Rows whose windows cross the top or bottom edge run
-// fewer taps; columns whose windows cross the left or right edge run one pixel at a time
-// with their taps clipped, so padding is never read, copied or multiplied.
+// against a row of packed weights. With zero padding, rows whose windows cross the top or
+// bottom edge run fewer taps and columns whose windows cross the left or right edge run
+// one pixel at a time with their taps clipped, so padding is never read, copied or
+// multiplied; with the other modes, a tap row in the padding reads the row the mode
+// repeats, and the edge columns' taps read the pixels it repeats (padded_pixel).
 //
 // One file, two sections: the `supports` predicates (compiled once, with the vector
 // width a parameter) and the kernels (compiled once per instruction set); the registry
@@ -162,7 +164,9 @@ void tile(const Engine& e, const float* image, const float* wg, const float* bia
   }
   const int64_t c_in = e.c_in(), pixel_step = e.sx * c_in;
   for (int64_t s = s0; s < s1; ++s) {
-    const float* in_row = image + (i * e.sy - e.top + s * e.dy) * e.in_w * c_in + grp * e.cin_g;
+    // the row itself, or the one a padding mode repeats (taps in zero padding are not run)
+    const int64_t iy = padding_source_index(i * e.sy - e.top + s * e.dy, e.in_h, e.mode);
+    const float* in_row = image + iy * e.in_w * c_in + grp * e.cin_g;
     for (int64_t t = t0; t < t1; ++t) {
       const float* in = in_row + (j * e.sx - e.left + t * e.dx) * c_in;
       const float* wp = wg + (s * e.kw + t) * e.cin_g * kBlock;
@@ -285,14 +289,8 @@ void run_engine(const Engine& e, const float* x, const float* packed, const floa
       const Chunk chunk{p0, std::min(e.cin_g, p0 + chunk_size), p0 == 0};
       for (int64_t i = i_first; i < i_last; ++i) {
         float* out = y + n * e.out_image_step + i * e.out_row_step + grp * e.cout_g + q0;
-        int64_t s0, s1;
-        taps_inside(i, e.in_h, e.kh, e.sy, e.dy, e.top, s0, s1);
-        if (padding_mode && (s0 > 0 || s1 < e.kh)) {  // a row reaching into the padding
-          for (int64_t j = 0; j < e.out_w; ++j)
-            padded_pixel(e, vectors, image, wg, bias_g, chunk, i, j, grp, q0, nq,
-                         out + j * e.out_pixel_step);
-          continue;
-        }
+        int64_t s0 = 0, s1 = e.kh;  // a padding mode: every tap row, read where it repeats
+        if (!padding_mode) taps_inside(i, e.in_h, e.kh, e.sy, e.dy, e.top, s0, s1);
         auto edge_pixel = [&](int64_t j) {
           if (padding_mode)
             return padded_pixel(e, vectors, image, wg, bias_g, chunk, i, j, grp, q0, nq,
