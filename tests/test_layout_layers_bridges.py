@@ -108,6 +108,19 @@ def test_torch_functions_take_nhwc_tensors(case, rng):
                  f"{case} input gradient")
 
 
+def test_torch_nhwc_tensors_run_the_channels_last_kernels_and_stay_channels_last(rng):
+    torch = pytest.importorskip("torch")
+    ct = pytest.importorskip("convpool.torch")
+    x = torch.from_numpy(rng.standard_normal((2, 8, 8, 16)).astype(np.float32))
+    w = torch.from_numpy(rng.standard_normal((32, 16, 3, 3)).astype(np.float32))
+    convpool._core.force_implementation("conv2d", "nhwc_blocked")  # refused on NCHW memory
+    try:
+        y = ct.conv2d(x, w, padding=1, layout="NHWC")
+    finally:
+        convpool._core.force_implementation("conv2d", "")
+    assert y.shape == (2, 8, 8, 32) and y.is_contiguous()
+
+
 def test_torch_max_pool2d_nhwc_indices_are_plane_indices(rng):
     torch = pytest.importorskip("torch")
     ct = pytest.importorskip("convpool.torch")
