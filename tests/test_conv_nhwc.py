@@ -110,6 +110,8 @@ def test_unbatched_nhwc_picture_matches_the_oracle(rng):
     ((1, 16, 8, 8), (32, 16, 3, 3), dict(padding=1)),
     ((2, 64, 7, 7), (64, 64, 1, 1), {}),
     ((1, 32, 9, 9), (48, 32, 3, 3), dict(stride=2, padding=1)),
+    ((1, 32, 9, 9), (48, 32, 3, 3), dict(padding=1, padding_mode="reflect")),
+    ((1, 32, 10, 9), (48, 32, 1, 1), dict(stride=2)),
 ])
 def test_register_tiles_support_the_dense_layers(x_shape, w_shape, kwargs):
     """The blocked channels-last kernels take the dense layers of real networks (a predicate
@@ -120,9 +122,8 @@ def test_register_tiles_support_the_dense_layers(x_shape, w_shape, kwargs):
     assert convpool.implementation("conv2d", x, w, layout="NHWC", **kwargs) == "nhwc_blocked"
     assert convpool.implementation("conv2d_grad_weight", x, y, w.shape, layout="NHWC",
                                    **kwargs) == "nhwc_blocked"
-    if kwargs.get("stride", 1) == 1:
-        assert convpool.implementation("conv2d_grad_input", y, w, x.shape, layout="NHWC",
-                                       **kwargs) == "nhwc_blocked"
+    assert convpool.implementation("conv2d_grad_input", y, w, x.shape, layout="NHWC",
+                                   **kwargs) == "nhwc_blocked"
 
 
 def test_layouts_keep_to_their_own_kernels(rng):
@@ -284,18 +285,86 @@ def test_nhwc_float16_computes_in_float32_and_rounds_once(rng):
                                          padding=1)).astype(np.float16), np.float16)
 
 
-def test_forcing_a_channels_last_kernel_on_a_padding_mode_is_refused_by_the_kernels():
-    """The channels-last kernels read zero padding only: the registry offers them no other
-    mode (the Python layer hands them a padded copy's zero-padded geometry)."""
+@pytest.mark.parametrize("mode", MODES[1:])
+def test_channels_last_kernels_read_the_padding_mode_without_a_padded_copy(rng, mode):
+    """Every channels-last implementation takes a padding mode itself: the registry offers
+    them the mode's geometry (no zero-padded geometry of a padded copy), and a dense layer
+    with a mode runs the register tiles, forward and both gradients."""
     from convpool import _core
     axis = _core.WindowAxis(6, 6, 3, 1, 1, 1, 1)
-    reflect = _core.Conv2dGeometry(1, 4, 8, 1, axis, axis, _core.PaddingMode.reflect,
-                                   channels_last=True)
-    zeros = _core.Conv2dGeometry(1, 4, 8, 1, axis, axis, _core.PaddingMode.zeros,
-                                 channels_last=True)
+    geometry = _core.Conv2dGeometry(1, 16, 32, 1, axis, axis, getattr(_core.PaddingMode, mode),
+                                    channels_last=True)
     for op in ("conv2d", "conv2d_grad_input", "conv2d_grad_weight"):
-        assert _core.supporting_implementations(op, "float64", reflect) == [], op
-        assert "nhwc_direct" in _core.supporting_implementations(op, "float64", zeros), op
+        assert "nhwc_direct" in _core.supporting_implementations(op, "float64", geometry), op
+        assert {"nhwc_blocked", "nhwc_loops"} <= set(
+            _core.supporting_implementations(op, "float32", geometry)), op
+    x = random_array(rng, (1, 16, 6, 6), np.float32)
+    w = random_array(rng, (32, 16, 3, 3), np.float32)
+    ran = check_nhwc_against_oracle(rng, x, w, padding=1, padding_mode=mode, stride=(1, 2))
+    assert "nhwc_blocked" in ran
+
+
+# Register-tile edge cases: input gradients at every stride (phases no tap reaches, taps
+# whose phases differ per axis, dilation across phases), channel tails, and the weight
+# gradient's pixel slices (several slices, a slice ending mid-image).
+BLOCKED_LAYERS = [
+    ((2, 24, 11, 13), (40, 24, 3, 3), dict(stride=2, padding=1)),
+    ((1, 16, 12, 12), (24, 16, 1, 1), dict(stride=2)),  # phases no tap reaches: zero
+    ((1, 16, 13, 10), (20, 16, 4, 3), dict(stride=(3, 2), padding=((2, 1), (0, 1)),
+                                           dilation=(2, 1))),
+    ((1, 18, 9, 9), (33, 18, 5, 5), dict(stride=2, dilation=2, padding=4)),
+    ((3, 20, 15, 14), (36, 10, 3, 3), dict(stride=2, padding=1, groups=2,
+                                           padding_mode="circular")),
+    ((5, 16, 13, 11), (32, 16, 3, 3), dict(padding=1, padding_mode="reflect")),
+    ((1, 16, 7, 9), (24, 16, 3, 5), dict(stride=(2, 1), padding=((1, 2), (2, 2)),
+                                         padding_mode="symmetric")),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", BLOCKED_LAYERS)
+def test_register_tiles_at_every_stride_and_padding_mode(rng, x_shape, w_shape, kwargs,
+                                                         threads):
+    convpool.set_num_threads(threads)
+    x, w = random_array(rng, x_shape, np.float32), random_array(rng, w_shape, np.float32)
+    ran = check_nhwc_against_oracle(rng, x, w, where=f"{x_shape} {w_shape} {kwargs}", **kwargs)
+    assert "nhwc_blocked" in ran
+
+
+@st.composite
+def blocked_configs(draw):
+    groups = draw(st.integers(1, 2))
+    c_in = groups * draw(st.integers(8, 20))
+    c_out = groups * draw(st.integers(8, 40))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    h, w = draw(st.integers(4, 12)), draw(st.integers(4, 12))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = draw(st.one_of(st.integers(0, 2), st.sampled_from(["valid", "same"])))
+    mode = draw(st.sampled_from(MODES))
+    batch = draw(st.integers(1, 3))
+    threads = draw(st.sampled_from([1, 2]))
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
+                  padding_mode=mode)
+    return (batch, c_in, h, w), (c_out, c_in // groups, kh, kw), threads, kwargs
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(blocked_configs())
+def test_random_register_tile_configurations(config):
+    """Channel counts the register tiles take at every SIMD level, with every stride,
+    dilation, padding form and mode, at one and two threads."""
+    x_shape, w_shape, threads, kwargs = config
+    rng = np.random.default_rng(zlib.crc32(repr(config).encode()))
+    x = random_array(rng, x_shape, np.float32)
+    w = random_array(rng, w_shape, np.float32)
+    try:
+        ref.conv2d(x, w, **kwargs)
+    except ValueError:
+        assume(False)
+    convpool.set_num_threads(threads)
+    check_nhwc_against_oracle(rng, x, w, where=str(config), **kwargs)
 
 
 # --- a 2-D kernel on a picture with channels ----------------------------------------------
@@ -430,18 +499,22 @@ def test_non_finite_values_reach_exactly_the_sums_that_hold_them(rng, x_shape, w
         assert_close(got[finite], expected[finite], np.float32, label)
 
 
-def test_channels_last_gradients_do_not_depend_on_the_thread_count(rng):
+@pytest.mark.parametrize("kwargs", [dict(padding=1), dict(padding=1, stride=2),
+                                    dict(padding=1, padding_mode="reflect")])
+def test_channels_last_gradients_do_not_depend_on_the_thread_count(rng, kwargs):
     x = random_array(rng, (2, 16, 16, 16), np.float32)
     w = random_array(rng, (32, 16, 3, 3), np.float32)
-    gy = random_array(rng, (2, 16, 16, 32), np.float32)
+    gy = convpool.conv2d(x, w, layout="NHWC", **kwargs)
+    gy = random_array(rng, gy.shape, np.float32)
     results = []
     for threads in (1, 2, 3):
         convpool.set_num_threads(threads)
-        results.append((convpool.conv2d_grad_weight(x, gy, w.shape, padding=1, layout="NHWC"),
+        results.append((convpool.conv2d_grad_weight(x, gy, w.shape, layout="NHWC", **kwargs),
+                        convpool.conv2d_grad_input(gy, w, x.shape, layout="NHWC", **kwargs),
                         convpool.conv2d_grad_bias(gy, layout="NHWC")))
-    for grad_w, grad_b in results[1:]:
-        np.testing.assert_array_equal(grad_w, results[0][0])
-        np.testing.assert_array_equal(grad_b, results[0][1])
+    for result in results[1:]:
+        for got, first in zip(result, results[0], strict=True):
+            np.testing.assert_array_equal(got, first)
 
 
 @pytest.mark.parametrize("stride", [1, 2])

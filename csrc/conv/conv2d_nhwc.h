@@ -7,15 +7,18 @@
 // channels: the weights are packed once per call with the output channels (forward) or
 // the input channels (input gradient) innermost, and every tap of every pixel is a row of
 // that packed matrix. Taps in the zero padding are skipped, never multiplied: the results
-// are the direct sum's terms, so no non-finite repair is needed.
+// are the direct sum's terms, so no non-finite repair is needed. The other padding modes
+// are read by the kernels (padding_source_index): a padded pixel's tap reads, or for the
+// input gradient adds to, the input pixel the mode repeats; no padded copy is made.
 //
-// Implementations (registry.cpp, the channels-last lists), all for zero padding (the
-// Python layer pads a copy for the other padding modes):
+// Implementations (registry.cpp, the channels-last lists), every padding mode:
 //   nhwc_blocked    float32, per ISA (kernels/conv2d_nhwc_blocked.cpp): register tiles of output pixels x output-channel
-//                   vectors over (tap, input channel); the input gradient at stride 1 is the
-//                   same engine on grad_y with the kernel flipped and transposed; the weight
-//                   gradient keeps (input channels x output-channel vectors) tiles in
-//                   registers over every pixel. Not for one channel per group.
+//                   vectors over (tap, input channel); the input gradient is the same
+//                   engine on grad_y once per stride phase, with that phase's taps of the
+//                   kernel flipped and transposed; the weight gradient keeps (input
+//                   channels x output-channel vectors) tiles in registers over the pixels
+//                   of a few slices of the batch, every tap per pass over a chunk of
+//                   pixels. Not for one channel per group.
 //   nhwc_loops      float32, per ISA (kernels/conv2d_nhwc_loops.cpp): the loop nests of conv2d_nhwc_loops.h compiled for
 //                   each instruction set; every case (depthwise layers vectorise over
 //                   channels).

@@ -1,5 +1,5 @@
-// Channels-last convolution compiled once (conv2d_nhwc.h): the loop nests for every
-// zero-padded case (nhwc_direct: float64, and float32 where forced) and the bias gradient.
+// Channels-last convolution compiled once (conv2d_nhwc.h): the loop nests for every case
+// and padding mode (nhwc_direct: float64, and float32 where forced) and the bias gradient.
 // The per-ISA channels-last kernels are in csrc/kernels/conv2d_nhwc_blocked.cpp and
 // csrc/kernels/conv2d_nhwc_loops.cpp.
 #include "conv/conv2d_nhwc.h"

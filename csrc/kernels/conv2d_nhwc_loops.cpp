@@ -1,5 +1,5 @@
 // Channels-last float32 convolution, the loop nests of conv/conv2d_nhwc_loops.h compiled
-// for each instruction set (nhwc_loops): every zero-padded case; depthwise layers
+// for each instruction set (nhwc_loops): every case and padding mode; depthwise layers
 // vectorise over channels.
 //
 // One file, two sections: the `supports` predicates (compiled once, with the vector
@@ -14,10 +14,10 @@
 // --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
 namespace convpool {
 
-// Every case with zero padding (convpool.conv pads a copy for the other modes).
-bool nhwc_loops_forward_supports(const Conv2dGeometry& g, int) { return g.zero_padded(); }
-bool nhwc_loops_grad_input_supports(const Conv2dGeometry& g, int) { return g.zero_padded(); }
-bool nhwc_loops_grad_weight_supports(const Conv2dGeometry& g, int) { return g.zero_padded(); }
+// Every case and padding mode.
+bool nhwc_loops_forward_supports(const Conv2dGeometry&, int) { return true; }
+bool nhwc_loops_grad_input_supports(const Conv2dGeometry&, int) { return true; }
+bool nhwc_loops_grad_weight_supports(const Conv2dGeometry&, int) { return true; }
 
 }  // namespace convpool
 

@@ -44,6 +44,7 @@ bool channel_pool_grad_input_nhwc_supports(const ChannelPoolShape&, int) { retur
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "common/threading.h"
 #include "pool/pool_common.h"
@@ -88,6 +89,38 @@ class ChannelSlices {
   int64_t width_ = kChannelBlock;
   int64_t per_image_ = 0;
 };
+
+// Runs body(n, c0, c1) once per work item of ChannelSlices(batch, channels), the items
+// spread over the threads `work` element visits are worth, one at a time. Returns whether
+// every body returned true (a body returning nothing counts as true).
+template <typename Body>
+bool for_each_channel_slice(int64_t batch, int64_t channels, int64_t work, Body&& body) {
+  const ChannelSlices slices(batch, channels);
+  bool all = true;
+#pragma omp parallel for num_threads(pool::threads_for(work)) schedule(dynamic, 1) reduction(&& : all)
+  for (int64_t item = 0; item < slices.items(); ++item) {
+    int64_t n, c0, c1;
+    slices.get(item, &n, &c0, &c1);
+    if constexpr (std::is_same_v<decltype(body(n, c0, c1)), bool>) {
+      all = body(n, c0, c1) && all;
+    } else {
+      body(n, c0, c1);
+    }
+  }
+  return all;
+}
+
+// Runs body(n, i) once per output row i of each image n (forward passes, which write
+// disjoint rows), spread over the threads `work` element visits are worth, in chunks of
+// rows that read about pool::chunk_for(row_elements) elements.
+template <typename Body>
+void for_each_output_row(int64_t batch, int64_t out_rows, int64_t work, int64_t row_elements,
+                         Body&& body) {
+  const int64_t items = batch * out_rows;
+#pragma omp parallel for num_threads(pool::threads_for(work)) \
+    schedule(dynamic, pool::chunk_for(row_elements))
+  for (int64_t item = 0; item < items; ++item) body(item / out_rows, item % out_rows);
+}
 
 int64_t batch_of(const PoolGeometry& g) { return g.channels > 0 ? g.planes / g.channels : 0; }
 
@@ -138,12 +171,8 @@ template <typename T>
 void max_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
   const int64_t batch = batch_of(g), C = g.channels;
   const int64_t oh = g.rows.out_size, ow = g.cols.out_size;
-  const int64_t items = batch * oh;
   const int64_t row_elements = g.cols.in_size * C * g.rows.kernel;  // read per output row
-#pragma omp parallel for num_threads(pool::threads_for(g.planes * g.in_plane())) \
-    schedule(dynamic, pool::chunk_for(row_elements))
-  for (int64_t item = 0; item < items; ++item) {
-    const int64_t n = item / oh, i = item % oh;
+  for_each_output_row(batch, oh, g.planes * g.in_plane(), row_elements, [&](int64_t n, int64_t i) {
     const T* in = x + n * g.in_plane() * C;
     const int64_t row = (n * oh + i) * ow * C;  // output pixel (n, i, 0)
     for (int64_t j = 0; j < ow; ++j) {
@@ -152,7 +181,7 @@ void max_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
       else
         max_window<T, false>(g, in, i, j, y + row + j * C, nullptr);
     }
-  }
+  });
 }
 
 // Each item zeroes its slice of one image's gradient and adds the slice's output
@@ -160,13 +189,8 @@ void max_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
 template <typename T>
 bool max_grad_input(const PoolGeometry& g, const T* grad_y, const int64_t* indices, T* grad_x) {
   const int64_t C = g.channels, in_plane = g.in_plane(), out_plane = g.out_plane();
-  const ChannelSlices work(batch_of(g), C);
-  bool in_range = true;
-#pragma omp parallel for num_threads(pool::threads_for(g.planes * in_plane)) \
-    schedule(dynamic, 1) reduction(&& : in_range)
-  for (int64_t item = 0; item < work.items(); ++item) {
-    int64_t n, c0, c1;
-    work.get(item, &n, &c0, &c1);
+  return for_each_channel_slice(batch_of(g), C, g.planes * in_plane, [&](int64_t n, int64_t c0, int64_t c1) {
+    bool in_range = true;
     T* gx = grad_x + n * in_plane * C;
     for (int64_t k = 0; k < in_plane; ++k)
       for (int64_t c = c0; c < c1; ++c) gx[k * C + c] = T(0);
@@ -182,8 +206,8 @@ bool max_grad_input(const PoolGeometry& g, const T* grad_y, const int64_t* indic
         gx[target * C + c] += gy[k * C + c];
       }
     }
-  }
-  return in_range;
+    return in_range;
+  });
 }
 
 template <typename T>
@@ -194,12 +218,7 @@ void avg_forward(const PoolGeometry& g, const AvgPoolDivisor& d, const T* x, T* 
   const WindowAxis& Q = g.cols;
   const int64_t batch = batch_of(g), C = g.channels, w = Q.in_size;
   const int64_t oh = R.out_size, ow = Q.out_size;
-  const int64_t items = batch * oh;
-  const int64_t row_elements = w * C * R.kernel;
-#pragma omp parallel for num_threads(pool::threads_for(g.planes * g.in_plane())) \
-    schedule(dynamic, pool::chunk_for(row_elements))
-  for (int64_t item = 0; item < items; ++item) {
-    const int64_t n = item / oh, i = item % oh;
+  for_each_output_row(batch, oh, g.planes * g.in_plane(), w * C * R.kernel, [&](int64_t n, int64_t i) {
     const T* in = x + n * g.in_plane() * C;
     const TapRange rs = pool::taps_inside(R, i);
     const T row_div = divisors.row(i);
@@ -217,7 +236,7 @@ void avg_forward(const PoolGeometry& g, const AvgPoolDivisor& d, const T* x, T* 
       const T divisor = row_div * divisors.cols()[j];
       for (int64_t c = 0; c < C; ++c) out[c] /= divisor;
     }
-  }
+  });
 }
 
 // Each item zeroes its slice of one image's gradient, then spreads every output gradient
@@ -230,11 +249,7 @@ void avg_grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* gra
   const WindowAxis& Q = g.cols;
   const int64_t C = g.channels, w = Q.in_size, in_plane = g.in_plane();
   const int64_t oh = R.out_size, ow = Q.out_size;
-  const ChannelSlices work(batch_of(g), C);
-#pragma omp parallel for num_threads(pool::threads_for(g.planes * in_plane)) schedule(dynamic, 1)
-  for (int64_t item = 0; item < work.items(); ++item) {
-    int64_t n, c0, c1;
-    work.get(item, &n, &c0, &c1);
+  for_each_channel_slice(batch_of(g), C, g.planes * in_plane, [&](int64_t n, int64_t c0, int64_t c1) {
     const int64_t width = c1 - c0;
     T* gx = grad_x + n * in_plane * C + c0;
     for (int64_t k = 0; k < in_plane; ++k)
@@ -257,7 +272,7 @@ void avg_grad_input(const PoolGeometry& g, const AvgPoolDivisor& d, const T* gra
         }
       }
     }
-  }
+  });
 }
 
 int64_t batch_of(const GlobalPoolShape& s) { return s.channels > 0 ? s.planes / s.channels : 0; }
@@ -266,11 +281,7 @@ int64_t batch_of(const GlobalPoolShape& s) { return s.channels > 0 ? s.planes / 
 template <typename T>
 void global_avg_forward(const GlobalPoolShape& s, const T* x, T* y) {
   const int64_t C = s.channels, plane = s.plane_size;
-  const ChannelSlices work(batch_of(s), C);
-#pragma omp parallel for num_threads(pool::threads_for(s.planes * plane)) schedule(dynamic, 1)
-  for (int64_t item = 0; item < work.items(); ++item) {
-    int64_t n, c0, c1;
-    work.get(item, &n, &c0, &c1);
+  for_each_channel_slice(batch_of(s), C, s.planes * plane, [&](int64_t n, int64_t c0, int64_t c1) {
     const int64_t width = c1 - c0;
     double sum[kChannelBlock];
     for (int64_t c = 0; c < width; ++c) sum[c] = 0.0;
@@ -281,7 +292,7 @@ void global_avg_forward(const GlobalPoolShape& s, const T* x, T* y) {
     }
     for (int64_t c = 0; c < width; ++c)
       y[n * C + c0 + c] = static_cast<T>(sum[c] / static_cast<double>(plane));
-  }
+  });
 }
 
 template <typename T>
@@ -328,11 +339,7 @@ void slice_argmax(const T* in, int64_t plane, int64_t C, int64_t width, T* __res
 template <typename T>
 void global_max_forward(const GlobalPoolShape& s, const T* x, T* y, int64_t* indices) {
   const int64_t C = s.channels, plane = s.plane_size;
-  const ChannelSlices work(batch_of(s), C);
-#pragma omp parallel for num_threads(pool::threads_for(s.planes * plane)) schedule(dynamic, 1)
-  for (int64_t item = 0; item < work.items(); ++item) {
-    int64_t n, c0, c1;
-    work.get(item, &n, &c0, &c1);
+  for_each_channel_slice(batch_of(s), C, s.planes * plane, [&](int64_t n, int64_t c0, int64_t c1) {
     T best[kChannelBlock];
     int64_t at[kChannelBlock];
     slice_argmax(x + n * plane * C + c0, plane, C, c1 - c0, best, at);
@@ -340,17 +347,13 @@ void global_max_forward(const GlobalPoolShape& s, const T* x, T* y, int64_t* ind
       y[n * C + c0 + c] = best[c];
       if (indices) indices[n * C + c0 + c] = at[c];
     }
-  }
+  });
 }
 
 template <typename T>
 void global_max_grad_input(const GlobalPoolShape& s, const T* grad_y, const T* x, T* grad_x) {
   const int64_t C = s.channels, plane = s.plane_size;
-  const ChannelSlices work(batch_of(s), C);
-#pragma omp parallel for num_threads(pool::threads_for(s.planes * plane)) schedule(dynamic, 1)
-  for (int64_t item = 0; item < work.items(); ++item) {
-    int64_t n, c0, c1;
-    work.get(item, &n, &c0, &c1);
+  for_each_channel_slice(batch_of(s), C, s.planes * plane, [&](int64_t n, int64_t c0, int64_t c1) {
     const int64_t width = c1 - c0;
     T best[kChannelBlock];
     int64_t at[kChannelBlock];
@@ -359,7 +362,7 @@ void global_max_grad_input(const GlobalPoolShape& s, const T* grad_y, const T* x
     for (int64_t p = 0; p < plane; ++p)
       for (int64_t c = 0; c < width; ++c) gx[p * C + c] = T(0);
     for (int64_t c = 0; c < width; ++c) gx[at[c] * C + c] = grad_y[n * C + c0 + c];
-  }
+  });
 }
 
 // Pooling across channels, pixel by pixel: x (batch * plane_size, channels) ->

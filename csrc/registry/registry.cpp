@@ -225,9 +225,6 @@ using registry::every_case;
 using registry::Layout;
 using registry::Operation;
 
-// The channels-last loop nests read zero padding only: the Python layer pads a copy for
-// the other modes (convpool.conv) and hands them a zero-padded geometry.
-bool zero_padded_case(const Conv2dGeometry& g, int) { return g.zero_padded(); }
 
 template <typename T>
 constexpr const char* dtype_name() {
@@ -251,7 +248,7 @@ const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
       CONV2D_FORWARD_FLOAT32(CONVPOOL_ENTRY)
       CONV2D_FORWARD_FLOAT32_NHWC(CONVPOOL_NHWC_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<float>)},
-      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_forward_nhwc_direct<float>), Layout::channels_last},
+      {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_nhwc_direct<float>), Layout::channels_last},
   }};
   return op;
 }
@@ -259,7 +256,7 @@ const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
 const Operation<Conv2dGeometry, ConvForward<double>>& conv2d_op(double) {
   static const Operation<Conv2dGeometry, ConvForward<double>> op{"conv2d", "float64", {
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<double>)},
-      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_forward_nhwc_direct<double>), Layout::channels_last},
+      {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_nhwc_direct<double>), Layout::channels_last},
   }};
   return op;
 }
@@ -269,7 +266,7 @@ const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_input_op(float
       CONV2D_GRAD_INPUT_FLOAT32(CONVPOOL_ENTRY)
       CONV2D_GRAD_INPUT_FLOAT32_NHWC(CONVPOOL_NHWC_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_direct<float>)},
-      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_grad_input_nhwc_direct<float>), Layout::channels_last},
+      {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_nhwc_direct<float>), Layout::channels_last},
   }};
   return op;
 }
@@ -277,7 +274,7 @@ const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_input_op(float
 const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_input_op(double) {
   static const Operation<Conv2dGeometry, ConvGradient<double>> op{"conv2d_grad_input", "float64", {
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_direct<double>)},
-      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_grad_input_nhwc_direct<double>), Layout::channels_last},
+      {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_nhwc_direct<double>), Layout::channels_last},
   }};
   return op;
 }
@@ -287,7 +284,7 @@ const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_weight_op(floa
       CONV2D_GRAD_WEIGHT_FLOAT32(CONVPOOL_ENTRY)
       CONV2D_GRAD_WEIGHT_FLOAT32_NHWC(CONVPOOL_NHWC_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_direct<float>)},
-      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_grad_weight_nhwc_direct<float>), Layout::channels_last},
+      {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_nhwc_direct<float>), Layout::channels_last},
   }};
   return op;
 }
@@ -295,7 +292,7 @@ const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_weight_op(floa
 const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_weight_op(double) {
   static const Operation<Conv2dGeometry, ConvGradient<double>> op{"conv2d_grad_weight", "float64", {
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_direct<double>)},
-      {"nhwc_direct", &zero_padded_case, CONVPOOL_ANY_ISA(conv2d_grad_weight_nhwc_direct<double>), Layout::channels_last},
+      {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_nhwc_direct<double>), Layout::channels_last},
   }};
   return op;
 }

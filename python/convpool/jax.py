@@ -2,10 +2,12 @@
 
 ``conv2d``, ``conv_transpose2d``, ``max_pool2d``, ``avg_pool2d``, ``channel_pool``, the
 global and adaptive pools and ``max_unpool2d`` take JAX arrays (NCHW, as the rest of
-convpool) and work under ``jax.jit``, ``jax.grad`` and ``jax.vmap``. Each pass is a
-``jax.pure_callback`` into convpool's compiled kernels; a ``jax.custom_vjp`` routes the
-backward pass to convpool's gradient kernels. Shapes and arguments are checked when the
-function is traced, with convpool's own messages.
+convpool; ``conv2d``, ``max_pool2d``, ``avg_pool2d`` and the global pools also take
+``layout="NHWC"``, run by convpool's channels-last kernels) and work under ``jax.jit``,
+``jax.grad`` and ``jax.vmap``. Each pass is a ``jax.pure_callback`` into convpool's
+compiled kernels; a ``jax.custom_vjp`` routes the backward pass to convpool's gradient
+kernels. Shapes and arguments are checked when the function is traced, with convpool's own
+messages.
 
 Under ``vmap`` the mapped axes are folded into the batch axis when the kernel works sample
 by sample (one kernel call for the whole mapped batch); a weight gradient or a vmapped
@@ -39,6 +41,7 @@ from . import unpool as _unpool
 from ._args import positive_int, positive_pair
 from .adaptive_pool import _output_size as _adaptive_output_size
 from .geometry import check_padding
+from .layout import check_layout, from_nchw_shape, nchw_shape
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -139,20 +142,22 @@ class _ConvGeometry:
     dilation: tuple[int, int]
     groups: int
     padding_mode: str
+    layout: str = "NCHW"
 
     @property
     def kwargs(self) -> dict:
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
-                    groups=self.groups, padding_mode=self.padding_mode)
+                    groups=self.groups, padding_mode=self.padding_mode, layout=self.layout)
 
 
 def _conv_forward(x, weight, geometry: _ConvGeometry):
     """convpool.conv2d of 4-D arrays, as a callback (no bias)."""
-    setup = _geometry.conv_geometry(tuple(x.shape), tuple(weight.shape), geometry.stride,
-                                    geometry.padding, geometry.dilation, geometry.groups,
-                                    geometry.padding_mode)
-    return _call(lambda x, w: convpool.conv2d(x, w, **geometry.kwargs), setup.output_shape,
-                 x.dtype, x, weight, core_ndims=(4, 4), sample_args=(0,))
+    setup = _geometry.conv_geometry(nchw_shape(tuple(x.shape), geometry.layout),
+                                    tuple(weight.shape), geometry.stride, geometry.padding,
+                                    geometry.dilation, geometry.groups, geometry.padding_mode)
+    return _call(lambda x, w: convpool.conv2d(x, w, **geometry.kwargs),
+                 from_nchw_shape(setup.output_shape, geometry.layout), x.dtype, x, weight,
+                 core_ndims=(4, 4), sample_args=(0,))
 
 
 def _conv_input_grad(grad_output, weight, input_chw: tuple[int, ...], geometry: _ConvGeometry):
@@ -240,19 +245,22 @@ def _conv_transpose2d_vjp(geometry: _TransposeGeometry):
     return conv_transpose
 
 
-def _add_bias(y, bias, c_out: int):
+def _add_bias(y, bias, c_out: int, layout: str = "NCHW"):
     if bias is None:
         return y
     if tuple(bias.shape) != (c_out,):
         raise ValueError(f"bias: expected shape ({c_out},), got {tuple(bias.shape)}")
-    return y + jnp.reshape(bias, (1, c_out, 1, 1))
+    return y + jnp.reshape(bias, (1, 1, 1, c_out) if layout == "NHWC" else (1, c_out, 1, 1))
 
 
 def conv2d(x, weight, bias=None, stride: int | tuple[int, int] = 1, padding: Padding = 0,
-           dilation: int | tuple[int, int] = 1, groups: int = 1, padding_mode: str = "zeros"):
+           dilation: int | tuple[int, int] = 1, groups: int = 1, padding_mode: str = "zeros",
+           layout: str = "NCHW"):
     """2-D convolution (correlation), as :func:`convpool.conv2d`: ``x`` ``(N, C_in, H, W)``,
     ``(C_in, H, W)`` or a picture ``(H, W)`` with a ``(kh, kw)`` weight; weight
-    ``(C_out, C_in // groups, kh, kw)``; every padding form and mode."""
+    ``(C_out, C_in // groups, kh, kw)``; every padding form and mode. ``layout="NHWC"``:
+    ``x`` and the result ``(N, H, W, C)`` or ``(H, W, C)``."""
+    layout = check_layout(layout)
     x, weight = jnp.asarray(x), jnp.asarray(weight)
     bias = None if bias is None else jnp.asarray(bias)
     _float_dtype(x=x, weight=weight, bias=bias)
@@ -263,6 +271,7 @@ def conv2d(x, weight, bias=None, stride: int | tuple[int, int] = 1, padding: Pad
                              f"{tuple(weight.shape)}")
         x4, w4 = jnp.reshape(x, (1, 1) + x.shape), jnp.reshape(weight, (1, 1) + weight.shape)
         bias = None if bias is None else jnp.reshape(bias, (1,))
+        layout = "NCHW"  # one channel: both layouts hold the picture alike
     else:
         x4, w4 = _as_4d(x, "x"), weight
         if w4.ndim != 4:
@@ -270,8 +279,8 @@ def conv2d(x, weight, bias=None, stride: int | tuple[int, int] = 1, padding: Pad
                              f"{tuple(weight.shape)}")
     geometry = _ConvGeometry(positive_pair(stride, "stride"), _padding(padding),
                              positive_pair(dilation, "dilation"), positive_int(groups, "groups"),
-                             padding_mode)
-    y = _add_bias(_conv2d_vjp(geometry)(x4, w4), bias, w4.shape[0])
+                             padding_mode, layout)
+    y = _add_bias(_conv2d_vjp(geometry)(x4, w4), bias, w4.shape[0], layout)
     return jnp.reshape(y, y.shape[4 - rank:]) if rank > 2 else y[0, 0]
 
 
@@ -333,32 +342,38 @@ def _with_samples(shape: tuple[int, ...], samples: int) -> tuple[int, ...]:
 
 
 @lru_cache(maxsize=256)
-def _max_pool2d_vjp(kernel, stride, padding, dilation, ceil_mode):
+def _max_pool2d_vjp(kernel, stride, padding, dilation, ceil_mode, layout="NCHW"):
     window = dict(kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
-                  ceil_mode=ceil_mode)
+                  ceil_mode=ceil_mode, layout=layout)
 
     def forward_compute(shape):
-        setup = _geometry.pool_geometry(shape, kernel, stride, padding, dilation, ceil_mode)
-        return setup.output_shape, lambda x: convpool.max_pool2d(x, **window)
+        setup = _geometry.pool_geometry(nchw_shape(shape, layout), kernel, stride, padding,
+                                        dilation, ceil_mode)
+        return (from_nchw_shape(setup.output_shape, layout),
+                lambda x: convpool.max_pool2d(x, **window))
 
     def backward_compute(shape):
         def compute(grad, x):  # the indices found again: a forward pass costs less than them
             _, indices = convpool.max_pool2d(x, **window, return_indices=True)
-            return convpool.max_pool2d_grad_input(grad, indices, x.shape)
+            return convpool.max_pool2d_grad_input(grad, indices, x.shape, layout=layout)
         return compute
 
     return _single_input_vjp(forward_compute, backward_compute, backward_needs_x=True)
 
 
 @lru_cache(maxsize=256)
-def _avg_pool2d_vjp(kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+def _avg_pool2d_vjp(kernel, stride, padding, ceil_mode, count_include_pad, divisor_override,
+                    layout="NCHW"):
     options = dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
-                   count_include_pad=count_include_pad, divisor_override=divisor_override)
+                   count_include_pad=count_include_pad, divisor_override=divisor_override,
+                   layout=layout)
 
     def forward_compute(shape):
-        setup = _geometry.pool_geometry(shape, kernel, stride, padding, 1, ceil_mode)
+        setup = _geometry.pool_geometry(nchw_shape(shape, layout), kernel, stride, padding, 1,
+                                        ceil_mode)
         _pool._divisor(divisor_override)
-        return setup.output_shape, lambda x: convpool.avg_pool2d(x, **options)
+        return (from_nchw_shape(setup.output_shape, layout),
+                lambda x: convpool.avg_pool2d(x, **options))
 
     def backward_compute(shape):
         return lambda grad: convpool.avg_pool2d_grad_input(
@@ -379,19 +394,19 @@ def _channel_pool_vjp(size, mode):
     return _single_input_vjp(forward_compute, backward_compute, backward_needs_x=True)
 
 
-@lru_cache(maxsize=4)
-def _global_pool_vjp(kind: str):
+@lru_cache(maxsize=8)
+def _global_pool_vjp(kind: str, layout: str = "NCHW"):
     def forward_compute(shape):
-        _pool._global_shape(shape, "x")
+        n, c, _, _ = _pool._global_shape(nchw_shape(shape, layout), "x")
         if kind == "avg":
-            return shape[:2], convpool.global_avg_pool2d
-        return shape[:2], convpool.global_max_pool2d
+            return (n, c), lambda x: convpool.global_avg_pool2d(x, layout=layout)
+        return (n, c), lambda x: convpool.global_max_pool2d(x, layout=layout)
 
     def backward_compute(shape):
         if kind == "avg":
             return lambda grad: convpool.global_avg_pool2d_grad_input(
-                grad, _with_samples(shape, grad.shape[0]))
-        return convpool.global_max_pool2d_grad_input
+                grad, _with_samples(shape, grad.shape[0]), layout=layout)
+        return lambda grad, x: convpool.global_max_pool2d_grad_input(grad, x, layout=layout)
 
     return _single_input_vjp(forward_compute, backward_compute,
                              backward_needs_x=(kind == "max"))
@@ -477,24 +492,28 @@ def _flag(value: object, name: str) -> bool:
 
 def max_pool2d(x, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
                padding: Padding = 0, dilation: int | tuple[int, int] = 1,
-               ceil_mode: bool = False):
+               ceil_mode: bool = False, layout: str = "NCHW"):
     """2-D max pooling, as :func:`convpool.max_pool2d` (without indices): the gradient goes
-    to each window's first maximum (or first NaN)."""
+    to each window's first maximum (or first NaN). ``layout="NHWC"``: ``x`` and the result
+    channels last."""
+    layout = check_layout(layout)
     x, x4 = _pool_input(x)
     kernel, stride = _window(kernel_size, stride)
     pool = _max_pool2d_vjp(kernel, stride, _padding(padding), positive_pair(dilation, "dilation"),
-                           _flag(ceil_mode, "ceil_mode"))
+                           _flag(ceil_mode, "ceil_mode"), layout)
     return _user_rank(pool(x4), x.ndim)
 
 
 def avg_pool2d(x, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
                padding: Padding = 0, ceil_mode: bool = False, count_include_pad: bool = True,
-               divisor_override: int | None = None):
-    """2-D average pooling, as :func:`convpool.avg_pool2d`."""
+               divisor_override: int | None = None, layout: str = "NCHW"):
+    """2-D average pooling, as :func:`convpool.avg_pool2d`; ``layout`` as :func:`max_pool2d`."""
+    layout = check_layout(layout)
     x, x4 = _pool_input(x)
     kernel, stride = _window(kernel_size, stride)
     pool = _avg_pool2d_vjp(kernel, stride, _padding(padding), _flag(ceil_mode, "ceil_mode"),
-                           _flag(count_include_pad, "count_include_pad"), divisor_override)
+                           _flag(count_include_pad, "count_include_pad"), divisor_override,
+                           layout)
     return _user_rank(pool(x4), x.ndim)
 
 
@@ -505,21 +524,25 @@ def channel_pool(x, size: int, mode: str = "max"):
     return _user_rank(_channel_pool_vjp(positive_int(size, "size"), mode)(x4), x.ndim)
 
 
-def _global(kind: str, x, keepdims: bool):
+def _global(kind: str, x, keepdims: bool, layout: str):
+    layout = check_layout(layout)
     x, x4 = _pool_input(x)
-    y = _global_pool_vjp(kind)(x4)  # (N, C)
+    y = _global_pool_vjp(kind, layout)(x4)  # (N, C)
     y = y if x.ndim == 4 else y[0]
-    return y[..., None, None] if _flag(keepdims, "keepdims") else y
+    if not _flag(keepdims, "keepdims"):
+        return y
+    return y[..., None, None, :] if layout == "NHWC" else y[..., None, None]
 
 
-def global_avg_pool2d(x, keepdims: bool = False):
-    """Mean of each plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``."""
-    return _global("avg", x, keepdims)
+def global_avg_pool2d(x, keepdims: bool = False, layout: str = "NCHW"):
+    """Mean of each plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``
+    (``(N, 1, 1, C)`` with ``layout="NHWC"``, where ``x`` is ``(N, H, W, C)``)."""
+    return _global("avg", x, keepdims, layout)
 
 
-def global_max_pool2d(x, keepdims: bool = False):
-    """Maximum of each plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``."""
-    return _global("max", x, keepdims)
+def global_max_pool2d(x, keepdims: bool = False, layout: str = "NCHW"):
+    """Maximum of each plane, as :func:`global_avg_pool2d`."""
+    return _global("max", x, keepdims, layout)
 
 
 def _adaptive_input(x, output_size):

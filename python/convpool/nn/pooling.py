@@ -5,6 +5,9 @@ rank."""
 
 from __future__ import annotations
 
+import inspect
+from functools import lru_cache
+
 import numpy as np
 
 from ..geometry import (
@@ -14,6 +17,7 @@ from ..geometry import (
     positive_int,
     resolve_padding,
 )
+from ..layout import check_layout, from_nchw_shape, nchw_shape
 from ._geometry import spatial, window_output_size
 from .layer import Layer, check_input, forward_not_called
 from .receptive_field import ReceptiveField
@@ -35,15 +39,66 @@ __all__ = [
 ]
 
 
+@lru_cache(maxsize=128)
+def _takes_layout(function) -> bool:
+    """Whether ``function`` (a pooling function of a layer's kernel module) has a
+    ``layout`` argument: convpool's do, the NumPy oracle's do not."""
+    try:
+        return "layout" in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _channels_first(value):
+    """A channels-last array (3-D or 4-D) or shape as channels-first; others unchanged."""
+    if isinstance(value, tuple) and all(isinstance(v, (int, np.integer)) for v in value):
+        return nchw_shape(value, "NHWC")
+    if isinstance(value, np.ndarray) and value.ndim in (3, 4):
+        return np.moveaxis(value, -1, -3)
+    return value
+
+
+def _channels_last(value):
+    """The inverse of :func:`_channels_first` on a result (or a tuple of results)."""
+    if isinstance(value, tuple):
+        return tuple(_channels_last(v) for v in value)
+    if isinstance(value, np.ndarray) and value.ndim in (3, 4):
+        return np.moveaxis(value, -3, -1)
+    return value
+
+
 class _PoolLayer(Layer):
-    """What every pooling layer over ``rank`` spatial axes shares: its input's check and
-    the input kept for backward."""
+    """What every pooling layer over ``rank`` spatial axes shares: its input's check, the
+    input kept for backward and, in 2-D, the layout of its arrays (``"NCHW"``, or
+    ``"NHWC"``: ``(N, H, W, C)`` batches and ``(H, W, C)`` samples)."""
 
     rank = 0
+    layout = "NCHW"
 
     def __init__(self) -> None:
         super().__init__()
         self._input: np.ndarray | None = None
+
+    def _set_layout(self, layout: object) -> None:
+        self.layout = check_layout(layout)
+
+    def _call(self, op_name: str, *args, **kwargs):
+        """``op_name`` of the layer's kernel module on arrays in the layer's layout: with
+        ``layout=`` where the function takes it (the channels-last kernels), otherwise on
+        channels-first views, the results moved back."""
+        function = getattr(self._ops, op_name)
+        if self.layout == "NCHW":
+            return function(*args, **kwargs)
+        if _takes_layout(function):
+            return function(*args, layout=self.layout, **kwargs)
+        return _channels_last(function(*map(_channels_first, args), **kwargs))
+
+    def _sample_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """One sample's shape in NCHW terms ``(C, *spatial)``."""
+        return nchw_shape(tuple(input_shape), self.layout)
+
+    def _in_layout(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return from_nchw_shape(tuple(shape), self.layout)
 
     @property
     def name(self) -> str:
@@ -76,16 +131,16 @@ class _WindowPool(_PoolLayer):
         return resolve_padding(self.padding, in_size, self.kernel_size, self.stride, self.dilation)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        channels, in_size = spatial(self.name, input_shape, self.rank)
+        channels, in_size = spatial(self.name, self._sample_shape(input_shape), self.rank)
         out = window_output_size(self.name, in_size, self.kernel_size, self.stride,
                                  self.dilation, self._sides(in_size), self.ceil_mode)
-        return (channels, *out)
+        return self._in_layout((channels, *out))
 
     def receptive_field(self, field: ReceptiveField, input_shape: tuple[int, ...],
                         net_input_size: tuple[int, int]) -> ReceptiveField | None:
         if self.rank != 2:  # receptive fields are traced through pictures
             return None
-        (top, _), (left, _) = self._sides(spatial(self.name, input_shape)[1])
+        (top, _), (left, _) = self._sides(spatial(self.name, self._sample_shape(input_shape))[1])
         return field.through_window(self.kernel_size, self.stride, self.dilation, (top, left))
 
     def extra_repr(self) -> str:
@@ -98,6 +153,8 @@ class _WindowPool(_PoolLayer):
             text += f", dilation={self.dilation}"
         if self.ceil_mode:
             text += ", ceil_mode=True"
+        if self.layout != "NCHW":
+            text += f", layout={self.layout!r}"
         return text
 
 
@@ -111,8 +168,8 @@ class _MaxPool(_WindowPool):
         self._indices_wanted = False  # set by an unpooling layer that reads them
         self._input_shape: tuple[int, ...] | None = None
 
-    def _op(self, suffix: str = ""):
-        return getattr(self._ops, f"max_pool{self.rank}d{suffix}")
+    def _op_name(self, suffix: str = "") -> str:
+        return f"max_pool{self.rank}d{suffix}"
 
     def _arguments(self) -> dict:
         return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
@@ -125,8 +182,8 @@ class _MaxPool(_WindowPool):
         if not self._indices_wanted and (not self.training or self._input is None):
             # Inference needs no argmax; a later backward recomputes it.
             self._indices = None
-            return self._op()(x, **self._arguments())
-        y, indices = self._op()(x, return_indices=True, **self._arguments())
+            return self._call(self._op_name(), x, **self._arguments())
+        y, indices = self._call(self._op_name(), x, return_indices=True, **self._arguments())
         self._indices = indices if self._indices_wanted else self._keep(indices)
         return y
 
@@ -136,8 +193,9 @@ class _MaxPool(_WindowPool):
         if not needs_input_grad:
             return None
         if self._indices is None:
-            _, self._indices = self._op()(x, return_indices=True, **self._arguments())
-        return self._op("_grad_input")(grad_output, self._indices, x.shape)
+            _, self._indices = self._call(self._op_name(), x, return_indices=True,
+                                          **self._arguments())
+        return self._call(self._op_name("_grad_input"), grad_output, self._indices, x.shape)
 
 
 class _AvgPool(_WindowPool):
@@ -150,8 +208,8 @@ class _AvgPool(_WindowPool):
         self.count_include_pad = check_flag(count_include_pad, "count_include_pad")
         self.divisor_override = check_divisor_override(divisor_override)
 
-    def _op(self, suffix: str = ""):
-        return getattr(self._ops, f"avg_pool{self.rank}d{suffix}")
+    def _op_name(self, suffix: str = "") -> str:
+        return f"avg_pool{self.rank}d{suffix}"
 
     def _arguments(self) -> dict:
         return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
@@ -161,14 +219,15 @@ class _AvgPool(_WindowPool):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check(x)
         self._input = self._keep(x)
-        return self._op()(x, **self._arguments())
+        return self._call(self._op_name(), x, **self._arguments())
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
                  ) -> np.ndarray | None:
         x = self._saved_input()
         if not needs_input_grad:
             return None
-        return self._op("_grad_input")(grad_output, x.shape, **self._arguments())
+        return self._call(self._op_name("_grad_input"), grad_output, x.shape,
+                          **self._arguments())
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
@@ -194,15 +253,17 @@ class MaxPool1d(_MaxPool):
 class MaxPool2d(_MaxPool):
     """Maximum over each window, per channel, as ``torch.nn.MaxPool2d`` (stride defaults
     to the kernel size; padded pixels are never selected). The backward pass routes each
-    gradient to the input pixel that held the maximum."""
+    gradient to the input pixel that held the maximum. ``layout="NHWC"``: channels-last
+    ``(N, H, W, C)`` batches in and out, run by the channels-last kernels."""
 
     rank = 2
 
     def __init__(self, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] | None = None,
                  padding: int | tuple | str = 0, dilation: int | tuple[int, int] = 1,
-                 ceil_mode: bool = False) -> None:
+                 ceil_mode: bool = False, layout: str = "NCHW") -> None:
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+        self._set_layout(layout)
 
 
 class MaxPool3d(_MaxPool):
@@ -233,16 +294,18 @@ class AvgPool1d(_AvgPool):
 class AvgPool2d(_AvgPool):
     """Mean over each window, per channel, as ``torch.nn.AvgPool2d``
     (``count_include_pad``: padded zeros count in the divisor; ``divisor_override``
-    replaces the divisor)."""
+    replaces the divisor). ``layout="NHWC"``: channels-last arrays in and out."""
 
     rank = 2
 
     def __init__(self, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] | None = None,
                  padding: int | tuple | str = 0, ceil_mode: bool = False,
-                 count_include_pad: bool = True, divisor_override: int | None = None) -> None:
+                 count_include_pad: bool = True, divisor_override: int | None = None,
+                 layout: str = "NCHW") -> None:
         super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad,
                          divisor_override)
+        self._set_layout(layout)
 
 
 class AvgPool3d(_AvgPool):
@@ -268,13 +331,13 @@ class _GlobalPool(_PoolLayer):
         super().__init__()
         self.keepdims = check_flag(keepdims, "keepdims")
 
-    def _op(self, suffix: str = ""):
-        return getattr(self._ops, f"global_{self.kind}_pool{self.rank}d{suffix}")
+    def _op_name(self, suffix: str = "") -> str:
+        return f"global_{self.kind}_pool{self.rank}d{suffix}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check(x)
         self._input = self._keep(x)
-        return self._op()(x, keepdims=self.keepdims)
+        return self._call(self._op_name(), x, keepdims=self.keepdims)
 
     def backward(self, grad_output: np.ndarray, *, needs_input_grad: bool = True
                  ) -> np.ndarray | None:
@@ -282,11 +345,12 @@ class _GlobalPool(_PoolLayer):
         if not needs_input_grad:
             return None
         # the maximum's gradient goes where the maximum was: it needs the input itself
-        return self._op("_grad_input")(grad_output, x if self.kind == "max" else x.shape)
+        return self._call(self._op_name("_grad_input"), grad_output,
+                          x if self.kind == "max" else x.shape)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        channels, _ = spatial(self.name, input_shape, self.rank)
-        return (channels, *(1,) * self.rank) if self.keepdims else (channels,)
+        channels, _ = spatial(self.name, self._sample_shape(input_shape), self.rank)
+        return self._in_layout((channels, *(1,) * self.rank)) if self.keepdims else (channels,)
 
     def receptive_field(self, field: ReceptiveField, input_shape: tuple[int, ...],
                         net_input_size: tuple[int, int]) -> ReceptiveField | None:
@@ -295,7 +359,20 @@ class _GlobalPool(_PoolLayer):
         return ReceptiveField.whole(net_input_size)
 
     def extra_repr(self) -> str:
-        return "keepdims=True" if self.keepdims else ""
+        parts = (["keepdims=True"] if self.keepdims else []) + \
+            ([f"layout={self.layout!r}"] if self.layout != "NCHW" else [])
+        return ", ".join(parts)
+
+
+class _GlobalPool2d(_GlobalPool):
+    """A global pooling layer on pictures: ``layout="NHWC"`` takes ``(N, H, W, C)``
+    batches and returns ``(N, C)`` (``(N, 1, 1, C)`` with ``keepdims``)."""
+
+    rank = 2
+
+    def __init__(self, keepdims: bool = False, layout: str = "NCHW") -> None:
+        super().__init__(keepdims)
+        self._set_layout(layout)
 
 
 class GlobalAvgPool1d(_GlobalPool):
@@ -310,17 +387,17 @@ class GlobalMaxPool1d(_GlobalPool):
     rank, kind = 1, "max"
 
 
-class GlobalAvgPool2d(_GlobalPool):
+class GlobalAvgPool2d(_GlobalPool2d):
     """Mean of each channel (with a softmax after it, a classification head without
     dense layers)."""
 
-    rank, kind = 2, "avg"
+    kind = "avg"
 
 
-class GlobalMaxPool2d(_GlobalPool):
+class GlobalMaxPool2d(_GlobalPool2d):
     """Maximum of each channel; the gradient goes to the pixel that held it."""
 
-    rank, kind = 2, "max"
+    kind = "max"
 
 
 class GlobalAvgPool3d(_GlobalPool):

@@ -10,6 +10,12 @@ arguments they take convpool's: every padding form (``"same"`` at any stride,
 
 Tensors must be float32 or float64, on the CPU, of one dtype; any strides (channels_last,
 slices) are accepted. Results are new contiguous (NCHW) tensors.
+
+``conv2d``, ``max_pool2d``, ``avg_pool2d`` and the global pools also take
+``layout="NHWC"``: ``(N, H, W, C)`` (or ``(H, W, C)``) tensors in and out, as convpool's
+NumPy functions. The tensor is handed to the operator as its NCHW-shaped view (no copy; a
+channels-last view, which the kernels read as it is) and the result comes back as the
+NHWC view of the operator's result; autograd runs through both views.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import torch
 from convpool._args import positive_int, positive_pair
 from convpool.adaptive_pool import _output_size as _adaptive_output_size
 from convpool.geometry import check_padding
+from convpool.layout import check_layout
 
 from ._ops import call
 from ._tensors import FLOAT_DTYPES, check_tensor
@@ -65,6 +72,22 @@ def _input(tensor: object) -> torch.Tensor:
     return check_tensor(tensor, "input", devices="fake")
 
 
+def _channels_first(tensor: torch.Tensor, layout: str) -> torch.Tensor:
+    """A tensor in ``layout`` as the NCHW-shaped view the operators take."""
+    if check_layout(layout) == "NHWC" and tensor.dim() in (3, 4):
+        return tensor.movedim(-1, -3)
+    return tensor
+
+
+def _in_layout(result, layout: str):
+    """An operator's NCHW result (or results) as ``layout`` holds it: ``(N, C)`` as it is."""
+    if layout == "NCHW":
+        return result
+    if isinstance(result, tuple):
+        return tuple(_in_layout(r, layout) for r in result)
+    return result.movedim(-3, -1) if result.dim() in (3, 4) else result
+
+
 def conv2d(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -74,18 +97,21 @@ def conv2d(
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
+    layout: str = "NCHW",
 ) -> torch.Tensor:
     """2-D convolution (correlation), as ``torch.nn.functional.conv2d``, plus convpool's
     padding forms and ``padding_mode`` (``"zeros"``, ``"replicate"``, ``"reflect"``,
     ``"symmetric"``, ``"circular"``; gradients fold back through the padding).
 
     ``input`` is ``(N, C_in, H, W)``, ``(C_in, H, W)`` or a picture ``(H, W)`` with a
-    ``(kh, kw)`` weight; ``weight`` is ``(C_out, C_in // groups, kh, kw)``.
+    ``(kh, kw)`` weight; ``weight`` is ``(C_out, C_in // groups, kh, kw)``; with
+    ``layout="NHWC"``, ``input`` and the result are channels-last.
     """
     padding_sides, same = _padding(padding)
-    return call("conv2d", _input(input), weight, bias, _pair(stride, "stride"), padding_sides,
-                        same, _pair(dilation, "dilation"), positive_int(groups, "groups"),
-                        padding_mode)
+    return _in_layout(
+        call("conv2d", _channels_first(_input(input), layout), weight, bias,
+             _pair(stride, "stride"), padding_sides, same, _pair(dilation, "dilation"),
+             positive_int(groups, "groups"), padding_mode), layout)
 
 
 def conv_transpose2d(
@@ -127,21 +153,23 @@ def max_pool2d(
     dilation: int | tuple[int, int] = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
+    layout: str = "NCHW",
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """2-D max pooling, as ``torch.nn.functional.max_pool2d`` (indices are int64 into each
     ``H * W`` plane), plus ``"same"`` and per-side padding. Ties go to the first maximum;
-    a window holding NaN gives NaN."""
+    a window holding NaN gives NaN. ``layout="NHWC"``: channels-last tensors in and out
+    (indices too)."""
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else _pair(stride, "stride")
     padding_sides, same = _padding(padding)
-    args = (_input(input), kernel, stride, padding_sides, same, _pair(dilation, "dilation"),
-            bool(ceil_mode))
+    args = (_channels_first(_input(input), layout), kernel, stride, padding_sides, same,
+            _pair(dilation, "dilation"), bool(ceil_mode))
     # the indices cost an extra output: computed when asked for or when a backward pass
     # will need them (the plain operator finds them again if differentiated after all)
     if return_indices or (torch.is_grad_enabled() and input.requires_grad):
-        y, indices = call("max_pool2d_with_indices", *args)
+        y, indices = _in_layout(call("max_pool2d_with_indices", *args), layout)
         return (y, indices) if return_indices else y
-    return call("max_pool2d", *args)
+    return _in_layout(call("max_pool2d", *args), layout)
 
 
 def avg_pool2d(
@@ -152,14 +180,17 @@ def avg_pool2d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: int | None = None,
+    layout: str = "NCHW",
 ) -> torch.Tensor:
     """2-D average pooling, as ``torch.nn.functional.avg_pool2d``, plus ``"same"`` and
-    per-side padding."""
+    per-side padding; ``layout`` as :func:`max_pool2d`."""
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else _pair(stride, "stride")
     padding_sides, same = _padding(padding)
-    return call("avg_pool2d", _input(input), kernel, stride, padding_sides, same, bool(ceil_mode),
-                            bool(count_include_pad), divisor_override)
+    return _in_layout(
+        call("avg_pool2d", _channels_first(_input(input), layout), kernel, stride,
+             padding_sides, same, bool(ceil_mode), bool(count_include_pad), divisor_override),
+        layout)
 
 
 def channel_pool(input: torch.Tensor, size: int, mode: str = "max") -> torch.Tensor:
@@ -168,14 +199,19 @@ def channel_pool(input: torch.Tensor, size: int, mode: str = "max") -> torch.Ten
     return call("channel_pool", _input(input), positive_int(size, "size"), mode)
 
 
-def global_avg_pool2d(input: torch.Tensor, keepdims: bool = False) -> torch.Tensor:
-    """Mean of each plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``."""
-    return call("global_avg_pool2d", _input(input), bool(keepdims))
+def global_avg_pool2d(input: torch.Tensor, keepdims: bool = False,
+                      layout: str = "NCHW") -> torch.Tensor:
+    """Mean of each plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``
+    (``(N, 1, 1, C)`` with ``layout="NHWC"``, where ``input`` is ``(N, H, W, C)``)."""
+    return _in_layout(call("global_avg_pool2d", _channels_first(_input(input), layout),
+                           bool(keepdims)), layout)
 
 
-def global_max_pool2d(input: torch.Tensor, keepdims: bool = False) -> torch.Tensor:
-    """Maximum of each plane: ``(N, C)``, or ``(N, C, 1, 1)`` with ``keepdims``."""
-    return call("global_max_pool2d", _input(input), bool(keepdims))
+def global_max_pool2d(input: torch.Tensor, keepdims: bool = False,
+                      layout: str = "NCHW") -> torch.Tensor:
+    """Maximum of each plane, as :func:`global_avg_pool2d`."""
+    return _in_layout(call("global_max_pool2d", _channels_first(_input(input), layout),
+                           bool(keepdims)), layout)
 
 
 def _adaptive_size(input: torch.Tensor, output_size: object) -> list[int]:
