@@ -65,10 +65,18 @@ bool brgemm_forward_supports(const Conv2dGeometry& g, int) {
 }
 
 // Any stride: one correlation of the output gradient per stride phase, each reading the
-// output gradient with the margins its taps need (the scratch below). Measured no faster
-// than `blocked` and `winograd` at stride 1 (docs/direct-conv.md), so it comes after them.
+// output gradient with the margins its taps need (the scratch below). Where it was
+// measured faster than `blocked` and `winograd` (docs/direct-conv.md): dilated layers, and
+// strided layers with many weights (>= 512K) and many output pixels (batch 8: 3x3
+// 256->512 at 28x28 ahead, at batch 1 behind).
 bool brgemm_grad_input_supports(const Conv2dGeometry& g, int) {
-  if (!(g.zero_padded() && g.out_channels_per_group() >= 16 && g.in_channels_per_group() >= 16 &&
+  const WindowAxis &R = g.rows, &C = g.cols;
+  const double pixels = double(g.batch) * double(g.out_plane());
+  const double weights = double(g.out_channels) * double(g.in_channels_per_group()) *
+                         double(g.kernel_plane());
+  const bool strided = R.stride > 1 || C.stride > 1;
+  const bool wins = R.dilation > 1 || C.dilation > 1 || (strided && weights >= 524288 && pixels > 400);
+  if (!(wins && g.zero_padded() && g.out_channels_per_group() >= 16 && g.in_channels_per_group() >= 16 &&
         g.batch > 0 && g.in_plane() > 0 && g.out_plane() > 0))
     return false;
   auto phase_extent = [](const WindowAxis& a) {
@@ -77,6 +85,26 @@ bool brgemm_grad_input_supports(const Conv2dGeometry& g, int) {
   };
   return scratch_within_operands(g, double(g.out_channels_per_group()) * phase_extent(g.rows) *
                                             phase_extent(g.cols) + 4096);
+}
+
+// The weight gradient: the forward's phased input and the output gradient laid out on the
+// same pixel grid, the whole batch at once (the scratch below). Measured slower than
+// `blocked` (0.6-0.75x, docs/direct-conv.md), so it comes after it.
+bool brgemm_grad_weight_supports(const Conv2dGeometry& g, int) {
+  const WindowAxis &R = g.rows, &C = g.cols;
+  if (!(g.zero_padded() && g.in_channels_per_group() >= 16 &&
+        g.out_channels_per_group() >= 16 && g.batch > 0 && g.out_plane() > 0 && g.in_plane() > 0))
+    return false;
+  // The whole batch of one group: its phased input and its output gradient on that grid.
+  auto phased = [](const WindowAxis& a) {
+    const double extent =
+        double(a.out_size - 1) * double(a.stride) + double(a.kernel - 1) * double(a.dilation) + 1;
+    return std::ceil(extent / double(a.stride)) * double(a.stride);
+  };
+  const double grid = double(R.out_size) * (phased(C) / double(C.stride) + 1) + 64;
+  return scratch_within_operands(
+      g, double(g.batch) * (double(g.in_channels_per_group()) * phased(R) * phased(C) +
+                            double(g.out_channels_per_group()) * grid) + 4096);
 }
 
 }  // namespace convpool
@@ -431,6 +459,144 @@ struct Correlation {
   }
 };
 
+// ---------------------------------------------------------------------------------------
+// The weight gradient: the pixels are the reduction. The output gradient of one picture
+// is copied onto the pixel grid of the phased input (pixel (a, b) at a * wq + b, zero in
+// the columns that hold no output pixel), so that every (input channel, tap) pair reads
+// one contiguous run of the phased input against one contiguous run of the output
+// gradient, the same runs the forward's vectors read.
+#if defined(CONVPOOL_ISA_avx512)
+constexpr int kWO = 6, kWJ = 4;
+#else
+constexpr int kWO = 3, kWJ = 3;
+#endif
+
+// Contract, for o < NO and j < NJ: sums[o * kWJ + j] = sum_{n < pictures, p < steps * V}
+//     gy[n * gy_picture + o * gy_stride + p] * x[j][n * x_picture + p]
+// The sums run over every picture in registers: one horizontal sum per weight and call.
+template <int NO, int NJ>
+void weight_tile(const float* gy, int64_t gy_stride, int64_t gy_picture, const float* const* x,
+                 int64_t x_picture, int64_t pictures, int64_t steps, float* sums) {
+  vec acc[NO][NJ];
+  for (int o = 0; o < NO; ++o)
+    for (int j = 0; j < NJ; ++j) acc[o][j] = vec{};
+  for (int64_t n = 0; n < pictures; ++n) {
+    const float* src[NJ];
+    for (int j = 0; j < NJ; ++j) src[j] = x[j] + n * x_picture;
+    const float* g = gy + n * gy_picture;
+    for (int64_t p = 0; p < steps * V; p += V) {
+      vec xv[NJ];
+      for (int j = 0; j < NJ; ++j) xv[j] = load(src[j] + p);
+      for (int o = 0; o < NO; ++o) {
+        const vec gv = load(g + o * gy_stride + p);
+        for (int j = 0; j < NJ; ++j) acc[o][j] += gv * xv[j];
+      }
+    }
+  }
+  for (int o = 0; o < NO; ++o)
+    for (int j = 0; j < NJ; ++j) sums[o * kWJ + j] = horizontal_sum(acc[o][j]);
+}
+
+using WeightTileFn = void (*)(const float*, int64_t, int64_t, const float* const*, int64_t,
+                                    int64_t, int64_t, float*);
+
+template <int NO, int... J>
+constexpr std::array<WeightTileFn, kWJ + 1> weight_tiles_for(std::integer_sequence<int, J...>) {
+  return {nullptr, &weight_tile<NO, J + 1>...};
+}
+
+template <int... O>
+constexpr std::array<std::array<WeightTileFn, kWJ + 1>, kWO + 1> weight_tile_table(std::integer_sequence<int, O...>) {
+  return {std::array<WeightTileFn, kWJ + 1>{}, weight_tiles_for<O + 1>(std::make_integer_sequence<int, kWJ>{})...};
+}
+
+// kWeightTiles[no][nj] for the tails of output channels and (input channel, tap) pairs.
+const std::array<std::array<WeightTileFn, kWJ + 1>, kWO + 1> kWeightTiles =
+    weight_tile_table(std::make_integer_sequence<int, kWO>{});
+
+// Input channels whose phased input of one picture stays in L2 while every output-channel
+// block of a thread passes over it.
+constexpr double kWeightGroupBytes = 512 * 1024;
+
+// grad_w[g*cout_g + o, c, tap.k] = sum_{n, a, b} grad_y[n, g*cout_g + o, a, b] * (the input `job`
+// reads for output pixel (a, b) through tap, channel c): `job` is the forward correlation.
+// The whole batch of a group is copied first (scratch the size of the operands), so that
+// every weight is one sum over all pictures, held in registers. Each weight belongs to
+// one (output-channel block, input-channel group) unit, each unit to one thread:
+// deterministic, and no scratch per thread.
+void accumulate_weight_gradient(const Correlation& job, const float* grad_y, float* grad_w) {
+  const int64_t Hq = job.hq(), Wq = job.wq(), phase_plane = Hq * Wq;
+  const int64_t channel_stride = job.sr * job.sc * phase_plane;
+  const int64_t K = int64_t(job.taps.size()), cin_g = job.cin_g, cout_g = job.cout_g;
+  const int64_t rows = job.out_rows, cols = job.out_cols, out_plane = rows * cols;
+  const int64_t batch = job.batch;
+  Array<int64_t> tap_at(static_cast<size_t>(K));
+  int64_t max_tap = 0;
+  for (int64_t u = 0; u < K; ++u) {
+    const Tap& t = job.taps[size_t(u)];
+    tap_at[size_t(u)] = ((t.row % job.sr) * job.sc + t.col % job.sc) * phase_plane +
+                        (t.row / job.sr) * Wq + t.col / job.sc;
+    max_tap = std::max(max_tap, tap_at[size_t(u)]);
+  }
+  // Pixel (a, b) at a * Wq + b; the runs end at a whole vector, zero past the last pixel.
+  const int64_t run = ceil_div((rows - 1) * Wq + cols, V) * V, steps = run / V;
+  const int64_t slack = std::max<int64_t>(0, max_tap + run - channel_stride);
+  const int64_t x_picture = cin_g * channel_stride, gy_picture = cout_g * run;
+  const size_t x_size = size_t(batch * x_picture + slack);
+  float* x_phased = workspace(WorkspaceSlot::padded_input, x_size + size_t(batch * gy_picture));
+  float* gy_grid = x_phased + x_size;
+  std::fill(x_phased + batch * x_picture, x_phased + x_size, 0.0f);
+
+  const int64_t ob_count = ceil_div(cout_g, kWO), pairs = cin_g * K;
+  const double channel_bytes = double(batch) * double(channel_stride) * sizeof(float);
+  const int64_t group_channels =
+      std::clamp<int64_t>(int64_t(kWeightGroupBytes / std::max(channel_bytes, 1.0)), 1, cin_g);
+  const int64_t channel_groups = ceil_div(cin_g, group_channels);
+  const int64_t units = channel_groups * ob_count;
+  const int team = threads_for_tasks(units, batch * job.groups * cout_g * out_plane * pairs);
+#pragma omp parallel num_threads(team)
+  for (int64_t grp = 0; grp < job.groups; ++grp) {
+#pragma omp for schedule(static)
+    for (int64_t plane = 0; plane < batch * (cin_g + cout_g); ++plane) {
+      const int64_t n = plane / (cin_g + cout_g), c = plane % (cin_g + cout_g);
+      if (c < cin_g) {
+        job.copy_phased(job.src + (n * job.src_channels + grp * cin_g + c) * job.src_rows * job.src_cols,
+                        x_phased + n * x_picture + c * channel_stride, Hq, Wq);
+        continue;
+      }
+      const float* g_plane = grad_y + (n * job.out_channels + grp * cout_g + c - cin_g) * out_plane;
+      float* d = gy_grid + n * gy_picture + (c - cin_g) * run;
+      std::fill(d, d + run, 0.0f);
+      for (int64_t a = 0; a < rows; ++a) std::copy(g_plane + a * cols, g_plane + (a + 1) * cols, d + a * Wq);
+    }
+    // Units run group by group: consecutive units of a thread share the group's input.
+#pragma omp for schedule(static)
+    for (int64_t unit = 0; unit < units; ++unit) {
+      const int64_t cg = unit / ob_count, ob = unit % ob_count;
+      const int64_t first_o = ob * kWO, no = std::min<int64_t>(kWO, cout_g - first_o);
+      const int64_t first_pair = cg * group_channels * K;
+      const int64_t last_pair = std::min(cin_g, (cg + 1) * group_channels) * K;
+      float* gw = grad_w + (grp * cout_g + first_o) * pairs;
+      for (int64_t j0 = first_pair; j0 < last_pair; j0 += kWJ) {
+        const int nj = int(std::min<int64_t>(kWJ, last_pair - j0));
+        const float* xs[kWJ];
+        for (int j = 0; j < nj; ++j) {
+          const int64_t pair = j0 + j, c = pair / K, u = pair % K;
+          xs[j] = x_phased + c * channel_stride + tap_at[size_t(u)];
+        }
+        float sums[kWO * kWJ];
+        kWeightTiles[no][nj](gy_grid + first_o * run, run, gy_picture, xs, x_picture, batch, steps,
+                             sums);
+        for (int64_t o = 0; o < no; ++o)
+          for (int j = 0; j < nj; ++j) {
+            const int64_t pair = j0 + j;
+            gw[o * pairs + (pair / K) * K + job.taps[size_t(pair % K)].k] = sums[o * kWJ + j];
+          }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void brgemm_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* bias,
@@ -462,6 +628,30 @@ void brgemm_forward(const Conv2dGeometry& g, const float* x, const float* w, con
   job.out_rows = job.plane_rows = R.out_size;
   job.out_cols = job.plane_cols = C.out_size;
   job.run();
+}
+
+// The weight gradient over the forward correlation's phased input (accumulate_weight_gradient).
+void brgemm_grad_weight(const Conv2dGeometry& g, const float* x, const float* grad_y, float* grad_w) {
+  const WindowAxis &R = g.rows, &C = g.cols;
+  Correlation job;
+  job.batch = g.batch;
+  job.groups = g.groups;
+  job.cin_g = g.in_channels_per_group();
+  job.cout_g = g.out_channels_per_group();
+  job.src = x;
+  job.src_channels = g.in_channels;
+  job.src_rows = R.in_size;
+  job.src_cols = C.in_size;
+  job.pad_top = R.pad_before;
+  job.pad_left = C.pad_before;
+  job.sr = R.stride;
+  job.sc = C.stride;
+  for (int64_t i = 0; i < R.kernel; ++i)
+    for (int64_t j = 0; j < C.kernel; ++j) job.taps.push_back({i * R.dilation, j * C.dilation, i * C.kernel + j});
+  job.out_channels = g.out_channels;
+  job.out_rows = job.plane_rows = R.out_size;
+  job.out_cols = job.plane_cols = C.out_size;
+  accumulate_weight_gradient(job, grad_y, grad_w);
 }
 
 // The input gradient, one correlation of the output gradient per stride phase (ry, rx):
