@@ -1,7 +1,8 @@
 """The channel-blocked batch-reduce convolution (``brgemm``) against the NumPy oracle: any
-kernel size, stride, dilation and padding with >= 16 channels each way, forced at every
-SIMD level, batch 1 split across threads, and the registry choosing it where it was
-measured to win."""
+kernel size, stride, dilation and padding with >= 16 channels each way, forward, input
+gradient (every stride through its stride phases) and weight gradient, forced at every
+SIMD level, batch 1 split across threads, NaN and inf where the direct sum puts them, and
+the registry choosing it where it was measured to win."""
 
 from __future__ import annotations
 
@@ -40,6 +41,17 @@ def _check_grad_input(x, w, grad_y, levels=None, **kwargs) -> None:
             with forced_implementation("conv2d_grad_input", "brgemm"):
                 got = convpool.conv2d_grad_input(grad_y, w, x.shape, **kwargs)
         assert_close(got, expected, np.float32, f"grad_input simd={level} {kwargs}")
+
+
+def _check_grad_weight(x, w, grad_y, levels=None, **kwargs) -> None:
+    expected = ref.conv2d_grad_weight(x, grad_y, w.shape, **kwargs)
+    for level in levels or available_simd_levels():
+        with simd_level(level):
+            assert "brgemm" in convpool.implementations("conv2d_grad_weight", x, grad_y, w.shape,
+                                                        **kwargs)
+            with forced_implementation("conv2d_grad_weight", "brgemm"):
+                got = convpool.conv2d_grad_weight(x, grad_y, w.shape, **kwargs)
+        assert_close(got, expected, np.float32, f"grad_weight simd={level} {kwargs}")
 
 
 # (input shape, weight shape, keyword arguments): the layer classes the kernel was built
@@ -92,15 +104,27 @@ def test_brgemm_leaves_other_padding_modes_to_kernels_that_read_them(rng) -> Non
                      np.float32, f"forward {kwargs}")
 
 
+# The registry takes it for dilated layers and for strided layers with >= 512K weights and
+# > 400 output pixels; the cases stay within that, and cover crops, padding beyond the
+# kernel, phases no tap reaches (dilation a multiple of the stride) and channel tails.
 GRAD_INPUT_CASES = {
-    "3x3": ((1, 16, 14, 14), (32, 16, 3, 3), dict(padding=1)),
-    "1x1-small-map": ((1, 40, 7, 7), (48, 40, 1, 1), {}),
+    "3x3-dilation2": ((1, 16, 14, 14), (32, 16, 3, 3), dict(padding=2, dilation=2)),
+    "1x1-small-map": ((1, 40, 7, 7), (48, 40, 1, 1), dict(dilation=2)),
     "dilation4": ((1, 17, 28, 28), (19, 17, 3, 3), dict(padding=4, dilation=4)),
-    "valid-crop-free": ((2, 16, 9, 11), (16, 16, 3, 5), {}),
-    "padding-beyond-kernel": ((1, 16, 6, 6), (16, 16, 3, 3), dict(padding=3)),
-    "groups": ((1, 64, 8, 8), (34, 32, 3, 3), dict(padding=1, groups=2)),
+    "valid-crop-free": ((2, 16, 9, 11), (16, 16, 3, 5), dict(dilation=(2, 1))),
+    "padding-beyond-kernel": ((1, 16, 6, 6), (16, 16, 3, 3), dict(padding=5, dilation=2)),
+    "groups": ((1, 64, 8, 8), (34, 32, 3, 3), dict(padding=2, dilation=2, groups=2)),
+    "stride2-dilation2-no-tap-phases": ((1, 16, 11, 12), (16, 16, 3, 3),
+                                        dict(stride=2, dilation=2, padding=2)),
+    "stride3x2-dilation3": ((2, 21, 17, 16), (18, 21, 3, 5), dict(stride=(3, 2), dilation=(3, 2),
+                                                                   padding=(2, 3))),
+    "stride2-7x7-asymmetric-padding": ((1, 16, 20, 21), (16, 16, 7, 7),
+                                       dict(stride=2, dilation=2, padding=((3, 2), (1, 3)))),
+    "stride4-1x1": ((1, 32, 9, 10), (40, 32, 1, 1), dict(stride=4, dilation=3)),
+    "stride2-groups": ((1, 64, 10, 10), (34, 32, 3, 3), dict(stride=2, dilation=2, padding=1,
+                                                             groups=2)),
+    "stride2-many-weights-batch2": ((2, 256, 30, 29), (260, 256, 3, 3), dict(stride=2, padding=1)),
 }
-
 
 @pytest.mark.parametrize("case", GRAD_INPUT_CASES.values(), ids=GRAD_INPUT_CASES.keys())
 def test_brgemm_grad_input_matches_oracle(rng, case) -> None:
@@ -111,13 +135,95 @@ def test_brgemm_grad_input_matches_oracle(rng, case) -> None:
     _check_grad_input(x, w, grad_y, **kwargs)
 
 
+WEIGHT_GRADIENT_CASES = {
+    "3x3-dilation2-batch3": ((3, 17, 13, 11), (19, 17, 3, 3), dict(padding=2, dilation=2)),
+    "3x3-stride2": ((2, 32, 14, 14), (40, 32, 3, 3), dict(stride=2, padding=1)),
+    "2x5-strides-3x2-dilated": ((2, 20, 9, 10), (18, 20, 2, 5),
+                                dict(stride=(3, 2), dilation=(1, 2), padding=(1, 3))),
+    "groups-stride2": ((2, 64, 9, 10), (36, 32, 3, 3), dict(stride=2, groups=2, padding=1)),
+    "1x1-7x7-map": ((1, 40, 7, 7), (48, 40, 1, 1), {}),
+    "5x5-wide-rows-asymmetric": ((1, 16, 6, 70), (23, 16, 5, 5),
+                                 dict(padding=((2, 0), (1, 4)), dilation=(1, 3))),
+    "stride4-larger-than-kernel": ((2, 16, 17, 18), (16, 16, 3, 2), dict(stride=4, padding=1)),
+}
+
+
+@pytest.mark.parametrize("case", WEIGHT_GRADIENT_CASES.values(), ids=WEIGHT_GRADIENT_CASES.keys())
+def test_brgemm_grad_weight_matches_oracle(rng, case) -> None:
+    x_shape, w_shape, kwargs = case
+    groups = kwargs.get("groups", 1)
+    x, w, _ = _operands(rng, x_shape[0], x_shape[1], w_shape[0], x_shape[2:], w_shape[2:], groups)
+    grad_y = rng.standard_normal(ref.conv2d(x, w, **kwargs).shape).astype(np.float32)
+    _check_grad_weight(x, w, grad_y, **kwargs)
+
+
+def test_brgemm_weight_gradient_comes_after_blocked(rng) -> None:
+    # Measured slower than `blocked` on every layer timed (docs/direct-conv.md).
+    x, w, _ = _operands(rng, 1, 64, 64, (28, 28), (3, 3))
+    grad_y = np.zeros((1, 64, 14, 14), np.float32)
+    names = convpool.implementations("conv2d_grad_weight", x, grad_y, w.shape, stride=2, padding=1)
+    assert names.index("blocked") < names.index("brgemm")
+
+
+@pytest.mark.parametrize("pass_", ["forward", "grad_input", "grad_weight"])
+def test_brgemm_puts_nan_and_inf_where_the_direct_sum_does(rng, pass_) -> None:
+    # Lanes past a row's end and tail channels multiply zeros that the direct sum skips: an
+    # inf there would turn into NaN unless the result is repaired like every fast path's.
+    kwargs = dict(stride=2, padding=2, dilation=2)
+    x, w, b = _operands(rng, 2, 24, 20, (13, 15), (3, 3))
+    x[0, 3, 4, 7] = np.inf
+    x[1, 5, 0, 0] = np.nan
+    x[1, 6, 12, 14] = -np.inf
+    w[2, 1, 1, 1] = np.inf
+    grad_y = rng.standard_normal(ref.conv2d(x, w, **kwargs).shape).astype(np.float32)
+    grad_y[1, 4, 2, 3] = np.inf
+    if pass_ == "forward":
+        expected = convpool.reference.conv2d(x, w, b, **kwargs)
+        with forced_implementation("conv2d", "brgemm"):
+            got = convpool.conv2d(x, w, b, **kwargs)
+    elif pass_ == "grad_input":
+        expected = ref.conv2d_grad_input(grad_y, w, x.shape, **kwargs)
+        with forced_implementation("conv2d_grad_input", "brgemm"):
+            got = convpool.conv2d_grad_input(grad_y, w, x.shape, **kwargs)
+    else:
+        expected = ref.conv2d_grad_weight(x, grad_y, w.shape, **kwargs)
+        with forced_implementation("conv2d_grad_weight", "brgemm"):
+            got = convpool.conv2d_grad_weight(x, grad_y, w.shape, **kwargs)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(expected))
+    finite = np.isfinite(expected)
+    assert finite.any() and not finite.all()
+    assert_close(got[finite], expected[finite], np.float32, pass_)
+
+
+def test_brgemm_gradients_are_the_same_at_one_and_two_threads(rng) -> None:
+    # Every weight is one unit's sum over all pictures, every input-gradient pixel one
+    # tile's: the thread count must not change a bit.
+    kwargs = dict(stride=2, padding=2, dilation=2)
+    x, w, _ = _operands(rng, 2, 48, 40, (20, 20), (3, 3))
+    grad_y = rng.standard_normal(ref.conv2d(x, w, **kwargs).shape).astype(np.float32)
+    results = []
+    for threads in (1, 2):
+        convpool.set_num_threads(threads)
+        with forced_implementation("conv2d_grad_weight", "brgemm"):
+            gw = convpool.conv2d_grad_weight(x, grad_y, w.shape, **kwargs)
+        with forced_implementation("conv2d_grad_input", "brgemm"):
+            gx = convpool.conv2d_grad_input(grad_y, w, x.shape, **kwargs)
+        results.append((gw, gx))
+    for one, two in zip(results[0], results[1], strict=True):
+        np.testing.assert_array_equal(one, two)
+
+
 def test_brgemm_needs_16_channels_each_way(rng) -> None:
     for c_in, c_out in ((15, 32), (32, 15)):
         x, w, _ = _operands(rng, 1, c_in, c_out, (8, 8), (3, 3))
         assert "brgemm" not in convpool.implementations("conv2d", x, w, padding=1)
-    x, w, _ = _operands(rng, 1, 16, 16, (8, 8), (3, 3))
-    assert "brgemm" not in convpool.implementations(
-        "conv2d_grad_input", np.zeros((1, 16, 4, 4), np.float32), w, x.shape, stride=2, padding=1)
+    x, w, _ = _operands(rng, 1, 16, 15, (8, 8), (3, 3))
+    for op in ("conv2d_grad_input", "conv2d_grad_weight"):
+        args = ((np.zeros((1, 15, 3, 3), np.float32), w, x.shape) if op == "conv2d_grad_input"
+                else (x, np.zeros((1, 15, 3, 3), np.float32), w.shape))
+        assert "brgemm" not in convpool.implementations(op, *args, stride=2, padding=1, dilation=2)
 
 
 @st.composite
@@ -125,10 +231,10 @@ def brgemm_configs(draw):
     kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    if max(dilation) < 3 and stride[1] <= 2:
-        # The registry runs this kernel on dilated layers, column strides above 2 and few
-        # output pixels: keep every drawn case one it takes (stride 1 is covered above).
-        dilation = (3, dilation[1])
+    if max(dilation) < 2:
+        # The registry runs this kernel on every dilated layer (and on a few undilated ones,
+        # covered above): keep every drawn case one it takes in all three passes.
+        dilation = (2, dilation[1])
     padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
     span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel, strict=True)]
     size = tuple(draw(st.integers(max(1, s - 2 * p), max(1, s - 2 * p) + 12))
@@ -149,9 +255,9 @@ def test_brgemm_matches_oracle_on_any_shape(config) -> None:
     kwargs = config["kwargs"]
     convpool.set_num_threads(config["threads"])
     _check_forward(x, w, b, levels=available_simd_levels()[-1:], **kwargs)
-    if kwargs["stride"] == (1, 1):
-        grad_y = rng.standard_normal(ref.conv2d(x, w, **kwargs).shape).astype(np.float32)
-        _check_grad_input(x, w, grad_y, levels=available_simd_levels()[-1:], **kwargs)
+    grad_y = rng.standard_normal(ref.conv2d(x, w, **kwargs).shape).astype(np.float32)
+    _check_grad_input(x, w, grad_y, levels=available_simd_levels()[-1:], **kwargs)
+    _check_grad_weight(x, w, grad_y, levels=available_simd_levels()[-1:], **kwargs)
 
 
 def test_brgemm_batch1_is_the_same_at_one_and_two_threads(rng) -> None:
@@ -177,11 +283,37 @@ DEFAULT_CHOICES = {
     "3x3-dilation4-28x28-512": ((1, 512, 28, 28), (512, 512, 3, 3), dict(padding=4, dilation=4),
                                 True),
     "3x3-dilation2-28x28-512": ((1, 512, 28, 28), (512, 512, 3, 3), dict(padding=2, dilation=2),
-                                False),
+                                True),
+    "3x3-stride2-28x28-256-512-batch8": ((8, 256, 28, 28), (512, 256, 3, 3),
+                                         dict(stride=2, padding=1), True),
+    "3x3-stride2-56x56-128-batch8": ((8, 128, 56, 56), (128, 128, 3, 3), dict(stride=2, padding=1),
+                                     False),
     "3x3-56x56-64-batch1": ((1, 64, 56, 56), (64, 64, 3, 3), dict(padding=1), False),
     "1x1-14x14-512-batch1": ((1, 512, 14, 14), (512, 512, 1, 1), {}, False),
     "1x1-7x7-960-320-batch8": ((8, 960, 7, 7), (320, 960, 1, 1), {}, False),
 }
+
+# The input gradient: dilated layers, and strided ones with many weights at batch 8.
+# (input shape, weight shape, output size, keyword arguments, chosen)
+GRAD_INPUT_CHOICES = {
+    "3x3-dilation2-28x28-512": ((1, 512, 28, 28), (512, 512, 3, 3), 28,
+                                dict(padding=2, dilation=2), True),
+    "3x3-stride2-28x28-256-512-batch8": ((8, 256, 28, 28), (512, 256, 3, 3), 14,
+                                         dict(stride=2, padding=1), True),
+    "3x3-stride2-28x28-256-512-batch1": ((1, 256, 28, 28), (512, 256, 3, 3), 14,
+                                         dict(stride=2, padding=1), False),
+    "3x3-56x56-64-batch1": ((1, 64, 56, 56), (64, 64, 3, 3), 56, dict(padding=1), False),
+}
+
+
+@pytest.mark.parametrize("case", GRAD_INPUT_CHOICES.values(), ids=GRAD_INPUT_CHOICES.keys())
+def test_registry_runs_brgemm_grad_input_exactly_where_it_was_measured_faster(case) -> None:
+    x_shape, w_shape, out_size, kwargs, chosen = case
+    w = np.empty(w_shape, np.float32)
+    grad_y = np.empty((x_shape[0], w_shape[0], out_size, out_size), np.float32)
+    with simd_level(available_simd_levels()[-1]):
+        choice = convpool.implementation("conv2d_grad_input", grad_y, w, x_shape, **kwargs)
+    assert (choice == "brgemm") == chosen
 
 
 @pytest.mark.parametrize("case", DEFAULT_CHOICES.values(), ids=DEFAULT_CHOICES.keys())

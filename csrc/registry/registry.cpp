@@ -70,16 +70,17 @@ std::string describe(const ChannelPoolShape& s) {
   X("depthwise_lanes", depthwise_lanes_grad_input)     \
   X("few_channels", few_channels_grad_input)           \
   X("plane", plane_grad_input)                         \
+  X("brgemm", brgemm_grad_input)                       \
   X("winograd", winograd_grad_input)                   \
-  X("blocked", blocked_grad_input)                     \
-  X("brgemm", brgemm_grad_input)
+  X("blocked", blocked_grad_input)
 
 #define CONV2D_GRAD_WEIGHT_FLOAT32(X)                     \
   X("depthwise_lanes", depthwise_lanes_grad_weight)       \
   X("winograd", winograd_grad_weight)                     \
   X("plane", plane_grad_weight)                           \
   X("depthwise_strided", depthwise_strided_grad_weight)   \
-  X("blocked", blocked_grad_weight)
+  X("blocked", blocked_grad_weight)                       \
+  X("brgemm", brgemm_grad_weight)
 
 // The channels-last (NHWC) implementations: lists of their own (every entry states its
 // layout once, through its list; implementation.h). The portable `nhwc_direct` loops
