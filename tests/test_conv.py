@@ -336,13 +336,16 @@ DEPTHWISE_CASES = {
     "32-channels-5x5-s2": ((2, 32, 9, 13), (32, 1, 5, 5), dict(groups=32, stride=2, padding=2)),
     "48-channels-7x7": ((1, 48, 7, 7), (48, 1, 7, 7), dict(groups=48, padding=3)),
     "16-channels-3x3-s2": ((1, 16, 14, 14), (16, 1, 3, 3), dict(groups=16, stride=2, padding=1)),
+    "16-channels-5x5-s2-wide": ((1, 16, 9, 30), (16, 1, 5, 5),
+                                dict(groups=16, stride=2, padding=2)),
     "24-channels-3x3-dilated-s2x1": ((2, 24, 10, 11), (24, 1, 3, 3),
                                      dict(groups=24, stride=(2, 1), dilation=(1, 2), padding=2)),
 }
 
 
 # The depthwise fast paths and the passes each implements.
-DEPTHWISE_PATHS = {"depthwise_lanes": ("conv2d", "conv2d_grad_input", "conv2d_grad_weight"),
+DEPTHWISE_PATHS = {"depthwise_rows": ("conv2d", "conv2d_grad_input"),
+                   "depthwise_lanes": ("conv2d", "conv2d_grad_input", "conv2d_grad_weight"),
                    "depthwise_strided": ("conv2d", "conv2d_grad_weight"),
                    "plane": ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")}
 

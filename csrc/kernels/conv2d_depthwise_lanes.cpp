@@ -144,10 +144,15 @@ void store_planes(const float* src, int64_t pixels, int64_t channels, float* dst
     for (int64_t c = 0; c < channels; ++c) dst[c * plane + p0] = src[p0 * V + c];
 }
 
-// Weights of V channels as [tap][V], zero past the last channel.
-void pack_weights(const float* w, int64_t first, int64_t channels, int64_t K, float* packed) {
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t c = 0; c < V; ++c) packed[k * V + c] = c < channels ? w[(first + c) * K + k] : 0.0f;
+// The weights of every block of V channels as [block][tap][V], zero past the last
+// channel: packed once per call, not once per image (on a 7x7 plane the packing cost as
+// much as the arithmetic).
+Array<float> pack_weights(const float* w, int64_t channels, int64_t K) {
+  const int64_t blocks = ceil_div(channels, V);
+  Array<float> packed(static_cast<size_t>(blocks * K * V));
+  for (int64_t q = 0; q < channels; ++q)
+    for (int64_t k = 0; k < K; ++k) packed[size_t(((q / V) * K + k) * V + q % V)] = w[q * K + k];
+  return packed;
 }
 
 // UR consecutive output pixels of one row, stride `col_step` (in pixels) in `in`:
@@ -251,6 +256,7 @@ void depthwise_lanes_forward(const Conv2dGeometry& g, const float* x, const floa
   const int64_t rows = depthwise_lanes_padded_size(R);
   const int64_t cols = depthwise_lanes_padded_size(C);
   const RowTileFn* tiles = row_tiles_for(C.kernel, C.stride, C.dilation);
+  const Array<float> packed = pack_weights(w, g.out_channels, K);
   Array<int64_t> offsets(static_cast<size_t>(K)), kernel_index(static_cast<size_t>(K));
   for (int64_t s = 0; s < R.kernel; ++s)
     for (int64_t t = 0; t < C.kernel; ++t) {
@@ -261,7 +267,7 @@ void depthwise_lanes_forward(const Conv2dGeometry& g, const float* x, const floa
   {
     LanePlane in;
     in.shape(rows, cols, R.pad_before, C.pad_before);
-    Array<float> out(static_cast<size_t>(OH * OW * V)), packed(static_cast<size_t>(K * V));
+    Array<float> out(static_cast<size_t>(OH * OW * V));
     alignas(64) float bias_lanes[V];
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
@@ -269,18 +275,18 @@ void depthwise_lanes_forward(const Conv2dGeometry& g, const float* x, const floa
       const int64_t channels = std::min<int64_t>(V, g.out_channels - first);
       in.load_planes(x + (n * g.in_channels + first) * g.in_plane(), g.in_plane(), channels,
                      R.in_size, C.in_size);
-      pack_weights(w, first, channels, K, packed.data());
+      const float* wb = packed.data() + (first / V) * K * V;
       for (int64_t c = 0; c < V; ++c) bias_lanes[c] = bias && c < channels ? bias[first + c] : 0.0f;
       const vec init = load(bias_lanes);
       for (int64_t i = 0; i < OH; ++i) {
         if (tiles == nullptr) {
           pixel_row(in.at(i * R.stride, 0), C.stride, offsets.data(), kernel_index.data(), K,
-                    packed.data(), init, OW, out.data() + i * OW * V, 1);
+                    wb, init, OW, out.data() + i * OW * V, 1);
           continue;
         }
         for (int64_t j = 0; j < OW; j += kPixels) {
           const int64_t ur = std::min<int64_t>(kPixels, OW - j);
-          tiles[ur](in.at(i * R.stride, j * C.stride), R.dilation * in.cols, R.kernel, packed.data(), init,
+          tiles[ur](in.at(i * R.stride, j * C.stride), R.dilation * in.cols, R.kernel, wb, init,
                     out.data() + (i * OW + j) * V);
         }
       }
@@ -316,6 +322,7 @@ void depthwise_lanes_grad_input(const Conv2dGeometry& g, const float* grad_y, co
   }
   const int64_t rows = std::max(row_hi + 1, R.out_size) - row_lo;
   const int64_t cols = std::max(col_hi + 1, C.out_size) - col_lo;
+  const Array<float> packed = pack_weights(w, g.in_channels, K);
   // Per (row phase, column phase): the taps' offsets from the gradient pixel (a, b) and
   // their kernel indices.
   Array<Array<int64_t>> offsets(static_cast<size_t>(SY * SX)), kernel_index(static_cast<size_t>(SY * SX));
@@ -330,19 +337,19 @@ void depthwise_lanes_grad_input(const Conv2dGeometry& g, const float* grad_y, co
   {
     LanePlane gy;
     gy.shape(rows, cols, -row_lo, -col_lo);
-    Array<float> out(static_cast<size_t>(H * W * V)), packed(static_cast<size_t>(K * V));
+    Array<float> out(static_cast<size_t>(H * W * V));
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t n = task / blocks, first = (task % blocks) * V;
       const int64_t channels = std::min<int64_t>(V, g.in_channels - first);
       gy.load_planes(grad_y + (n * g.out_channels + first) * g.out_plane(), g.out_plane(), channels,
                      R.out_size, C.out_size);
-      pack_weights(w, first, channels, K, packed.data());
+      const float* wb = packed.data() + (first / V) * K * V;
       for (int64_t i = 0; i < H; ++i)
         for (int64_t rx = 0; rx < std::min(SX, W); ++rx) {
           const int64_t ph = (i % SY) * SX + rx;
           pixel_row(gy.at(i / SY, 0), 1, offsets[size_t(ph)].data(), kernel_index[size_t(ph)].data(),
-                    int64_t(offsets[size_t(ph)].size()), packed.data(), vec{}, phase_size(C, rx),
+                    int64_t(offsets[size_t(ph)].size()), wb, vec{}, phase_size(C, rx),
                     out.data() + (i * W + rx) * V, SX);
         }
       store_planes(out.data(), H * W, channels, grad_x + (n * g.in_channels + first) * g.in_plane(),

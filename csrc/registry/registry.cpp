@@ -58,6 +58,7 @@ std::string describe(const ChannelPoolShape& s) {
 // makes the entry. The portable `direct` loops close each convolution list.
 
 #define CONV2D_FORWARD_FLOAT32(X)                   \
+  X("depthwise_rows", depthwise_rows_forward)       \
   X("depthwise_lanes", depthwise_lanes_forward)     \
   X("brgemm", brgemm_forward)                       \
   X("winograd", winograd_forward)                   \
@@ -67,6 +68,7 @@ std::string describe(const ChannelPoolShape& s) {
   X("depthwise_strided", depthwise_strided_forward)
 
 #define CONV2D_GRAD_INPUT_FLOAT32(X)                   \
+  X("depthwise_rows", depthwise_rows_grad_input)       \
   X("depthwise_lanes", depthwise_lanes_grad_input)     \
   X("few_channels", few_channels_grad_input)           \
   X("plane", plane_grad_input)                         \
