@@ -6,10 +6,11 @@
 // place, times NR vectors of pixels read in place from the input rows. Rows of W and
 // columns of W^T are both a fixed stride apart, so nothing is packed: at batch 1 on small
 // maps the weights are the largest operand, and one pass over them is the cost floor.
-// The weight gradient reduces over pixels (the contiguous axis): MR x NR dot products kept
-// as vectors, over fixed slices of the pixels, each slice's partial summed in a fixed order
-// (the result does not depend on the thread count). Strides above 1 gather the strided
-// pixels into a compact copy first (or scatter the input gradient from one).
+// The weight gradient is the same product over chunks of pixels: grad_y's rows broadcast
+// against the chunk of the input transposed (input channels contiguous), each chunk added
+// to the result in order, so the sum does not depend on the thread count. Strides above 1
+// gather the strided pixels into a compact copy first (or scatter the input gradient from
+// one).
 // Work is split within a picture (output-row blocks x pixel tiles), so batch 1 uses every
 // core, with a grain size (threads_for_tasks) that keeps small calls on one thread.
 //
@@ -22,10 +23,10 @@
 
 namespace convpool {
 
-// Pixels per slice of the weight gradient's reduction, for c_out x c_in weights: at least
-// min(c_out, c_in), so that the per-slice partials stay within the operands' size
-// (defined in the predicate section; the kernels ask the same).
-int64_t pointwise_slice_pixels(int64_t c_out, int64_t c_in);
+// Pixels per chunk of the weight gradient, whose transposed input (chunk x c_in floats)
+// stays in L2 while every tile passes over it (defined in the predicate section; the
+// kernels ask the same).
+int64_t pointwise_chunk_pixels(int64_t c_in);
 
 }  // namespace convpool
 
@@ -33,7 +34,6 @@ int64_t pointwise_slice_pixels(int64_t c_out, int64_t c_in);
 // --- which cases it supports: this section alone is compiled once more, outside the
 // --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
 #include <algorithm>
-#include <cmath>
 
 namespace convpool {
 
@@ -62,8 +62,8 @@ constexpr int64_t kMinReduction = 8;
 
 }  // namespace
 
-int64_t pointwise_slice_pixels(int64_t c_out, int64_t c_in) {
-  return std::max<int64_t>(1024, std::min(c_out, c_in));
+int64_t pointwise_chunk_pixels(int64_t c_in) {
+  return std::max<int64_t>(16, (int64_t(1) << 17) / c_in);
 }
 
 bool pointwise_forward_supports(const Conv2dGeometry& g, int) {
@@ -76,14 +76,18 @@ bool pointwise_grad_input_supports(const Conv2dGeometry& g, int) {
          scratch_within_operands(g, compact_floats(g));
 }
 
+// Where the weight gradient beat `blocked` (CPU time per call, one thread): up to about a
+// thousand pixels in all (batch 1 on maps up to 28x28, batch 8 on 7x7: 1.1-1.7x); on more
+// pixels `blocked` was ahead by up to 1.25x (8 x 14x14, 1024 -> 256), so it keeps them,
+// except where it cannot run (fewer than 4 output channels).
+constexpr double kGradWeightMostPixels = 1024;
+
 bool pointwise_grad_weight_supports(const Conv2dGeometry& g, int) {
-  if (!pointwise_case(g)) return false;
-  const double pixels = double(g.batch) * double(g.out_plane());
-  const double slices =
-      std::ceil(pixels / double(pointwise_slice_pixels(g.out_channels, g.in_channels)));
-  const double partials =
-      slices > 1 ? slices * double(g.out_channels) * double(g.in_channels) : 0.0;
-  return scratch_within_operands(g, compact_floats(g) + partials);
+  const double chunk = double(std::min(pointwise_chunk_pixels(g.in_channels), g.out_plane()));
+  const bool wins = double(g.batch) * double(g.out_plane()) <= kGradWeightMostPixels ||
+                    g.out_channels < 4;
+  return pointwise_case(g) && wins &&
+         scratch_within_operands(g, compact_floats(g) + chunk * double(g.in_channels));
 }
 
 }  // namespace convpool
@@ -106,13 +110,11 @@ namespace convpool::CONVPOOL_ISA {
 namespace {
 
 // The product's register tile: kMR broadcast rows x kNR vectors of pixels (kMR x kNR
-// accumulators, kNR input vectors and a broadcast within the register file). The weight
-// gradient's tile: kGM output channels x kGN input channels of vector dot products
-// (kGM x kGN accumulators, kGM loaded vectors and one more).
+// accumulators, kNR input vectors and a broadcast within the register file).
 #if defined(CONVPOOL_ISA_avx512)
-constexpr int kMR = 6, kNR = 4, kGM = 4, kGN = 6;
+constexpr int kMR = 6, kNR = 4;
 #else
-constexpr int kMR = 6, kNR = 2, kGM = 3, kGN = 3;
+constexpr int kMR = 6, kNR = 2;
 #endif
 
 // The first n (< V) lanes at p, the others zero, reading nothing past p + n.
@@ -217,48 +219,6 @@ void matrix_product(const float* a, int64_t a_row, int64_t a_step, const float* 
   }
 }
 
-// The weight gradient's microkernel: for o < GM, i < GN,
-//   result[o * GN + i] = sum over pixel vectors of gy[o * channel][p] * x[i * channel][p]
-// for p < count, lanes past count reading as zero.
-template <int GM, int GN>
-void dot_tile(const float* gy, const float* x, int64_t channel, int64_t count, vec* result) {
-  vec acc[GM][GN];
-  for (int o = 0; o < GM; ++o)
-    for (int i = 0; i < GN; ++i) acc[o][i] = vec{};
-  const int64_t whole = count / V * V;
-  auto step = [&](int64_t p, auto&& read) {
-    vec gv[GM];
-    for (int o = 0; o < GM; ++o) gv[o] = read(gy + o * channel + p);
-    for (int i = 0; i < GN; ++i) {
-      const vec xv = read(x + i * channel + p);
-      for (int o = 0; o < GM; ++o) acc[o][i] += gv[o] * xv;
-    }
-  };
-  for (int64_t p = 0; p < whole; p += V) step(p, [](const float* q) { return load(q); });
-  if (whole < count) {
-    const int rest = int(count - whole);
-    step(whole, [rest](const float* q) { return load_first(q, rest); });
-  }
-  for (int o = 0; o < GM; ++o)
-    for (int i = 0; i < GN; ++i) result[o * GN + i] = acc[o][i];
-}
-
-using DotFn = void (*)(const float*, const float*, int64_t, int64_t, vec*);
-
-template <int GM, int... I>
-constexpr std::array<DotFn, kGN + 1> dots_for(std::integer_sequence<int, I...>) {
-  return {nullptr, &dot_tile<GM, I + 1>...};
-}
-
-template <int... M>
-constexpr std::array<std::array<DotFn, kGN + 1>, kGM + 1> dot_table(std::integer_sequence<int, M...>) {
-  return {std::array<DotFn, kGN + 1>{}, dots_for<M + 1>(std::make_integer_sequence<int, kGN>{})...};
-}
-
-// kDots[gm][gn] for the tails of both channel counts.
-const std::array<std::array<DotFn, kGN + 1>, kGM + 1> kDots =
-    dot_table(std::make_integer_sequence<int, kGM>{});
-
 // The pixels (oh * sr, ow * sc) of every input plane, as planes of out_rows x out_cols.
 void gather_strided(const Conv2dGeometry& g, const float* x, float* compact) {
   const WindowAxis &R = g.rows, &C = g.cols;
@@ -318,8 +278,9 @@ void pointwise_grad_input(const Conv2dGeometry& g, const float* grad_y, const fl
   if (target != grad_x) scatter_strided(g, target, grad_x);
 }
 
-// grad_w[co][ci] = sum_{n, p} grad_y[n][co][p] x[n][ci][p], the pixels (all pictures in
-// a row) cut into fixed slices whose partials are added in slice order.
+// grad_w[co][ci] = sum_{n, p} grad_y[n][co][p] x[n][ci][p], chunk by chunk of pixels
+// (within one picture): the chunk of x transposed to [p][ci], then the product of grad_y's
+// rows (broadcast) with it, added to grad_w. Each element adds the chunks in order.
 void pointwise_grad_weight(const Conv2dGeometry& g, const float* x, const float* grad_y,
                            float* grad_w) {
   const int64_t c_out = g.out_channels, c_in = g.in_channels, pixels = g.out_plane();
@@ -328,46 +289,59 @@ void pointwise_grad_weight(const Conv2dGeometry& g, const float* x, const float*
     gather_strided(g, x, compact);
     x = compact;
   }
-  const int64_t total = g.batch * pixels;
-  const int64_t slice = pointwise_slice_pixels(c_out, c_in), slices = ceil_div(total, slice);
+  const int64_t chunk = std::min(pointwise_chunk_pixels(c_in), pixels);
+  const int64_t chunks_per_picture = ceil_div(pixels, chunk), chunks = g.batch * chunks_per_picture;
+  float* const xt = workspace(WorkspaceSlot::transformed_weights, size_t(chunk * c_in));
+  const int64_t vectors = ceil_div(c_in, V), tiles = ceil_div(vectors, kNR);
+  const int64_t row_blocks = ceil_div(c_out, kMR), tasks = row_blocks * tiles;
+  const int tail_lanes = int(c_in - (vectors - 1) * V);
   const int64_t weights = c_out * c_in;
-  float* partials =
-      slices == 1 ? grad_w : workspace(WorkspaceSlot::transformed_weights, size_t(slices * weights));
-  const int64_t blocks = ceil_div(c_out, kGM);
-  const int64_t tasks = slices * blocks;
-  const int team = threads_for_tasks(tasks, total * weights);
+  const int team = threads_for_tasks(tasks, g.batch * pixels * weights);
 #pragma omp parallel num_threads(team)
   {
 #pragma omp for schedule(static)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t s = task / blocks, o0 = task % blocks * kGM;
-      const int gm = int(std::min<int64_t>(kGM, c_out - o0));
-      float* part = partials + s * weights;
-      const int64_t first = s * slice, last = std::min(total, first + slice);
-      for (int64_t i0 = 0; i0 < c_in; i0 += kGN) {
-        const int gn = int(std::min<int64_t>(kGN, c_in - i0));
-        vec sum[kGM * kGN];
-        for (int t = 0; t < gm * gn; ++t) sum[t] = vec{};
-        // The slice's pixels, picture by picture.
-        for (int64_t at = first; at < last;) {
-          const int64_t n = at / pixels, p = at % pixels;
-          const int64_t count = std::min(last - at, pixels - p);
-          vec piece[kGM * kGN];
-          kDots[gm][gn](grad_y + (n * c_out + o0) * pixels + p, x + (n * c_in + i0) * pixels + p,
-                        pixels, count, piece);
-          for (int t = 0; t < gm * gn; ++t) sum[t] += piece[t];
-          at += count;
-        }
-        for (int o = 0; o < gm; ++o)
-          for (int i = 0; i < gn; ++i) part[(o0 + o) * c_in + i0 + i] = horizontal_sum(sum[o * gn + i]);
-      }
-    }
-    if (slices > 1) {
+    for (int64_t e = 0; e < weights; ++e) grad_w[e] = 0.0f;
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t n = c / chunks_per_picture, p0 = c % chunks_per_picture * chunk;
+      const int64_t count = std::min(chunk, pixels - p0);
+      const float* src = x + n * c_in * pixels + p0;
+      // V x V blocks transposed in registers; the channel and pixel tails one by one.
 #pragma omp for schedule(static)
-      for (int64_t e = 0; e < weights; ++e) {
-        float total_e = partials[e];
-        for (int64_t s = 1; s < slices; ++s) total_e += partials[s * weights + e];
-        grad_w[e] = total_e;
+      for (int64_t i0 = 0; i0 < c_in; i0 += V) {
+        const int64_t width = std::min<int64_t>(V, c_in - i0);
+        int64_t p = 0;
+        if (width == V) {
+          for (; p + V <= count; p += V) {
+            vec block[V];
+            for (int l = 0; l < V; ++l) block[l] = load(src + (i0 + l) * pixels + p);
+            transpose(block);
+            for (int l = 0; l < V; ++l) store(xt + (p + l) * c_in + i0, block[l]);
+          }
+        }
+        for (; p < count; ++p)
+          for (int64_t i = i0; i < i0 + width; ++i) xt[p * c_in + i] = src[i * pixels + p];
+      }
+      const float* gy = grad_y + n * c_out * pixels + p0;
+#pragma omp for schedule(static)
+      for (int64_t task = 0; task < tasks; ++task) {
+        const int64_t block = task % row_blocks, tile = task / row_blocks;
+        const int64_t m0 = block * kMR, v0 = tile * kNR;
+        const int mr = int(std::min<int64_t>(kMR, c_out - m0));
+        const int nr = int(std::min<int64_t>(kNR, vectors - v0));
+        const bool masked = v0 + nr == vectors && tail_lanes < V;
+        vec result[kMR * kNR];
+        kProducts[mr][nr][masked](gy + m0 * pixels, pixels, 1, xt + v0 * V, c_in, count,
+                                  tail_lanes, result);
+        float* dst = grad_w + m0 * c_in + v0 * V;
+        for (int o = 0; o < mr; ++o, dst += c_in)
+          for (int r = 0; r < nr; ++r) {
+            if (masked && r == nr - 1) {
+              store_first(dst + r * V, load_first(dst + r * V, tail_lanes) + result[o * nr + r],
+                          tail_lanes);
+            } else {
+              store(dst + r * V, load(dst + r * V) + result[o * nr + r]);
+            }
+          }
       }
     }
   }
