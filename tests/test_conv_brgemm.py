@@ -275,7 +275,8 @@ def test_brgemm_batch1_is_the_same_at_one_and_two_threads(rng) -> None:
 # Layers of real networks where the registry was measured to run this kernel faster than
 # `blocked` and `winograd` (docs/direct-conv.md), and ones where it must leave them.
 DEFAULT_CHOICES = {
-    "1x1-7x7-960-320-batch1": ((1, 960, 7, 7), (320, 960, 1, 1), {}, True),
+    # (1x1 layers without padding run `pointwise`, faster still: test_conv_pointwise.py)
+    "1x1-7x7-960-320-batch1": ((1, 960, 7, 7), (320, 960, 1, 1), {}, False),
     "3x3-stride2-14x14-512-batch1": ((1, 512, 14, 14), (512, 512, 3, 3),
                                      dict(stride=2, padding=1), True),
     "3x3-stride2-14x14-512-batch8": ((8, 512, 14, 14), (512, 512, 3, 3),

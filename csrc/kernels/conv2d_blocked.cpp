@@ -267,7 +267,9 @@ struct TapConvolution {
     const int64_t tasks = batch * groups * ob_count * rows;
     const bool weights_in_l2 = int64_t(packed.size() / size_t(groups)) * int64_t(sizeof(float)) <= 512 * 1024;
     const int64_t in_plane = in_rows * in_cols, out_plane = out_rows * out_cols;
-    const int team = threads_for(tasks * cols * cin_g * T * B);
+    // (a picture's rows x channel blocks are tasks of their own: batch 1 uses every thread
+    // where each gets kGrainWork or more)
+    const int team = threads_for_tasks(tasks, tasks * cols * cin_g * T * B);
     // With a virtual padding, each thread's rows of the current (image, group, output
     // row), which consecutive tasks of one output block share: a few rows per channel stay
     // in L1/L2 where a padded copy of the whole input would go through memory twice.
@@ -336,7 +338,7 @@ struct TapConvolution {
     const int64_t row_groups = ceil_div(rows, nr_max), col_vectors = ceil_div(cols, V);
     const int64_t tasks = batch * groups * row_groups;
     const int64_t in_plane = in_rows * in_cols, out_plane = out_rows * out_cols;
-#pragma omp parallel for num_threads(threads_for(tasks * nr_max * cols * cin_g * T * no)) schedule(static)
+#pragma omp parallel for num_threads(threads_for_tasks(tasks, tasks * nr_max * cols * cin_g * T * no)) schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t rg = task % row_groups, ng = task / row_groups;
       const int64_t g = ng % groups, n = ng / groups;

@@ -60,6 +60,7 @@ std::string describe(const ChannelPoolShape& s) {
 #define CONV2D_FORWARD_FLOAT32(X)                   \
   X("depthwise_rows", depthwise_rows_forward)       \
   X("depthwise_lanes", depthwise_lanes_forward)     \
+  X("pointwise", pointwise_forward)                 \
   X("brgemm", brgemm_forward)                       \
   X("winograd", winograd_forward)                   \
   X("blocked", blocked_forward)                     \
@@ -70,6 +71,7 @@ std::string describe(const ChannelPoolShape& s) {
 #define CONV2D_GRAD_INPUT_FLOAT32(X)                   \
   X("depthwise_rows", depthwise_rows_grad_input)       \
   X("depthwise_lanes", depthwise_lanes_grad_input)     \
+  X("pointwise", pointwise_grad_input)                 \
   X("few_channels", few_channels_grad_input)           \
   X("plane", plane_grad_input)                         \
   X("brgemm", brgemm_grad_input)                       \
@@ -78,6 +80,7 @@ std::string describe(const ChannelPoolShape& s) {
 
 #define CONV2D_GRAD_WEIGHT_FLOAT32(X)                     \
   X("depthwise_lanes", depthwise_lanes_grad_weight)       \
+  X("pointwise", pointwise_grad_weight)                   \
   X("winograd", winograd_grad_weight)                     \
   X("plane", plane_grad_weight)                           \
   X("depthwise_strided", depthwise_strided_grad_weight)   \

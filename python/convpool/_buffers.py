@@ -50,7 +50,8 @@ _IDLE = _idle_reference_count()
 def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An uninitialised C-contiguous array, as ``numpy.empty``; large ones come from the
     cache when an idle buffer of the same size is there."""
-    dtype = np.dtype(dtype)
+    if not isinstance(dtype, np.dtype):  # the kernels' callers pass dtypes: no conversion
+        dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < LARGE_BYTES or _limit == 0:
         return np.empty(shape, dtype)

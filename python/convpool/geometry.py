@@ -512,8 +512,9 @@ def conv_geometry(input_shape, weight_shape, stride, padding, dilation, groups,
     key = (tuple(input_shape), tuple(weight_shape), stride, padding, dilation, groups,
            padding_mode, rank)
     cacheable = _cacheable  # spelled out: a generator here costs a microsecond per call
-    if (cacheable(stride) and cacheable(padding) and cacheable(dilation) and cacheable(groups)
-            and cacheable(padding_mode) and cacheable(rank)):
+    if ((type(stride) is int or cacheable(stride)) and (type(padding) is int or cacheable(padding))
+            and (type(dilation) is int or cacheable(dilation)) and type(groups) is int
+            and type(padding_mode) is str and type(rank) is int):
         return _cached_conv_geometry(*key)
     return _resolve_conv_geometry(*key)  # lists, floats, bools, NumPy ints
 

@@ -36,14 +36,22 @@ def by_name(name: str) -> ModuleType | None:
     return None
 
 
+# The entries serving each operation, in order (asked on every call: built once).
+_SERVING: dict[str, tuple[ModuleType, ...]] = {
+    op: tuple(entry for entry in IMPLEMENTATIONS if op in entry.OPERANDS)
+    for op in {op for entry in IMPLEMENTATIONS for op in entry.OPERANDS}}
+
+
 def _candidates(op: str) -> tuple[ModuleType, ...]:
     """The entries that may run ``op``: none under a forced compiled implementation; only
     a forced entry when one is forced; else all that serve ``op``, in order."""
-    if _core.forced_implementation(op):
+    serving = _SERVING.get(op, ())
+    if not serving or _core.forced_implementation(op):
         return ()
-    serving = tuple(entry for entry in IMPLEMENTATIONS if op in entry.OPERANDS)
-    forced = tuple(entry for entry in serving if entry.forced(op))
-    return forced or serving
+    for entry in serving:
+        if entry.forced(op):  # rare: only then build the forced subset
+            return tuple(entry for entry in serving if entry.forced(op))
+    return serving
 
 
 def kernel(op: str, setup, float64: bool, operands: Sequence) -> Callable | None:
