@@ -42,7 +42,7 @@ CHOICES = [
      "winograd"),
     ("conv2d_grad_weight", (f32(2, 16, 8, 8), f32(2, 16, 8, 8), (16, 16, 3, 3)), dict(padding=1),
      "winograd"),
-    ("conv2d", (f32(2, 64, 9, 9), f32(32, 64, 1, 1)), {}, "blocked"),
+    ("conv2d", (f32(2, 64, 9, 9), f32(32, 64, 1, 1)), {}, "pointwise"),
     ("conv2d", (f32(2, 8, 9, 70), f32(8, 1, 3, 3)), dict(groups=8, padding=1),
      "depthwise_rows"),
     ("conv2d_grad_input", (f32(2, 8, 9, 70), f32(8, 1, 3, 3), (2, 8, 9, 70)),
