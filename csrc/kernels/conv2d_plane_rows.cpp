@@ -20,12 +20,12 @@
 // --- which cases it supports: compiled once, outside the per-ISA builds ----------------
 namespace convpool {
 
-// Zero padding, stride 1, rows of at least four vectors and kernels up to 15x15 (larger
-// ones go to the separable sweep, the FFT or `plane`).
+// Zero padding, stride 1 and rows of at least four vectors (shorter rows leave most of
+// a block's lanes to the clipped ends: `plane` serves them). Kernels of any size: large
+// ones reach it only when neither the separable sweep nor the FFT takes the call.
 bool plane_rows_forward_supports(const Conv2dGeometry& g, int vector_floats) {
   return g.in_channels_per_group() == 1 && g.zero_padded() && g.rows.stride == 1 &&
-         g.cols.stride == 1 && g.cols.out_size >= 4 * vector_floats &&
-         g.rows.kernel * g.cols.kernel <= 225;
+         g.cols.stride == 1 && g.cols.out_size >= 4 * vector_floats;
 }
 
 }  // namespace convpool

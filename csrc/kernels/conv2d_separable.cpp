@@ -68,6 +68,11 @@ template <typename T>
 inline void store_lanes(T* p, typename Lanes<T>::type v) {
   *reinterpret_cast<typename Lanes<T>::unaligned*>(p) = v;
 }
+// Independent sums per loop (vectors along the row): each pass's sums are chains of
+// dependent FMAs, so twice the FMA latency's worth keeps both FMA units busy. 8 chains
+// were 1.5-2x faster than 4 on the AVX-512 Xeon.
+constexpr int kChains = kVectorRegisters >= 32 ? 8 : 4;
+
 // One broadcast instruction (a loop over the lanes compiles to one masked broadcast per
 // lane).
 inline Lanes<float>::type splat(float s) { return broadcast(s); }
@@ -103,7 +108,7 @@ template <typename T>
 void column_pass(const T* plane, int64_t width, int64_t u0, const WindowAxis& R, int64_t top_row,
                  int64_t first, int64_t last, const T* col, int64_t a, int64_t b, T* mid) {
   using vt = typename Lanes<T>::type;
-  constexpr int L = Lanes<T>::count, NV = 4;
+  constexpr int L = Lanes<T>::count, NV = kChains;
   int64_t u = a;
   for (; u + NV * L <= b; u += NV * L) {
     vt acc[NV] = {};
@@ -140,7 +145,7 @@ template <typename T>
 void row_pass(const T* mid, const T* row, int64_t kw, int64_t dx, int64_t n, bool add,
               T bias, T* out) {
   using vt = typename Lanes<T>::type;
-  constexpr int L = Lanes<T>::count, NV = 4;
+  constexpr int L = Lanes<T>::count, NV = kChains;
   int64_t j = 0;
   for (; j + NV * L <= n; j += NV * L) {
     vt acc[NV];
@@ -182,7 +187,10 @@ void separable_forward_typed(const Conv2dGeometry& g, int64_t rank, const T* x, 
   const int64_t planes = g.batch * g.out_channels;
   const int64_t chunk = std::max<int64_t>(chunk_columns<T>(g, chunk_asked), 1);
   const int64_t chunks = ceil_div(C.out_size, chunk);
-  constexpr int64_t kBand = 8;  // output rows per task; a thread's tasks are consecutive
+  // Output rows per task. A thread's tasks are consecutive: a band's chunks, then the next
+  // band's, so that the input is read row after row (a strip of one chunk, down the
+  // picture, would start a new page every row, defeating the hardware prefetcher).
+  constexpr int64_t kBand = 8;
   const int64_t bands = ceil_div(R.out_size, kBand);
   const int64_t tasks = planes * chunks * bands;
   // The intermediate of one chunk: the columns its windows reach, a vector of slack.
@@ -196,7 +204,7 @@ void separable_forward_typed(const Conv2dGeometry& g, int64_t rank, const T* x, 
     T* const mids = scratch.data() + size_t(omp_get_thread_num()) * size_t(rank * mid_size);
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t band = task % bands, c = (task / bands) % chunks, q = task / (bands * chunks);
+      const int64_t c = task % chunks, band = (task / chunks) % bands, q = task / (bands * chunks);
       const int64_t n = q / g.out_channels, qq = q % g.out_channels, p = qq / m;
       const T* plane = x + (n * g.in_channels + p) * g.in_plane();
       const T* col = columns + qq * rank * R.kernel;

@@ -51,16 +51,21 @@ OPERANDS: dict[str, tuple[str, str]] = {"conv2d": ("x", "weight")}
 # ~1e-16 of the first singular value in the others).
 TOLERANCE = {False: 2.0 ** -23, True: 2.0 ** -49}
 
-# The cost model (docs/separable.md), in seconds of a call on the machine's threads, the
-# unit of conv_fft's estimates, measured on the 2-core AVX-512 Xeon with RGB pictures of
-# 2000 x 3000 (one (2000, 9000) plane): every pass that reads the input and writes the
-# output pays a memory term per output (as much as a copy); the direct plane kernel and
-# the fused sweep then pay per multiply-add; the finiteness check reads the input once.
-OUTPUT_SECONDS = 0.5e-9
-DIRECT_MAC_SECONDS = 0.018e-9  # the 2-D plane kernel, per multiply-add
-PASS_MAC_SECONDS = 0.025e-9  # the fused sweep, per multiply-add of either pass
-CHECK_SECONDS = 0.25e-9  # per input element
+# The cost model (docs/separable.md): seconds of a call on the machine's threads, fitted
+# on the shared 2-core AVX-512 Xeon (loaded) with an RGB picture of 2000 x 3000 (one
+# (2000, 9000) plane, the kernel dilated by 3 along the columns). The direct kernel
+# (`plane_rows`, or `plane`) costs, per output, a memory term plus one per multiply-add;
+# the fused sweep likewise, per multiply-add of either pass (its passes use fewer
+# registers, so a multiply-add costs more); the finiteness check reads the input once.
+DIRECT_OUTPUT_SECONDS = 2.2e-9
+DIRECT_MAC_SECONDS = 0.098e-9
+SWEEP_OUTPUT_SECONDS = 2.5e-9
+SWEEP_MAC_SECONDS = 0.19e-9
+CHECK_SECONDS = 1.1e-9  # per input element (a BLAS dot product: as much as a copy)
 CALL_SECONDS = 60e-6  # the Python layer, per call
+# conv_fft's estimates are in its own seconds, anchored to its direct loops' cost per
+# multiply-add: scaled by the ratio of the two direct costs, they are in this model's.
+FFT_TO_SWEEP_SECONDS = DIRECT_MAC_SECONDS / conv_fft.DIRECT_SECONDS_PER_MAC
 
 _forced: set[str] = set()
 _runs: dict[str, int] = dict.fromkeys(OPERANDS, 0)
@@ -236,7 +241,7 @@ def supports(op: str, g, float64: bool, operands: Sequence) -> bool:
 
 def _direct_seconds(g: Problem) -> float:
     outputs = g.batch * g.out_channels * g.rows.out_size * g.cols.out_size
-    return outputs * (OUTPUT_SECONDS + g.rows.kernel * g.cols.kernel * DIRECT_MAC_SECONDS)
+    return outputs * (DIRECT_OUTPUT_SECONDS + g.rows.kernel * g.cols.kernel * DIRECT_MAC_SECONDS)
 
 
 def _seconds(g: Problem, rank: int) -> float:
@@ -244,8 +249,8 @@ def _seconds(g: Problem, rank: int) -> float:
     write of the output, whatever the rank."""
     outputs = g.batch * g.out_channels * g.rows.out_size * g.cols.out_size
     inputs = g.batch * g.in_channels * g.rows.in_size * g.cols.in_size
-    return (CALL_SECONDS + inputs * CHECK_SECONDS + outputs * OUTPUT_SECONDS
-            + rank * _sweep_macs(g) * PASS_MAC_SECONDS)
+    return (CALL_SECONDS + inputs * CHECK_SECONDS + outputs * SWEEP_OUTPUT_SECONDS
+            + rank * _sweep_macs(g) * SWEEP_MAC_SECONDS)
 
 
 def _worth_a_look(g: Problem) -> bool:
@@ -267,7 +272,8 @@ def cheaper(op: str, g, float64: bool, operands: Sequence) -> bool:
     if seconds >= _direct_seconds(g):
         return False
     fft_serves = conv_fft.unsupported("conv2d", g, float64) is None
-    return not fft_serves or seconds < conv_fft._plan("conv2d", g).seconds
+    return (not fft_serves
+            or seconds < conv_fft._plan("conv2d", g).seconds * FFT_TO_SWEEP_SECONDS)
 
 
 def runs(op: str, g, float64: bool, operands: Sequence) -> bool:
