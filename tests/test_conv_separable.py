@@ -1,6 +1,6 @@
 """The separable path (convpool.conv_separable): low-rank kernels as pairs of 1-D passes
-in one compiled sweep, against the oracle, how it is chosen, forced and refused, and that non-finite operands
-stay on the direct kernels.
+in one compiled sweep, against the oracle, how it is chosen, forced and refused, and that
+non-finite operands stay on the direct kernels.
 
 Accuracy is judged element by element against ``S = sum |x| |w|`` over each output's
 window (the scale of the direct sum's own rounding), as for the FFT path.

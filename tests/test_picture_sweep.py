@@ -107,12 +107,37 @@ def test_picture_padding_and_dilation(rng, kwargs):
     check_picture(picture, gaussian(5).astype(np.float32), where=str(kwargs), **kwargs)
 
 
+@pytest.mark.parametrize("name", ["plane_rows", "plane"])
 @pytest.mark.parametrize("size", [3, 5, 7, 11])
 @pytest.mark.parametrize("channels", [1, 3, 4])
-def test_the_plane_kernel_filters_full_rank_kernels_on_pictures(rng, size, channels):
-    picture = rng.standard_normal((33, 47, channels)).astype(np.float32)
+def test_the_plane_kernels_filter_full_rank_kernels_on_pictures(rng, name, size, channels):
+    picture = rng.standard_normal((33, 263, channels)).astype(np.float32)
     kernel = rng.standard_normal((size, size)).astype(np.float32)
-    check_picture(picture, kernel, name="plane", where=f"{size}x{size}", padding="same")
+    check_picture(picture, kernel, name=name, where=f"{size}x{size}", padding="same")
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(padding=((1, 2), (0, 3)), dilation=(2, 1)), dict(padding=0),
+    dict(padding=((6, 6), (40, 40))), dict(padding="same", dilation=(1, 7)),
+])
+def test_plane_rows_on_depthwise_planes_with_bias_and_a_channel_multiplier(rng, kwargs):
+    """Rows of several output planes read the same input plane; bias per output plane;
+    padding rows and columns wider than the kernel (rows and ends clipped)."""
+    x = rng.standard_normal((2, 2, 11, 300)).astype(np.float32)
+    w = rng.standard_normal((4, 1, 3, 5)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    with forced_implementation("conv2d", "plane_rows"):
+        y = convpool.conv2d(x, w, b, groups=2, **kwargs)
+    x64, w64, b64 = x.astype(np.float64), w.astype(np.float64), b.astype(np.float64)
+    expected = ref.conv2d(x64, w64, b64, groups=2, **kwargs)
+    scale = ref.conv2d(np.abs(x64), np.abs(w64), np.abs(b64), groups=2, **kwargs)
+    assert_within_rounding(y, expected, scale, np.float32, str(kwargs))
+
+
+def test_plane_rows_leaves_small_maps_to_plane(rng):
+    x = rng.standard_normal((1, 8, 30, 30)).astype(np.float32)
+    w = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)
+    assert "plane_rows" not in convpool.implementations("conv2d", x, w, padding=1, groups=8)
 
 
 def test_a_large_gaussian_on_an_rgb_picture_runs_the_sweep(rng):

@@ -18,14 +18,17 @@
 
 #ifdef CONVPOOL_PREDICATES_ONLY
 // --- which cases it supports: compiled once, outside the per-ISA builds ----------------
+#include <algorithm>
+
 namespace convpool {
 
-// Zero padding, stride 1 and rows of at least four vectors (shorter rows leave most of
-// a block's lanes to the clipped ends: `plane` serves them). Kernels of any size: large
-// ones reach it only when neither the separable sweep nor the FFT takes the call.
+// Zero padding, stride 1 and wide rows: pictures (an RGB row of 86 pixels is 258
+// values). Small maps (depthwise layers, LeNet) stay on `plane`, whose padded copy costs
+// little there. Kernels of any size: large ones reach it only when neither the separable
+// sweep nor the FFT takes the call.
 bool plane_rows_forward_supports(const Conv2dGeometry& g, int vector_floats) {
   return g.in_channels_per_group() == 1 && g.zero_padded() && g.rows.stride == 1 &&
-         g.cols.stride == 1 && g.cols.out_size >= 4 * vector_floats;
+         g.cols.stride == 1 && g.cols.out_size >= std::max(256, 4 * vector_floats);
 }
 
 }  // namespace convpool
