@@ -12,7 +12,7 @@ from __future__ import annotations
 import convpool
 import numpy as np
 import pytest
-from conftest import forced_implementation
+from conftest import available_simd_levels, forced_implementation, simd_level
 from convpool import conv_separable
 from convpool import reference as ref
 from hypothesis import HealthCheck, given, settings
@@ -150,6 +150,37 @@ def test_a_large_gaussian_on_an_rgb_picture_runs_the_sweep(rng):
     assert conv_separable.run_count("conv2d") == before + 1
     expected, scale = oracle(picture, kernel, np.float32, padding="same")
     assert_within_rounding(y, expected, scale, np.float32, "15x15")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_plane_rows_places_non_finite_values_as_the_direct_loops(rng, value):
+    """Zero padding is no data: taps on it are skipped, so an inf near the edge makes inf
+    (not NaN) in every window that holds it, as in the direct loops."""
+    picture = rng.standard_normal((20, 100, 3)).astype(np.float32)
+    picture[0, 0, 1] = value
+    picture[10, 50, 2] = value
+    kernel = rng.standard_normal((5, 5)).astype(np.float32)
+    ours = filtered(picture, kernel, "plane_rows", padding="same")
+    theirs = filtered(picture, kernel, "direct", padding="same")
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+    np.testing.assert_array_equal(np.isinf(ours), np.isinf(theirs))
+    assert (~np.isfinite(ours)).sum() == 2 * 25 - 16  # the corner's window is clipped
+    finite = np.isfinite(theirs)
+    np.testing.assert_allclose(ours[finite], theirs[finite], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("level", available_simd_levels())
+def test_every_instruction_set_build_matches_the_oracle(rng, level):
+    """The AVX-512, AVX2 and SSE2 builds: 16, 8 and 4 floats per vector (2 to 8 doubles),
+    8 or 4 independent sums, a row's last partial vector."""
+    picture = rng.standard_normal((19, 101, 3))
+    with simd_level(level):
+        for dtype in (np.float32, np.float64):
+            check_picture(picture.astype(dtype), difference_of_gaussians(7).astype(dtype),
+                          where=f"{level} sweep {dtype}", padding="same")
+        check_picture(picture.astype(np.float32),
+                      rng.standard_normal((5, 5)).astype(np.float32), name="plane_rows",
+                      where=f"{level} plane_rows", padding="same")
 
 
 @st.composite
