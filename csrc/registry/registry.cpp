@@ -65,6 +65,7 @@ std::string describe(const ChannelPoolShape& s) {
   X("winograd", winograd_forward)                   \
   X("blocked", blocked_forward)                     \
   X("few_channels", few_channels_forward)           \
+  X("plane_rows", plane_rows_forward)               \
   X("plane", plane_forward)                         \
   X("depthwise_strided", depthwise_strided_forward)
 

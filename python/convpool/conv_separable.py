@@ -1,12 +1,11 @@
-"""Low-rank (separable) kernels as pairs of 1-D passes on the compiled kernels.
+"""Low-rank (separable) kernels as pairs of 1-D passes, fused in one compiled sweep.
 
-A Python layer in front of the compiled registry, for the forward pass of convolutions
-where each output plane reads one input plane (``C_in / groups == 1``: picture filters,
-depthwise layers). Many picture kernels have a low numerical rank ``r``: Gaussian, box,
-Sobel and Scharr kernels are outer products (rank 1), a difference of Gaussians or a
-Laplacian of Gaussian is rank 2. A rank-``r`` kernel ``k = sum_t c_t row_t^T`` is ``r``
-pairs of 1-D correlations, ``r (kh + kw)`` multiply-adds per output instead of
-``kh kw``.
+For the forward pass of convolutions where each output plane reads one input plane
+(``C_in / groups == 1``: picture filters, depthwise layers). Many picture kernels have a
+low numerical rank ``r``: Gaussian, box, Sobel and Scharr kernels are outer products
+(rank 1), a difference of Gaussians or a Laplacian of Gaussian is rank 2. A rank-``r``
+kernel ``k = sum_t c_t row_t^T`` is ``r`` pairs of 1-D correlations, ``r (kh + kw)``
+multiply-adds per output instead of ``kh kw``.
 
 - **Rank.** Each ``(kh, kw)`` kernel's SVD in float64 (``numpy.linalg.svd``); a kernel
   keeps the fewest terms whose dropped part has a Frobenius norm at most ``TOLERANCE`` of
@@ -16,17 +15,13 @@ pairs of 1-D correlations, ``r (kh + kw)`` multiply-adds per output instead of
   its second singular value is 1.2e-8 to 2.1e-8 of the first (3x3 to 63x63). All
   kernels of a call run with the largest rank among them (a smaller one's extra terms
   are simply its next ones).
-- **Passes.** A column pass ``(kh x 1)`` and a row pass ``(1 x kw)`` per term, each a
-  call of ``_core.conv2d_forward`` (the registry picks its kernel: ``plane`` for a float32
-  pass at column stride 1, the direct loops for float64). The call's stride, dilation and
-  zero padding are split by axis: the column pass takes the row axis's, the row pass the
-  column axis's, so any geometry the compiled kernels take (a column dilation by the
-  channel count for a channels-last picture included) runs unchanged. The order (columns
-  or rows first) is the one with fewer multiply-adds.
-- **Memory.** The passes run unit by unit: all planes at once when the intermediate
-  fits within the input's and output's size (:data:`UNIT_ELEMENTS`), else bands of output
-  rows of one plane, so the intermediate (plus, when ``r > 1``, an accumulator of the
-  unit's output size) is bounded by the operands' size.
+- **The sweep.** ``_core.conv2d_separable_forward`` (``csrc/kernels/conv2d_separable.cpp``)
+  makes each output row from a column pass over the ``kh`` input rows its windows read
+  (one intermediate row per term, in L1) and a row pass over that row: the input is read
+  once from memory and the output written once, with every stride, dilation and zero
+  padding of the call (a channels-last ``(H, W, C)`` picture is one ``(H, W*C)`` plane
+  with the kernel dilated by ``C`` along the columns). All ``r`` terms are summed in the
+  same sweep.
 - **Non-finite operands.** Only finite operands far from overflow take this path: a NaN
   or inf goes to the direct kernels, which place it exactly (a zero factor times inf in
   an intermediate would make NaN where the direct sum has inf).
@@ -56,17 +51,21 @@ OPERANDS: dict[str, tuple[str, str]] = {"conv2d": ("x", "weight")}
 # ~1e-16 of the first singular value in the others).
 TOLERANCE = {False: 2.0 ** -23, True: 2.0 ** -49}
 
-# The cost model, measured on the 2-core AVX-512 Xeon with float32 planes of 1000 x 1500
-# (docs/separable.md): a pass of the compiled one-plane kernels costs, per output, a
-# memory term (a pass that reads and writes a large plane stack is bandwidth-bound: ~2.4
-# ms for 4.5 M outputs, as much as a copy) plus one per multiply-add; the finiteness check
-# reads the input once; a term after the first adds its planes into the output.
-OUTPUT_SECONDS = 0.5e-9
-DIRECT_MAC_SECONDS = 0.018e-9  # the 2-D plane kernel, per multiply-add
-PASS_MAC_SECONDS = 0.025e-9  # a 1-D pass (column passes vectorise less well)
-CHECK_SECONDS = 0.25e-9  # per input element
-ADD_SECONDS = 0.5e-9  # per output element of each term after the first
+# The cost model (docs/separable.md): seconds of a call on the machine's threads, fitted
+# on the shared 2-core AVX-512 Xeon (loaded) with an RGB picture of 2000 x 3000 (one
+# (2000, 9000) plane, the kernel dilated by 3 along the columns). The direct kernel
+# (`plane_rows`, or `plane`) costs, per output, a memory term plus one per multiply-add;
+# the fused sweep likewise, per multiply-add of either pass (its passes use fewer
+# registers, so a multiply-add costs more); the finiteness check reads the input once.
+DIRECT_OUTPUT_SECONDS = 2.2e-9
+DIRECT_MAC_SECONDS = 0.098e-9
+SWEEP_OUTPUT_SECONDS = 2.5e-9
+SWEEP_MAC_SECONDS = 0.19e-9
+CHECK_SECONDS = 1.1e-9  # per input element (a BLAS dot product: as much as a copy)
 CALL_SECONDS = 60e-6  # the Python layer, per call
+# conv_fft's estimates are in its own seconds, anchored to its direct loops' cost per
+# multiply-add: scaled by the ratio of the two direct costs, they are in this model's.
+FFT_TO_SWEEP_SECONDS = DIRECT_MAC_SECONDS / conv_fft.DIRECT_SECONDS_PER_MAC
 
 _forced: set[str] = set()
 _runs: dict[str, int] = dict.fromkeys(OPERANDS, 0)
@@ -97,13 +96,14 @@ def run_count(op: str) -> int:
 # --- the factors -----------------------------------------------------------------------
 
 class Factors(NamedTuple):
-    """The kernels as ``rank`` terms: ``columns[t]`` of shape ``(C_out, 1, kh, 1)`` and
-    ``rows[t]`` of shape ``(C_out, 1, 1, kw)`` in the compute dtype, ``sum_t columns[t]
-    * rows[t] ~= weight``; ``reach`` bounds ``|pass outputs| / max |x|`` over the terms."""
+    """The kernels as ``rank`` terms in the compute dtype: ``columns`` of shape
+    ``(C_out, rank, kh)`` and ``rows`` of shape ``(C_out, rank, kw)``, ``sum_t
+    columns[:, t, :, None] * rows[:, t, None, :] ~= weight``; ``reach`` bounds ``|pass
+    outputs| / max |x|`` over the terms."""
 
     rank: int
-    columns: tuple[np.ndarray, ...]
-    rows: tuple[np.ndarray, ...]
+    columns: np.ndarray
+    rows: np.ndarray
     reach: float
 
 
@@ -126,13 +126,8 @@ def _factorise(kernels: np.ndarray, float64: bool) -> Factors:
     rows = (vt[:, :rank, :] * root[:, :, None]).astype(dtype)  # (C_out, r, kw)
     reach = float(rank * np.abs(columns).sum(axis=1).max(initial=0)
                   * max(1.0, float(np.abs(rows).sum(axis=2).max(initial=0))))
-    return Factors(
-        rank,
-        tuple(np.ascontiguousarray(columns[:, :, t]).reshape(c_out, 1, kh, 1)
-              for t in range(rank)),
-        tuple(np.ascontiguousarray(rows[:, t, :]).reshape(c_out, 1, 1, kw)
-              for t in range(rank)),
-        reach)
+    return Factors(rank, np.ascontiguousarray(columns.transpose(0, 2, 1)),
+                   np.ascontiguousarray(rows), reach)
 
 
 def factors(weight: np.ndarray, float64: bool) -> Factors:
@@ -155,27 +150,22 @@ def factors(weight: np.ndarray, float64: bool) -> Factors:
 
 # --- geometry, cost and choice -------------------------------------------------------------
 
-class Order(NamedTuple):
-    """Which 1-D pass runs first, its multiply-adds and its intermediate's elements."""
-
-    columns_first: bool
-    macs: int  # of one term
-    intermediate: int
-
-
-def _orders(g: Problem) -> list[Order]:
-    n, c_out = g.batch, g.out_channels
-    h, oh, kh = g.rows.in_size, g.rows.out_size, g.rows.kernel
-    w, ow, kw = g.cols.in_size, g.cols.out_size, g.cols.kernel
-    return [Order(True, n * c_out * (oh * w * kh + oh * ow * kw), n * c_out * oh * w),
-            Order(False, n * c_out * (h * ow * kw + oh * ow * kh), n * c_out * h * ow)]
+def _sweep_macs(g: Problem) -> int:
+    """Multiply-adds of one term of the sweep: the column pass over every column the
+    output rows' windows reach, the row pass per output."""
+    reached = (g.cols.out_size - 1) * g.cols.stride + (g.cols.kernel - 1) * g.cols.dilation + 1
+    return (g.batch * g.out_channels * g.rows.out_size
+            * (min(reached, g.cols.in_size) * g.rows.kernel + g.cols.out_size * g.cols.kernel))
 
 
-def _order(g: Problem, rank: int) -> Order:
-    """The order with fewer multiply-adds (either order's intermediate is cut into units
-    within the operands' size)."""
-    del rank  # the same order for every term
-    return min(_orders(g), key=lambda o: o.macs)
+def _scratch_fits(g: Problem, rank: int) -> bool:
+    """The sweep's intermediate (a row per term and thread) within the operands' size, as
+    ``separable_forward_supports`` (``csrc/kernels/conv2d_separable.cpp``) asks."""
+    width = (g.cols.out_size - 1) * g.cols.stride + (g.cols.kernel - 1) * g.cols.dilation + 65
+    operands = (g.batch * g.in_channels * g.rows.in_size * g.cols.in_size
+                + g.batch * g.out_channels * g.rows.out_size * g.cols.out_size
+                + g.out_channels * g.rows.kernel * g.cols.kernel)
+    return _core.get_num_threads() * rank * width <= 2 * operands + 2 ** 18
 
 
 def _unsupported_geometry(g: Problem) -> str | None:
@@ -193,6 +183,9 @@ def _unsupported_rank(g: Problem, rank: int) -> str | None:
     if rank * (kh + kw) >= kh * kw:
         return (f"the {kh}x{kw} kernels have rank {rank}: {rank} pairs of 1-D passes take "
                 f"no fewer multiply-adds than the direct sum")
+    if not _scratch_fits(g, rank):
+        return ("the intermediate row (the columns the windows reach, per term and thread) "
+                "would exceed the operands' size")
     return None
 
 
@@ -248,18 +241,16 @@ def supports(op: str, g, float64: bool, operands: Sequence) -> bool:
 
 def _direct_seconds(g: Problem) -> float:
     outputs = g.batch * g.out_channels * g.rows.out_size * g.cols.out_size
-    return outputs * (OUTPUT_SECONDS + g.rows.kernel * g.cols.kernel * DIRECT_MAC_SECONDS)
+    return outputs * (DIRECT_OUTPUT_SECONDS + g.rows.kernel * g.cols.kernel * DIRECT_MAC_SECONDS)
 
 
 def _seconds(g: Problem, rank: int) -> float:
-    """The separable path's estimate with ``rank`` terms."""
-    order = _order(g, rank)
+    """The separable path's estimate with ``rank`` terms: one read of the input and one
+    write of the output, whatever the rank."""
     outputs = g.batch * g.out_channels * g.rows.out_size * g.cols.out_size
     inputs = g.batch * g.in_channels * g.rows.in_size * g.cols.in_size
-    per_term = ((order.intermediate + outputs) * OUTPUT_SECONDS
-                + order.macs * PASS_MAC_SECONDS)
-    return (CALL_SECONDS + inputs * CHECK_SECONDS + rank * per_term
-            + (rank - 1) * outputs * ADD_SECONDS)
+    return (CALL_SECONDS + inputs * CHECK_SECONDS + outputs * SWEEP_OUTPUT_SECONDS
+            + rank * _sweep_macs(g) * SWEEP_MAC_SECONDS)
 
 
 def _worth_a_look(g: Problem) -> bool:
@@ -281,7 +272,8 @@ def cheaper(op: str, g, float64: bool, operands: Sequence) -> bool:
     if seconds >= _direct_seconds(g):
         return False
     fft_serves = conv_fft.unsupported("conv2d", g, float64) is None
-    return not fft_serves or seconds < conv_fft._plan("conv2d", g).seconds
+    return (not fft_serves
+            or seconds < conv_fft._plan("conv2d", g).seconds * FFT_TO_SWEEP_SECONDS)
 
 
 def runs(op: str, g, float64: bool, operands: Sequence) -> bool:
@@ -319,114 +311,20 @@ def runs_setup(op: str, setup, float64: bool, operands: Sequence) -> bool:
     return runs(op, Problem.of_setup(setup), float64, operands)
 
 
-# --- the pass ------------------------------------------------------------------------------
+# --- the sweep ---------------------------------------------------------------------------
 
-# The intermediate of one unit of work, in elements; None: the call's input and output
-# size, so the scratch is bounded by the operands'. Several whole planes make a unit when
-# they fit; a larger plane is cut into bands of output rows. Smaller units (2**16 and
-# 2**20, to stay in cache) were slower on the shared 2-core Xeon: each compiled call's
-# threads meet at a barrier, and a busy machine makes each meeting cost a scheduling slice
-# (~8 ms measured), so few large calls beat many cached ones.
-UNIT_ELEMENTS: int | None = None
-
-
-def _identity(size: int) -> _core.WindowAxis:
-    return _core.WindowAxis(size, size, 1, 1, 1, 0, 0)
-
-
-class _Unit(NamedTuple):
-    """Input planes ``p0:p1`` and the output planes ``o0:o1`` they feed (of the batch's
-    planes in order), output rows ``i0:i1``; ``rows``: their row axis (None: the call's),
-    ``r0:r1`` the input rows it reads."""
-
-    p0: int
-    p1: int
-    o0: int
-    o1: int
-    i0: int
-    i1: int
-    rows: _core.WindowAxis | None
-    r0: int
-    r1: int
-
-
-def _units(g: _core.Conv2dGeometry, columns_first: bool) -> list[_Unit]:
-    rows, cols = g.rows, g.cols
-    planes = g.batch * g.in_channels
-    m = g.out_channels // g.groups
-    per_row = m * (cols.in_size if columns_first else cols.out_size)
-    plane = per_row * (rows.out_size if columns_first else rows.in_size)
-    limit = UNIT_ELEMENTS or (planes * rows.in_size * cols.in_size
-                              + planes * m * rows.out_size * cols.out_size)
-    if plane <= limit or rows.out_size <= 1:
-        step = max(1, limit // max(plane, 1))
-        return [_Unit(p, min(p + step, planes), p * m, min(p + step, planes) * m, 0,
-                      rows.out_size, None, 0, rows.in_size)
-                for p in range(0, planes, step)]
-    # Bands of one output plane: the input rows its output rows i0:i1 read, zero padding
-    # outside (the rows of one plane are contiguous; several planes' would not be).
-    per_row //= m
-    band = max(1, limit // (per_row * (1 if columns_first else rows.stride)))
-    units = []
-    for o in range(planes * m):
-        for i0 in range(0, rows.out_size, band):
-            i1 = min(i0 + band, rows.out_size)
-            lo = i0 * rows.stride - rows.pad_before
-            hi = (i1 - 1) * rows.stride - rows.pad_before + rows.dilation * (rows.kernel - 1) + 1
-            r0, r1 = max(lo, 0), min(hi, rows.in_size)
-            axis = None if r1 <= r0 else _core.WindowAxis(
-                r1 - r0, i1 - i0, rows.kernel, rows.stride, rows.dilation, r0 - lo, hi - r1)
-            units.append(_Unit(o // m, o // m + 1, o, o + 1, i0, i1, axis, r0, r1))
-    return units
+# Output columns per unit of work of the compiled sweep; None: the kernel's choice (the
+# kh input rows of a column pass within L2). Tests set small values to cut small planes.
+CHUNK_COLUMNS: int | None = None
 
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, y: np.ndarray,
                    g: _core.Conv2dGeometry) -> None:
-    """``y = correlate(x, w) + bias``, as ``_core.conv2d_forward``, in ``rank`` pairs of
-    1-D passes, unit by unit (:data:`UNIT_ELEMENTS`)."""
+    """``y = correlate(x, w) + bias``, as ``_core.conv2d_forward``, as ``rank`` pairs of
+    1-D passes in one compiled sweep."""
     float64 = y.dtype == np.float64
     f = factors(w.reshape(w.shape[0], w.shape[2], w.shape[3]), float64)
-    columns_first = _order(conv_fft._problem(g), f.rank).columns_first
-    n, c_in, c_out = g.batch, g.in_channels, g.out_channels
-    h, width = g.rows.in_size, g.cols.in_size
-    oh, ow = g.rows.out_size, g.cols.out_size
-    # Planes in order: input plane p feeds output planes p*m:(p+1)*m, whose kernels (and
-    # biases) are those of the batch item's channels, repeated per item.
-    x_planes = x.reshape(n * c_in, h, width)
-    y_planes = y.reshape(n * c_out, oh, ow)
-    column_w = [np.tile(t, (n, 1, 1, 1)) for t in f.columns]
-    row_w = [np.tile(t, (n, 1, 1, 1)) for t in f.rows]
-    biases = None if bias is None else np.tile(bias, n)
-    for unit in _units(g, columns_first):
-        planes, outputs = unit.p1 - unit.p0, unit.o1 - unit.o0
-        outs = slice(unit.o0, unit.o1)
-        target = y_planes[outs, unit.i0:unit.i1][None]
-        unit_bias = None if biases is None else biases[outs]
-        if unit.r1 <= unit.r0:  # the band's windows hold only padding
-            target[...] = 0 if unit_bias is None else unit_bias[None, :, None, None]
-            continue
-        source = x_planes[unit.p0:unit.p1, unit.r0:unit.r1][None]
-        rows = g.rows if unit.rows is None else unit.rows
-        band, r_in = unit.i1 - unit.i0, unit.r1 - unit.r0
-        if columns_first:
-            first = _core.Conv2dGeometry(1, planes, outputs, planes, rows, _identity(width))
-            second = _core.Conv2dGeometry(1, outputs, outputs, outputs, _identity(band),
-                                          g.cols)
-            shape, first_w, second_w = (1, outputs, band, width), column_w, row_w
-        else:
-            first = _core.Conv2dGeometry(1, planes, outputs, planes, _identity(r_in), g.cols)
-            second = _core.Conv2dGeometry(1, outputs, outputs, outputs, rows, _identity(ow))
-            shape, first_w, second_w = (1, outputs, r_in, ow), row_w, column_w
-        intermediate = np.empty(shape, y.dtype)
-        term = None if f.rank == 1 else np.empty(target.shape, y.dtype)
-        for t in range(f.rank):
-            _core.conv2d_forward(source, first_w[t][outs], None, intermediate, first)
-            if t == 0:
-                _core.conv2d_forward(intermediate, second_w[t][outs], unit_bias, target,
-                                     second)
-            else:
-                _core.conv2d_forward(intermediate, second_w[t][outs], None, term, second)
-                target += term
+    _core.conv2d_separable_forward(x, f.columns, f.rows, bias, y, g, CHUNK_COLUMNS or 0)
     with _lock:
         _runs["conv2d"] += 1
 
