@@ -9,6 +9,9 @@ compiled 2-D kernels.
   its inner loop; the depth padding is an index map, whatever ``padding_mode`` says. The
   gathered input is ``kd / sd`` times the input (the price of one large call).
   Gradients run the same gather backwards.
+- 3-D in float32 runs first on the direct 3-D kernels where they serve the case
+  (:mod:`convpool.conv3d_direct`: forward, weight gradient, stride-1 input gradient); the
+  gather above serves the rest (float64, depthwise, strided input gradients, ...).
 
 Arguments, errors and results follow :mod:`convpool.conv` and ``torch.nn.functional``.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import conv3d_direct
 from ._args import (
     as_array,
     check_grad_shape,
@@ -468,7 +472,9 @@ def conv3d(
                                              padding_mode)
     dtype = compute_dtype(x, weight)
     b = _bias_vector(bias, geometry, dtype)
-    y = _Depth(geometry).forward(x, weight, b, dtype)
+    y = conv3d_direct.forward(x, weight, b, geometry, dtype)
+    if y is None:
+        y = _Depth(geometry).forward(x, weight, b, dtype)
     return y.reshape(geometry.user_shape(geometry.output_shape))
 
 
@@ -491,7 +497,10 @@ def conv3d_grad_input(
     grad_output, weight, input_shape, geometry = _grad_input_arguments(
         grad_output, weight, input_shape, 3, stride, padding, dilation, groups, padding_mode)
     dtype = compute_dtype(grad_output, weight)
-    return _Depth(geometry).grad_input(grad_output, weight, dtype).reshape(input_shape)
+    grad = conv3d_direct.grad_input(grad_output, weight, geometry, dtype)
+    if grad is None:
+        grad = _Depth(geometry).grad_input(grad_output, weight, dtype)
+    return grad.reshape(input_shape)
 
 
 @half_precision("x", "grad_output")
@@ -513,7 +522,10 @@ def conv3d_grad_weight(
     x, grad_output, weight_shape, geometry = _grad_weight_arguments(
         x, grad_output, weight_shape, 3, stride, padding, dilation, groups, padding_mode)
     dtype = compute_dtype(x, grad_output)
-    return _Depth(geometry).grad_weight(x, grad_output, dtype).reshape(weight_shape)
+    grad = conv3d_direct.grad_weight(x, grad_output, geometry, dtype)
+    if grad is None:
+        grad = _Depth(geometry).grad_weight(x, grad_output, dtype)
+    return grad.reshape(weight_shape)
 
 
 @half_precision("grad_output")
