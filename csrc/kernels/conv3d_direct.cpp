@@ -35,6 +35,8 @@ bool direct3d_grad_weight_supports(const Conv3dShape& s, int vector_floats) {
 #include "common/threading.h"
 #include "common/workspace.h"
 
+#include <omp.h>
+
 namespace convpool::CONVPOOL_ISA {
 
 namespace {
@@ -46,7 +48,11 @@ constexpr int kRowPixels = kVectorRegisters == 32 ? (CV == 1 ? 14 : 12) : (CV ==
 
 // Taps of the weight gradient held in registers, CV vectors of channels each.
 template <int CV>
-constexpr int kGradTaps = kVectorRegisters == 32 ? (CV == 1 ? 16 : 12) : (CV == 1 ? 12 : 6);
+constexpr int kGradTaps = kVectorRegisters == 32 ? (CV == 1 ? 27 : 12) : (CV == 1 ? 12 : 6);
+
+// Bytes of packed output gradient one pass over the tasks of a thread reads: a block of
+// rows small enough to stay in L2 while every task of the thread reads it.
+constexpr int64_t kGradRowBlockBytes = int64_t(128) << 10;
 
 // The zero-padded input, sizes `padded` (depth, height, width); x itself when there is no
 // padding. A few floats of slack follow it (none are read, the bounds are exact).
@@ -116,6 +122,7 @@ void forward_tile(const float* x, int64_t channels, int64_t channel_stride,
       const float* xt = xc + offsets[t];
       vec wv[CV];
       for (int c = 0; c < CV; ++c) wv[c] = load(w + c * V);
+#pragma GCC unroll 32
       for (int r = 0; r < R; ++r) {
         const vec xb = broadcast(xt[r * stride]);
         for (int c = 0; c < CV; ++c) acc[r][c] += wv[c] * xb;
@@ -219,20 +226,29 @@ float* pack_grad_output(const Conv3dShape& s, const float* grad_y, int cv, int64
   for (int64_t p = 0; p < planes; ++p) {
     const int64_t n = p % s.batch, b = p / s.batch % blocks, g = p / (s.batch * blocks);
     float* dst = packed + p * pixels * lanes;
-    for (int64_t l = 0; l < lanes; ++l) {
-      const int64_t co = b * lanes + l;
-      if (co >= cout_g) {
-        for (int64_t i = 0; i < pixels; ++i) dst[i * lanes + l] = 0.0f;
-        continue;
+    // V channels x V pixels at a time: V vector loads, one in-register transpose, V
+    // vector stores; channels past the group's last are zero vectors.
+    for (int64_t c0 = 0; c0 < lanes; c0 += V) {
+      const float* src[V];
+      for (int l = 0; l < V; ++l) {
+        const int64_t co = b * lanes + c0 + l;
+        src[l] = co < cout_g ? grad_y + (n * s.out_channels + g * cout_g + co) * pixels : nullptr;
       }
-      const float* src = grad_y + (n * s.out_channels + g * cout_g + co) * pixels;
-      for (int64_t i = 0; i < pixels; ++i) dst[i * lanes + l] = src[i];
+      int64_t i = 0;
+      for (; i + V <= pixels; i += V) {
+        vec r[V];
+        for (int l = 0; l < V; ++l) r[l] = src[l] ? load(src[l] + i) : vec{};
+        transpose(r);
+        for (int j = 0; j < V; ++j) store(dst + (i + j) * lanes + c0, r[j]);
+      }
+      for (; i < pixels; ++i)
+        for (int l = 0; l < V; ++l) dst[i * lanes + c0 + l] = src[l] ? src[l][i] : 0.0f;
     }
   }
   return packed;
 }
 
-// acc[t][c] += sum over the pixels of rows [row0, row1) of (n, od, oh) of the packed
+// result[t][c] += sum over the pixels of rows [row0, row1) of (n, od, oh) of the packed
 // output gradient times the input at tap t: T taps x CV channel vectors in registers.
 template <int CV, int T>
 void grad_weight_tile(const Conv3dShape& s, const int64_t padded[3], const float* x_channel,
@@ -252,6 +268,7 @@ void grad_weight_tile(const Conv3dShape& s, const int64_t padded[3], const float
       vec gv[CV];
       for (int c = 0; c < CV; ++c) gv[c] = load(g_row + i * lanes + c * V);
       const float* xi = x_row + i * sw;
+#pragma GCC unroll 32
       for (int t = 0; t < T; ++t) {
         const vec xb = broadcast(xi[offsets[t]]);
         for (int c = 0; c < CV; ++c) acc[t][c] += gv[c] * xb;
@@ -259,7 +276,8 @@ void grad_weight_tile(const Conv3dShape& s, const int64_t padded[3], const float
     }
   }
   for (int t = 0; t < T; ++t)
-    for (int c = 0; c < CV; ++c) store(result + (t * CV + c) * V, acc[t][c]);
+    for (int c = 0; c < CV; ++c)
+      store(result + (t * CV + c) * V, load(result + (t * CV + c) * V) + acc[t][c]);
 }
 
 template <int CV, int T>
@@ -299,19 +317,38 @@ void grad_weight(const Conv3dShape& s, const float* x, const float* grad_y, floa
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(rows, (64 + tasks - 1) / tasks));
   Array<float> partial(size_t(chunks * s.groups * blocks * cin_g * tap_tiles * TT * lanes));
   const int64_t work = pixels * lanes * cin_g * taps * s.groups * blocks;
-#pragma omp parallel for num_threads(threads_for_tasks(tasks * chunks, work)) schedule(static)
-  for (int64_t task = 0; task < tasks * chunks; ++task) {
-    const int64_t chunk = task % chunks, rest = task / chunks;
-    const int64_t tile = rest % tap_tiles, ci = rest / tap_tiles % cin_g;
-    const int64_t b = rest / (tap_tiles * cin_g) % blocks, g = rest / (tap_tiles * cin_g * blocks);
-    int64_t row0, row1;
-    split_range(rows, chunks, chunk, &row0, &row1);
-    const int count = int(std::min<int64_t>(tile_taps, taps - tile * tile_taps));
-    const float* x_channel = xp + (g * cin_g + ci) * plane;
-    const float* gy_block = gy + (g * blocks + b) * pixels * lanes;
-    float* result = partial.data() + (chunk * tasks + rest) * TT * lanes;
-    grad_weight_taps<CV, TT>(count, s, padded, x_channel, s.in_channels * plane, gy_block,
-                             row0, row1, offsets.data() + tile * tile_taps, result);
+  // Each thread takes a contiguous range of (chunk, task) units, chunk-major, and walks
+  // its chunks' rows in blocks, running every one of its tasks on a block while the
+  // block's output gradient is in cache. The sums of a unit are added block by block, in
+  // row order: the same result whatever the team.
+  const int64_t units = tasks * chunks;
+  const int64_t block_rows = std::max<int64_t>(1, kGradRowBlockBytes / (s.out[2] * lanes * 4));
+  const int team = threads_for_tasks(units, work);
+#pragma omp parallel num_threads(team)
+  {
+    int64_t u0, u1;
+    split_range(units, omp_get_num_threads(), omp_get_thread_num(), &u0, &u1);
+    for (int64_t chunk = u0 / tasks; u0 < u1 && chunk <= (u1 - 1) / tasks; ++chunk) {
+      const int64_t first = std::max(u0, chunk * tasks) - chunk * tasks;
+      const int64_t last = std::min(u1, (chunk + 1) * tasks) - chunk * tasks;
+      int64_t row0, row1;
+      split_range(rows, chunks, chunk, &row0, &row1);
+      for (int64_t r = row0; r < row1; r += block_rows) {
+        const int64_t r_end = std::min(row1, r + block_rows);
+        for (int64_t rest = first; rest < last; ++rest) {
+          const int64_t tile = rest % tap_tiles, ci = rest / tap_tiles % cin_g;
+          const int64_t b = rest / (tap_tiles * cin_g) % blocks;
+          const int64_t g = rest / (tap_tiles * cin_g * blocks);
+          const int count = int(std::min<int64_t>(tile_taps, taps - tile * tile_taps));
+          const float* x_channel = xp + (g * cin_g + ci) * plane;
+          const float* gy_block = gy + (g * blocks + b) * pixels * lanes;
+          float* result = partial.data() + (chunk * tasks + rest) * TT * lanes;
+          grad_weight_taps<CV, TT>(count, s, padded, x_channel, s.in_channels * plane,
+                                   gy_block, r, r_end, offsets.data() + tile * tile_taps,
+                                   result);
+        }
+      }
+    }
   }
   // grad_w[g * cout_g + co][ci][t]: the chunks' sums in order.
   for (int64_t rest = 0; rest < tasks; ++rest) {
