@@ -194,3 +194,24 @@ def test_direct3d_hypothesis_shapes(config, kernel_calls):
     w = rng.standard_normal(config.pop("w_shape")).astype(np.float32)
     b = rng.standard_normal(w.shape[0]).astype(np.float32)
     check_all_passes(rng, x, w, b, kernel_calls, **config)
+
+
+@pytest.mark.parametrize("threads", (1, 2))
+@pytest.mark.parametrize("level", available_simd_levels())
+@pytest.mark.parametrize("options", [dict(padding=3), dict(padding="same", dilation=2),
+                                     dict(padding=(4, 2)), dict(padding=1, groups=2),
+                                     dict(padding=3, padding_mode="reflect")], ids=str)
+def test_conv1d_input_gradient_on_direct3d_matches_oracle(rng, kernel_calls, options, level,
+                                                          threads):
+    """conv1d's stride-1 float32 input gradient runs on the direct 3-D kernel."""
+    x = rng.standard_normal((3, 12, 41)).astype(np.float32)
+    groups = options.get("groups", 1)
+    w = rng.standard_normal((32, 12 // groups, 7)).astype(np.float32)
+    convpool.set_num_threads(threads)
+    with simd_level(level):
+        gy = rng.standard_normal(ref.conv1d(x, w, **options).shape).astype(np.float32)
+        gx = convpool.conv1d_grad_input(gy, w, x.shape, **options)
+        direct = (options.get("padding_mode", "zeros") == "zeros"
+                  and 2 * (12 // groups) >= VECTOR_FLOATS[level])
+    assert_close(gx, ref.conv1d_grad_input(gy, w, x.shape, **options), np.float32)
+    assert kernel_calls["conv3d_forward"] == int(direct)

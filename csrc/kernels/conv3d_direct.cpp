@@ -108,11 +108,13 @@ Array<int64_t> tap_offsets(const Conv3dShape& s, const int64_t padded[3]) {
 
 // R output pixels x CV vectors of output channels: acc[r][c] sums, over the input
 // channels of the group and the taps, packed weight vector c of the tap times the input
-// at pixel r.
-template <int CV, int R>
+// at pixel r. Unit: the width stride is 1 (then the pixels' offsets are constants of the
+// instructions, not R more loads per tap).
+template <int CV, int R, bool Unit>
 void forward_tile(const float* x, int64_t channels, int64_t channel_stride,
                   const int64_t* offsets, int64_t taps, int64_t stride, const float* w,
                   float* result /* [R][CV * V] */) {
+  if constexpr (Unit) stride = 1;
   vec acc[R][CV];
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < CV; ++c) acc[r][c] = vec{};
@@ -134,15 +136,15 @@ void forward_tile(const float* x, int64_t channels, int64_t channel_stride,
 }
 
 // forward_tile for the last `count` (< R) pixels of a row.
-template <int CV, int R>
+template <int CV, int R, bool Unit>
 void forward_tail(int count, const float* x, int64_t channels, int64_t channel_stride,
                   const int64_t* offsets, int64_t taps, int64_t stride, const float* w,
                   float* result) {
   if constexpr (R > 0) {
     if (count == R)
-      forward_tile<CV, R>(x, channels, channel_stride, offsets, taps, stride, w, result);
+      forward_tile<CV, R, Unit>(x, channels, channel_stride, offsets, taps, stride, w, result);
     else
-      forward_tail<CV, R - 1>(count, x, channels, channel_stride, offsets, taps, stride, w,
+      forward_tail<CV, R - 1, Unit>(count, x, channels, channel_stride, offsets, taps, stride, w,
                               result);
   }
 }
@@ -168,7 +170,7 @@ const float* pack_weights(const Conv3dShape& s, const float* w, int cv, int64_t 
   return packed;
 }
 
-template <int CV>
+template <int CV, bool Unit>
 void forward(const Conv3dShape& s, const float* x, const float* w, const float* bias,
              float* y) {
   constexpr int R = kRowPixels<CV>;
@@ -198,10 +200,10 @@ void forward(const Conv3dShape& s, const float* x, const float* w, const float* 
       const int count = int(std::min<int64_t>(R, ow - x0));
       const float* x_seg = x_row + x0 * s.stride[2];
       if (count == R)
-        forward_tile<CV, R>(x_seg, cin_g, plane, offsets.data(), taps, s.stride[2], w_block,
-                            result);
+        forward_tile<CV, R, Unit>(x_seg, cin_g, plane, offsets.data(), taps, s.stride[2],
+                                  w_block, result);
       else
-        forward_tail<CV, R - 1>(count, x_seg, cin_g, plane, offsets.data(), taps,
+        forward_tail<CV, R - 1, Unit>(count, x_seg, cin_g, plane, offsets.data(), taps,
                                 s.stride[2], w_block, result);
       for (int64_t c = 0; c < count_co; ++c) {
         const float add = bias ? bias[g * cout_g + co0 + c] : 0.0f;
@@ -373,10 +375,11 @@ void grad_weight(const Conv3dShape& s, const float* x, const float* grad_y, floa
 
 void direct3d_forward(const Conv3dShape& s, const float* x, const float* w, const float* bias,
                       float* y) {
-  if (s.out_channels_per_group() <= V)
-    forward<1>(s, x, w, bias, y);
-  else
-    forward<2>(s, x, w, bias, y);
+  const bool unit = s.stride[2] == 1, narrow = s.out_channels_per_group() <= V;
+  if (narrow && unit) forward<1, true>(s, x, w, bias, y);
+  else if (narrow) forward<1, false>(s, x, w, bias, y);
+  else if (unit) forward<2, true>(s, x, w, bias, y);
+  else forward<2, false>(s, x, w, bias, y);
 }
 
 void direct3d_grad_weight(const Conv3dShape& s, const float* x, const float* grad_y,

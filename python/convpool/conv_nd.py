@@ -156,10 +156,32 @@ def conv1d_grad_input(
     grad_output, weight, input_shape, geometry = _grad_input_arguments(
         grad_output, weight, input_shape, 1, stride, padding, dilation, groups, padding_mode)
     n, c, length = geometry.input_shape
-    grad = conv2d_grad_input(_as_2d(grad_output, geometry.output_shape),
-                             _as_2d(weight, geometry.weight_shape), (n, c, 1, length),
-                             **_geometry_2d_of_1d(geometry))
+    grad = _conv1d_grad_input_direct(grad_output, weight, geometry)
+    if grad is None:
+        grad = conv2d_grad_input(_as_2d(grad_output, geometry.output_shape),
+                                 _as_2d(weight, geometry.weight_shape), (n, c, 1, length),
+                                 **_geometry_2d_of_1d(geometry))
     return grad.reshape(input_shape)
+
+
+def _conv1d_grad_input_direct(grad_output: np.ndarray, weight: np.ndarray,
+                              geometry: ConvGeometry) -> np.ndarray | None:
+    """The float32 stride-1 input gradient of a signal as a volume of depth and height 1
+    on the direct 3-D kernel (measured ahead of the 2-D kernels on long signals with few
+    input channels, where the 2-D input gradient ran behind PyTorch), or None."""
+    dtype = compute_dtype(grad_output, weight)
+    if dtype != np.float32 or geometry.stride[0] != 1:
+        return None
+    geometry_3d = conv_geometry(
+        _as_3d_shape(geometry.input_shape), _as_3d_shape(geometry.weight_shape), 1,
+        ((0, 0), (0, 0), geometry.sides[0]), (1, 1, geometry.dilation[0]), geometry.groups,
+        geometry.padding_mode, rank=3)
+    return conv3d_direct.grad_input(grad_output, weight, geometry_3d, dtype)
+
+
+def _as_3d_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A batched 1-D shape ``(N, C, L)`` as a 3-D one ``(N, C, 1, 1, L)``."""
+    return (*shape[:2], 1, 1, shape[2])
 
 
 @half_precision("x", "grad_output")
