@@ -92,6 +92,32 @@ void grad_weight_binding(const py::array& x, const py::array& grad_output,
   conv3d_grad_weight(s, xp, gyp, gwp);
 }
 
+// x_pairs (N, groups * pairs, D, H, W) uint32, padded; w_pairs the packed weights of
+// `weight_shape` (C_out, pairs, kd, kh, kw) (csrc/kernels/conv_bf16_dot.cpp).
+void bf16_forward_binding(const py::array& x_pairs, const py::array& w_pairs,
+                          const std::vector<int64_t>& weight_shape,
+                          const std::optional<py::array>& bias, py::array& out, int64_t groups,
+                          const Triple& stride, const Triple& dilation) {
+  const uint32_t* xp = input_data<uint32_t>(x_pairs, "x_pairs", 5);
+  const uint32_t* wp = input_data<uint32_t>(w_pairs, "w_pairs", 1);
+  float* yp = output_data<float>(out, "out", 5);
+  const Conv3dShape s = make_shape(shape_of(x_pairs), weight_shape, shape_of(out), groups,
+                                   stride, dilation, {0, 0, 0}, {0, 0, 0});
+  const int64_t blocks = (s.out_channels_per_group() + 15) / 16;
+  check_shape(w_pairs, "w_pairs", {s.groups * blocks * s.in_channels_per_group() *
+                                   s.kernel[0] * s.kernel[1] * s.kernel[2] * 16});
+  const float* bp = nullptr;
+  if (bias) {
+    bp = input_data<float>(*bias, "bias", 1);
+    check_shape(*bias, "bias", {s.out_channels});
+    check_no_overlap(*bias, out, "bias", "out");
+  }
+  check_no_overlap(x_pairs, out, "x_pairs", "out");
+  check_no_overlap(w_pairs, out, "w_pairs", "out");
+  py::gil_scoped_release release;
+  conv_bf16_forward(s, xp, wp, bp, yp);
+}
+
 std::vector<std::string> supporting_binding(const std::string& op,
                                             const std::vector<int64_t>& input_shape,
                                             const std::vector<int64_t>& weight_shape,
@@ -113,6 +139,9 @@ void register_conv3d(py::module_& m) {
   m.def("conv3d_grad_weight", &grad_weight_binding, "x"_a, "grad_output"_a, "grad_weight"_a,
         "groups"_a, "stride"_a, "dilation"_a, "pad_before"_a, "pad_after"_a,
         "Weight gradient of the direct 3-D convolution.");
+  m.def("conv_bf16_forward", &bf16_forward_binding, "x_pairs"_a, "w_pairs"_a,
+        "weight_shape"_a, "bias"_a, "out"_a, "groups"_a, "stride"_a, "dilation"_a,
+        "Convolution of bfloat16 channel pairs with AVX512_BF16 dot products, float32 out.");
   m.def("conv3d_supporting", &supporting_binding, "op"_a, "input_shape"_a, "weight_shape"_a,
         "output_shape"_a, "groups"_a, "stride"_a, "dilation"_a, "pad_before"_a, "pad_after"_a,
         "The 3-D implementations that support a case, in the order they are tried.");

@@ -14,6 +14,8 @@ namespace convpool {
 
 #define CONV3D_FORWARD_FLOAT32(X) X("direct3d", direct3d_forward)
 #define CONV3D_GRAD_WEIGHT_FLOAT32(X) X("direct3d", direct3d_grad_weight)
+// bfloat16 forward (conv2d as depth 1, conv3d): packed channel pairs, AVX512_BF16.
+#define CONV_BF16_FORWARD(X) X("bf16_dot", bf16_dot_forward)
 
 #define CONVPOOL_FOR_EACH_ISA(...)    \
   namespace baseline { __VA_ARGS__ } \
@@ -27,6 +29,11 @@ namespace convpool {
   CONVPOOL_FOR_EACH_ISA(void kernel(const Conv3dShape&, const float*, const float*, float*);) \
   bool kernel##_supports(const Conv3dShape&, int);
 CONV3D_FORWARD_FLOAT32(CONVPOOL_DECLARE_CONV3D_FORWARD)
+#define CONVPOOL_DECLARE_CONV_BF16(label, kernel)                                             \
+  CONVPOOL_FOR_EACH_ISA(void kernel(const Conv3dShape&, const uint32_t*, const uint32_t*,    \
+                                    const float*, float*);)                                 \
+  bool kernel##_supports(const Conv3dShape&, int);
+CONV_BF16_FORWARD(CONVPOOL_DECLARE_CONV_BF16)
 CONV3D_GRAD_WEIGHT_FLOAT32(CONVPOOL_DECLARE_CONV3D_GRADIENT)
 
 namespace {
@@ -46,6 +53,16 @@ const registry::Operation<Conv3dShape, Forward>& forward_op() {
 const registry::Operation<Conv3dShape, Gradient>& grad_weight_op() {
   static const registry::Operation<Conv3dShape, Gradient> op{"conv3d_grad_weight", "float32", {
       CONV3D_GRAD_WEIGHT_FLOAT32(CONVPOOL_CONV3D_ENTRY)
+  }};
+  return op;
+}
+
+using Bf16Forward = void(const Conv3dShape&, const uint32_t*, const uint32_t*, const float*,
+                         float*);
+
+const registry::Operation<Conv3dShape, Bf16Forward>& bf16_forward_op() {
+  static const registry::Operation<Conv3dShape, Bf16Forward> op{"conv_bf16", "bfloat16", {
+      CONV_BF16_FORWARD(CONVPOOL_CONV3D_ENTRY)
   }};
   return op;
 }
@@ -83,8 +100,9 @@ void validate(const Conv3dShape& s) {
 std::vector<std::string> conv3d_supporting(const std::string& op, const Conv3dShape& s) {
   if (op == "conv3d") return forward_op().supporting(s, simd_level());
   if (op == "conv3d_grad_weight") return grad_weight_op().supporting(s, simd_level());
+  if (op == "conv_bf16") return bf16_forward_op().supporting(s, simd_level());
   throw std::invalid_argument("unknown 3-D operation '" + op +
-                              "' (expected conv3d or conv3d_grad_weight)");
+                              "' (expected conv3d, conv3d_grad_weight or conv_bf16)");
 }
 
 void conv3d_forward(const Conv3dShape& s, const float* x, const float* w, const float* bias,
@@ -92,6 +110,12 @@ void conv3d_forward(const Conv3dShape& s, const float* x, const float* w, const 
   validate(s);
   const WorkspaceCall call;
   forward_op().run(s, s, x, w, bias, y);
+}
+
+void conv_bf16_forward(const Conv3dShape& s, const uint32_t* x_pairs,
+                       const uint32_t* w_pairs, const float* bias, float* y) {
+  validate(s);
+  bf16_forward_op().run(s, s, x_pairs, w_pairs, bias, y);
 }
 
 void conv3d_grad_weight(const Conv3dShape& s, const float* x, const float* grad_y,

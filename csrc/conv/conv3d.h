@@ -37,6 +37,11 @@ std::vector<std::string> conv3d_supporting(const std::string& op, const Conv3dSh
 // y = conv3d(x, w) + bias (bias may be null).
 void conv3d_forward(const Conv3dShape& s, const float* x, const float* w, const float* bias,
                     float* y);
+// y = conv(x, w) + bias in float32 from bfloat16 operands packed as channel pairs (two
+// bfloat16 in each uint32; csrc/kernels/conv_bf16_dot.cpp): `s` counts pairs as input
+// channels and has no padding (the operands come padded).
+void conv_bf16_forward(const Conv3dShape& s, const uint32_t* x_pairs, const uint32_t* w_pairs,
+                       const float* bias, float* y);
 // grad_w = the gradient of conv3d_forward with respect to w.
 void conv3d_grad_weight(const Conv3dShape& s, const float* x, const float* grad_y,
                         float* grad_w);
