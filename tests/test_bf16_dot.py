@@ -28,6 +28,12 @@ def cpu_has_avx512_bf16() -> bool:
         return False
 
 
+@pytest.fixture(autouse=True)
+def dot_kernel_on(monkeypatch):
+    """The kernel is off by default (measured slower than the float32 path): on here."""
+    monkeypatch.setattr(bf16_dot, "enabled", True)
+
+
 @pytest.fixture
 def dot_calls(monkeypatch):
     """Counts the calls of the compiled bfloat16 dot-product kernel."""
@@ -93,6 +99,14 @@ def test_bf16_dot_is_the_float32_result_rounded_once(rng, dot_calls, case, level
         expected = oracle(x.astype(np.float64), w.astype(np.float64), None, **options)
         assert_rounded_once(conv(x, w, **options), expected, exact=False, where="normal")
     assert dot_calls[0] == 2 * int(kernel_expected(level))
+
+
+def test_bf16_dot_is_off_by_default(rng, monkeypatch):
+    monkeypatch.undo()  # the module's own default
+    x = rng.standard_normal((1, 4, 6, 6)).astype(BF16)
+    w = rng.standard_normal((16, 4, 3, 3)).astype(BF16)
+    assert convpool.conv2d(x, w, padding=1).dtype == BF16
+    assert bf16_dot.enabled is False
 
 
 def test_bf16_dot_result_does_not_depend_on_the_thread_count(rng):
@@ -164,9 +178,11 @@ def pictures(draw):
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(config=pictures())
-def test_bf16_dot_hypothesis_shapes(config):
+def test_bf16_dot_hypothesis_shapes(config, dot_calls):
     rng = np.random.default_rng(config["seed"])
     x = rng.integers(-8, 9, size=config["x_shape"]).astype(BF16)
     w = rng.integers(-8, 9, size=config["w_shape"]).astype(BF16)
     expected = ref.conv2d(x.astype(np.float64), w.astype(np.float64), **config["options"])
+    before = dot_calls[0]
     assert_rounded_once(convpool.conv2d(x, w, **config["options"]), expected, exact=True)
+    assert dot_calls[0] == before + int(kernel_expected(_core.get_simd_level()))

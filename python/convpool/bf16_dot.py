@@ -5,7 +5,8 @@ are both ``ml_dtypes.bfloat16``.
 The operands stay 16-bit: pairs of input channels are interleaved into 32-bit words (the
 input padded once, zeros or the padding mode, in that form), each ``vdpbf16ps`` adds two
 exact bf16 products per output channel to a float32 accumulator, and the float32 result
-is rounded to bfloat16 once, as the float32 path's is. Where the kernel does not serve a
+is rounded to bfloat16 once, as the float32 path's is. It is off unless :data:`enabled`
+is set (measured slower than the float32 path here). Where the kernel does not serve a
 call (no AVX512_BF16, SIMD level below AVX-512, channels-last, ``out=``, unbatched
 shapes, non-finite weights meeting zero padding) the call runs the float32 path
 unchanged (:mod:`convpool.dtypes`). One difference the hardware imposes: the dot product
@@ -29,8 +30,12 @@ _NUMPY_PAD_MODES = {"replicate": "edge", "reflect": "reflect", "symmetric": "sym
                     "circular": "wrap"}
 _LANES = 16  # output channels per vector
 
-enabled = True
-"""Whether bfloat16 convolutions may use the dot-product kernel (tests compare paths)."""
+enabled = False
+"""Whether bfloat16 convolutions use the dot-product kernel. Off by default: on the
+Sapphire Rapids machine of the project's measurements (loaded, 1 thread) the kernel ran at
+about half the speed of the float32 path on widened copies (Winograd, blocked, direct3d
+kernels), so a bfloat16 call is faster without it; set ``convpool.bf16_dot.enabled =
+True`` to use it (the tests do)."""
 
 
 def _is_bfloat16(array: object) -> bool:
@@ -48,13 +53,24 @@ def _input_pairs(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray | None:
     if 2 * pairs != c_in_g:
         bits = np.pad(bits, ((0, 0), (0, 0), (0, 1)) + ((0, 0),) * len(spatial))
     bits = bits.reshape(n, g, pairs, 2, *spatial)
-    words = np.ascontiguousarray(np.moveaxis(bits, 3, -1)).view(np.uint32)
-    words = words.reshape(n, g * pairs, *([1] * (3 - len(spatial))), *spatial)
     sides = ((0, 0),) * (3 - len(spatial)) + tuple(geometry.sides)
-    if not any(before or after for before, after in sides):
-        return words
-    if geometry.padding_mode == "zeros":
-        return np.pad(words, ((0, 0), (0, 0), *sides))
+    zeros = geometry.padding_mode == "zeros"
+    padded = [size + before + after for size, (before, after) in
+              zip((1,) * (3 - len(spatial)) + tuple(spatial), sides, strict=True)]
+    # whole planes at a time (a word is channel 2p in its low half, 2p + 1 in its high)
+    low = bits[:, :, :, 0].reshape(n, g, pairs, *([1] * (3 - len(spatial))), *spatial)
+    high = bits[:, :, :, 1].reshape(low.shape)
+    if zeros:
+        words = np.zeros((n, g, pairs, *padded), dtype=np.uint32)
+        interior = words[(slice(None),) * 3 + tuple(slice(before, before + size) for
+                                                     (before, _), size in
+                                                     zip(sides, low.shape[3:], strict=True))]
+        np.left_shift(high, 16, out=interior, dtype=np.uint32)
+        np.bitwise_or(interior, low, out=interior)
+        return words.reshape(n, g * pairs, *padded)
+    words = np.left_shift(high, 16, dtype=np.uint32)
+    np.bitwise_or(words, low, out=words)
+    words = words.reshape(n, g * pairs, *low.shape[3:])
     if any(max(side) > size for side, size in zip(geometry.sides, spatial, strict=True)):
         return None
     return np.pad(words, ((0, 0), (0, 0), *sides), mode=_NUMPY_PAD_MODES[geometry.padding_mode])
