@@ -173,11 +173,13 @@ def test_conv_strided_views_and_integer_inputs(rng):
     check_conv(rng, 3, transposed, w3.astype(np.float64), padding="same")
 
 
-def test_conv3d_every_compiled_2d_path(rng):
+def test_conv3d_every_compiled_2d_path(rng, monkeypatch):
     """The 3x3x3 fast case through every 2-D implementation and SIMD level the build has.
 
-    conv3d makes one 2-D convolution of its depth slices with the depth taps gathered into
-    the channels: the variants are those of that 2-D problem, and each must have run."""
+    Without the direct 3-D kernels (tests/test_conv3d_direct.py), conv3d makes one 2-D
+    convolution of its depth slices with the depth taps gathered into the channels: the
+    variants are those of that 2-D problem, and each must have run."""
+    monkeypatch.setattr(convpool.conv3d_direct, "enabled", False)
     x = rng.standard_normal((2, 8, 5, 9, 10)).astype(np.float32)
     w = rng.standard_normal((8, 8, 3, 3, 3)).astype(np.float32)
     expected = ref.conv3d(x, w, padding=1)

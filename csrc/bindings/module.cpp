@@ -9,6 +9,7 @@ void register_machine(pybind11::module_& m);
 void register_registry(pybind11::module_& m);
 void register_dtypes(pybind11::module_& m);
 void register_separable(pybind11::module_& m);
+void register_conv3d(pybind11::module_& m);
 }  // namespace convpool::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
   convpool::bindings::register_registry(m);
   convpool::bindings::register_dtypes(m);
   convpool::bindings::register_separable(m);
+  convpool::bindings::register_conv3d(m);
 }

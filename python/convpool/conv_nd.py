@@ -9,6 +9,9 @@ compiled 2-D kernels.
   its inner loop; the depth padding is an index map, whatever ``padding_mode`` says. The
   gathered input is ``kd / sd`` times the input (the price of one large call).
   Gradients run the same gather backwards.
+- 3-D in float32 runs first on the direct 3-D kernels where they serve the case
+  (:mod:`convpool.conv3d_direct`: forward, weight gradient, stride-1 input gradient); the
+  gather above serves the rest (float64, depthwise, strided input gradients, ...).
 
 Arguments, errors and results follow :mod:`convpool.conv` and ``torch.nn.functional``.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import conv3d_direct
 from ._args import (
     as_array,
     check_grad_shape,
@@ -26,6 +30,7 @@ from ._args import (
     contiguous,
 )
 from ._ieee import ieee
+from .bf16_dot import bfloat16_dot
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
 from .dtypes import half_precision
 from .geometry import ConvGeometry, conv_geometry
@@ -152,10 +157,32 @@ def conv1d_grad_input(
     grad_output, weight, input_shape, geometry = _grad_input_arguments(
         grad_output, weight, input_shape, 1, stride, padding, dilation, groups, padding_mode)
     n, c, length = geometry.input_shape
-    grad = conv2d_grad_input(_as_2d(grad_output, geometry.output_shape),
-                             _as_2d(weight, geometry.weight_shape), (n, c, 1, length),
-                             **_geometry_2d_of_1d(geometry))
+    grad = _conv1d_grad_input_direct(grad_output, weight, geometry)
+    if grad is None:
+        grad = conv2d_grad_input(_as_2d(grad_output, geometry.output_shape),
+                                 _as_2d(weight, geometry.weight_shape), (n, c, 1, length),
+                                 **_geometry_2d_of_1d(geometry))
     return grad.reshape(input_shape)
+
+
+def _conv1d_grad_input_direct(grad_output: np.ndarray, weight: np.ndarray,
+                              geometry: ConvGeometry) -> np.ndarray | None:
+    """The float32 stride-1 input gradient of a signal as a volume of depth and height 1
+    on the direct 3-D kernel (measured ahead of the 2-D kernels on long signals with few
+    input channels, where the 2-D input gradient ran behind PyTorch), or None."""
+    dtype = compute_dtype(grad_output, weight)
+    if dtype != np.float32 or geometry.stride[0] != 1:
+        return None
+    geometry_3d = conv_geometry(
+        _as_3d_shape(geometry.input_shape), _as_3d_shape(geometry.weight_shape), 1,
+        ((0, 0), (0, 0), geometry.sides[0]), (1, 1, geometry.dilation[0]), geometry.groups,
+        geometry.padding_mode, rank=3)
+    return conv3d_direct.grad_input(grad_output, weight, geometry_3d, dtype)
+
+
+def _as_3d_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A batched 1-D shape ``(N, C, L)`` as a 3-D one ``(N, C, 1, 1, L)``."""
+    return (*shape[:2], 1, 1, shape[2])
 
 
 @half_precision("x", "grad_output")
@@ -435,6 +462,7 @@ class _Depth:
         grad[where] = part.reshape(n, len(positions), g * self.c_in_g, self.h, self.w)
 
 
+@bfloat16_dot(rank=3)
 @half_precision("x", "weight", also=("bias",))
 @ieee
 def conv3d(
@@ -468,7 +496,9 @@ def conv3d(
                                              padding_mode)
     dtype = compute_dtype(x, weight)
     b = _bias_vector(bias, geometry, dtype)
-    y = _Depth(geometry).forward(x, weight, b, dtype)
+    y = conv3d_direct.forward(x, weight, b, geometry, dtype)
+    if y is None:
+        y = _Depth(geometry).forward(x, weight, b, dtype)
     return y.reshape(geometry.user_shape(geometry.output_shape))
 
 
@@ -491,7 +521,10 @@ def conv3d_grad_input(
     grad_output, weight, input_shape, geometry = _grad_input_arguments(
         grad_output, weight, input_shape, 3, stride, padding, dilation, groups, padding_mode)
     dtype = compute_dtype(grad_output, weight)
-    return _Depth(geometry).grad_input(grad_output, weight, dtype).reshape(input_shape)
+    grad = conv3d_direct.grad_input(grad_output, weight, geometry, dtype)
+    if grad is None:
+        grad = _Depth(geometry).grad_input(grad_output, weight, dtype)
+    return grad.reshape(input_shape)
 
 
 @half_precision("x", "grad_output")
@@ -513,7 +546,10 @@ def conv3d_grad_weight(
     x, grad_output, weight_shape, geometry = _grad_weight_arguments(
         x, grad_output, weight_shape, 3, stride, padding, dilation, groups, padding_mode)
     dtype = compute_dtype(x, grad_output)
-    return _Depth(geometry).grad_weight(x, grad_output, dtype).reshape(weight_shape)
+    grad = conv3d_direct.grad_weight(x, grad_output, geometry, dtype)
+    if grad is None:
+        grad = _Depth(geometry).grad_weight(x, grad_output, dtype)
+    return grad.reshape(weight_shape)
 
 
 @half_precision("grad_output")
