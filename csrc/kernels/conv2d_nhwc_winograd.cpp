@@ -1,0 +1,411 @@
+// Channels-last Winograd F(2x2, 3x3) float32 convolution, compiled once per instruction
+// set: 3x3, stride-1, dilation-1, ungrouped, zero-padded layers with 16 or more channels
+// each way. Forward, and the input gradient (the same convolution of grad_y with the
+// kernel flipped and its channel roles exchanged).
+//
+// The arithmetic is that of the NCHW `winograd` (conv2d_winograd.cpp): a 2x2 output tile
+// costs 16 multiplies per (input, output) channel pair instead of 36; the 4x4 input patch
+// and the kernel are transformed (V = B^T d B, U = G g G^T), multiplied point by point and
+// summed over input channels, and transformed back (Y = A^T M A). The transforms use only
+// 0, +-1 and +-1/2, so float32 results stay within a few units in the last place of the
+// direct sum, as in NCHW. What the layout changes is the data flow: a pixel's channels
+// are contiguous, so
+//   - the input transform loads V channels of each of the 16 patch pixels with plain
+//     vector loads and transforms V channels of one tile at once;
+//   - each of the 16 transformed points is a matrix product (tiles x C_in) x (C_in x
+//     C_out) on transformed weights packed once per call as [point][output block][C_in]
+//     [block]; a register tile of kTiles tiles x kVectors vectors of output channels
+//     broadcasts one transformed input value per tile against a row of packed weights;
+//   - the output transform turns V output channels of a tile into its four pixels, each a
+//     contiguous store.
+// Work is split into batches of tiles (a bounded workspace per thread: the batch's
+// transformed input, and its transformed output for one block of output channels), and
+// the threads share the batches. Each output's sum over input channels runs in the same
+// order whatever the batch size, so results do not depend on the thread count.
+//
+// Non-finite values follow the rule of docs/winograd-numerics.md: the transforms mix a
+// whole patch into every transformed point, so a NaN or inf pixel reaches all four outputs
+// of each tile whose patch holds it, and finite inputs near float32's limit can overflow
+// inside a transform. Every output that comes out non-finite is recomputed as the direct
+// sum of its window (taps in the padding skipped), exactly as the NCHW Winograd does.
+//
+// One file, two sections: the `supports` predicates (compiled once, with the vector
+// width a parameter) and the kernels (compiled once per instruction set); the registry
+// lines name both (registry/registry.cpp, the channels-last lists).
+#include <cstdint>
+
+#include "common/geometry.h"
+
+#ifdef CONVPOOL_PREDICATES_ONLY
+// --- which cases it supports: this section alone is compiled once more, outside the
+// --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
+namespace convpool {
+
+namespace {
+
+// 3x3, stride 1, dilation 1, ungrouped, zero padding of at most 2 before (the input
+// gradient's padding before is 2 - pad), and enough channels each way for the transforms
+// to pay off. The packed transformed weights (16/9 of the weights, output channels padded
+// to whole register blocks) stay within what the operands hold.
+bool nhwc_winograd_suits(const Conv2dGeometry& g, int vector_floats) {
+  const WindowAxis &R = g.rows, &C = g.cols;
+  const int64_t padded_out = (g.out_channels + 4 * vector_floats - 1) / (4 * vector_floats) * (4 * vector_floats);
+  const int64_t padded_in = (g.in_channels + 4 * vector_floats - 1) / (4 * vector_floats) * (4 * vector_floats);
+  return g.zero_padded() && R.kernel == 3 && C.kernel == 3 && R.stride == 1 && C.stride == 1 &&
+         R.dilation == 1 && C.dilation == 1 && g.groups == 1 && g.in_channels >= 16 &&
+         g.out_channels >= 16 && R.pad_before <= 2 && C.pad_before <= 2 && g.batch > 0 &&
+         g.in_plane() > 0 && g.out_plane() > 0 &&
+         scratch_within_operands(g, 16.0 * double(g.in_channels) * double(padded_out)) &&
+         scratch_within_operands(g, 16.0 * double(g.out_channels) * double(padded_in));
+}
+
+}  // namespace
+
+bool nhwc_winograd_forward_supports(const Conv2dGeometry& g, int vector_floats) {
+  return nhwc_winograd_suits(g, vector_floats);
+}
+
+bool nhwc_winograd_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
+  return nhwc_winograd_suits(g, vector_floats);
+}
+
+}  // namespace convpool
+
+#else
+// --- the kernels: compiled once per instruction set -----------------------------------
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include <omp.h>
+
+#include "common/simd_vec.h"
+#include "common/threading.h"
+#include "common/workspace.h"
+
+namespace convpool::CONVPOOL_ISA {
+
+namespace {
+
+constexpr int kPoints = 16;  // the 4x4 transformed tile
+
+#if defined(CONVPOOL_ISA_avx512)
+constexpr int kTiles = 6, kVectors = 4;  // 24 accumulators of 32 registers
+#else
+constexpr int kTiles = 6, kVectors = 2;  // 12 accumulators of 16 registers
+#endif
+static_assert(kTiles == 6, "the narrower register tiles are instantiated for 1-5 tiles");
+constexpr int64_t kBlock = int64_t(kVectors) * V;  // output channels of one register tile
+
+// One 3x3, stride-1 channels-last correlation of `in` (batch x in_rows x in_cols x
+// in_channels, zero padding pad_top/pad_left before and whatever the output size implies
+// after) into `out` (batch x out_rows x out_cols x out_channels). Weight (k, c, s, t) is
+// weights[k * k_stride + c * c_stride + 3 * s + t], or at 8 - (3 * s + t) when `flipped`.
+struct Problem {
+  int64_t batch = 0, in_channels = 0, out_channels = 0;
+  const float* in = nullptr;
+  int64_t in_rows = 0, in_cols = 0, pad_top = 0, pad_left = 0;
+  float* out = nullptr;
+  int64_t out_rows = 0, out_cols = 0;
+  const float* bias = nullptr;
+  const float* weights = nullptr;
+  int64_t k_stride = 0, c_stride = 0;
+  bool flipped = false;
+  float weight(int64_t k, int64_t c, int s, int t) const {
+    return weights[k * k_stride + c * c_stride + (flipped ? 8 - (3 * s + t) : 3 * s + t)];
+  }
+};
+
+inline vec load_first(const float* p, int64_t n) {
+#if defined(CONVPOOL_ISA_avx512)
+  return _mm512_maskz_loadu_ps(__mmask16((1u << n) - 1), p);
+#else
+  vec v = vec{};
+  for (int64_t l = 0; l < n; ++l) v[l] = p[l];
+  return v;
+#endif
+}
+
+// U = G g G^T with G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], for V
+// kernels at once (one a lane).
+void transform_kernels(const vec g[3][3], vec u[kPoints]) {
+  const vec half = broadcast(0.5f);
+  vec gg[4][3];
+  for (int j = 0; j < 3; ++j) {
+    gg[0][j] = g[0][j];
+    gg[1][j] = half * (g[0][j] + g[1][j] + g[2][j]);
+    gg[2][j] = half * (g[0][j] - g[1][j] + g[2][j]);
+    gg[3][j] = g[2][j];
+  }
+  for (int i = 0; i < 4; ++i) {
+    u[i * 4 + 0] = gg[i][0];
+    u[i * 4 + 1] = half * (gg[i][0] + gg[i][1] + gg[i][2]);
+    u[i * 4 + 2] = half * (gg[i][0] - gg[i][1] + gg[i][2]);
+    u[i * 4 + 3] = gg[i][2];
+  }
+}
+
+// V = B^T d B with B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]] for V
+// channels of one 4x4 patch: d[r * 4 + s] holds row r, column s.
+inline void transform_patch(const vec d[kPoints], vec v[kPoints]) {
+  vec t[4][4];
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = d[j] - d[8 + j];
+    t[1][j] = d[4 + j] + d[8 + j];
+    t[2][j] = d[8 + j] - d[4 + j];
+    t[3][j] = d[4 + j] - d[12 + j];
+  }
+  for (int i = 0; i < 4; ++i) {
+    v[i * 4 + 0] = t[i][0] - t[i][2];
+    v[i * 4 + 1] = t[i][1] + t[i][2];
+    v[i * 4 + 2] = t[i][2] - t[i][1];
+    v[i * 4 + 3] = t[i][1] - t[i][3];
+  }
+}
+
+// Y = A^T M A with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], for V channels at once;
+// y[a * 2 + e] is output (a, e) of the tile.
+inline void transform_output(const vec m[kPoints], vec y[4]) {
+  vec s0[4], s1[4];
+  for (int j = 0; j < 4; ++j) {
+    s0[j] = m[j] + m[4 + j] + m[8 + j];
+    s1[j] = m[4 + j] - m[8 + j] - m[12 + j];
+  }
+  y[0] = s0[0] + s0[1] + s0[2];
+  y[1] = s0[1] - s0[2] - s0[3];
+  y[2] = s1[0] + s1[1] + s1[2];
+  y[3] = s1[1] - s1[2] - s1[3];
+}
+
+inline bool any_non_finite(vec v) {
+  const vec zero = v - v;  // NaN exactly in the lanes where v is NaN or inf
+  for (int l = 0; l < V; ++l)
+    if (zero[l] != 0.0f) return true;
+  return false;
+}
+
+// Output (n, oy, ox, k) as the direct sum computes it: the bias, then each input
+// channel's taps that lie inside the input, rows then columns (the `direct` loop's
+// order). Used where the Winograd result is not finite (docs/winograd-numerics.md).
+float direct_output(const Problem& p, int64_t n, int64_t k, int64_t oy, int64_t ox) {
+  float sum = p.bias ? p.bias[k] : 0.0f;
+  const int64_t C = p.in_channels;
+  for (int64_t c = 0; c < C; ++c)
+    for (int s = 0; s < 3; ++s) {
+      const int64_t y = oy - p.pad_top + s;
+      if (y < 0 || y >= p.in_rows) continue;
+      for (int t = 0; t < 3; ++t) {
+        const int64_t x = ox - p.pad_left + t;
+        if (x < 0 || x >= p.in_cols) continue;
+        sum += p.weight(k, c, s, t) * p.in[((n * p.in_rows + y) * p.in_cols + x) * C + c];
+      }
+    }
+  return sum;
+}
+
+// m[j][o] = sum over c < channels of v[j * v_stride + c] * u[c * kBlock + o], for the
+// T tiles j of a register tile and the B * V output channels o of its block.
+template <int T, int B>
+void point_tile(const float* v, int64_t v_stride, int64_t channels, const float* u, float* m) {
+  vec acc[T][B];
+  for (int j = 0; j < T; ++j)
+    for (int b = 0; b < B; ++b) acc[j][b] = vec{};
+  for (int64_t c = 0; c < channels; ++c) {
+    vec wv[B];
+    for (int b = 0; b < B; ++b) wv[b] = load(u + c * kBlock + b * V);
+    for (int j = 0; j < T; ++j) {
+      const vec xv = broadcast(v[j * v_stride + c]);
+      for (int b = 0; b < B; ++b) acc[j][b] += xv * wv[b];
+    }
+  }
+  for (int j = 0; j < T; ++j)
+    for (int b = 0; b < B; ++b) store(m + j * kBlock + b * V, acc[j][b]);
+}
+
+template <int T>
+void point_tile_vectors(int vectors, const float* v, int64_t v_stride, int64_t channels,
+                        const float* u, float* m) {
+  switch (vectors) {
+    case 1: return point_tile<T, 1>(v, v_stride, channels, u, m);
+    case 2: return point_tile<T, 2>(v, v_stride, channels, u, m);
+#if defined(CONVPOOL_ISA_avx512)
+    case 3: return point_tile<T, 3>(v, v_stride, channels, u, m);
+    case 4: return point_tile<T, 4>(v, v_stride, channels, u, m);
+#endif
+    default: return;
+  }
+}
+
+template <int... Ts>
+void point_tile_any(int tiles, int vectors, const float* v, int64_t v_stride, int64_t channels,
+                    const float* u, float* m) {
+  ((tiles == Ts ? point_tile_vectors<Ts>(vectors, v, v_stride, channels, u, m) : void()), ...);
+}
+
+// Transformed input floats of one batch of tiles: about 1 MiB, so that the batch stays in
+// L2 while every block of output channels reads it.
+constexpr int64_t kBatchInputFloats = int64_t(1) << 18;
+
+// The convolution of `p` by 2x2 output tiles.
+void winograd_tiles(const Problem& p) {
+  const int64_t C = p.in_channels, K = p.out_channels;
+  const int64_t c_pad = (C + V - 1) / V * V;
+  const int64_t ob_count = (K + kBlock - 1) / kBlock;
+  const int64_t tiles_h = (p.out_rows + 1) / 2, tiles_w = (p.out_cols + 1) / 2;
+  const int64_t image_tiles = tiles_h * tiles_w, tiles = p.batch * image_tiles;
+
+  // U as [point][output block][input channel][kBlock], zero past the last output channel.
+  const size_t u_size = size_t(kPoints * ob_count * C * kBlock);
+  float* U = workspace(WorkspaceSlot::transformed_weights, u_size);
+#pragma omp parallel for num_threads(threads_for(K * C * 16)) schedule(static)
+  for (int64_t job = 0; job < ob_count * C; ++job) {
+    const int64_t ob = job / C, c = job % C;
+    for (int b = 0; b < kVectors; ++b) {
+      const int64_t k0 = ob * kBlock + b * V;
+      vec g[3][3], u[kPoints];
+      for (int s = 0; s < 3; ++s)
+        for (int t = 0; t < 3; ++t) {
+          vec taps = vec{};
+          for (int l = 0; l < V && k0 + l < K; ++l) taps[l] = p.weight(k0 + l, c, s, t);
+          g[s][t] = taps;
+        }
+      transform_kernels(g, u);
+      for (int xi = 0; xi < kPoints; ++xi)
+        store(U + ((xi * ob_count + ob) * C + c) * kBlock + b * V, u[xi]);
+    }
+  }
+
+  // Tiles per batch: whole register tiles, the transformed input within
+  // kBatchInputFloats, and enough batches for every thread.
+  const int team = threads_for(tiles * C * K * 16);
+  const int64_t most = std::clamp<int64_t>(kBatchInputFloats / (kPoints * c_pad) / kTiles, 2, 16) * kTiles;
+  const int64_t share = (tiles + team - 1) / team;
+  const int64_t batch_tiles = std::min(most, (share + kTiles - 1) / kTiles * kTiles);
+  const int64_t batches = (tiles + batch_tiles - 1) / batch_tiles;
+  // Every thread's buffers, allocated here: an allocation failure inside the parallel
+  // region could not be reported.
+  const size_t vb_size = size_t(kPoints * batch_tiles * c_pad);   // [point][tile][c]
+  const size_t mb_size = size_t(kPoints * batch_tiles * kBlock);  // [point][tile][kBlock]
+  Array<float> vb_all(size_t(team) * vb_size), mb_all(size_t(team) * mb_size);
+#pragma omp parallel num_threads(team)
+  {
+    const size_t tid = static_cast<size_t>(omp_get_thread_num());
+    float* const vb = vb_all.data() + tid * vb_size;
+    float* const mb = mb_all.data() + tid * mb_size;
+#pragma omp for schedule(static)
+    for (int64_t bt = 0; bt < batches; ++bt) {
+      const int64_t t0 = bt * batch_tiles, nt = std::min(batch_tiles, tiles - t0);
+      // The input transform, V channels of one tile at a time; pixels in the padding are 0.
+      for (int64_t tt = 0; tt < nt; ++tt) {
+        const int64_t T = t0 + tt, n = T / image_tiles;
+        const int64_t ty = (T % image_tiles) / tiles_w, tx = T % tiles_w;
+        const float* pixel[kPoints];
+        for (int r = 0; r < 4; ++r)
+          for (int s = 0; s < 4; ++s) {
+            const int64_t y = 2 * ty - p.pad_top + r, x = 2 * tx - p.pad_left + s;
+            const bool inside = y >= 0 && y < p.in_rows && x >= 0 && x < p.in_cols;
+            pixel[r * 4 + s] = inside ? p.in + ((n * p.in_rows + y) * p.in_cols + x) * C : nullptr;
+          }
+        float* vt = vb + tt * c_pad;
+        for (int64_t c0 = 0; c0 < C; c0 += V) {
+          const int64_t lanes = std::min<int64_t>(V, C - c0);
+          vec d[kPoints], v[kPoints];
+          for (int i = 0; i < kPoints; ++i)
+            d[i] = !pixel[i] ? vec{} : lanes == V ? load(pixel[i] + c0) : load_first(pixel[i] + c0, lanes);
+          transform_patch(d, v);
+          for (int xi = 0; xi < kPoints; ++xi) store(vt + xi * batch_tiles * c_pad + c0, v[xi]);
+        }
+      }
+      for (int64_t ob = 0; ob < ob_count; ++ob) {
+        const int64_t k0 = ob * kBlock, nk = std::min(kBlock, K - k0);
+        const int vectors = int((nk + V - 1) / V);
+        // The 16 point products for this block of output channels.
+        for (int xi = 0; xi < kPoints; ++xi) {
+          const float* u = U + (xi * ob_count + ob) * C * kBlock;
+          const float* v = vb + xi * batch_tiles * c_pad;
+          float* m = mb + xi * batch_tiles * kBlock;
+          for (int64_t j = 0; j < nt; j += kTiles) {
+            const int width = int(std::min<int64_t>(kTiles, nt - j));
+            point_tile_any<1, 2, 3, 4, 5, 6>(width, vectors, v + j * c_pad, c_pad, C, u, m + j * kBlock);
+          }
+        }
+        // Back to outputs, V channels of one tile at a time.
+        for (int64_t tt = 0; tt < nt; ++tt) {
+          const int64_t T = t0 + tt, n = T / image_tiles;
+          const int64_t ty = (T % image_tiles) / tiles_w, tx = T % tiles_w;
+          for (int b = 0; b < vectors; ++b) {
+            const int64_t kb = k0 + b * V, lanes = std::min<int64_t>(V, K - kb);
+            vec m[kPoints], y[4];
+            for (int xi = 0; xi < kPoints; ++xi) m[xi] = load(mb + (xi * batch_tiles + tt) * kBlock + b * V);
+            transform_output(m, y);
+            const vec bias = !p.bias ? vec{} : lanes == V ? load(p.bias + kb) : load_first(p.bias + kb, lanes);
+            for (int a = 0; a < 2; ++a) {
+              const int64_t oy = 2 * ty + a;
+              if (oy >= p.out_rows) break;
+              for (int e = 0; e < 2; ++e) {
+                const int64_t ox = 2 * tx + e;
+                if (ox >= p.out_cols) break;
+                vec value = y[a * 2 + e] + bias;
+                if (any_non_finite(value))
+                  for (int64_t l = 0; l < lanes; ++l)
+                    if (!std::isfinite(value[l])) value[l] = direct_output(p, n, kb + l, oy, ox);
+                float* dst = p.out + ((n * p.out_rows + oy) * p.out_cols + ox) * K + kb;
+                if (lanes == V) store(dst, value);
+                else store_first(dst, value, lanes);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void nhwc_winograd_forward(const Conv2dGeometry& g, const float* x, const float* w,
+                           const float* bias, float* y) {
+  Problem p;
+  p.batch = g.batch;
+  p.in_channels = g.in_channels;
+  p.out_channels = g.out_channels;
+  p.in = x;
+  p.in_rows = g.rows.in_size;
+  p.in_cols = g.cols.in_size;
+  p.pad_top = g.rows.pad_before;
+  p.pad_left = g.cols.pad_before;
+  p.out = y;
+  p.out_rows = g.rows.out_size;
+  p.out_cols = g.cols.out_size;
+  p.bias = bias;
+  p.weights = w;
+  p.k_stride = 9 * g.in_channels;
+  p.c_stride = 9;
+  winograd_tiles(p);
+}
+
+// At stride 1 the input gradient is a 3x3 correlation of the output gradient with the
+// kernel flipped and its channel axes exchanged, padded by 2 - pad before.
+void nhwc_winograd_grad_input(const Conv2dGeometry& g, const float* grad_y, const float* w,
+                              float* grad_x) {
+  Problem p;
+  p.batch = g.batch;
+  p.in_channels = g.out_channels;
+  p.out_channels = g.in_channels;
+  p.in = grad_y;
+  p.in_rows = g.rows.out_size;
+  p.in_cols = g.cols.out_size;
+  p.pad_top = 2 - g.rows.pad_before;
+  p.pad_left = 2 - g.cols.pad_before;
+  p.out = grad_x;
+  p.out_rows = g.rows.in_size;
+  p.out_cols = g.cols.in_size;
+  p.weights = w;
+  p.k_stride = 9;
+  p.c_stride = 9 * g.in_channels;
+  p.flipped = true;
+  winograd_tiles(p);
+}
+
+}  // namespace convpool::CONVPOOL_ISA
+#endif  // CONVPOOL_PREDICATES_ONLY
