@@ -54,6 +54,7 @@ bool nhwc_winograd_suits(const Conv2dGeometry& g, int vector_floats) {
   return g.zero_padded() && R.kernel == 3 && C.kernel == 3 && R.stride == 1 && C.stride == 1 &&
          R.dilation == 1 && C.dilation == 1 && g.groups == 1 && g.in_channels >= 16 &&
          g.out_channels >= 16 && R.pad_before <= 2 && C.pad_before <= 2 && g.batch > 0 &&
+         g.in_channels < (int64_t(1) << 23) &&  // gathered weight offsets stay in int32
          g.in_plane() > 0 && g.out_plane() > 0 &&
          scratch_within_operands(g, 16.0 * double(g.in_channels) * double(padded_out)) &&
          scratch_within_operands(g, 16.0 * double(g.out_channels) * double(padded_in));
@@ -261,14 +262,26 @@ void winograd_tiles(const Problem& p) {
   for (int64_t job = 0; job < ob_count * C; ++job) {
     const int64_t ob = job / C, c = job % C;
     for (int b = 0; b < kVectors; ++b) {
-      const int64_t k0 = ob * kBlock + b * V;
+      const int64_t k0 = ob * kBlock + b * V, valid = std::clamp<int64_t>(K - k0, 0, V);
       vec g[3][3], u[kPoints];
-      for (int s = 0; s < 3; ++s)
-        for (int t = 0; t < 3; ++t) {
-          vec taps = vec{};
-          for (int l = 0; l < V && k0 + l < K; ++l) taps[l] = p.weight(k0 + l, c, s, t);
-          g[s][t] = taps;
+      if (valid == 0) {
+        for (int s = 0; s < 3; ++s)
+          for (int t = 0; t < 3; ++t) g[s][t] = vec{};
+      } else {
+        // The V kernels' taps, gathered: lanes past the last output channel repeat it
+        // and are then zeroed.
+        lane_index index, in_range;
+        for (int l = 0; l < V; ++l) {
+          index[l] = int32_t(std::min<int64_t>(l, valid - 1) * p.k_stride);
+          in_range[l] = l < valid ? -1 : 0;
         }
+        const float* base = p.weights + k0 * p.k_stride + c * p.c_stride;
+        for (int s = 0; s < 3; ++s)
+          for (int t = 0; t < 3; ++t) {
+            const vec taps = gather(base + (p.flipped ? 8 - (3 * s + t) : 3 * s + t), index);
+            g[s][t] = in_range ? taps : vec{};
+          }
+      }
       transform_kernels(g, u);
       for (int xi = 0; xi < kPoints; ++xi)
         store(U + ((xi * ob_count + ob) * C + c) * kBlock + b * V, u[xi]);
