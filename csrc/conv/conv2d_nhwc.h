@@ -7,10 +7,16 @@
 // channels: the weights are packed once per call with the output channels (forward) or
 // the input channels (input gradient) innermost, and every tap of every pixel is a row of
 // that packed matrix. Taps in the zero padding are skipped, never multiplied: the results
-// are the direct sum's terms, so no non-finite repair is needed.
+// are the direct sum's terms, so no non-finite repair is needed (except in nhwc_winograd,
+// whose transforms mix whole patches: it recomputes non-finite outputs by the direct sum,
+// as the NCHW winograd does).
 //
 // Implementations (registry.cpp, the channels-last lists), all for zero padding (the
 // Python layer pads a copy for the other padding modes):
+//   nhwc_winograd   float32, per ISA (kernels/conv2d_nhwc_winograd.cpp): F(2x2, 3x3) for
+//                   3x3 stride-1 ungrouped layers with 16+ channels each way, forward and
+//                   input gradient; transforms vectorised over the contiguous channels,
+//                   16 (tiles x C_in) x (C_in x C_out) products per batch of tiles.
 //   nhwc_blocked    float32, per ISA (kernels/conv2d_nhwc_blocked.cpp): register tiles of output pixels x output-channel
 //                   vectors over (tap, input channel); the input gradient at stride 1 is the
 //                   same engine on grad_y with the kernel flipped and transposed; the weight
