@@ -77,6 +77,7 @@ bool nhwc_winograd_grad_input_supports(const Conv2dGeometry& g, int vector_float
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <utility>
 
 #include <omp.h>
 
@@ -90,12 +91,15 @@ namespace {
 
 constexpr int kPoints = 16;  // the 4x4 transformed tile
 
+// Register tiles of kTiles tiles x kVectors vectors of output channels. Two vectors wide
+// and many tiles tall: each packed weight row loaded serves kTiles tiles, and a block's
+// packed weights (C_in x 2V floats) stay in L1 for C_in up to a few hundred while every
+// register tile of the batch passes over them.
 #if defined(CONVPOOL_ISA_avx512)
-constexpr int kTiles = 6, kVectors = 4;  // 24 accumulators of 32 registers
+constexpr int kTiles = 12, kVectors = 2;  // 24 accumulators of 32 registers
 #else
 constexpr int kTiles = 6, kVectors = 2;  // 12 accumulators of 16 registers
 #endif
-static_assert(kTiles == 6, "the narrower register tiles are instantiated for 1-5 tiles");
 constexpr int64_t kBlock = int64_t(kVectors) * V;  // output channels of one register tile
 
 // One 3x3, stride-1 channels-last correlation of `in` (batch x in_rows x in_cols x
@@ -223,24 +227,26 @@ void point_tile(const float* v, int64_t v_stride, int64_t channels, const float*
     for (int b = 0; b < B; ++b) store(m + j * kBlock + b * V, acc[j][b]);
 }
 
+static_assert(kVectors == 2, "point_tile_any instantiates one and two vectors");
+
 template <int T>
 void point_tile_vectors(int vectors, const float* v, int64_t v_stride, int64_t channels,
                         const float* u, float* m) {
-  switch (vectors) {
-    case 1: return point_tile<T, 1>(v, v_stride, channels, u, m);
-    case 2: return point_tile<T, 2>(v, v_stride, channels, u, m);
-#if defined(CONVPOOL_ISA_avx512)
-    case 3: return point_tile<T, 3>(v, v_stride, channels, u, m);
-    case 4: return point_tile<T, 4>(v, v_stride, channels, u, m);
-#endif
-    default: return;
-  }
+  if (vectors == 1) point_tile<T, 1>(v, v_stride, channels, u, m);
+  else point_tile<T, 2>(v, v_stride, channels, u, m);
 }
 
-template <int... Ts>
+// point_tile for 1 <= tiles <= kTiles tiles of 1 or 2 vectors.
+template <int... I>
+void point_tile_dispatch(std::integer_sequence<int, I...>, int tiles, int vectors, const float* v,
+                         int64_t v_stride, int64_t channels, const float* u, float* m) {
+  ((tiles == I + 1 ? point_tile_vectors<I + 1>(vectors, v, v_stride, channels, u, m) : void()), ...);
+}
+
 void point_tile_any(int tiles, int vectors, const float* v, int64_t v_stride, int64_t channels,
                     const float* u, float* m) {
-  ((tiles == Ts ? point_tile_vectors<Ts>(vectors, v, v_stride, channels, u, m) : void()), ...);
+  point_tile_dispatch(std::make_integer_sequence<int, kTiles>{}, tiles, vectors, v, v_stride,
+                      channels, u, m);
 }
 
 // Transformed input floats of one batch of tiles: about 1 MiB, so that the batch stays in
@@ -339,7 +345,7 @@ void winograd_tiles(const Problem& p) {
           float* m = mb + xi * batch_tiles * kBlock;
           for (int64_t j = 0; j < nt; j += kTiles) {
             const int width = int(std::min<int64_t>(kTiles, nt - j));
-            point_tile_any<1, 2, 3, 4, 5, 6>(width, vectors, v + j * c_pad, c_pad, C, u, m + j * kBlock);
+            point_tile_any(width, vectors, v + j * c_pad, c_pad, C, u, m + j * kBlock);
           }
         }
         // Back to outputs, V channels of one tile at a time.
