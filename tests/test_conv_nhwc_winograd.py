@@ -1,5 +1,5 @@
-"""The channels-last Winograd kernel (``nhwc_winograd``): forward and stride-1 input
-gradient of 3x3 layers, forced at every SIMD level and compared with the NCHW oracle
+"""The channels-last Winograd kernel (``nhwc_winograd``): forward (stride 1 and 2) and
+stride-1 input gradient of 3x3 layers, forced at every SIMD level and compared with the NCHW oracle
 (transposed); which layers it takes; NaN/inf placement and float32 overflow (the direct
 sum's, as in the NCHW Winograd); independence from the thread count."""
 
@@ -79,6 +79,34 @@ def test_nhwc_winograd_without_bias_matches_the_oracle(rng):
     check_both_passes(rng, (2, 16, 7, 7), 32, bias=False, padding=1)
 
 
+# Stride 2: 5x5 patches 4 inputs apart; odd and even sizes, padding 0-2 and per side.
+STRIDE_2_LAYERS = [
+    ((1, 16, 8, 8), 16, dict(stride=2, padding=1)),
+    ((2, 20, 9, 11), 37, dict(stride=2, padding=1)),
+    ((1, 33, 5, 6), 70, dict(stride=2)),
+    ((3, 17, 7, 5), 19, dict(stride=2, padding=2)),
+    ((1, 24, 12, 9), 130, dict(stride=2, padding=((2, 0), (1, 2)))),
+    ((1, 40, 1, 1), 16, dict(stride=2, padding=1)),
+    ((1, 64, 29, 30), 40, dict(stride=2, padding="same")),
+]
+
+
+def check_forward(rng, x_shape, c_out, levels=None, **kwargs) -> None:
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal((c_out, x_shape[1], 3, 3)).astype(np.float32)
+    b = rng.standard_normal(c_out).astype(np.float32)
+    expected = to_nhwc(ref.conv2d(x, w, b, **kwargs))
+    for level in levels or available_simd_levels():
+        with simd_level(level):
+            assert_close(forced_forward(to_nhwc(x), w, b, **kwargs), expected, np.float32,
+                         f"{x_shape} -> {c_out} {kwargs} forward simd={level}")
+
+
+@pytest.mark.parametrize("x_shape, c_out, kwargs", STRIDE_2_LAYERS)
+def test_nhwc_winograd_stride_2_forward_matches_the_oracle(rng, x_shape, c_out, kwargs):
+    check_forward(rng, x_shape, c_out, **kwargs)
+
+
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
 def test_nhwc_winograd_serves_padding_modes_through_the_padded_copy(rng, mode):
     """Other padding modes reach the kernel as a zero-padded geometry on a padded copy
@@ -118,6 +146,19 @@ def test_random_layers_match_the_oracle(config):
     check_both_passes(rng, x_shape, c_out, levels=(level,), padding=padding)
 
 
+@settings(max_examples=20, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(winograd_layers())
+def test_random_stride_2_layers_match_the_oracle(config):
+    x_shape, c_out, padding, threads, level = config
+    pads = padding if isinstance(padding, tuple) else ((padding, padding), (padding, padding))
+    if x_shape[2] + sum(pads[0]) < 3 or x_shape[3] + sum(pads[1]) < 3:
+        return
+    convpool.set_num_threads(threads)
+    rng = np.random.default_rng(zlib.crc32(repr(config).encode()))
+    check_forward(rng, x_shape, c_out, levels=(level,), stride=2, padding=padding)
+
+
 def dense(x_shape=(1, 16, 8, 8), c_out=32):
     x = np.zeros(x_shape[:1] + x_shape[2:] + x_shape[1:2], np.float32)
     return x, np.zeros((c_out, x_shape[1], 3, 3), np.float32)
@@ -131,10 +172,12 @@ def test_dense_3x3_stride_1_layers_run_the_winograd_kernel():
                                    layout="NHWC") == NAME
     # NCHW-shaped arrays stored channels-last run it through their NHWC view
     assert convpool.implementation("conv2d", x.transpose(0, 3, 1, 2), w, padding=1) == NAME
+    assert convpool.implementation("conv2d", x, w, stride=2, padding=1, layout="NHWC") == NAME
 
 
 @pytest.mark.parametrize("x_shape, c_out, kwargs", [
-    ((1, 16, 8, 8), 32, dict(stride=2, padding=1)),
+    ((1, 16, 8, 8), 32, dict(stride=(2, 1), padding=1)),
+    ((1, 16, 8, 8), 32, dict(stride=3, padding=1)),
     ((1, 16, 8, 8), 32, dict(dilation=2, padding=2)),
     ((1, 16, 8, 8), 32, dict(padding=3)),
     ((1, 8, 8, 8), 32, dict(padding=1)),
@@ -145,6 +188,24 @@ def test_layers_outside_its_cases_run_other_kernels(x_shape, c_out, kwargs):
     assert NAME not in convpool.implementations("conv2d", x, w, layout="NHWC", **kwargs)
     with pytest.raises(ValueError, match="does not support this case"):
         forced_forward(x, w, **kwargs)
+
+
+def test_the_strided_input_gradient_runs_other_kernels():
+    x, w = dense()
+    y = convpool.conv2d(x, w, stride=2, padding=1, layout="NHWC")
+    assert NAME not in convpool.implementations("conv2d_grad_input", y, w, x.shape, stride=2,
+                                                padding=1, layout="NHWC")
+
+
+def test_transformed_weights_stay_within_twice_the_operands():
+    """25 transformed points per kernel at stride 2: on a small map with many channels the
+    packed weights would outgrow the operands (the project's scratch rule), and the case
+    goes to the next kernel; a larger batch brings it back."""
+    x, w = dense((1, 256, 14, 14), 512)
+    assert NAME not in convpool.implementations("conv2d", x, w, stride=2, padding=1,
+                                                layout="NHWC")
+    x8 = np.zeros((8, 14, 14, 256), np.float32)
+    assert convpool.implementation("conv2d", x8, w, stride=2, padding=1, layout="NHWC") == NAME
 
 
 def test_grouped_float64_and_5x5_layers_run_other_kernels():
@@ -187,6 +248,19 @@ def test_a_non_finite_pixel_reaches_only_the_outputs_that_read_it(rng, pixel, va
                                    f"forward simd={level}")
             got_gx = forced_grad_input(to_nhwc(grad_y), w, to_nhwc(x).shape, padding=1)
             assert_same_non_finite(got_gx, to_nhwc(expected_gx), f"grad_input simd={level}")
+
+
+@pytest.mark.parametrize("pixel", [(0, 0), (1, 4), (4, 4), (8, 7), (5, 0)])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_non_finite_pixel_reaches_only_the_stride_2_outputs_that_read_it(rng, pixel, value):
+    x = rng.standard_normal((1, 16, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((20, 16, 3, 3)).astype(np.float32)
+    x[0, 3, pixel[0], pixel[1]] = value
+    expected = to_nhwc(ref.conv2d(x, w, stride=2, padding=1))
+    for level in available_simd_levels():
+        with simd_level(level):
+            assert_same_non_finite(forced_forward(to_nhwc(x), w, stride=2, padding=1), expected,
+                                   f"stride 2 simd={level}")
 
 
 def test_a_non_finite_weight_or_bias_meets_no_padding_zero(rng):

@@ -1,18 +1,19 @@
-// Channels-last Winograd F(2x2, 3x3) float32 convolution, compiled once per instruction
-// set: 3x3, stride-1, dilation-1, ungrouped, zero-padded layers with 16 or more channels
-// each way. Forward, and the input gradient (the same convolution of grad_y with the
-// kernel flipped and its channel roles exchanged).
+// Channels-last Winograd float32 convolution, compiled once per instruction set: 3x3,
+// dilation-1, ungrouped, zero-padded layers with 16 or more channels each way. Stride 1:
+// F(2x2, 3x3), forward and input gradient (the same convolution of grad_y with the kernel
+// flipped and its channel roles exchanged); stride 2: forward.
 //
 // The arithmetic is that of the NCHW `winograd` (conv2d_winograd.cpp): a 2x2 output tile
 // costs 16 multiplies per (input, output) channel pair instead of 36; the 4x4 input patch
 // and the kernel are transformed (V = B^T d B, U = G g G^T), multiplied point by point and
 // summed over input channels, and transformed back (Y = A^T M A). The transforms use only
 // 0, +-1 and +-1/2, so float32 results stay within a few units in the last place of the
-// direct sum, as in NCHW. What the layout changes is the data flow: a pixel's channels
-// are contiguous, so
-//   - the input transform loads V channels of each of the 16 patch pixels with plain
+// direct sum, as in NCHW. With stride 2 the 3x3 kernel splits by the parity of its taps,
+// F(2, 2) on the two-tap axes: 25 multiplies per 2x2 tile (of a 5x5 patch) instead of 36.
+// What the layout changes is the data flow: a pixel's channels are contiguous, so
+//   - the input transform loads V channels of each of the 16 (25) patch pixels with plain
 //     vector loads and transforms V channels of one tile at once;
-//   - each of the 16 transformed points is a matrix product (tiles x C_in) x (C_in x
+//   - each of the 16 (25) transformed points is a matrix product (tiles x C_in) x (C_in x
 //     C_out) on transformed weights packed once per call as [point][output block][C_in]
 //     [block]; a register tile of kTiles tiles x kVectors vectors of output channels
 //     broadcasts one transformed input value per tile against a row of packed weights;
@@ -43,31 +44,34 @@ namespace convpool {
 
 namespace {
 
-// 3x3, stride 1, dilation 1, ungrouped, zero padding of at most 2 before (the input
-// gradient's padding before is 2 - pad), and enough channels each way for the transforms
-// to pay off. The packed transformed weights (16/9 of the weights, output channels padded
-// to whole register blocks) stay within what the operands hold.
-bool nhwc_winograd_suits(const Conv2dGeometry& g, int vector_floats) {
+// 3x3, stride `stride` on both axes, dilation 1, ungrouped, zero padding of at most 2
+// before (the input gradient's padding before is 2 - pad), and enough channels each way
+// for the transforms to pay off. The packed transformed weights (up to 25/9 of the
+// weights, output channels padded to whole register blocks) stay within what the
+// operands hold.
+bool nhwc_winograd_suits(const Conv2dGeometry& g, int64_t stride, int vector_floats) {
   const WindowAxis &R = g.rows, &C = g.cols;
-  const int64_t padded_out = (g.out_channels + 4 * vector_floats - 1) / (4 * vector_floats) * (4 * vector_floats);
-  const int64_t padded_in = (g.in_channels + 4 * vector_floats - 1) / (4 * vector_floats) * (4 * vector_floats);
-  return g.zero_padded() && R.kernel == 3 && C.kernel == 3 && R.stride == 1 && C.stride == 1 &&
+  const double points = stride == 1 ? 16.0 : 25.0;  // transformed points per kernel
+  const int64_t block = 2 * int64_t(vector_floats);  // output channels of a register tile
+  const int64_t padded_out = (g.out_channels + block - 1) / block * block;
+  const int64_t padded_in = (g.in_channels + block - 1) / block * block;
+  return g.zero_padded() && R.kernel == 3 && C.kernel == 3 && R.stride == stride && C.stride == stride &&
          R.dilation == 1 && C.dilation == 1 && g.groups == 1 && g.in_channels >= 16 &&
          g.out_channels >= 16 && R.pad_before <= 2 && C.pad_before <= 2 && g.batch > 0 &&
          g.in_channels < (int64_t(1) << 23) &&  // gathered weight offsets stay in int32
          g.in_plane() > 0 && g.out_plane() > 0 &&
-         scratch_within_operands(g, 16.0 * double(g.in_channels) * double(padded_out)) &&
-         scratch_within_operands(g, 16.0 * double(g.out_channels) * double(padded_in));
+         scratch_within_operands(g, points * double(g.in_channels) * double(padded_out)) &&
+         scratch_within_operands(g, points * double(g.out_channels) * double(padded_in));
 }
 
 }  // namespace
 
 bool nhwc_winograd_forward_supports(const Conv2dGeometry& g, int vector_floats) {
-  return nhwc_winograd_suits(g, vector_floats);
+  return nhwc_winograd_suits(g, 1, vector_floats) || nhwc_winograd_suits(g, 2, vector_floats);
 }
 
 bool nhwc_winograd_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
-  return nhwc_winograd_suits(g, vector_floats);
+  return nhwc_winograd_suits(g, 1, vector_floats);
 }
 
 }  // namespace convpool
@@ -89,7 +93,8 @@ namespace convpool::CONVPOOL_ISA {
 
 namespace {
 
-constexpr int kPoints = 16;  // the 4x4 transformed tile
+constexpr int kPoints = 16;     // the 4x4 transformed tile of stride 1
+constexpr int kMaxPoints = 25;  // the 5x5 one of stride 2
 
 // Register tiles of kTiles tiles x kVectors vectors of output channels. Two vectors wide
 // and many tiles tall: each packed weight row loaded serves kTiles tiles, and a block's
@@ -182,6 +187,76 @@ inline void transform_output(const vec m[kPoints], vec y[4]) {
   y[3] = s1[1] - s1[2] - s1[3];
 }
 
+// Stride 2, one axis: outputs y0 = g0 d0 + g1 d1 + g2 d2 and y1 = g0 d2 + g1 d3 + g2 d4
+// are the even taps (g0, g2) over d0, d2, d4, which F(2, 2) does in 3 products, plus the
+// odd tap g1 over d1 and d3 (2 products):
+//   B^T d = (d0 - d2, d2, d4 - d2, d1, d3), G g = (g0, g0 + g2, g2, g1, g1),
+//   y0 = m0 + m1 + m3, y1 = m1 + m2 + m4.
+// So a 2x2 output tile costs 25 multiplies per channel pair instead of 36.
+void transform_kernels_stride2(const vec g[3][3], vec u[kMaxPoints]) {
+  vec gg[5][3];
+  for (int j = 0; j < 3; ++j) {
+    gg[0][j] = g[0][j];
+    gg[1][j] = g[0][j] + g[2][j];
+    gg[2][j] = g[2][j];
+    gg[3][j] = g[1][j];
+    gg[4][j] = g[1][j];
+  }
+  for (int i = 0; i < 5; ++i) {
+    u[i * 5 + 0] = gg[i][0];
+    u[i * 5 + 1] = gg[i][0] + gg[i][2];
+    u[i * 5 + 2] = gg[i][2];
+    u[i * 5 + 3] = gg[i][1];
+    u[i * 5 + 4] = gg[i][1];
+  }
+}
+
+// B^T d B for V channels of one 5x5 patch: d[r * 5 + s] holds row r, column s.
+inline void transform_patch_stride2(const vec d[kMaxPoints], vec v[kMaxPoints]) {
+  vec t[5][5];
+  for (int j = 0; j < 5; ++j) {
+    t[0][j] = d[j] - d[10 + j];
+    t[1][j] = d[10 + j];
+    t[2][j] = d[20 + j] - d[10 + j];
+    t[3][j] = d[5 + j];
+    t[4][j] = d[15 + j];
+  }
+  for (int i = 0; i < 5; ++i) {
+    v[i * 5 + 0] = t[i][0] - t[i][2];
+    v[i * 5 + 1] = t[i][2];
+    v[i * 5 + 2] = t[i][4] - t[i][2];
+    v[i * 5 + 3] = t[i][1];
+    v[i * 5 + 4] = t[i][3];
+  }
+}
+
+// A^T M A with A^T = [[1, 1, 0, 1, 0], [0, 1, 1, 0, 1]].
+inline void transform_output_stride2(const vec m[kMaxPoints], vec y[4]) {
+  vec s0[5], s1[5];
+  for (int j = 0; j < 5; ++j) {
+    s0[j] = m[j] + m[5 + j] + m[15 + j];
+    s1[j] = m[5 + j] + m[10 + j] + m[20 + j];
+  }
+  y[0] = s0[0] + s0[1] + s0[3];
+  y[1] = s0[1] + s0[2] + s0[4];
+  y[2] = s1[0] + s1[1] + s1[3];
+  y[3] = s1[1] + s1[2] + s1[4];
+}
+
+// The two tilings: a 2x2 output tile from a patch x patch input patch, `stride` apart.
+struct Stride1 {
+  static constexpr int points = kPoints, patch = 4, stride = 1;
+  static void kernels(const vec g[3][3], vec* u) { transform_kernels(g, u); }
+  static void patches(const vec* d, vec* v) { transform_patch(d, v); }
+  static void output(const vec* m, vec y[4]) { transform_output(m, y); }
+};
+struct Stride2 {
+  static constexpr int points = kMaxPoints, patch = 5, stride = 2;
+  static void kernels(const vec g[3][3], vec* u) { transform_kernels_stride2(g, u); }
+  static void patches(const vec* d, vec* v) { transform_patch_stride2(d, v); }
+  static void output(const vec* m, vec y[4]) { transform_output_stride2(m, y); }
+};
+
 inline bool any_non_finite(vec v) {
   const vec zero = v - v;  // NaN exactly in the lanes where v is NaN or inf
   for (int l = 0; l < V; ++l)
@@ -192,15 +267,16 @@ inline bool any_non_finite(vec v) {
 // Output (n, oy, ox, k) as the direct sum computes it: the bias, then each input
 // channel's taps that lie inside the input, rows then columns (the `direct` loop's
 // order). Used where the Winograd result is not finite (docs/winograd-numerics.md).
-float direct_output(const Problem& p, int64_t n, int64_t k, int64_t oy, int64_t ox) {
+float direct_output(const Problem& p, int64_t stride, int64_t n, int64_t k, int64_t oy,
+                    int64_t ox) {
   float sum = p.bias ? p.bias[k] : 0.0f;
   const int64_t C = p.in_channels;
   for (int64_t c = 0; c < C; ++c)
     for (int s = 0; s < 3; ++s) {
-      const int64_t y = oy - p.pad_top + s;
+      const int64_t y = oy * stride - p.pad_top + s;
       if (y < 0 || y >= p.in_rows) continue;
       for (int t = 0; t < 3; ++t) {
-        const int64_t x = ox - p.pad_left + t;
+        const int64_t x = ox * stride - p.pad_left + t;
         if (x < 0 || x >= p.in_cols) continue;
         sum += p.weight(k, c, s, t) * p.in[((n * p.in_rows + y) * p.in_cols + x) * C + c];
       }
@@ -253,8 +329,10 @@ void point_tile_any(int tiles, int vectors, const float* v, int64_t v_stride, in
 // L2 while every block of output channels reads it.
 constexpr int64_t kBatchInputFloats = int64_t(1) << 18;
 
-// The convolution of `p` by 2x2 output tiles.
+// The convolution of `p` (3x3, stride Scheme::stride) by 2x2 output tiles.
+template <class Scheme>
 void winograd_tiles(const Problem& p) {
+  constexpr int points = Scheme::points, patch = Scheme::patch, stride = Scheme::stride;
   const int64_t C = p.in_channels, K = p.out_channels;
   const int64_t c_pad = (C + V - 1) / V * V;
   const int64_t ob_count = (K + kBlock - 1) / kBlock;
@@ -262,14 +340,14 @@ void winograd_tiles(const Problem& p) {
   const int64_t image_tiles = tiles_h * tiles_w, tiles = p.batch * image_tiles;
 
   // U as [point][output block][input channel][kBlock], zero past the last output channel.
-  const size_t u_size = size_t(kPoints * ob_count * C * kBlock);
+  const size_t u_size = size_t(points * ob_count * C * kBlock);
   float* U = workspace(WorkspaceSlot::transformed_weights, u_size);
 #pragma omp parallel for num_threads(threads_for(K * C * 16)) schedule(static)
   for (int64_t job = 0; job < ob_count * C; ++job) {
     const int64_t ob = job / C, c = job % C;
     for (int b = 0; b < kVectors; ++b) {
       const int64_t k0 = ob * kBlock + b * V, valid = std::clamp<int64_t>(K - k0, 0, V);
-      vec g[3][3], u[kPoints];
+      vec g[3][3], u[points];
       if (valid == 0) {
         for (int s = 0; s < 3; ++s)
           for (int t = 0; t < 3; ++t) g[s][t] = vec{};
@@ -288,8 +366,8 @@ void winograd_tiles(const Problem& p) {
             g[s][t] = in_range ? taps : vec{};
           }
       }
-      transform_kernels(g, u);
-      for (int xi = 0; xi < kPoints; ++xi)
+      Scheme::kernels(g, u);
+      for (int xi = 0; xi < points; ++xi)
         store(U + ((xi * ob_count + ob) * C + c) * kBlock + b * V, u[xi]);
     }
   }
@@ -297,14 +375,14 @@ void winograd_tiles(const Problem& p) {
   // Tiles per batch: whole register tiles, the transformed input within
   // kBatchInputFloats, and enough batches for every thread.
   const int team = threads_for(tiles * C * K * 16);
-  const int64_t most = std::clamp<int64_t>(kBatchInputFloats / (kPoints * c_pad) / kTiles, 2, 16) * kTiles;
+  const int64_t most = std::clamp<int64_t>(kBatchInputFloats / (points * c_pad) / kTiles, 2, 16) * kTiles;
   const int64_t share = (tiles + team - 1) / team;
   const int64_t batch_tiles = std::min(most, (share + kTiles - 1) / kTiles * kTiles);
   const int64_t batches = (tiles + batch_tiles - 1) / batch_tiles;
   // Every thread's buffers, allocated here: an allocation failure inside the parallel
   // region could not be reported.
-  const size_t vb_size = size_t(kPoints * batch_tiles * c_pad);   // [point][tile][c]
-  const size_t mb_size = size_t(kPoints * batch_tiles * kBlock);  // [point][tile][kBlock]
+  const size_t vb_size = size_t(points * batch_tiles * c_pad);   // [point][tile][c]
+  const size_t mb_size = size_t(points * batch_tiles * kBlock);  // [point][tile][kBlock]
   Array<float> vb_all(size_t(team) * vb_size), mb_all(size_t(team) * mb_size);
 #pragma omp parallel num_threads(team)
   {
@@ -318,28 +396,28 @@ void winograd_tiles(const Problem& p) {
       for (int64_t tt = 0; tt < nt; ++tt) {
         const int64_t T = t0 + tt, n = T / image_tiles;
         const int64_t ty = (T % image_tiles) / tiles_w, tx = T % tiles_w;
-        const float* pixel[kPoints];
-        for (int r = 0; r < 4; ++r)
-          for (int s = 0; s < 4; ++s) {
-            const int64_t y = 2 * ty - p.pad_top + r, x = 2 * tx - p.pad_left + s;
+        const float* pixel[points];
+        for (int r = 0; r < patch; ++r)
+          for (int s = 0; s < patch; ++s) {
+            const int64_t y = 2 * stride * ty - p.pad_top + r, x = 2 * stride * tx - p.pad_left + s;
             const bool inside = y >= 0 && y < p.in_rows && x >= 0 && x < p.in_cols;
-            pixel[r * 4 + s] = inside ? p.in + ((n * p.in_rows + y) * p.in_cols + x) * C : nullptr;
+            pixel[r * patch + s] = inside ? p.in + ((n * p.in_rows + y) * p.in_cols + x) * C : nullptr;
           }
         float* vt = vb + tt * c_pad;
         for (int64_t c0 = 0; c0 < C; c0 += V) {
           const int64_t lanes = std::min<int64_t>(V, C - c0);
-          vec d[kPoints], v[kPoints];
-          for (int i = 0; i < kPoints; ++i)
+          vec d[points], v[points];
+          for (int i = 0; i < points; ++i)
             d[i] = !pixel[i] ? vec{} : lanes == V ? load(pixel[i] + c0) : load_first(pixel[i] + c0, lanes);
-          transform_patch(d, v);
-          for (int xi = 0; xi < kPoints; ++xi) store(vt + xi * batch_tiles * c_pad + c0, v[xi]);
+          Scheme::patches(d, v);
+          for (int xi = 0; xi < points; ++xi) store(vt + xi * batch_tiles * c_pad + c0, v[xi]);
         }
       }
       for (int64_t ob = 0; ob < ob_count; ++ob) {
         const int64_t k0 = ob * kBlock, nk = std::min(kBlock, K - k0);
         const int vectors = int((nk + V - 1) / V);
-        // The 16 point products for this block of output channels.
-        for (int xi = 0; xi < kPoints; ++xi) {
+        // The point products for this block of output channels.
+        for (int xi = 0; xi < points; ++xi) {
           const float* u = U + (xi * ob_count + ob) * C * kBlock;
           const float* v = vb + xi * batch_tiles * c_pad;
           float* m = mb + xi * batch_tiles * kBlock;
@@ -354,9 +432,9 @@ void winograd_tiles(const Problem& p) {
           const int64_t ty = (T % image_tiles) / tiles_w, tx = T % tiles_w;
           for (int b = 0; b < vectors; ++b) {
             const int64_t kb = k0 + b * V, lanes = std::min<int64_t>(V, K - kb);
-            vec m[kPoints], y[4];
-            for (int xi = 0; xi < kPoints; ++xi) m[xi] = load(mb + (xi * batch_tiles + tt) * kBlock + b * V);
-            transform_output(m, y);
+            vec m[points], y[4];
+            for (int xi = 0; xi < points; ++xi) m[xi] = load(mb + (xi * batch_tiles + tt) * kBlock + b * V);
+            Scheme::output(m, y);
             const vec bias = !p.bias ? vec{} : lanes == V ? load(p.bias + kb) : load_first(p.bias + kb, lanes);
             for (int a = 0; a < 2; ++a) {
               const int64_t oy = 2 * ty + a;
@@ -367,7 +445,7 @@ void winograd_tiles(const Problem& p) {
                 vec value = y[a * 2 + e] + bias;
                 if (any_non_finite(value))
                   for (int64_t l = 0; l < lanes; ++l)
-                    if (!std::isfinite(value[l])) value[l] = direct_output(p, n, kb + l, oy, ox);
+                    if (!std::isfinite(value[l])) value[l] = direct_output(p, stride, n, kb + l, oy, ox);
                 float* dst = p.out + ((n * p.out_rows + oy) * p.out_cols + ox) * K + kb;
                 if (lanes == V) store(dst, value);
                 else store_first(dst, value, lanes);
@@ -400,7 +478,10 @@ void nhwc_winograd_forward(const Conv2dGeometry& g, const float* x, const float*
   p.weights = w;
   p.k_stride = 9 * g.in_channels;
   p.c_stride = 9;
-  winograd_tiles(p);
+  if (g.rows.stride == 2)
+    winograd_tiles<Stride2>(p);
+  else
+    winograd_tiles<Stride1>(p);
 }
 
 // At stride 1 the input gradient is a 3x3 correlation of the output gradient with the
@@ -423,7 +504,7 @@ void nhwc_winograd_grad_input(const Conv2dGeometry& g, const float* grad_y, cons
   p.k_stride = 9;
   p.c_stride = 9 * g.in_channels;
   p.flipped = true;
-  winograd_tiles(p);
+  winograd_tiles<Stride1>(p);
 }
 
 }  // namespace convpool::CONVPOOL_ISA
