@@ -65,8 +65,11 @@ LAYERS = [
     ((1, 40, 1, 1), 16, dict(padding=1)),
     ((2, 16, 3, 13), 24, dict(padding="same")),
     ((1, 18, 10, 4), 48, dict(padding=((0, 3), (2, 1)))),
-    # several batches of tiles per image, and more than one output-channel block
+    # few tiles: the threads share the output-channel blocks; many tiles: they share
+    # batches of tiles (several per image), each running every output-channel block
     ((1, 64, 30, 23), 96, dict(padding=1)),
+    ((2, 64, 21, 30), 40, dict(padding=1)),
+    ((1, 16, 41, 40), 70, dict(padding=1)),
 ]
 
 
@@ -88,6 +91,7 @@ STRIDE_2_LAYERS = [
     ((1, 24, 12, 9), 130, dict(stride=2, padding=((2, 0), (1, 2)))),
     ((1, 40, 1, 1), 16, dict(stride=2, padding=1)),
     ((1, 64, 29, 30), 40, dict(stride=2, padding="same")),
+    ((2, 32, 50, 46), 40, dict(stride=2, padding=1)),
 ]
 
 
@@ -197,15 +201,19 @@ def test_the_strided_input_gradient_runs_other_kernels():
                                                 padding=1, layout="NHWC")
 
 
-def test_transformed_weights_stay_within_twice_the_operands():
-    """25 transformed points per kernel at stride 2: on a small map with many channels the
-    packed weights would outgrow the operands (the project's scratch rule), and the case
-    goes to the next kernel; a larger batch brings it back."""
-    x, w = dense((1, 256, 14, 14), 512)
-    assert NAME not in convpool.implementations("conv2d", x, w, stride=2, padding=1,
+def test_scratch_stays_within_twice_the_operands():
+    """Many tiles: the transformed kernels of every output block (25/9 of the weights at
+    stride 2) are built once, and where they would outgrow the operands (the project's
+    scratch rule) the case goes to the next kernel. Few tiles: each block's kernels are
+    transformed just before use, which needs little scratch, so a small map with as many
+    channels is served."""
+    w = np.zeros((512, 512, 3, 3), np.float32)
+    many_tiles = np.zeros((1, 20, 20, 512), np.float32)
+    assert NAME not in convpool.implementations("conv2d", many_tiles, w, stride=2, padding=1,
                                                 layout="NHWC")
-    x8 = np.zeros((8, 14, 14, 256), np.float32)
-    assert convpool.implementation("conv2d", x8, w, stride=2, padding=1, layout="NHWC") == NAME
+    few_tiles = np.zeros((1, 14, 14, 512), np.float32)
+    assert convpool.implementation("conv2d", few_tiles, w, stride=2, padding=1,
+                                   layout="NHWC") == NAME
 
 
 def test_grouped_float64_and_5x5_layers_run_other_kernels():
@@ -296,15 +304,18 @@ def test_finite_inputs_near_the_float32_limit_do_not_overflow_in_the_transforms(
     assert_same_non_finite(got_gx, to_nhwc(expected_gx), "grad_input")
 
 
-def test_nhwc_winograd_does_not_depend_on_the_thread_count(rng):
-    x = rng.standard_normal((2, 24, 15, 17)).astype(np.float32)
-    w = rng.standard_normal((40, 24, 3, 3)).astype(np.float32)
-    grad_y = rng.standard_normal((2, 15, 17, 40)).astype(np.float32)
+@pytest.mark.parametrize("x_shape", [(2, 24, 15, 17), (2, 16, 30, 31)])
+def test_nhwc_winograd_does_not_depend_on_the_thread_count(rng, x_shape):
+    """Threads share output-channel blocks (few tiles) or batches of tiles (many)."""
+    n, c, h, w_ = x_shape
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal((40, c, 3, 3)).astype(np.float32)
+    grad_y = rng.standard_normal((n, h, w_, 40)).astype(np.float32)
     results = []
     for threads in (1, 2, 3):
         convpool.set_num_threads(threads)
         results.append((forced_forward(to_nhwc(x), w, padding=1),
-                        forced_grad_input(grad_y, w, (2, 15, 17, 24), padding=1)))
+                        forced_grad_input(grad_y, w, (n, h, w_, c), padding=1)))
     for y, gx in results[1:]:
         np.testing.assert_array_equal(y, results[0][0])
         np.testing.assert_array_equal(gx, results[0][1])
