@@ -14,15 +14,19 @@
 //   - the input transform loads V channels of each of the 16 (25) patch pixels with plain
 //     vector loads and transforms V channels of one tile at once;
 //   - each of the 16 (25) transformed points is a matrix product (tiles x C_in) x (C_in x
-//     C_out) on transformed weights packed once per call as [point][output block][C_in]
-//     [block]; a register tile of kTiles tiles x kVectors vectors of output channels
-//     broadcasts one transformed input value per tile against a row of packed weights;
+//     C_out) on transformed weights packed as [point][output block][C_in][block]; a
+//     register tile of kTiles tiles x kVectors vectors of output channels broadcasts one
+//     transformed input value per tile against a row of packed weights;
 //   - the output transform turns V output channels of a tile into its four pixels, each a
 //     contiguous store.
-// Work is split into batches of tiles (a bounded workspace per thread: the batch's
-// transformed input, and its transformed output for one block of output channels), and
-// the threads share the batches. Each output's sum over input channels runs in the same
-// order whatever the batch size, so results do not depend on the thread count.
+// Two ways to split the work (NhwcWinogradPlan): many tiles go in batches (a bounded
+// workspace per thread: the batch's transformed input, and its products for one block of
+// output channels), every block's kernels transformed once up front and the threads
+// sharing the batches; few tiles (small maps), all in one batch, are transformed once and
+// the threads share the output blocks, transforming each block's kernels just before use
+// (building them all would cost more than the convolution). Each output's sum over input
+// channels runs in the same order either way, so results do not depend on the thread
+// count.
 //
 // Non-finite values follow the rule of docs/winograd-numerics.md: the transforms mix a
 // whole patch into every transformed point, so a NaN or inf pixel reaches all four outputs
