@@ -13,10 +13,11 @@
 //
 // Implementations (registry.cpp, the channels-last lists), all for zero padding (the
 // Python layer pads a copy for the other padding modes):
-//   nhwc_winograd   float32, per ISA (kernels/conv2d_nhwc_winograd.cpp): F(2x2, 3x3) for
-//                   3x3 stride-1 ungrouped layers with 16+ channels each way, forward and
-//                   input gradient; transforms vectorised over the contiguous channels,
-//                   16 (tiles x C_in) x (C_in x C_out) products per batch of tiles.
+//   nhwc_winograd   float32, per ISA (kernels/conv2d_nhwc_winograd.cpp): Winograd for 3x3
+//                   ungrouped layers with 16+ channels each way: F(2x2, 3x3) forward and
+//                   input gradient at stride 1, the tap-parity split forward at stride 2;
+//                   transforms vectorised over the contiguous channels, one
+//                   (tiles x C_in) x (C_in x C_out) product per transformed point.
 //   nhwc_blocked    float32, per ISA (kernels/conv2d_nhwc_blocked.cpp): register tiles of output pixels x output-channel
 //                   vectors over (tap, input channel); the input gradient at stride 1 is the
 //                   same engine on grad_y with the kernel flipped and transposed; the weight
