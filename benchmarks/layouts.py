@@ -2,9 +2,11 @@
 """Channels-last against channels-first pooling: every distinct pooling layer of the nets
 in benchmarks/networks.py, convpool with ``layout="NHWC"`` against convpool NCHW and
 against PyTorch's ``channels_last`` and contiguous tensors, interleaved in one process.
+``--kinds dense3x3`` times the nets' dense 3x3 convolutions (groups 1) instead.
 
     python benchmarks/layouts.py                    # batch 1 and 8, forward and gradient
     python benchmarks/layouts.py --quick --batches 8 --json layouts.json
+    python benchmarks/layouts.py --kinds dense3x3 --threads 1
 
 Ratios are time(NCHW) / time(NHWC) (> 1: channels-last is faster) and
 time(torch channels_last) / time(convpool NHWC) (> 1: convpool is faster). Every result is
@@ -32,6 +34,13 @@ def _convpool_calls(layer: Layer, pass_: str, x: np.ndarray, gy: np.ndarray,
     """One pass of ``layer`` in ``layout`` (x and gy already in that layout)."""
     import convpool as cp
 
+    if layer.kind == "conv":
+        w = _conv_weight(layer)
+        conv = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
+                    groups=layer.groups, layout=layout)
+        if pass_ == "fwd":
+            return lambda: cp.conv2d(x, w, **conv)
+        return lambda: cp.conv2d_grad_input(gy, w, x.shape, **conv)
     if layer.kind == "global-avg":
         if pass_ == "fwd":
             return lambda: cp.global_avg_pool2d(x, keepdims=True, layout=layout)
@@ -49,6 +58,16 @@ def _convpool_calls(layer: Layer, pass_: str, x: np.ndarray, gy: np.ndarray,
     return lambda: cp.max_pool2d_grad_input(gy, indices, x.shape, layout=layout)
 
 
+def _conv_weight(layer: Layer) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    shape = (layer.c_out, layer.c_in // layer.groups, layer.kernel, layer.kernel)
+    return (rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32)
+
+
+def _is_dense_3x3(layer: Layer) -> bool:
+    return layer.kind == "conv" and layer.kernel == 3 and layer.groups == 1 and layer.c_in > 3
+
+
 def _torch_call(layer: Layer, pass_: str, x: np.ndarray, gy: np.ndarray,
                 channels_last: bool) -> Callable[[], np.ndarray]:
     import torch
@@ -59,6 +78,9 @@ def _torch_call(layer: Layer, pass_: str, x: np.ndarray, gy: np.ndarray,
     tgy = torch.from_numpy(gy).contiguous(memory_format=fmt)
 
     def forward(t):
+        if layer.kind == "conv":
+            tw = torch.from_numpy(_conv_weight(layer))
+            return F.conv2d(t, tw, None, layer.stride, layer.padding, layer.dilation, layer.groups)
         if layer.kind == "global-avg":
             return F.adaptive_avg_pool2d(t, 1)
         if layer.kind == "avg":
@@ -138,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
                         choices=["fwd", "grad_input"])
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="short timing (noisier)")
+    parser.add_argument("--kinds", default="pool", choices=["pool", "dense3x3"],
+                        help="pooling layers, or the dense 3x3 convolutions")
     parser.add_argument("--json", help="write the records here")
     args = parser.parse_args(argv)
 
@@ -149,7 +173,10 @@ def main(argv: list[str] | None = None) -> None:
         with_torch = False
     threads = args.threads or convpool.get_num_threads()
     plan = QUICK_PLAN if args.quick else TimingPlan()
-    layers = [layer for layer in distinct_layers(args.nets) if layer.kind != "conv"]
+    if args.kinds == "dense3x3":
+        layers = [layer for layer in distinct_layers(args.nets) if _is_dense_3x3(layer)]
+    else:
+        layers = [layer for layer in distinct_layers(args.nets) if layer.kind != "conv"]
     records = []
     print(f"threads {threads}; ratios > 1: the channels-last convpool call is faster")
     print(f"{'layer':28} {'N':>2} {'pass':10} {'NCHW ms':>8} {'NHWC ms':>8} {'NCHW/NHWC':>9}"

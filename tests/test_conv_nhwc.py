@@ -115,15 +115,16 @@ def test_unbatched_nhwc_picture_matches_the_oracle(rng):
 ])
 def test_register_tiles_support_the_dense_layers(x_shape, w_shape, kwargs):
     """The blocked channels-last kernels take the dense layers of real networks (a predicate
-    that stopped accepting them would move these cases to the loop nests)."""
+    that stopped accepting them would move these cases to the loop nests; 3x3 stride-1
+    layers run nhwc_winograd ahead of it)."""
     x = np.zeros(x_shape[:1] + x_shape[2:] + x_shape[1:2], np.float32)
     w = np.zeros(w_shape, np.float32)
     y = convpool.conv2d(x, w, layout="NHWC", **kwargs)
-    assert convpool.implementation("conv2d", x, w, layout="NHWC", **kwargs) == "nhwc_blocked"
+    assert "nhwc_blocked" in convpool.implementations("conv2d", x, w, layout="NHWC", **kwargs)
     assert convpool.implementation("conv2d_grad_weight", x, y, w.shape, layout="NHWC",
                                    **kwargs) == "nhwc_blocked"
-    assert convpool.implementation("conv2d_grad_input", y, w, x.shape, layout="NHWC",
-                                   **kwargs) == "nhwc_blocked"
+    assert "nhwc_blocked" in convpool.implementations("conv2d_grad_input", y, w, x.shape,
+                                                      layout="NHWC", **kwargs)
 
 
 def test_layouts_keep_to_their_own_kernels(rng):

@@ -7,11 +7,19 @@
 // channels: the weights are packed once per call with the output channels (forward) or
 // the input channels (input gradient) innermost, and every tap of every pixel is a row of
 // that packed matrix. Taps in the zero padding are skipped, never multiplied: the results
-// are the direct sum's terms, so no non-finite repair is needed. The other padding modes
-// are read by the kernels (padding_source_index): a padded pixel's tap reads, or for the
-// input gradient adds to, the input pixel the mode repeats; no padded copy is made.
+// are the direct sum's terms, so no non-finite repair is needed (except in nhwc_winograd,
+// whose transforms mix whole patches: it recomputes non-finite outputs by the direct sum,
+// as the NCHW winograd does). The other padding modes are read by the kernels
+// (padding_source_index): a padded pixel's tap reads, or for the input gradient adds to,
+// the input pixel the mode repeats; no padded copy is made.
 //
-// Implementations (registry.cpp, the channels-last lists), every padding mode:
+// Implementations (registry.cpp, the channels-last lists):
+//   nhwc_winograd   float32, per ISA (kernels/conv2d_nhwc_winograd.cpp): Winograd for 3x3
+//                   ungrouped layers with 16+ channels each way, zero padding only:
+//                   F(2x2, 3x3) forward and input gradient at stride 1, the tap-parity
+//                   split forward at stride 2; transforms vectorised over the contiguous
+//                   channels, one (tiles x C_in) x (C_in x C_out) product per point.
+//   The others take every padding mode.
 //   nhwc_blocked    float32, per ISA (kernels/conv2d_nhwc_blocked.cpp): register tiles of output pixels x output-channel
 //                   vectors over (tap, input channel); the input gradient is the same
 //                   engine on grad_y once per stride phase, with that phase's taps of the

@@ -92,10 +92,12 @@ std::string describe(const ChannelPoolShape& s) {
 // layout once, through its list; implementation.h). The portable `nhwc_direct` loops
 // close each channels-last list.
 #define CONV2D_FORWARD_FLOAT32_NHWC(X)          \
+  X("nhwc_winograd", nhwc_winograd_forward)     \
   X("nhwc_blocked", nhwc_blocked_forward)       \
   X("nhwc_loops", nhwc_loops_forward)
 
 #define CONV2D_GRAD_INPUT_FLOAT32_NHWC(X)          \
+  X("nhwc_winograd", nhwc_winograd_grad_input)     \
   X("nhwc_blocked", nhwc_blocked_grad_input)       \
   X("nhwc_loops", nhwc_loops_grad_input)
 
