@@ -112,11 +112,16 @@ def test_nhwc_winograd_stride_2_forward_matches_the_oracle(rng, x_shape, c_out, 
 
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
-def test_nhwc_winograd_serves_padding_modes_through_the_padded_copy(rng, mode):
-    """Other padding modes reach the kernel as a zero-padded geometry on a padded copy
-    (convpool._conv_channels_last), and its gradient is folded back."""
-    check_both_passes(rng, (1, 16, 7, 9), 20, levels=("avx512",) if "avx512" in
-                      available_simd_levels() else None, padding=1, padding_mode=mode)
+def test_other_padding_modes_go_to_the_kernels_that_read_them(rng, mode):
+    """nhwc_winograd takes zero padding only; a 3x3 layer with another mode runs a
+    channels-last kernel that reads the mode itself, and matches the oracle."""
+    x = rng.standard_normal((1, 7, 9, 16)).astype(np.float32)
+    w = rng.standard_normal((20, 16, 3, 3)).astype(np.float32)
+    kwargs = dict(padding=1, padding_mode=mode, layout="NHWC")
+    assert convpool.implementation("conv2d", x, w, **kwargs) != "nhwc_winograd"
+    assert convpool.implementation("conv2d", x, w, padding=1, layout="NHWC") == "nhwc_winograd"
+    expected = ref.conv2d(to_nchw(x), w, padding=1, padding_mode=mode)
+    assert_close(to_nchw(convpool.conv2d(x, w, **kwargs)), expected, np.float32)
 
 
 @st.composite

@@ -306,7 +306,8 @@ def runs_setup(op: str, setup, float64: bool, operands: Sequence) -> bool:
         # The path costs at least CALL_SECONDS: a call the direct kernels finish sooner
         # leaves here, before the cost model builds anything (small calls' overhead).
         n, _, oh, ow = setup.output_shape
-        if n * c_out * oh * ow * (DIRECT_OUTPUT_SECONDS + kh * kw * DIRECT_MAC_SECONDS) <= CALL_SECONDS:
+        per_output = DIRECT_OUTPUT_SECONDS + kh * kw * DIRECT_MAC_SECONDS
+        if n * c_out * oh * ow * per_output <= CALL_SECONDS:
             return False
     return runs(op, Problem.of_setup(setup), float64, operands)
 
