@@ -8,6 +8,7 @@ void register_pool(pybind11::module_& m);
 void register_machine(pybind11::module_& m);
 void register_registry(pybind11::module_& m);
 void register_dtypes(pybind11::module_& m);
+void register_fft(pybind11::module_& m);
 }  // namespace convpool::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -18,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
   convpool::bindings::register_machine(m);
   convpool::bindings::register_registry(m);
   convpool::bindings::register_dtypes(m);
+  convpool::bindings::register_fft(m);
 }
