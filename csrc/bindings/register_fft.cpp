@@ -62,7 +62,8 @@ fft::Tiling tiling_of(const std::array<int64_t, 4>& t) { return {t[0], t[1], t[2
 
 void fft_correlate_binding(const py::array& x, const py::array& weight,
                            const std::optional<py::array>& bias, py::array& out, int64_t groups,
-                           int64_t top, int64_t left, const std::array<int64_t, 4>& tiling) {
+                           int64_t top, int64_t left, const std::array<int64_t, 4>& tiling,
+                           bool float64_transforms) {
   with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const fft::Strides xs = element_strides<T>(x, "x");
@@ -90,13 +91,14 @@ void fft_correlate_binding(const py::array& x, const py::array& weight,
     const T* xp = static_cast<const T*>(x.data());
     T* yp = static_cast<T*>(out.mutable_data());
     py::gil_scoped_release release;
-    fft::correlate<T>(xp, xs, wp, bp, yp, os, c, t);
+    fft::correlate<T>(xp, xs, wp, bp, yp, os, c, t, float64_transforms);
   });
 }
 
 void fft_correlate_weight_binding(const py::array& x, const py::array& grad_output,
                                   py::array& grad_weight, int64_t groups, int64_t top,
-                                  int64_t left, const std::array<int64_t, 4>& tiling) {
+                                  int64_t left, const std::array<int64_t, 4>& tiling,
+                                  bool float64_transforms) {
   with_float_type(x, "x", [&](auto zero) {
     using T = decltype(zero);
     const fft::Strides xs = element_strides<T>(x, "x");
@@ -118,7 +120,7 @@ void fft_correlate_weight_binding(const py::array& x, const py::array& grad_outp
     const T* xp = static_cast<const T*>(x.data());
     const T* gp = static_cast<const T*>(grad_output.data());
     py::gil_scoped_release release;
-    fft::correlate_weight<T>(xp, xs, gp, gs, gwp, c, t);
+    fft::correlate_weight<T>(xp, xs, gp, gs, gwp, c, t, float64_transforms);
   });
 }
 
@@ -127,11 +129,12 @@ void fft_correlate_weight_binding(const py::array& x, const py::array& grad_outp
 void register_fft(py::module_& m) {
   using namespace pybind11::literals;
   m.def("fft_correlate", &fft_correlate_binding, "x"_a, "weight"_a, "bias"_a, "out"_a,
-        "groups"_a, "top"_a, "left"_a, "tiling"_a,
+        "groups"_a, "top"_a, "left"_a, "tiling"_a, "float64_transforms"_a,
         "out[n, q, i, j] = bias[q] + sum w[q, p, a, b] x[n, g(q) + p, i + a - top, j + b - left] "
-        "(x zero outside), by overlap-save FFT tiles; tiling = (fh, fw, th, tw).");
+        "(x zero outside), by overlap-save FFT tiles; tiling = (fh, fw, th, tw); float64 transforms "
+        "for float64 operands, and for float32 ones when float64_transforms.");
   m.def("fft_correlate_weight", &fft_correlate_weight_binding, "x"_a, "grad_output"_a,
-        "grad_weight"_a, "groups"_a, "top"_a, "left"_a, "tiling"_a,
+        "grad_weight"_a, "groups"_a, "top"_a, "left"_a, "tiling"_a, "float64_transforms"_a,
         "The weight gradient of fft_correlate, summed over the batch in the frequency domain.");
 }
 

@@ -1,7 +1,6 @@
-// Overlap-save correlation on pocketfft (conv_fft.h). Every transform is float64, also for
-// float32 operands: a float64 transform's error is ~1e-16 of a tile's energy, far below
-// float32 rounding of the direct sum, while a float32 transform's ~1e-7 of the tile's energy
-// is not (docs/fft.md measures both).
+// Overlap-save correlation on pocketfft (conv_fft.h). The transforms' real type R is the
+// operands' type, or double for float32 operands when the caller asks for it (docs/fft.md
+// measures both).
 #include "fft/conv_fft.h"
 
 #include <omp.h>
@@ -27,8 +26,6 @@ namespace convpool::fft {
 
 namespace {
 
-using Complex = std::complex<double>;
-
 struct Transform {
   int64_t fh, fw;
   int64_t points() const { return fh * fw; }
@@ -39,51 +36,58 @@ struct Transform {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // `count` contiguous fh x fw planes to their contiguous fh x (fw/2 + 1) spectra.
-void forward(const double* planes, Complex* spectra, int64_t count, const Transform& f) {
+template <typename R>
+void forward(const R* planes, std::complex<R>* spectra, int64_t count, const Transform& f) {
   if (count == 0) return;
-  const ptrdiff_t d = sizeof(double), z = sizeof(Complex);
+  const ptrdiff_t d = sizeof(R), z = sizeof(std::complex<R>);
   pocketfft::shape_t shape{size_t(count), size_t(f.fh), size_t(f.fw)};
   pocketfft::stride_t in{d * f.points(), d * f.fw, d};
   pocketfft::stride_t out{z * f.spectrum(), z * f.half(), z};
   pocketfft::r2c(shape, in, out, pocketfft::shape_t{1, 2}, pocketfft::FORWARD, planes, spectra,
-                 1.0, 1);
+                 R(1), 1);
 }
 
-// The inverse of forward(), scaled by 1 / points; the spectra are overwritten (the column
-// transforms run in place, so no scratch the size of the spectra is allocated).
-void inverse(Complex* spectra, double* planes, int64_t count, const Transform& f) {
+// The inverse of forward(), scaled by 1 / points, of the first `rows` rows of each plane
+// (the rest would be discarded); the spectra are overwritten (the column transforms run in
+// place, so no scratch the size of the spectra is allocated).
+template <typename R>
+void inverse(std::complex<R>* spectra, R* planes, int64_t count, int64_t rows,
+             const Transform& f) {
   if (count == 0) return;
-  const ptrdiff_t d = sizeof(double), z = sizeof(Complex);
+  const ptrdiff_t d = sizeof(R), z = sizeof(std::complex<R>);
   pocketfft::stride_t spectrum_strides{z * f.spectrum(), z * f.half(), z};
   pocketfft::shape_t half{size_t(count), size_t(f.fh), size_t(f.half())};
   pocketfft::c2c(half, spectrum_strides, spectrum_strides, pocketfft::shape_t{1},
-                 pocketfft::BACKWARD, spectra, spectra, 1.0, 1);
-  pocketfft::shape_t shape{size_t(count), size_t(f.fh), size_t(f.fw)};
+                 pocketfft::BACKWARD, spectra, spectra, R(1), 1);
+  pocketfft::shape_t shape{size_t(count), size_t(rows), size_t(f.fw)};
   pocketfft::stride_t plane_strides{d * f.points(), d * f.fw, d};
   pocketfft::c2r(shape, spectrum_strides, plane_strides, size_t(2), pocketfft::BACKWARD, spectra,
-                 planes, 1.0 / double(f.points()), 1);
+                 planes, R(1) / R(f.points()), 1);
 }
 
-void conjugate(Complex* spectra, int64_t n) {
-  double* v = reinterpret_cast<double*>(spectra);
+template <typename R>
+void conjugate(std::complex<R>* spectra, int64_t n) {
+  R* v = reinterpret_cast<R*>(spectra);
   for (int64_t i = 0; i < n; ++i) v[2 * i + 1] = -v[2 * i + 1];
 }
 
 // y (+)= a * b over n complex numbers, spelled out: std::complex's operator* checks for
 // NaN and inf through a library call, and the operands here are finite.
-void multiply(const Complex* a, const Complex* b, Complex* y, int64_t n, bool accumulate) {
-  const double* av = reinterpret_cast<const double*>(a);
-  const double* bv = reinterpret_cast<const double*>(b);
-  double* yv = reinterpret_cast<double*>(y);
+template <typename R>
+void multiply(const std::complex<R>* a, const std::complex<R>* b, std::complex<R>* y, int64_t n,
+              bool accumulate) {
+  const R* av = reinterpret_cast<const R*>(a);
+  const R* bv = reinterpret_cast<const R*>(b);
+  R* yv = reinterpret_cast<R*>(y);
   if (accumulate) {
     for (int64_t i = 0; i < n; ++i) {
-      const double ar = av[2 * i], ai = av[2 * i + 1], br = bv[2 * i], bi = bv[2 * i + 1];
+      const R ar = av[2 * i], ai = av[2 * i + 1], br = bv[2 * i], bi = bv[2 * i + 1];
       yv[2 * i] += ar * br - ai * bi;
       yv[2 * i + 1] += ar * bi + ai * br;
     }
   } else {
     for (int64_t i = 0; i < n; ++i) {
-      const double ar = av[2 * i], ai = av[2 * i + 1], br = bv[2 * i], bi = bv[2 * i + 1];
+      const R ar = av[2 * i], ai = av[2 * i + 1], br = bv[2 * i], bi = bv[2 * i + 1];
       yv[2 * i] = ar * br - ai * bi;
       yv[2 * i + 1] = ar * bi + ai * br;
     }
@@ -96,25 +100,25 @@ constexpr int64_t kMixBlock = 256;
 
 // plane[i, j] = src[row + i, col + j] where row + i is in [row_lo, row_hi) and col + j in
 // [col_lo, col_hi), else 0 (the zero padding and the transform's own zero extension).
-template <typename T>
+template <typename T, typename R>
 void load_plane(const T* src, Strides s, int64_t row_lo, int64_t row_hi, int64_t col_lo,
-                int64_t col_hi, int64_t row, int64_t col, double* plane, const Transform& f) {
+                int64_t col_hi, int64_t row, int64_t col, R* plane, const Transform& f) {
   const int64_t c0 = std::max(col, col_lo), c1 = std::min(col + f.fw, col_hi);
   for (int64_t i = 0; i < f.fh; ++i) {
-    double* dst = plane + i * f.fw;
+    R* dst = plane + i * f.fw;
     const int64_t r = row + i;
     if (r < row_lo || r >= row_hi || c0 >= c1) {
-      std::fill(dst, dst + f.fw, 0.0);
+      std::fill(dst, dst + f.fw, R(0));
       continue;
     }
-    std::fill(dst, dst + (c0 - col), 0.0);
+    std::fill(dst, dst + (c0 - col), R(0));
     const T* line = src + r * s.h;
     if (s.w == 1) {
-      for (int64_t j = c0; j < c1; ++j) dst[j - col] = double(line[j]);
+      for (int64_t j = c0; j < c1; ++j) dst[j - col] = R(line[j]);
     } else {
-      for (int64_t j = c0; j < c1; ++j) dst[j - col] = double(line[j * s.w]);
+      for (int64_t j = c0; j < c1; ++j) dst[j - col] = R(line[j * s.w]);
     }
-    std::fill(dst + (c1 - col), dst + f.fw, 0.0);
+    std::fill(dst + (c1 - col), dst + f.fw, R(0));
   }
 }
 
@@ -145,29 +149,29 @@ int threads_for_jobs(int64_t jobs) {
 
 // conj(FFT(k)) of `count` kh x kw kernels zero-extended to the transform size: the factor
 // of a correlation.
-template <typename T>
-std::vector<Complex> kernel_spectra(const T* k, int64_t count, int64_t kh, int64_t kw,
-                                    const Transform& f) {
+template <typename R, typename T>
+std::vector<std::complex<R>> kernel_spectra(const T* k, int64_t count, int64_t kh, int64_t kw,
+                                            const Transform& f) {
   constexpr int64_t kChunk = 16;
-  std::vector<Complex> spectra(size_t(count * f.spectrum()));
+  std::vector<std::complex<R>> spectra(size_t(count * f.spectrum()));
   const int64_t chunks = ceil_div(count, kChunk);
   const int threads = threads_for_jobs(chunks);
-  std::vector<double> planes(size_t(threads * kChunk * f.points()));
+  std::vector<R> planes(size_t(threads * kChunk * f.points()));
   FirstError error;
 #pragma omp parallel num_threads(threads)
   {
     int64_t begin, end;
     split_range(chunks, omp_get_num_threads(), omp_get_thread_num(), &begin, &end);
-    double* mine = planes.data() + omp_get_thread_num() * kChunk * f.points();
+    R* mine = planes.data() + omp_get_thread_num() * kChunk * f.points();
     error.run([&] {
       for (int64_t chunk = begin; chunk < end; ++chunk) {
         const int64_t first = chunk * kChunk, m = std::min(kChunk, count - first);
-        std::fill(mine, mine + m * f.points(), 0.0);
+        std::fill(mine, mine + m * f.points(), R(0));
         for (int64_t i = 0; i < m; ++i)
           for (int64_t a = 0; a < kh; ++a)
             for (int64_t b = 0; b < kw; ++b)
-              mine[i * f.points() + a * f.fw + b] = double(k[((first + i) * kh + a) * kw + b]);
-        Complex* out = spectra.data() + first * f.spectrum();
+              mine[i * f.points() + a * f.fw + b] = R(k[((first + i) * kh + a) * kw + b]);
+        std::complex<R>* out = spectra.data() + first * f.spectrum();
         forward(mine, out, m, f);
         conjugate(out, m * f.spectrum());
       }
@@ -200,21 +204,23 @@ void validate(const Correlation& c, const Tiling& t) {
           "the transform must be at most 65536 points along each axis");
 }
 
-template <typename T>
-void correlate(const T* x, Strides xs, const T* k, const T* bias, T* out, Strides os,
-               const Correlation& c, const Tiling& t) {
-  validate(c, t);
+namespace {
+
+template <typename T, typename R>
+void correlate_in(const T* x, Strides xs, const T* k, const T* bias, T* out, Strides os,
+                  const Correlation& c, const Tiling& t) {
+  using Complex = std::complex<R>;
   const Transform f{t.fh, t.fw};
   const int64_t c_in_g = c.in_channels / c.groups, c_out_g = c.out_channels / c.groups;
   const int64_t points = f.points(), spectrum = f.spectrum();
   const int64_t tiles_h = ceil_div(c.out_height, t.th), tiles_w = ceil_div(c.out_width, t.tw);
   const int64_t jobs = c.batch * tiles_h * tiles_w;
   if (jobs == 0) return;
-  const std::vector<Complex> k_spectra = kernel_spectra(k, c.out_channels * c_in_g, c.kh, c.kw, f);
+  const std::vector<Complex> k_spectra = kernel_spectra<R>(k, c.out_channels * c_in_g, c.kh, c.kw, f);
 
   const int threads = threads_for_jobs(jobs);
   const int64_t plane_count = std::max(c.in_channels, c.out_channels);
-  std::vector<double> planes(size_t(threads * plane_count * points));
+  std::vector<R> planes(size_t(threads * plane_count * points));
   std::vector<Complex> x_spectra(size_t(threads * c.in_channels * spectrum));
   std::vector<Complex> y_spectra(size_t(threads * c.out_channels * spectrum));
   FirstError error;
@@ -223,7 +229,7 @@ void correlate(const T* x, Strides xs, const T* k, const T* bias, T* out, Stride
     const int me = omp_get_thread_num();
     int64_t begin, end;
     split_range(jobs, omp_get_num_threads(), me, &begin, &end);
-    double* plane = planes.data() + me * plane_count * points;
+    R* plane = planes.data() + me * plane_count * points;
     Complex* xf = x_spectra.data() + me * c.in_channels * spectrum;
     Complex* yf = y_spectra.data() + me * c.out_channels * spectrum;
     error.run([&] {
@@ -243,12 +249,12 @@ void correlate(const T* x, Strides xs, const T* k, const T* bias, T* out, Stride
               multiply(kq + p * spectrum, xg + p * spectrum, yf + q * spectrum + s0, m, p > 0);
           }
         }
-        inverse(yf, plane, c.out_channels, f);
         const int64_t rows = std::min(t.th, c.out_height - row);
+        inverse(yf, plane, c.out_channels, rows, f);
         const int64_t cols = std::min(t.tw, c.out_width - col);
         for (int64_t q = 0; q < c.out_channels; ++q) {
           const double shift = bias ? double(bias[q]) : 0.0;
-          const double* src = plane + q * points;
+          const R* src = plane + q * points;
           T* dst = out + n * os.n + q * os.c + row * os.h + col * os.w;
           for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < cols; ++j)
@@ -260,10 +266,10 @@ void correlate(const T* x, Strides xs, const T* k, const T* bias, T* out, Stride
   error.rethrow();
 }
 
-template <typename T>
-void correlate_weight(const T* x, Strides xs, const T* grad_out, Strides gs, T* grad_k,
-                      const Correlation& c, const Tiling& t) {
-  validate(c, t);
+template <typename T, typename R>
+void correlate_weight_in(const T* x, Strides xs, const T* grad_out, Strides gs, T* grad_k,
+                         const Correlation& c, const Tiling& t) {
+  using Complex = std::complex<R>;
   const Transform f{t.fh, t.fw};
   const int64_t c_in_g = c.in_channels / c.groups, c_out_g = c.out_channels / c.groups;
   const int64_t points = f.points(), spectrum = f.spectrum();
@@ -273,7 +279,7 @@ void correlate_weight(const T* x, Strides xs, const T* grad_out, Strides gs, T* 
 
   const int threads = threads_for_jobs(jobs);
   const int64_t plane_count = std::max(c.in_channels, c.out_channels);
-  std::vector<double> planes(size_t(threads * plane_count * points));
+  std::vector<R> planes(size_t(threads * plane_count * points));
   std::vector<Complex> x_spectra(size_t(threads * c.in_channels * spectrum));
   std::vector<Complex> g_spectra(size_t(threads * c.out_channels * spectrum));
   std::vector<Complex> sums(size_t(threads * kernels * spectrum));  // zeros
@@ -284,7 +290,7 @@ void correlate_weight(const T* x, Strides xs, const T* grad_out, Strides gs, T* 
       const int me = omp_get_thread_num();
       int64_t begin, end;
       split_range(jobs, omp_get_num_threads(), me, &begin, &end);
-      double* plane = planes.data() + me * plane_count * points;
+      R* plane = planes.data() + me * plane_count * points;
       Complex* xf = x_spectra.data() + me * c.in_channels * spectrum;
       Complex* gf = g_spectra.data() + me * c.out_channels * spectrum;
       Complex* sum = sums.data() + me * kernels * spectrum;
@@ -326,10 +332,10 @@ void correlate_weight(const T* x, Strides xs, const T* grad_out, Strides gs, T* 
     for (int64_t s = 0; s < kernels * spectrum; ++s) total[s] += part[s];
   }
   constexpr int64_t kChunk = 16;
-  std::vector<double> result(size_t(kChunk * points));
+  std::vector<R> result(size_t(kChunk * points));
   for (int64_t first = 0; first < kernels; first += kChunk) {
     const int64_t m = std::min(kChunk, kernels - first);
-    inverse(total + first * spectrum, result.data(), m, f);
+    inverse(total + first * spectrum, result.data(), m, c.kh, f);
     for (int64_t i = 0; i < m; ++i)
       for (int64_t a = 0; a < c.kh; ++a)
         for (int64_t b = 0; b < c.kw; ++b)
@@ -337,13 +343,36 @@ void correlate_weight(const T* x, Strides xs, const T* grad_out, Strides gs, T* 
   }
 }
 
+}  // namespace
+
+template <typename T>
+void correlate(const T* x, Strides x_strides, const T* k, const T* bias, T* out,
+               Strides out_strides, const Correlation& c, const Tiling& t,
+               bool float64_transforms) {
+  validate(c, t);
+  if (float64_transforms)
+    correlate_in<T, double>(x, x_strides, k, bias, out, out_strides, c, t);
+  else
+    correlate_in<T, T>(x, x_strides, k, bias, out, out_strides, c, t);
+}
+
+template <typename T>
+void correlate_weight(const T* x, Strides x_strides, const T* grad_out, Strides grad_out_strides,
+                      T* grad_k, const Correlation& c, const Tiling& t, bool float64_transforms) {
+  validate(c, t);
+  if (float64_transforms)
+    correlate_weight_in<T, double>(x, x_strides, grad_out, grad_out_strides, grad_k, c, t);
+  else
+    correlate_weight_in<T, T>(x, x_strides, grad_out, grad_out_strides, grad_k, c, t);
+}
+
 template void correlate<float>(const float*, Strides, const float*, const float*, float*, Strides,
-                               const Correlation&, const Tiling&);
+                               const Correlation&, const Tiling&, bool);
 template void correlate<double>(const double*, Strides, const double*, const double*, double*,
-                                Strides, const Correlation&, const Tiling&);
+                                Strides, const Correlation&, const Tiling&, bool);
 template void correlate_weight<float>(const float*, Strides, const float*, Strides, float*,
-                                      const Correlation&, const Tiling&);
+                                      const Correlation&, const Tiling&, bool);
 template void correlate_weight<double>(const double*, Strides, const double*, Strides, double*,
-                                       const Correlation&, const Tiling&);
+                                       const Correlation&, const Tiling&, bool);
 
 }  // namespace convpool::fft

@@ -1,4 +1,4 @@
-// Convolution through the FFT (pocketfft, float64 transforms): overlap-save tiles for the
+// Convolution through the FFT (pocketfft): overlap-save tiles for the
 // large kernels of conv2d and its gradients at stride 1 and dilation 1. Compiled once, not
 // per instruction set: pocketfft picks its own vector width when compiled, and the
 // transforms, not the instruction set, bound this path.
@@ -37,10 +37,12 @@ struct Tiling {
 void validate(const Correlation& c, const Tiling& t);
 
 // out = the correlation above (+ bias when not null), tile by tile, the tiles shared out
-// among num_threads() threads in contiguous runs.
+// among num_threads() threads in contiguous runs. The transforms are T, or double when
+// float64_transforms (float32 operands, results within float32 rounding element by element).
 template <typename T>
 void correlate(const T* x, Strides x_strides, const T* k, const T* bias, T* out,
-               Strides out_strides, const Correlation& c, const Tiling& t);
+               Strides out_strides, const Correlation& c, const Tiling& t,
+               bool float64_transforms);
 
 // The weight gradient of the correlation: grad_k[q, p, a, b] = sum_{n, i, j}
 // grad_out[n, q, i, j] x[n, g(q) * C_in/groups + p, i + a - top, j + b - left], the products
@@ -48,6 +50,6 @@ void correlate(const T* x, Strides x_strides, const T* k, const T* bias, T* out,
 // inverse transform at the end. grad_k is C-contiguous (C_out, C_in / groups, kh, kw).
 template <typename T>
 void correlate_weight(const T* x, Strides x_strides, const T* grad_out, Strides grad_out_strides,
-                      T* grad_k, const Correlation& c, const Tiling& t);
+                      T* grad_k, const Correlation& c, const Tiling& t, bool float64_transforms);
 
 }  // namespace convpool::fft

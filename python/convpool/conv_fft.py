@@ -13,10 +13,12 @@ pocketfft, the library NumPy and SciPy use) transform, mix and transform back.
   circular correlation never wraps into the kept outputs. Big pictures and big channel
   counts therefore never need one giant transform, and tiles are independent work for the
   threads (``convpool.get_num_threads()``, contiguous runs of tiles).
-- **Precision.** Every transform is float64, also for float32 operands: the error is
-  ~1e-16 of the tile's energy, far below float32 rounding of the direct sum (a float32
-  transform's ~1e-7 of the tile's energy is not: a dark region next to a bright one would
-  carry the bright one's rounding). Results are rounded once to the compute dtype.
+- **Precision.** Transforms are in the operands' dtype (:data:`FLOAT64_TRANSFORMS` asks for
+  float64 ones for float32 operands too). A float32 transform's error is ~1e-7 of the
+  tile's energy: within float32 rounding of the direct sum norm-wise
+  (``||y - y_exact|| <= 4 eps ||S||``, ``S`` the direct sum of absolute values), though not
+  element by element where a dark region borders a bright one; float64 transforms are
+  within rounding element by element. Results are rounded once to the compute dtype.
 - **Choice.** One cost model in seconds compares the direct loops' estimate (the separable
   path's, :mod:`convpool.conv_separable`) with the tiles' transforms and products, with
   constants measured on an AVX-512 Xeon (``docs/fft.md``). Only finite operands take the
@@ -49,16 +51,28 @@ OPERANDS: dict[str, tuple[str, str]] = {
     "conv2d_grad_weight": ("x", "grad_output"),
 }
 
-# The cost model's constants (seconds; docs/fft.md), measured on the 2-core AVX-512 Xeon
-# with both threads, as the separable path's (whose direct-loop estimate this path
-# compares against): per point * log2(points) of one real 2-D transform (forward or
-# inverse; plans and scratch reused across tiles), per complex multiply-add of the
-# per-frequency channel mixing, per tile (loading its planes, storing its outputs), and per
-# call (planning, the kernel's transforms, the finiteness scan's fixed part).
-TRANSFORM_SECONDS_PER_POINT_LOG = 0.25e-9
-PRODUCT_SECONDS_PER_COMPLEX_MAC = 0.6e-9
-POINT_SECONDS = 1.0e-9  # per point of each plane a tile loads or stores
+# The cost model's constants, in the separable path's units (wall seconds on the 2-core
+# AVX-512 Xeon with both threads; its direct-loop estimate is the one this path compares
+# against), measured as process CPU time / 2 on RGB 2000 x 3000 pictures (docs/fft.md):
+# per point * log2(points) of one real 2-D float32 transform (forward or inverse, plans and
+# scratch reused across tiles), beyond 256 x 256 points (the planes leave the core's L2);
+# float64 transforms' factor; per point of each plane a tile loads or stores; per complex
+# multiply-add of the per-frequency channel mixing; per call (planning, the kernel's
+# transforms' set-up, the finiteness scan's fixed part).
+TRANSFORM_SECONDS_PER_POINT_LOG = 0.12e-9
+LARGE_TRANSFORM_SECONDS_PER_POINT_LOG = 0.15e-9
+LARGE_TRANSFORM_POINTS = 256 * 256
+FLOAT64_TRANSFORM_FACTOR = 1.6
+POINT_SECONDS = 0.3e-9
+PRODUCT_SECONDS_PER_COMPLEX_MAC = 0.3e-9
 CALL_SECONDS = 100e-6
+
+# Whether float32 operands are transformed in float64 (float64 operands always are).
+# float32 transforms keep the error within float32 rounding of the direct sum norm-wise
+# (measured <= 1.1 eps32 ||S||, the direct float32 loops 0.2-10 eps32 ||S||; docs/fft.md)
+# and run 1.4-1.7x faster; float64 transforms also hold element by element, in dark regions
+# next to bright ones.
+FLOAT64_TRANSFORMS = False
 
 # One thread's scratch (its tile's planes and spectra): tiles are sized so that it stays
 # within this.
@@ -147,10 +161,42 @@ def _any_padding(g: _core.Conv2dGeometry) -> bool:
                > a.in_size + a.pad_before for a in (g.rows, g.cols))
 
 
+def _interleaved(g: Problem) -> bool:
+    """Whether the columns are dilated by ``d`` over one-channel planes whose widths and
+    left padding are multiples of ``d``: then the plane is ``d`` interleaved planes (a
+    channels-last picture's row of ``W * C`` values, :mod:`convpool._picture_filter`), each
+    correlated with the undilated kernel."""
+    d, cols = g.cols.dilation, g.cols
+    return (d > 1 and g.in_channels == g.out_channels == g.groups == 1
+            and cols.in_size % d == 0 and cols.out_size % d == 0 and cols.pad_before % d == 0)
+
+
+def _undilated(g: Problem) -> Problem:
+    """An interleaved problem (:func:`_interleaved`) as the depthwise correlation of its
+    ``d`` planes; any other problem as it is."""
+    if not _interleaved(g):
+        return g
+    d, cols = g.cols.dilation, g.cols
+    return g._replace(in_channels=d, out_channels=d, groups=d,
+                      cols=Axis(cols.in_size // d, cols.out_size // d, cols.kernel, 1, 1,
+                                cols.pad_before // d))
+
+
+def _planes_of(a: np.ndarray, d: int) -> np.ndarray:
+    """A one-channel ``(N, 1, H, W * d)`` array with unit column stride as the ``(N, d, H,
+    W)`` view of its interleaved planes."""
+    n, _, h, w = a.shape
+    item = a.itemsize
+    assert a.strides[3] == item, "interleaved planes need unit column strides"
+    return np.lib.stride_tricks.as_strided(a, (n, d, h, w // d),
+                                           (a.strides[0], item, a.strides[2], d * item))
+
+
 def _unsupported_axes(g: Problem) -> str | None:
     if not g.zero_padded:
         return ("a non-zero padding mode: the FFT path serves zero padding (the compiled "
                 "kernels read the modes)")
+    g = _undilated(g)
     for axis_name, axis in (("rows", g.rows), ("cols", g.cols)):
         if axis.stride != 1:
             return f"stride {axis.stride} along {axis_name}: the FFT path serves stride 1"
@@ -161,14 +207,14 @@ def _unsupported_axes(g: Problem) -> str | None:
 
 def unsupported(op: str, g: GeometryLike, float64: bool) -> str | None:
     """Why the FFT path cannot serve this geometry, or None when it can."""
-    del float64  # float32 and float64 alike
     g = _problem(g)
     reason = _unsupported_axes(g)
     if reason is not None:
         return reason
+    g = _undilated(g)
     c_in_per_group = g.in_channels // g.groups
     copies = _core.get_num_threads() if op == "conv2d_grad_weight" else 1
-    if (16 * copies * g.out_channels * c_in_per_group * _plan(op, g).spectrum_points
+    if (16 * copies * g.out_channels * c_in_per_group * _plan(op, g, float64).spectrum_points
             > SPECTRUM_BYTES):
         return (f"the kernel spectrum of {g.out_channels} x {c_in_per_group} channels "
                 f"exceeds {SPECTRUM_BYTES >> 20} MiB")
@@ -199,10 +245,10 @@ def cheaper(op: str, g: GeometryLike, float64: bool = False,
             operands: Sequence[np.ndarray] = ()) -> bool:
     """Whether the cost model expects the FFT path to beat the direct loops (the dtype
     and the operands' values do not change its estimate)."""
-    del float64, operands
-    g = _problem(g)
+    del operands
+    g = _undilated(_problem(g))
     direct = _direct_seconds(g)
-    return direct > CALL_SECONDS and _plan(op, g).seconds < direct
+    return direct > CALL_SECONDS and _plan(op, g, float64).seconds < direct
 
 
 def runs(op: str, g: GeometryLike, float64: bool,
@@ -233,7 +279,7 @@ def runs_setup(op: str, setup, float64: bool, operands: Sequence[np.ndarray]) ->
     if op not in _forced:
         n, c_out, oh, ow = setup.output_shape
         _, c_in_g, kh, kw = setup.weight_shape
-        if (setup.stride != (1, 1) or setup.dilation != (1, 1)
+        if (setup.stride != (1, 1) or setup.dilation[0] != 1
                 or n * c_out * oh * ow * c_in_g * kh * kw * _direct_mac_seconds()
                 <= CALL_SECONDS):
             return False
@@ -246,8 +292,13 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, y: np.
                    g: GeometryLike) -> None:
     """``y = correlate(x, w) + bias``, as ``_core.conv2d_forward``."""
     g = _problem(g)
+    if _interleaved(g):
+        d = g.cols.dilation
+        x, y, w = _planes_of(x, d), _planes_of(y, d), np.repeat(w, d, axis=0)
+        bias = None if bias is None else np.repeat(bias, d)
+        g = _undilated(g)
     _core.fft_correlate(x, w, bias, y, g.groups, g.rows.pad_before, g.cols.pad_before,
-                        _plan("conv2d", g).tiling)
+                        _tiling("conv2d", g, x), FLOAT64_TRANSFORMS)
     _count("conv2d")
 
 
@@ -256,24 +307,42 @@ def conv2d_grad_input(grad_y: np.ndarray, w: np.ndarray, grad_x: np.ndarray,
     """The input gradient, as ``_core.conv2d_grad_input``: the output gradient correlated
     with the flipped kernel, input and output channels swapped within each group."""
     g = _problem(g)
+    if _interleaved(g):
+        d = g.cols.dilation
+        grad_y, grad_x, w = _planes_of(grad_y, d), _planes_of(grad_x, d), np.repeat(w, d, 0)
+        g = _undilated(g)
     c_out, c_in_g, kh, kw = w.shape
     groups = g.groups
     flipped = np.ascontiguousarray(
         w.reshape(groups, c_out // groups, c_in_g, kh, kw).transpose(0, 2, 1, 3, 4)
         .reshape(groups * c_in_g, c_out // groups, kh, kw)[:, :, ::-1, ::-1])
     _core.fft_correlate(grad_y, flipped, None, grad_x, groups, kh - 1 - g.rows.pad_before,
-                        kw - 1 - g.cols.pad_before, _plan("conv2d_grad_input", g).tiling)
+                        kw - 1 - g.cols.pad_before, _tiling("conv2d_grad_input", g, grad_y),
+                        FLOAT64_TRANSFORMS)
     _count("conv2d_grad_input")
 
 
 def conv2d_grad_weight(x: np.ndarray, grad_y: np.ndarray, grad_w: np.ndarray,
                        g: GeometryLike) -> None:
     """The weight gradient, as ``_core.conv2d_grad_weight``: the input correlated with the
-    output gradient, summed over the batch."""
+    output gradient, summed over the batch (and over interleaved planes)."""
     g = _problem(g)
+    target = grad_w
+    if _interleaved(g):
+        d = g.cols.dilation
+        x, grad_y = _planes_of(x, d), _planes_of(grad_y, d)
+        grad_w = np.empty((d,) + grad_w.shape[1:], grad_w.dtype)
+        g = _undilated(g)
     _core.fft_correlate_weight(x, grad_y, grad_w, g.groups, g.rows.pad_before,
-                               g.cols.pad_before, _plan("conv2d_grad_weight", g).tiling)
+                               g.cols.pad_before, _tiling("conv2d_grad_weight", g, x),
+                               FLOAT64_TRANSFORMS)
+    if target is not grad_w:
+        np.sum(grad_w, axis=0, keepdims=True, out=target)
     _count("conv2d_grad_weight")
+
+
+def _tiling(op: str, g: Problem, operand: np.ndarray) -> tuple[int, int, int, int]:
+    return _plan(op, g, operand.dtype == np.float64).tiling
 
 
 def _count(op: str) -> None:
@@ -331,19 +400,21 @@ def _axis_sizes(kernel: int, out: int) -> list[tuple[int, int]]:
 
 @lru_cache(maxsize=256)
 def _plan_for(op: str, n: int, c_in: int, c_out: int, groups: int, kh: int, kw: int,
-              oh: int, ow: int) -> Plan:
+              oh: int, ow: int, float64: bool = False) -> Plan:
     # Each tile of each batch item transforms its C_in input planes forward and either its
     # C_out output planes back (forward and input gradient) or its C_out output-gradient
     # planes forward (weight gradient), and mixes C_out * C_in/groups spectra.
     c_in_g = c_in // groups
+    item_bytes = 8 if float64 else 4
     best = None
     for fh, th in _axis_sizes(kh, oh):
         for fw, tw in _axis_sizes(kw, ow):
             points, spectrum = fh * fw, fh * (fw // 2 + 1)
-            if 8 * max(c_in, c_out) * points + 16 * (c_in + c_out) * spectrum > TILE_BYTES:
+            if item_bytes * (max(c_in, c_out) * points + 2 * (c_in + c_out) * spectrum) \
+                    > TILE_BYTES:
                 continue
             tiles = n * math.ceil(oh / th) * math.ceil(ow / tw)
-            seconds = tiles * ((c_in + c_out) * (_transform_seconds(points)
+            seconds = tiles * ((c_in + c_out) * (_transform_seconds(points, float64)
                                                  + points * POINT_SECONDS)
                                + c_out * c_in_g * spectrum * PRODUCT_SECONDS_PER_COMPLEX_MAC)
             if best is None or seconds < best.seconds:
@@ -351,24 +422,29 @@ def _plan_for(op: str, n: int, c_in: int, c_out: int, groups: int, kh: int, kw: 
     if best is None:  # even the smallest tile holds too many channels: take it anyway
         fh, fw = _fast_size_at_least(kh), _fast_size_at_least(kw)
         best = Plan(fh, fw, min(fh - kh + 1, oh), min(fw - kw + 1, ow), math.inf)
-    kernel_transforms = c_out * c_in_g * _transform_seconds(best.fh * best.fw)
+    kernel_transforms = c_out * c_in_g * _transform_seconds(best.fh * best.fw, float64)
     return best._replace(seconds=best.seconds + kernel_transforms + CALL_SECONDS)
 
 
-def _transform_seconds(points: int) -> float:
-    """One real 2-D transform of ``points`` points, per the measured rate."""
-    return points * math.log2(max(points, 2)) * TRANSFORM_SECONDS_PER_POINT_LOG
+def _transform_seconds(points: int, float64: bool) -> float:
+    """One real 2-D transform of ``points`` points, per the measured rates."""
+    per_point_log = (TRANSFORM_SECONDS_PER_POINT_LOG if points <= LARGE_TRANSFORM_POINTS
+                     else LARGE_TRANSFORM_SECONDS_PER_POINT_LOG)
+    factor = FLOAT64_TRANSFORM_FACTOR if float64 else 1.0
+    return points * math.log2(max(points, 2)) * per_point_log * factor
 
 
-def _plan(op: str, g: Problem) -> Plan:
+def _plan(op: str, g: Problem, float64: bool) -> Plan:
     """The tiling of pass ``op``: the tiled extent is the forward output for the forward
-    and weight-gradient passes and the input for the input gradient."""
+    and weight-gradient passes and the input for the input gradient; ``float64``: the
+    operands' dtype."""
     kh, kw = g.rows.kernel, g.cols.kernel
+    float64_transforms = float64 or FLOAT64_TRANSFORMS
     if op == "conv2d_grad_input":
         return _plan_for(op, g.batch, g.out_channels, g.in_channels, g.groups, kh, kw,
-                         g.rows.in_size, g.cols.in_size)
+                         g.rows.in_size, g.cols.in_size, float64_transforms)
     return _plan_for(op, g.batch, g.in_channels, g.out_channels, g.groups, kh, kw,
-                     g.rows.out_size, g.cols.out_size)
+                     g.rows.out_size, g.cols.out_size, float64_transforms)
 
 
 def _direct_mac_seconds() -> float:
