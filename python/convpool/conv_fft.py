@@ -55,13 +55,14 @@ OPERANDS: dict[str, tuple[str, str]] = {
 # AVX-512 Xeon with both threads; its direct-loop estimate is the one this path compares
 # against), measured as process CPU time / 2 on RGB 2000 x 3000 pictures (docs/fft.md):
 # per point * log2(points) of one real 2-D float32 transform (forward or inverse, plans and
-# scratch reused across tiles), beyond 256 x 256 points (the planes leave the core's L2);
+# scratch reused across tiles) up to 256 x 256 points, and the growth of that rate per
+# doubling beyond (the planes leave the core's L2: 1080 x 1080 points cost 2x per point);
 # float64 transforms' factor; per point of each plane a tile loads or stores; per complex
 # multiply-add of the per-frequency channel mixing; per call (planning, the kernel's
 # transforms' set-up, the finiteness scan's fixed part).
 TRANSFORM_SECONDS_PER_POINT_LOG = 0.12e-9
-LARGE_TRANSFORM_SECONDS_PER_POINT_LOG = 0.15e-9
-LARGE_TRANSFORM_POINTS = 256 * 256
+CACHED_TRANSFORM_POINTS = 256 * 256
+GROWTH_PER_DOUBLING = 0.25
 FLOAT64_TRANSFORM_FACTOR = 1.6
 POINT_SECONDS = 0.3e-9
 PRODUCT_SECONDS_PER_COMPLEX_MAC = 0.3e-9
@@ -428,10 +429,9 @@ def _plan_for(op: str, n: int, c_in: int, c_out: int, groups: int, kh: int, kw: 
 
 def _transform_seconds(points: int, float64: bool) -> float:
     """One real 2-D transform of ``points`` points, per the measured rates."""
-    per_point_log = (TRANSFORM_SECONDS_PER_POINT_LOG if points <= LARGE_TRANSFORM_POINTS
-                     else LARGE_TRANSFORM_SECONDS_PER_POINT_LOG)
-    factor = FLOAT64_TRANSFORM_FACTOR if float64 else 1.0
-    return points * math.log2(max(points, 2)) * per_point_log * factor
+    doublings = max(0.0, math.log2(points / CACHED_TRANSFORM_POINTS))
+    factor = (1 + GROWTH_PER_DOUBLING * doublings) * (FLOAT64_TRANSFORM_FACTOR if float64 else 1)
+    return points * math.log2(max(points, 2)) * TRANSFORM_SECONDS_PER_POINT_LOG * factor
 
 
 def _plan(op: str, g: Problem, float64: bool) -> Plan:
