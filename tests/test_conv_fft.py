@@ -363,3 +363,11 @@ def test_a_dilation_that_does_not_interleave_is_refused():
                                         "zeros").kernel_geometry
     assert conv_fft.unsupported("conv2d", g, False) == (
         "dilation 3 along cols: the FFT path serves dilation 1")
+
+
+def test_float32_operands_beyond_the_float32_transform_range_take_the_direct_kernels(rng):
+    x, w = large_picture_case(rng)
+    x[0, 0, 0, 0] = 1e20  # finite in float32; a float32 tile transform could overflow
+    assert conv_fft.NAME not in convpool.implementations("conv2d", x, w)
+    with pytest.raises(ValueError, match=r"magnitude beyond 1e\+10"):
+        run_forced("conv2d", lambda: convpool.conv2d(x, w))

@@ -222,16 +222,24 @@ def unsupported(op: str, g: GeometryLike, float64: bool) -> str | None:
     return None
 
 
-# The largest |operand| the transforms take: far beyond float32's range, and far enough
-# below float64's that a tile's transform (a sum over all its points) cannot overflow.
-LARGEST_MAGNITUDE = 1e100
+# The largest |operand| the transforms take, by the transforms' dtype: far enough below
+# its range that a tile's transform (a sum over all its points) times the kernel's, summed
+# over channels, cannot overflow where the direct sum does not (float32: products up to
+# 1e20, 18 orders of magnitude below float32's largest value; float64: beyond float32's
+# range altogether).
+LARGEST_MAGNITUDE = {False: 1e10, True: 1e100}
 
 
-def _finite_and_bounded(operands: Sequence[np.ndarray]) -> bool:
+def _largest_magnitude(float64: bool) -> float:
+    return LARGEST_MAGNITUDE[float64 or FLOAT64_TRANSFORMS]
+
+
+def _finite_and_bounded(operands: Sequence[np.ndarray], float64: bool) -> bool:
+    largest = _largest_magnitude(float64)
     for a in operands:
         if a.size:
             low, high = float(np.min(a)), float(np.max(a))  # NaN if any is NaN
-            if not (-LARGEST_MAGNITUDE <= low and high <= LARGEST_MAGNITUDE):
+            if not (-largest <= low and high <= largest):
                 return False
     return True
 
@@ -239,7 +247,7 @@ def _finite_and_bounded(operands: Sequence[np.ndarray]) -> bool:
 def supports(op: str, g: GeometryLike, float64: bool,
              operands: Sequence[np.ndarray]) -> bool:
     """Whether the FFT path can run this call (geometry, size and finite operands)."""
-    return unsupported(op, g, float64) is None and _finite_and_bounded(operands)
+    return unsupported(op, g, float64) is None and _finite_and_bounded(operands, float64)
 
 
 def cheaper(op: str, g: GeometryLike, float64: bool = False,
@@ -262,16 +270,17 @@ def runs(op: str, g: GeometryLike, float64: bool,
     g = _problem(g)
     if op in _forced:
         reason = unsupported(op, g, float64)
-        if reason is None and not _finite_and_bounded(operands):
+        if reason is None and not _finite_and_bounded(operands, float64):
             reason = ("an operand holds NaN, inf or a magnitude beyond "
-                      f"{LARGEST_MAGNITUDE:g}: the direct kernels place non-finite values exactly")
+                      f"{_largest_magnitude(float64):g}: the direct kernels place non-finite "
+                      "values exactly")
         if reason is not None:
             raise ValueError(f"{op}: the forced implementation {NAME!r} does not support "
                              f"this case ({reason})")
         return True
     # Cheapest test first: the common small layer leaves after the arithmetic of cheaper().
     return (_unsupported_axes(g) is None and cheaper(op, g)
-            and unsupported(op, g, float64) is None and _finite_and_bounded(operands))
+            and unsupported(op, g, float64) is None and _finite_and_bounded(operands, float64))
 
 
 def runs_setup(op: str, setup, float64: bool, operands: Sequence[np.ndarray]) -> bool:
@@ -434,10 +443,12 @@ def _transform_seconds(points: int, float64: bool) -> float:
     return points * math.log2(max(points, 2)) * TRANSFORM_SECONDS_PER_POINT_LOG * factor
 
 
-def _plan(op: str, g: Problem, float64: bool) -> Plan:
+def _plan(op: str, g: Problem, float64: bool = False) -> Plan:
     """The tiling of pass ``op``: the tiled extent is the forward output for the forward
     and weight-gradient passes and the input for the input gradient; ``float64``: the
-    operands' dtype."""
+    operands' dtype. (:mod:`convpool.conv_separable` compares its estimate with this
+    plan's.)"""
+    g = _undilated(g)
     kh, kw = g.rows.kernel, g.cols.kernel
     float64_transforms = float64 or FLOAT64_TRANSFORMS
     if op == "conv2d_grad_input":
