@@ -72,25 +72,19 @@ void conjugate(std::complex<R>* spectra, int64_t n) {
 }
 
 // y (+)= a * b over n complex numbers, spelled out: std::complex's operator* checks for
-// NaN and inf through a library call, and the operands here are finite.
+// NaN and inf through a library call, and the operands here are finite. The arrays never
+// overlap (restrict lets the compiler vectorise without run-time checks).
 template <typename R>
 void multiply(const std::complex<R>* a, const std::complex<R>* b, std::complex<R>* y, int64_t n,
               bool accumulate) {
-  const R* av = reinterpret_cast<const R*>(a);
-  const R* bv = reinterpret_cast<const R*>(b);
-  R* yv = reinterpret_cast<R*>(y);
-  if (accumulate) {
-    for (int64_t i = 0; i < n; ++i) {
-      const R ar = av[2 * i], ai = av[2 * i + 1], br = bv[2 * i], bi = bv[2 * i + 1];
-      yv[2 * i] += ar * br - ai * bi;
-      yv[2 * i + 1] += ar * bi + ai * br;
-    }
-  } else {
-    for (int64_t i = 0; i < n; ++i) {
-      const R ar = av[2 * i], ai = av[2 * i + 1], br = bv[2 * i], bi = bv[2 * i + 1];
-      yv[2 * i] = ar * br - ai * bi;
-      yv[2 * i + 1] = ar * bi + ai * br;
-    }
+  const R* __restrict__ av = reinterpret_cast<const R*>(a);
+  const R* __restrict__ bv = reinterpret_cast<const R*>(b);
+  R* __restrict__ yv = reinterpret_cast<R*>(y);
+  if (!accumulate) std::fill(yv, yv + 2 * n, R(0));
+  for (int64_t i = 0; i < n; ++i) {
+    const R ar = av[2 * i], ai = av[2 * i + 1], br = bv[2 * i], bi = bv[2 * i + 1];
+    yv[2 * i] += ar * br - ai * bi;
+    yv[2 * i + 1] += ar * bi + ai * br;
   }
 }
 
