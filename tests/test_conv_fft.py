@@ -1,9 +1,11 @@
 """The FFT path (convpool.conv_fft): forward and both gradients against the oracle, how it
 is chosen, forced and refused, and that non-finite operands stay on the direct kernels.
 
-Accuracy is judged element by element against ``S = sum |x| |w|`` over each output's
-window (the scale of the direct sum's own rounding), plus the transforms' error, which is
-relative to the largest such sum of the call.
+Accuracy is judged against ``S = sum |x| |w|`` over each output's window (the scale of
+the direct sum's own rounding): norm-wise, ``||y - y_exact|| <= 4 eps ||S||``, for every
+call; element by element (``8 eps (|y| + S)`` plus the transforms' error relative to the
+largest such sum) where the transforms are float64 (float64 operands, and float32 ones
+with ``conv_fft.FLOAT64_TRANSFORMS``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,23 @@ def assert_within_rounding(actual, expected, scale, dtype, where=""):
         f"{where}: error {error[worst]:.3g} at {worst}, allowed {allowed[worst]:.3g}")
 
 
+def assert_within_rounding_normwise(actual, expected, scale, dtype, where=""):
+    """||actual - expected||_2 <= 4 eps(dtype) ||S||_2, ``scale`` being S."""
+    dtype = np.dtype(dtype)
+    assert actual.dtype == dtype, f"{where}: dtype {actual.dtype}, expected {dtype}"
+    assert actual.shape == expected.shape, f"{where}: shape {actual.shape} vs {expected.shape}"
+    error = np.linalg.norm(actual.astype(np.float64) - expected)
+    allowed = 4 * EPS[dtype] * np.linalg.norm(scale)
+    assert error <= allowed, f"{where}: norm-wise error {error:.3g}, allowed {allowed:.3g}"
+
+
+def assert_accurate(actual, expected, scale, dtype, where=""):
+    """The bound the path promises for this dtype (the module's docstring)."""
+    assert_within_rounding_normwise(actual, expected, scale, dtype, where)
+    if np.dtype(dtype) == np.float64 or conv_fft.FLOAT64_TRANSFORMS:
+        assert_within_rounding(actual, expected, scale, dtype, where)
+
+
 def run_forced(op, call):
     with forced_implementation(op, conv_fft.NAME):
         return call()
@@ -48,20 +67,20 @@ def check_all_passes(rng, x_shape, w_shape, dtype, where, bias=True, **kwargs):
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
     expected = ref.conv2d(x64, w64, None if b is None else b.astype(np.float64), **kwargs)
     scale = ref.conv2d(np.abs(x64), np.abs(w64), None if b is None else np.abs(b), **kwargs)
-    assert_within_rounding(y, expected, scale, dtype, f"{where} forward")
+    assert_accurate(y, expected, scale, dtype, f"{where} forward")
 
     gy = rng.standard_normal(y.shape).astype(dtype)
     gy64 = gy.astype(np.float64)
     gx = run_forced("conv2d_grad_input",
                     lambda: convpool.conv2d_grad_input(gy, w, x.shape, **kwargs))
-    assert_within_rounding(
+    assert_accurate(
         gx, ref.conv2d_grad_input(gy64, w64, x.shape, **kwargs),
         ref.conv2d_grad_input(np.abs(gy64), np.abs(w64), x.shape, **kwargs), dtype,
         f"{where} grad_input")
 
     gw = run_forced("conv2d_grad_weight",
                     lambda: convpool.conv2d_grad_weight(x, gy, w.shape, **kwargs))
-    assert_within_rounding(
+    assert_accurate(
         gw, ref.conv2d_grad_weight(x64, gy64, w.shape, **kwargs),
         ref.conv2d_grad_weight(np.abs(x64), np.abs(gy64), w.shape, **kwargs), dtype,
         f"{where} grad_weight")
@@ -88,13 +107,45 @@ def test_fft_matches_the_oracle_in_every_pass(rng, case, dtype):
     check_all_passes(rng, x_shape, w_shape, dtype, case, **kwargs)
 
 
-def test_fft_matches_the_oracle_across_many_tiles_and_batch_chunks(rng, monkeypatch):
-    # Tiles of a few KiB: many tiles per plane, one batch item per tile, partial edge tiles.
-    monkeypatch.setattr(conv_fft, "TILE_BYTES", 40_000)
+@pytest.mark.parametrize("case", ["odd-kernel-same", "two-per-group", "padding-beyond-kernel"])
+def test_float64_transforms_of_float32_operands_hold_element_by_element(rng, case, monkeypatch):
+    monkeypatch.setattr(conv_fft, "FLOAT64_TRANSFORMS", True)
+    x_shape, w_shape, kwargs = CASES[case]
+    check_all_passes(rng, x_shape, w_shape, np.float32, case, **kwargs)
+
+
+@pytest.mark.parametrize("float64_transforms", [False, True])
+def test_a_dark_region_beside_a_bright_one_stays_within_rounding(rng, monkeypatch,
+                                                                 float64_transforms):
+    # float32 transforms spread the bright half's rounding over the tile: still within the
+    # norm-wise bound; float64 transforms keep the dark half exact to its own scale.
+    monkeypatch.setattr(conv_fft, "FLOAT64_TRANSFORMS", float64_transforms)
+    x = rng.random((1, 1, 60, 80)).astype(np.float32)
+    x[..., 40:] *= 1e-4
+    w = rng.random((1, 1, 15, 15)).astype(np.float32)
+    y = run_forced("conv2d", lambda: convpool.conv2d(x, w, padding="same"))
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    expected = ref.conv2d(x64, w64, padding="same")
+    assert_accurate(y, expected, expected, np.float32, "dark beside bright")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fft_matches_the_oracle_on_one_and_two_threads(rng, threads, dtype):
+    convpool.set_num_threads(threads)
+    check_all_passes(rng, (3, 4, 37, 45), (6, 2, 13, 11), dtype, f"{threads} threads",
+                     groups=2, padding="same")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fft_matches_the_oracle_across_many_tiles(rng, monkeypatch, threads):
+    # Tiles of a few KiB: many tiles per plane, partial edge tiles, shared by the threads.
+    monkeypatch.setattr(conv_fft, "TILE_BYTES", 20_000)
+    convpool.set_num_threads(threads)
     conv_fft._plan_for.cache_clear()
     try:
         plan = conv_fft._plan_for("conv2d", 3, 2, 3, 1, 7, 5, 41, 53)
-        assert plan.batch_chunk < 3 and (plan.th < 41 or plan.tw < 53), plan
+        assert plan.th < 41 and plan.tw < 53, plan
         check_all_passes(rng, (3, 2, 41, 53), (3, 2, 7, 5), np.float32, "tiled",
                          padding="same")
     finally:
@@ -245,4 +296,78 @@ def test_float64_operands_beyond_the_transform_range_take_the_direct_kernels(rng
     x[0, 0, 0, 0] = 1e200  # a tile's transform could overflow where the direct sum does not
     assert conv_fft.NAME not in convpool.implementations("conv2d", x, w)
     with pytest.raises(ValueError, match="magnitude beyond 1e"):
+        run_forced("conv2d", lambda: convpool.conv2d(x, w))
+
+
+def test_the_compiled_correlation_reads_and_writes_strided_arrays(rng):
+    # a channels-last picture read as NCHW, into a channels-last result: no copies
+    x = rng.standard_normal((2, 23, 29, 3)).astype(np.float32).transpose(0, 3, 1, 2)
+    w = rng.standard_normal((3, 1, 9, 7)).astype(np.float32)
+    out = np.empty((2, 23, 29, 3), np.float32).transpose(0, 3, 1, 2)
+    convpool._core.fft_correlate(x, w, None, out, 3, 4, 3, (32, 24, 24, 18), True)
+    expected = ref.conv2d(x.astype(np.float64), w.astype(np.float64), groups=3, padding=(4, 3))
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+def test_the_compiled_correlation_refuses_bad_arguments(rng):
+    x = np.zeros((1, 2, 10, 10), np.float32)
+    w = np.zeros((2, 2, 3, 3), np.float32)
+    out = np.zeros((1, 2, 10, 10), np.float32)
+    correlate = convpool._core.fft_correlate
+    with pytest.raises(ValueError, match=r"transform \(8 x 8\) must hold a tile plus the "
+                                         r"kernel's halo \(10 x 10\)"):
+        correlate(x, w, None, out, 1, 1, 1, (8, 8, 8, 8), False)
+    with pytest.raises(ValueError, match="tiles must be at least 1 x 1"):
+        correlate(x, w, None, out, 1, 1, 1, (8, 8, 0, 6), False)
+    with pytest.raises(TypeError, match="weight: dtype must be float32, got float64"):
+        correlate(x, w.astype(np.float64), None, out, 1, 1, 1, (16, 16, 8, 8), False)
+    with pytest.raises(ValueError, match=r"weight: expected shape \(2, 1, 3, 3\)"):
+        correlate(x, w, None, out, 2, 1, 1, (16, 16, 8, 8), False)
+    with pytest.raises(ValueError, match="out must not share memory with x"):
+        correlate(x, w, None, x, 1, 1, 1, (16, 16, 8, 8), False)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out: array is read-only"):
+        correlate(x, w, None, out, 1, 1, 1, (16, 16, 8, 8), False)
+    with pytest.raises(ValueError, match="groups: must be >= 1 and divide"):
+        convpool._core.fft_correlate_weight(x, np.zeros((1, 2, 10, 10), np.float32), w, 3, 1, 1,
+                                            (16, 16, 8, 8), False)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_large_kernel_on_a_channels_last_picture_runs_the_fft_path(rng, dtype):
+    # (H, W, C) pictures run as one (H, W * C) plane with the kernel dilated by C along
+    # the columns: the FFT path reads it as C interleaved planes, without a copy.
+    picture = rng.random((200, 240, 3)).astype(dtype)
+    kernel = rng.standard_normal((31, 31)).astype(dtype)
+    assert convpool.implementation("conv2d", picture, kernel, padding="same",
+                                   layout="NHWC") == conv_fft.NAME
+    before = conv_fft.run_count("conv2d")
+    y = convpool.conv2d(picture, kernel, padding="same", layout="NHWC")
+    assert conv_fft.run_count("conv2d") == before + 1
+    planes = picture.astype(np.float64).transpose(2, 0, 1)[:, None]
+    k64 = kernel.astype(np.float64)[None, None]
+    expected = ref.conv2d(planes, k64, padding="same")[:, 0].transpose(1, 2, 0)
+    scale = ref.conv2d(np.abs(planes), np.abs(k64), padding="same")[:, 0].transpose(1, 2, 0)
+    assert_accurate(y, expected, scale, dtype, "channels-last picture")
+
+
+@pytest.mark.parametrize("padding", [((4, 2), (6, 9)), "same"])
+def test_interleaved_planes_match_the_oracle_in_every_pass(rng, padding):
+    # the geometry of a picture's interleaved row: one channel, columns dilated by 3
+    check_all_passes(rng, (2, 1, 17, 3 * 13), (1, 1, 5, 5), np.float64, "interleaved",
+                     padding=padding, dilation=(1, 3))
+
+
+def test_a_dilation_that_does_not_interleave_is_refused():
+    g = convpool.geometry.conv_geometry((1, 1, 20, 31), (1, 1, 5, 5), 1, 0, (1, 3), 1,
+                                        "zeros").kernel_geometry
+    assert conv_fft.unsupported("conv2d", g, False) == (
+        "dilation 3 along cols: the FFT path serves dilation 1")
+
+
+def test_float32_operands_beyond_the_float32_transform_range_take_the_direct_kernels(rng):
+    x, w = large_picture_case(rng)
+    x[0, 0, 0, 0] = 1e20  # finite in float32; a float32 tile transform could overflow
+    assert conv_fft.NAME not in convpool.implementations("conv2d", x, w)
+    with pytest.raises(ValueError, match=r"magnitude beyond 1e\+10"):
         run_forced("conv2d", lambda: convpool.conv2d(x, w))
