@@ -51,9 +51,8 @@ OPERANDS: dict[str, tuple[str, str]] = {
     "conv2d_grad_weight": ("x", "grad_output"),
 }
 
-# The cost model's constants, in the separable path's units (wall seconds on the 2-core
-# AVX-512 Xeon with both threads; its direct-loop estimate is the one this path compares
-# against), measured as process CPU time / 2 on RGB 2000 x 3000 pictures (docs/fft.md):
+# The cost model's constants (seconds of a call with both threads on the 2-core AVX-512
+# Xeon), measured as process CPU time / 2 on RGB 2000 x 3000 pictures (docs/fft.md):
 # per point * log2(points) of one real 2-D float32 transform (forward or inverse, plans and
 # scratch reused across tiles) up to 256 x 256 points, and the growth of that rate per
 # doubling beyond (the planes leave the core's L2: 1080 x 1080 points cost 2x per point);
@@ -67,6 +66,11 @@ FLOAT64_TRANSFORM_FACTOR = 1.6
 POINT_SECONDS = 0.3e-9
 PRODUCT_SECONDS_PER_COMPLEX_MAC = 0.3e-9
 CALL_SECONDS = 100e-6
+# The direct loops (`plane` on the same pictures, CPU time / 2) in these units: per output
+# and per multiply-add. The separable path scales this model's estimates by the ratio of
+# its own direct cost per multiply-add to this one, so the two models compare.
+DIRECT_SECONDS_PER_OUTPUT = 0.5e-9
+DIRECT_SECONDS_PER_MAC = 0.018e-9
 
 # Whether float32 operands are transformed in float64 (float64 operands always are).
 # float32 transforms keep the error within float32 rounding of the direct sum norm-wise
@@ -459,19 +463,15 @@ def _plan(op: str, g: Problem, float64: bool = False) -> Plan:
 
 
 def _direct_mac_seconds() -> float:
-    from . import conv_separable  # imports this module: read at call time
-
-    return conv_separable.DIRECT_MAC_SECONDS
+    return DIRECT_SECONDS_PER_MAC
 
 
 def _direct_seconds(g: Problem) -> float:
-    """The direct loops' estimate, the separable path's model: per output a memory term
-    and one term per multiply-add."""
-    from . import conv_separable  # imports this module: read at call time
-
+    """The direct loops' estimate in this model's units: per output a memory term and one
+    term per multiply-add."""
     outputs = g.batch * g.out_channels * g.rows.out_size * g.cols.out_size
     macs = (g.in_channels // g.groups) * g.rows.kernel * g.cols.kernel
-    return outputs * (conv_separable.OUTPUT_SECONDS + macs * conv_separable.DIRECT_MAC_SECONDS)
+    return outputs * (DIRECT_SECONDS_PER_OUTPUT + macs * DIRECT_SECONDS_PER_MAC)
 
 
 KERNELS = {"conv2d": conv2d_forward, "conv2d_grad_input": conv2d_grad_input,
