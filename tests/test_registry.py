@@ -42,6 +42,9 @@ CHOICES = [
      "winograd"),
     ("conv2d_grad_weight", (f32(2, 16, 8, 8), f32(2, 16, 8, 8), (16, 16, 3, 3)), dict(padding=1),
      "winograd"),
+    # Winograd's per-thread transformed sums leave L2 from ~128K channel pairs.
+    ("conv2d_grad_weight", (f32(1, 512, 6, 6), f32(1, 512, 6, 6), (512, 512, 3, 3)),
+     dict(padding=1), "blocked"),
     ("conv2d", (f32(2, 64, 9, 9), f32(32, 64, 1, 1)), {}, "pointwise"),
     ("conv2d", (f32(2, 8, 9, 70), f32(8, 1, 3, 3)), dict(groups=8, padding=1),
      "depthwise_rows"),
