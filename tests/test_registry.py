@@ -53,6 +53,8 @@ CHOICES = [
     ("conv2d", (f32(2, 8, 9, 70), f32(8, 1, 3, 3)), dict(groups=8, padding=2, dilation=2),
      "plane"),
     ("conv2d", (f32(2, 8, 9, 9), f32(8, 1, 3, 3)), dict(groups=8, padding=1), "depthwise_lanes"),
+    # One grey picture: a single channel would fill one lane of V.
+    ("conv2d", (f32(1, 1, 28, 28), f32(1, 1, 3, 3)), dict(padding=1), "plane"),
     ("conv2d_grad_input", (f32(2, 8, 9, 9), f32(8, 1, 3, 3), (2, 8, 9, 9)),
      dict(groups=8, padding=1), "depthwise_lanes"),
     ("conv2d_grad_weight", (f32(2, 8, 9, 9), f32(2, 8, 9, 9), (8, 1, 3, 3)),
