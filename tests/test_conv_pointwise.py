@@ -184,3 +184,13 @@ def test_registry_runs_pointwise_on_1x1_layers_of_real_networks(case) -> None:
         for pass_, op in PASSES.items():
             expected = "pointwise" if pass_ != "grad_weight" or few_pixels else "blocked"
             assert convpool.implementation(op, *_args(pass_, x, w, None, grad_y)) == expected
+
+
+def test_input_gradient_of_large_1x1_layers_at_batch_8_runs_blocked() -> None:
+    """With 512K weights or more and several pictures, blocked (weights packed once per
+    call) is faster than reading W^T in place per picture; at batch 1 pointwise stays."""
+    w = np.empty((512, 2048, 1, 1), np.float32)
+    for batch, expected in ((8, "blocked"), (1, "pointwise")):
+        grad_y = np.empty((batch, 512, 7, 7), np.float32)
+        assert convpool.implementation("conv2d_grad_input", grad_y, w,
+                                       (batch, 2048, 7, 7)) == expected
