@@ -161,12 +161,16 @@ void product_tile(const float* a, int64_t a_row, int64_t a_step, const float* x,
       for (int r = 0; r < NR; ++r) acc[o][r] += wv * xv[r];
     }
   };
-  // A short last vector reads on into the next row, whose lanes are discarded: only the
-  // last row may end the array, so only it is read masked (a masked load in the loop
+  // A short last vector reads on into the next rows, whose lanes are discarded; the rows
+  // within V - last_lanes floats of the array's end (the last one, or more when rows are
+  // shorter than a vector) are read masked, after the loop (a masked load in the loop
   // itself made GCC keep the accumulators in memory).
-  const int64_t plain = MASKED ? depth - 1 : depth;
+  const int64_t masked_rows =
+      MASKED ? std::min<int64_t>(depth, (V - last_lanes + x_row - 1) / std::max<int64_t>(x_row, 1))
+             : 0;
+  const int64_t plain = depth - masked_rows;
   for (int64_t k = 0; k < plain; ++k, x += x_row) step(k, x, false);
-  if (MASKED && depth > 0) step(depth - 1, x, true);
+  for (int64_t k = plain; k < depth; ++k, x += x_row) step(k, x, true);
   for (int o = 0; o < MR; ++o)
     for (int r = 0; r < NR; ++r) result[o * NR + r] = acc[o][r];
 }
