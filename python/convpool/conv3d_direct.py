@@ -60,46 +60,48 @@ def _kernel_input(x: np.ndarray, geometry: ConvGeometry) -> tuple[np.ndarray, tu
     return padded, ((0, 0),) * 3
 
 
-def forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
-            geometry: ConvGeometry, dtype: np.dtype) -> np.ndarray | None:
-    """``conv3d`` through the direct kernel, or None where it does not serve the case."""
+def _served_input(op: str, x: np.ndarray, factor: np.ndarray, geometry: ConvGeometry,
+                  dtype: np.dtype) -> tuple[np.ndarray, dict] | None:
+    """For ``op`` (the forward pass or the weight gradient, which read ``x`` alike):
+    ``x`` as the kernel reads it and the kernel's arguments, or None where the kernels do
+    not serve the case. ``factor`` is the operand multiplied with ``x``'s padding."""
     if dtype != np.float32:
         return None
-    zeros = geometry.padding_mode == "zeros"
-    if zeros and not np.isfinite(weight).all():  # 0 * inf in the padding: the 2-D path
-        return None
-    arguments = _triples(geometry, geometry.sides)
-    if not _supported("conv3d", geometry.input_shape, geometry.weight_shape,
-                      geometry.output_shape, arguments):
+    if geometry.padding_mode == "zeros" and not np.isfinite(factor).all():
+        return None  # 0 * inf in the padding: the 2-D path
+    if not _supported(op, geometry.input_shape, geometry.weight_shape, geometry.output_shape,
+                      _triples(geometry, geometry.sides)):
         return None
     prepared = _kernel_input(x, geometry)
     if prepared is None:
         return None
     x_kernel, sides = prepared
+    return x_kernel, _triples(geometry, sides)
+
+
+def forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+            geometry: ConvGeometry, dtype: np.dtype) -> np.ndarray | None:
+    """``conv3d`` through the direct kernel, or None where it does not serve the case."""
+    served = _served_input("conv3d", x, weight, geometry, dtype)
+    if served is None:
+        return None
+    x_kernel, arguments = served
     y = np.empty(geometry.output_shape, dtype=np.float32)
     _core.conv3d_forward(x_kernel, np.ascontiguousarray(weight, np.float32).reshape(
-        geometry.weight_shape), bias, y, **_triples(geometry, sides))
+        geometry.weight_shape), bias, y, **arguments)
     return y
 
 
 def grad_weight(x: np.ndarray, grad_output: np.ndarray, geometry: ConvGeometry,
                 dtype: np.dtype) -> np.ndarray | None:
     """``conv3d_grad_weight`` through the direct kernel, or None."""
-    if dtype != np.float32:
+    served = _served_input("conv3d_grad_weight", x, grad_output, geometry, dtype)
+    if served is None:
         return None
-    if geometry.padding_mode == "zeros" and not np.isfinite(grad_output).all():
-        return None
-    arguments = _triples(geometry, geometry.sides)
-    if not _supported("conv3d_grad_weight", geometry.input_shape, geometry.weight_shape,
-                      geometry.output_shape, arguments):
-        return None
-    prepared = _kernel_input(x, geometry)
-    if prepared is None:
-        return None
-    x_kernel, sides = prepared
+    x_kernel, arguments = served
     grad = np.empty(geometry.weight_shape, dtype=np.float32)
     _core.conv3d_grad_weight(x_kernel, np.ascontiguousarray(grad_output, np.float32).reshape(
-        geometry.output_shape), grad, **_triples(geometry, sides))
+        geometry.output_shape), grad, **arguments)
     return grad
 
 
