@@ -200,6 +200,17 @@ void validate(const Correlation& c, const Tiling& t) {
 
 namespace {
 
+// The input tile at (row, col) of picture n, every channel, zero beyond the input (the
+// padding and the transform's extension), transformed into `spectra`.
+template <typename T, typename R>
+void transform_input_tile(const T* x, Strides xs, const Correlation& c, int64_t n, int64_t row,
+                          int64_t col, R* planes, std::complex<R>* spectra, const Transform& f) {
+  for (int64_t p = 0; p < c.in_channels; ++p)
+    load_plane(x + n * xs.n + p * xs.c, xs, 0, c.height, 0, c.width, row - c.top, col - c.left,
+               planes + p * f.points(), f);
+  forward(planes, spectra, c.in_channels, f);
+}
+
 template <typename T, typename R>
 void correlate_in(const T* x, Strides xs, const T* k, const T* bias, T* out, Strides os,
                   const Correlation& c, const Tiling& t) {
@@ -230,10 +241,7 @@ void correlate_in(const T* x, Strides xs, const T* k, const T* bias, T* out, Str
       for (int64_t job = begin; job < end; ++job) {
         const int64_t n = job / (tiles_h * tiles_w), tile = job % (tiles_h * tiles_w);
         const int64_t row = tile / tiles_w * t.th, col = tile % tiles_w * t.tw;
-        for (int64_t p = 0; p < c.in_channels; ++p)
-          load_plane(x + n * xs.n + p * xs.c, xs, 0, c.height, 0, c.width, row - c.top,
-                     col - c.left, plane + p * points, f);
-        forward(plane, xf, c.in_channels, f);
+        transform_input_tile(x, xs, c, n, row, col, plane, xf, f);
         for (int64_t s0 = 0; s0 < spectrum; s0 += kMixBlock) {
           const int64_t m = std::min(kMixBlock, spectrum - s0);
           for (int64_t q = 0; q < c.out_channels; ++q) {
@@ -292,10 +300,7 @@ void correlate_weight_in(const T* x, Strides xs, const T* grad_out, Strides gs, 
         for (int64_t job = begin; job < end; ++job) {
           const int64_t n = job / (tiles_h * tiles_w), tile = job % (tiles_h * tiles_w);
           const int64_t row = tile / tiles_w * t.th, col = tile % tiles_w * t.tw;
-          for (int64_t p = 0; p < c.in_channels; ++p)
-            load_plane(x + n * xs.n + p * xs.c, xs, 0, c.height, 0, c.width, row - c.top,
-                       col - c.left, plane + p * points, f);
-          forward(plane, xf, c.in_channels, f);
+          transform_input_tile(x, xs, c, n, row, col, plane, xf, f);
           // the output gradient's tile, zero beyond the tile (the transform's extension)
           const int64_t row_end = std::min(row + t.th, c.out_height);
           const int64_t col_end = std::min(col + t.tw, c.out_width);
