@@ -272,6 +272,33 @@ def test_brgemm_batch1_is_the_same_at_one_and_two_threads(rng) -> None:
     np.testing.assert_array_equal(results[0], results[1])
 
 
+# Dilated layers (the registry's brgemm cases) whose input channels take several L1 chunks (16 KB of one pixel tile's input:
+# 7 channels for 3x3, 64 for 1x1), so that partial sums are parked and resumed between
+# chunks, with a channel tail in the last chunk; forward and input gradient (its stride
+# phases have 1-4 taps each, hence chunks of different sizes).
+CHUNKED_CASES = {
+    "3x3-dilation2-80-channels-28x28": ((1, 80, 28, 28), (20, 80, 3, 3), dict(padding=2, dilation=2)),
+    "3x3-stride2-dilation2-150-channels-batch2": ((2, 150, 28, 28), (22, 150, 3, 3),
+                                                  dict(stride=2, padding=2, dilation=2)),
+    "5x5-dilation2-70-channels-27x27": ((1, 70, 27, 27), (17, 70, 5, 5), dict(padding=4, dilation=2)),
+    "1x1-200-channels-flat-7x7": ((2, 200, 7, 7), (19, 200, 1, 1), dict(dilation=2)),
+}
+
+
+@pytest.mark.parametrize("threads", (1, 2))
+@pytest.mark.parametrize("case", CHUNKED_CASES.values(), ids=CHUNKED_CASES.keys())
+def test_brgemm_sums_over_several_input_channel_chunks(rng, case, threads) -> None:
+    x_shape, w_shape, kwargs = case
+    x, w, b = _operands(rng, x_shape[0], x_shape[1], w_shape[0], x_shape[2:], w_shape[2:])
+    convpool.set_num_threads(threads)
+    levels = available_simd_levels()[-1:]
+    _check_forward(x, w, b, levels=levels, **kwargs)
+    # The input gradient reduces over the output channels: swap the roles.
+    xt, wt, _ = _operands(rng, x_shape[0], w_shape[0], x_shape[1], x_shape[2:], w_shape[2:])
+    grad_y = rng.standard_normal(ref.conv2d(xt, wt, **kwargs).shape).astype(np.float32)
+    _check_grad_input(xt, wt, grad_y, levels=levels, **kwargs)
+
+
 # Layers of real networks where the registry was measured to run this kernel faster than
 # `blocked` and `winograd` (docs/direct-conv.md), and ones where it must leave them.
 DEFAULT_CHOICES = {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "common/geometry.h"
 
@@ -26,10 +27,18 @@ template <typename T>
 void conv2d_grad_bias(int64_t batch, int64_t channels, int64_t plane, const T* grad_y, T* grad_b);
 
 // Whether all `count` values are finite (no NaN, no inf).
+// A float is NaN or inf exactly when its exponent bits are all ones. The test is on the
+// bits, OR-ed together, so that the compiler vectorizes it: a float sum of x - x, as
+// before, is one dependent add per value (about 1 ms per call for 2.4M weights, a fifth
+// of a 512-channel 3x3 layer at 28x28, run after every float32 pass).
 inline bool all_finite(const float* values, int64_t count) {
-  float probe = 0.0f;  // x - x is 0 for finite x, NaN for NaN and inf
-  for (int64_t k = 0; k < count; ++k) probe += values[k] - values[k];
-  return probe == 0.0f;
+  uint32_t non_finite = 0;
+  for (int64_t k = 0; k < count; ++k) {
+    uint32_t bits;
+    std::memcpy(&bits, values + k, sizeof bits);
+    non_finite |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return non_finite == 0;
 }
 
 }  // namespace convpool

@@ -79,9 +79,13 @@ float direct_output(const Conv2dGeometry& g, const float* x, const float* w, con
 // then are the outputs scanned and the non-finite ones recomputed (docs/winograd-numerics.md).
 void recompute_non_finite_outputs(const Conv2dGeometry& g, const float* x, const float* w,
                                   const float* bias, float* y) {
-  if (all_finite(w, g.out_channels * g.in_channels_per_group() * g.kernel_plane()) &&
-      (bias == nullptr || all_finite(bias, g.out_channels)))
-    return;
+  // Only non-finite outputs are recomputed, so all-finite outputs need nothing either:
+  // the smaller of the two is scanned first (the weights of a deep layer, 2.4M floats for
+  // 512 channels 3x3, are no longer in cache after the kernel; its outputs are).
+  const int64_t weights = g.out_channels * g.in_channels_per_group() * g.kernel_plane();
+  const int64_t outputs = g.batch * g.out_channels * g.out_plane();
+  if (outputs <= weights && all_finite(y, outputs)) return;
+  if (all_finite(w, weights) && (bias == nullptr || all_finite(bias, g.out_channels))) return;
   const int64_t planes = g.batch * g.out_channels;
 #pragma omp parallel for num_threads(threads_for(planes * g.out_plane())) schedule(static)
   for (int64_t plane = 0; plane < planes; ++plane) {

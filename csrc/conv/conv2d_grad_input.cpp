@@ -82,7 +82,11 @@ void recompute_non_finite_pixels(const Conv2dGeometry& g, const float* grad_y, c
   // Only the direct loops take padding other than zeros (every fast input gradient's
   // predicate refuses it): their result is already the direct sum.
   if (!g.zero_padded()) return;
-  if (all_finite(w, g.out_channels * g.in_channels_per_group() * g.kernel_plane())) return;
+  // All-finite pixels need nothing either; the smaller of the two is scanned first.
+  const int64_t weights = g.out_channels * g.in_channels_per_group() * g.kernel_plane();
+  const int64_t pixels = g.batch * g.in_channels * g.in_plane();
+  if (pixels <= weights && all_finite(grad_x, pixels)) return;
+  if (all_finite(w, weights)) return;
   const int64_t planes = g.batch * g.in_channels;
 #pragma omp parallel for num_threads(threads_for(planes * g.in_plane())) schedule(static)
   for (int64_t plane = 0; plane < planes; ++plane) {
