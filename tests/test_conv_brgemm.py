@@ -272,15 +272,17 @@ def test_brgemm_batch1_is_the_same_at_one_and_two_threads(rng) -> None:
     np.testing.assert_array_equal(results[0], results[1])
 
 
-# Dilated layers (the registry's brgemm cases) whose input channels take several L1 chunks (16 KB of one pixel tile's input:
-# 7 channels for 3x3, 64 for 1x1), so that partial sums are parked and resumed between
-# chunks, with a channel tail in the last chunk; forward and input gradient (its stride
-# phases have 1-4 taps each, hence chunks of different sizes).
+# Dilated layers (the registry's brgemm cases) whose input channels take several L1 chunks
+# (16 KB of one pixel tile's input: 7 channels for 3x3, 64 for 1x1), so that partial sums
+# are parked and resumed between chunks, with a channel tail in the last chunk; forward and
+# input gradient (its stride phases have 1-4 taps each, hence chunks of different sizes).
 CHUNKED_CASES = {
-    "3x3-dilation2-80-channels-28x28": ((1, 80, 28, 28), (20, 80, 3, 3), dict(padding=2, dilation=2)),
+    "3x3-dilation2-80-channels-28x28": ((1, 80, 28, 28), (20, 80, 3, 3),
+                                        dict(padding=2, dilation=2)),
     "3x3-stride2-dilation2-150-channels-batch2": ((2, 150, 28, 28), (22, 150, 3, 3),
                                                   dict(stride=2, padding=2, dilation=2)),
-    "5x5-dilation2-70-channels-27x27": ((1, 70, 27, 27), (17, 70, 5, 5), dict(padding=4, dilation=2)),
+    "5x5-dilation2-70-channels-27x27": ((1, 70, 27, 27), (17, 70, 5, 5),
+                                        dict(padding=4, dilation=2)),
     "1x1-200-channels-flat-7x7": ((2, 200, 7, 7), (19, 200, 1, 1), dict(dilation=2)),
 }
 
