@@ -301,6 +301,32 @@ def test_brgemm_sums_over_several_input_channel_chunks(rng, case, threads) -> No
     _check_grad_input(xt, wt, grad_y, levels=levels, **kwargs)
 
 
+# With a picture for every thread (batch x groups a multiple of the threads, or at least
+# four per thread) each thread runs whole pictures on a phased copy of its own; otherwise
+# every picture is split across the threads. Both give each output the same sum in the
+# same order: the thread count must not change a bit, and both must match the oracle.
+@pytest.mark.parametrize("batch, groups", [(2, 1), (3, 1), (9, 1), (1, 2), (3, 2)],
+                         ids=["whole-pictures", "split-pictures", "whole-uneven",
+                              "whole-groups", "whole-groups-batch3"])
+def test_brgemm_whole_pictures_per_thread_match_split_pictures(rng, batch, groups) -> None:
+    kwargs = dict(stride=2, padding=2, dilation=2, groups=groups)
+    x, w, b = _operands(rng, batch, 16 * groups, 17 * groups, (13, 12), (3, 3), groups)
+    grad_y = rng.standard_normal(ref.conv2d(x, w, **kwargs).shape).astype(np.float32)
+    results = []
+    for threads in (1, 2):
+        convpool.set_num_threads(threads)
+        with forced_implementation("conv2d", "brgemm"):
+            y = convpool.conv2d(x, w, b, **kwargs)
+        with forced_implementation("conv2d_grad_input", "brgemm"):
+            gx = convpool.conv2d_grad_input(grad_y, w, x.shape, **kwargs)
+        results.append((y, gx))
+    for one, two in zip(results[0], results[1], strict=True):
+        np.testing.assert_array_equal(one, two)
+    assert_close(results[1][0], ref.conv2d(x, w, b, **kwargs), np.float32, "forward")
+    assert_close(results[1][1], ref.conv2d_grad_input(grad_y, w, x.shape, **kwargs), np.float32,
+                 "grad_input")
+
+
 # Layers of real networks where the registry was measured to run this kernel faster than
 # `blocked` and `winograd` (docs/direct-conv.md), and ones where it must leave them.
 DEFAULT_CHOICES = {
