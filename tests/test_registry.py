@@ -36,10 +36,14 @@ def test_every_public_operation_has_a_list_ending_in_an_implementation_for_every
 
 # (operation, arguments, keyword arguments, the implementation it runs at every SIMD level)
 CHOICES = [
-    ("conv2d", (f32(2, 16, 8, 8), f32(16, 16, 3, 3)), dict(padding=1), "winograd"),
+    ("conv2d", (f32(2, 48, 8, 8), f32(48, 48, 3, 3)), dict(padding=1), "winograd"),
     ("conv2d", (f32(2, 16, 9, 9), f32(32, 16, 3, 3)), dict(padding=1, stride=2), "winograd"),
-    ("conv2d_grad_input", (f32(2, 16, 8, 8), f32(16, 16, 3, 3), (2, 16, 8, 8)), dict(padding=1),
+    ("conv2d_grad_input", (f32(2, 48, 8, 8), f32(48, 48, 3, 3), (2, 48, 8, 8)), dict(padding=1),
      "winograd"),
+    # Below 48 channels a side, Winograd can run a stride-1 layer but `blocked` is chosen.
+    ("conv2d", (f32(2, 32, 8, 8), f32(32, 32, 3, 3)), dict(padding=1), "blocked"),
+    ("conv2d_grad_input", (f32(2, 32, 8, 8), f32(32, 32, 3, 3), (2, 32, 8, 8)), dict(padding=1),
+     "blocked"),
     ("conv2d_grad_weight", (f32(2, 16, 8, 8), f32(2, 16, 8, 8), (16, 16, 3, 3)), dict(padding=1),
      "winograd"),
     # Winograd's per-thread transformed sums leave L2 from ~128K channel pairs.
@@ -92,10 +96,23 @@ def test_implementation_names_the_one_a_call_runs(op, args, kwargs, expected):
     for level in available_simd_levels():
         with simd_level(level):
             assert convpool.implementation(op, *args, **kwargs) == expected, level
-            assert convpool.implementations(op, *args, **kwargs)[0] == expected, level
+            assert expected in convpool.implementations(op, *args, **kwargs), level
             before = _core.implementation_runs(op, expected)
             function(*args, **kwargs)
             assert _core.implementation_runs(op, expected) == before + 1, level
+
+
+def test_an_implementation_passed_by_when_choosing_still_runs_when_forced():
+    # Winograd supports a 32-channel 3x3 layer, but the registry chooses `blocked` there.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 32, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
+    assert convpool.implementations("conv2d", x, w, padding=1)[0] == "winograd"
+    assert convpool.implementation("conv2d", x, w, padding=1) == "blocked"
+    with forced_implementation("conv2d", "winograd"):
+        forced = convpool.conv2d(x, w, padding=1)
+    expected = convpool.reference.conv2d(x.astype(np.float64), w.astype(np.float64), padding=1)
+    np.testing.assert_allclose(forced, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_the_vector_width_reaches_the_support_predicates():

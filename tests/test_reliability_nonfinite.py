@@ -75,7 +75,7 @@ def test_winograd_forward_stays_finite_where_the_direct_sum_is_finite(magnitude)
     w[:, 0, 1, 1] = -1
     expected = np.zeros((1, 16, 8, 8), np.float32)
     expected[..., 0] = -np.float32(magnitude)  # tap (1, 0) of the first column is padding
-    assert convpool.implementation("conv2d", x, w, padding=1) == "winograd"
+    assert "winograd" in convpool.implementations("conv2d", x, w, padding=1)
     for label in conv2d_variants("forward", x, w, None, padding=1):
         y = convpool.conv2d(x, w, padding=1)
         if label.endswith("=fft"):  # exact up to the transforms' ~1e-16 of sum |x| |w|

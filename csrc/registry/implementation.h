@@ -5,7 +5,9 @@
 // vector width (floats per vector) of the level in force: a case can suit a wide vector
 // and not a narrow one.
 //
-// A call runs the first implementation that supports its case. A forced implementation
+// A call runs the first implementation that supports its case and is chosen for it: an
+// entry may add a `chosen` predicate where it can run a case but a later entry measured
+// faster (the registry passes it by there). A forced implementation
 // (tests force each one in turn) runs only where it supports the case; anywhere else the
 // call throws std::invalid_argument (ValueError in Python) naming the implementation and
 // the case, so that a test never passes on another implementation's result.
@@ -15,8 +17,10 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/cpu_features.h"
@@ -50,12 +54,33 @@ struct Implementation {
   Supports<Problem> supports;
   Kernel* kernel[kSimdLevels];
   Layout layout = Layout::channels_first;
+  // Where it is the registry's choice among the cases it supports; null: all of them.
+  Supports<Problem> chosen = nullptr;
 
   bool accepts(const Problem& problem, int vector_floats) const {
     return problem.channels_last == (layout == Layout::channels_last) &&
            supports(problem, vector_floats);
   }
+
+  bool chosen_for(const Problem& problem, int vector_floats) const {
+    return accepts(problem, vector_floats) &&
+           (chosen == nullptr || chosen(problem, vector_floats));
+  }
 };
+
+// `entries` with the `chosen` predicates of `choices` ({name, predicate} pairs) attached.
+template <typename Problem, typename Kernel>
+std::vector<Implementation<Problem, Kernel>> with_choices(
+    std::vector<Implementation<Problem, Kernel>> entries,
+    std::initializer_list<std::pair<const char*, Supports<Problem>>> choices) {
+  for (const auto& [name, chosen] : choices) {
+    bool found = false;
+    for (auto& entry : entries)
+      if (std::strcmp(entry.name, name) == 0) entry.chosen = chosen, found = true;
+    if (!found) throw std::logic_error(std::string("a choice names no entry: ") + name);
+  }
+  return entries;
+}
 
 // One operation for one element type. `describe(problem)` (found by argument-dependent
 // lookup) words a case for error messages. The forced name and the run counts are atomics,
@@ -85,7 +110,7 @@ struct Operation {
     const char* wanted = forced.load(std::memory_order_relaxed);
     if (wanted == nullptr) {
       for (size_t i = 0; i < implementations.size(); ++i)
-        if (implementations[i].accepts(problem, width)) return int(i);
+        if (implementations[i].chosen_for(problem, width)) return int(i);
       throw std::logic_error(std::string(name) + ": no implementation supports " +
                              describe(problem));
     }

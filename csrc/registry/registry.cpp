@@ -88,6 +88,13 @@ std::string describe(const ChannelPoolShape& s) {
   X("blocked", blocked_grad_weight)                       \
   X("brgemm", brgemm_grad_weight)
 
+// Where an implementation can run a case but a later one measured faster: its
+// `kernel_chosen` predicate (in its file's predicate section) says where the registry
+// picks it. A forced call ignores it, so the tests still run the kernel on every case.
+#define CONV2D_FORWARD_FLOAT32_CHOICES(X) X("winograd", winograd_forward)
+#define CONV2D_GRAD_INPUT_FLOAT32_CHOICES(X) X("winograd", winograd_grad_input)
+#define CONV2D_GRAD_WEIGHT_FLOAT32_CHOICES(X) X("winograd", winograd_grad_weight)
+
 // The channels-last (NHWC) implementations: lists of their own (every entry states its
 // layout once, through its list; implementation.h). The portable `nhwc_direct` loops
 // close each channels-last list.
@@ -156,6 +163,11 @@ CONV2D_FORWARD_FLOAT32(CONVPOOL_DECLARE_CONV_FORWARD)
 CONV2D_GRAD_INPUT_FLOAT32(CONVPOOL_DECLARE_CONV_GRADIENT)
 CONV2D_GRAD_WEIGHT_FLOAT32(CONVPOOL_DECLARE_CONV_GRADIENT)
 CONV2D_FORWARD_FLOAT32_NHWC(CONVPOOL_DECLARE_CONV_FORWARD)
+
+#define CONVPOOL_DECLARE_CHOICE(label, kernel) bool kernel##_chosen(const Conv2dGeometry&, int);
+CONV2D_FORWARD_FLOAT32_CHOICES(CONVPOOL_DECLARE_CHOICE)
+CONV2D_GRAD_INPUT_FLOAT32_CHOICES(CONVPOOL_DECLARE_CHOICE)
+CONV2D_GRAD_WEIGHT_FLOAT32_CHOICES(CONVPOOL_DECLARE_CHOICE)
 CONV2D_GRAD_INPUT_FLOAT32_NHWC(CONVPOOL_DECLARE_CONV_GRADIENT)
 CONV2D_GRAD_WEIGHT_FLOAT32_NHWC(CONVPOOL_DECLARE_CONV_GRADIENT)
 
@@ -227,6 +239,8 @@ AVG_POOL2D_FLOAT16(CONVPOOL_DECLARE_AVG_POOL_FLOAT16)
   {label, &kernel##_supports, CONVPOOL_PER_ISA(kernel), Layout::channels_last},
 #define CONVPOOL_TEMPLATE_NHWC_ENTRY(label, kernel) \
   {label, &kernel##_supports, CONVPOOL_PER_ISA(kernel<T>), Layout::channels_last},
+// A `chosen` predicate of a choice list.
+#define CONVPOOL_CHOICE(label, kernel) {label, &kernel##_chosen},
 
 namespace {
 
@@ -253,12 +267,13 @@ template <typename T>
 using ConvGradient = void(const Conv2dGeometry&, const T*, const T*, T*);
 
 const Operation<Conv2dGeometry, ConvForward<float>>& conv2d_op(float) {
-  static const Operation<Conv2dGeometry, ConvForward<float>> op{"conv2d", "float32", {
+  static const Operation<Conv2dGeometry, ConvForward<float>> op{"conv2d", "float32",
+    registry::with_choices<Conv2dGeometry, ConvForward<float>>({
       CONV2D_FORWARD_FLOAT32(CONVPOOL_ENTRY)
       CONV2D_FORWARD_FLOAT32_NHWC(CONVPOOL_NHWC_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_direct<float>)},
       {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_forward_nhwc_direct<float>), Layout::channels_last},
-  }};
+      }, {CONV2D_FORWARD_FLOAT32_CHOICES(CONVPOOL_CHOICE)})};
   return op;
 }
 
@@ -271,12 +286,13 @@ const Operation<Conv2dGeometry, ConvForward<double>>& conv2d_op(double) {
 }
 
 const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_input_op(float) {
-  static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_input", "float32", {
+  static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_input", "float32",
+    registry::with_choices<Conv2dGeometry, ConvGradient<float>>({
       CONV2D_GRAD_INPUT_FLOAT32(CONVPOOL_ENTRY)
       CONV2D_GRAD_INPUT_FLOAT32_NHWC(CONVPOOL_NHWC_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_direct<float>)},
       {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_input_nhwc_direct<float>), Layout::channels_last},
-  }};
+      }, {CONV2D_GRAD_INPUT_FLOAT32_CHOICES(CONVPOOL_CHOICE)})};
   return op;
 }
 
@@ -289,12 +305,13 @@ const Operation<Conv2dGeometry, ConvGradient<double>>& conv2d_grad_input_op(doub
 }
 
 const Operation<Conv2dGeometry, ConvGradient<float>>& conv2d_grad_weight_op(float) {
-  static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_weight", "float32", {
+  static const Operation<Conv2dGeometry, ConvGradient<float>> op{"conv2d_grad_weight", "float32",
+    registry::with_choices<Conv2dGeometry, ConvGradient<float>>({
       CONV2D_GRAD_WEIGHT_FLOAT32(CONVPOOL_ENTRY)
       CONV2D_GRAD_WEIGHT_FLOAT32_NHWC(CONVPOOL_NHWC_ENTRY)
       {"direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_direct<float>)},
       {"nhwc_direct", &every_case<Conv2dGeometry>, CONVPOOL_ANY_ISA(conv2d_grad_weight_nhwc_direct<float>), Layout::channels_last},
-  }};
+      }, {CONV2D_GRAD_WEIGHT_FLOAT32_CHOICES(CONVPOOL_CHOICE)})};
   return op;
 }
 
