@@ -170,6 +170,29 @@ const float* pack_weights(const Conv3dShape& s, const float* w, int cv, int64_t 
   return packed;
 }
 
+// The tile `result` ([count][lanes]: the channels of a pixel contiguous) into the output,
+// where a channel's pixels are contiguous (channels `channel_stride` apart), plus the bias
+// (may be null): V x V blocks transposed in registers, each channel's pixels one (masked)
+// store, instead of a scalar copy per value (measured: a third of the time of a conv1d
+// with 12 input channels, whose tiles sum few products).
+void store_tile(const float* result, int64_t lanes, int count, int64_t channels,
+                const float* bias, float* out, int64_t channel_stride) {
+  for (int p0 = 0; p0 < count; p0 += V) {
+    const int pixels = std::min(V, count - p0);
+    for (int64_t c0 = 0; c0 < channels; c0 += V) {
+      vec block[V];
+      for (int r = 0; r < V; ++r)
+        block[r] = r < pixels ? load(result + (p0 + r) * lanes + c0) : vec{};
+      transpose(block);  // block[j]: channel c0 + j at pixels p0 ...
+      const int64_t count_c = std::min<int64_t>(V, channels - c0);
+      for (int64_t j = 0; j < count_c; ++j) {
+        const vec v = bias ? block[j] + broadcast(bias[c0 + j]) : block[j];
+        store_first(out + (c0 + j) * channel_stride + p0, v, pixels);
+      }
+    }
+  }
+}
+
 template <int CV, bool Unit>
 void forward(const Conv3dShape& s, const float* x, const float* w, const float* bias,
              float* y) {
@@ -205,11 +228,8 @@ void forward(const Conv3dShape& s, const float* x, const float* w, const float* 
       else
         forward_tail<CV, R - 1, Unit>(count, x_seg, cin_g, plane, offsets.data(), taps,
                                 s.stride[2], w_block, result);
-      for (int64_t c = 0; c < count_co; ++c) {
-        const float add = bias ? bias[g * cout_g + co0 + c] : 0.0f;
-        float* out = y_row + c * od * oh * ow + x0;
-        for (int r = 0; r < count; ++r) out[r] = result[r * lanes + c] + add;
-      }
+      store_tile(result, lanes, count, count_co, bias ? bias + g * cout_g + co0 : nullptr,
+                 y_row + x0, od * oh * ow);
     }
   }
 }
