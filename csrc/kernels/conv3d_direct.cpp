@@ -209,7 +209,10 @@ void forward(const Conv3dShape& s, const float* x, const float* w, const float* 
   const int64_t plane = padded[0] * padded[1] * padded[2];
   const int64_t rows = s.batch * s.groups * blocks * od * oh;
   const int64_t work = rows * ow * lanes * cin_g * taps;
-#pragma omp parallel for num_threads(threads_for_tasks(rows, work)) schedule(static)
+  // Rows handed out a few at a time, not in one static share per thread: on a machine
+  // shared with other processes, a thread that loses its core for a while would
+  // otherwise hold up the whole call (each row is its own sum: the result is the same).
+#pragma omp parallel for num_threads(threads_for_tasks(rows, work)) schedule(dynamic, 4)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t h = row % oh, d = row / oh % od, b = row / (oh * od) % blocks;
     const int64_t g = row / (oh * od * blocks) % s.groups, n = row / (oh * od * blocks * s.groups);

@@ -1,17 +1,17 @@
-"""1-D and 3-D pooling and their gradients, on the compiled 2-D kernels.
+"""1-D and 3-D pooling and their gradients, on the compiled 2-D kernels (and a 3-D kernel
+for max pooling with indices).
 
 - 1-D: ``(N, C, L)`` is pooled as ``(N, C, 1, L)`` with a ``(1, k)`` window (a view).
   Max-pooling indices into the 1-row plane are indices into ``L``.
-- 3-D: pooling is separable. The 2-D kernels pool every ``H x W`` plane (``(N, C * D, H,
-  W)``, a view), then the depth window combines ``kd`` of those results. A maximum over
-  ``(d, h, w)`` is the maximum over ``d`` of the planes' maxima (NaN if any is NaN). Its
-  index comes from the first depth whose plane maximum equals it (or is NaN, for a NaN),
-  and within that plane from the 2-D kernel's index, the plane's first maximum (first
-  NaN) in row-major order: so the flat index ``d * H * W + h * W + w`` is the first
-  maximum in row-major ``(d, h, w)`` order, and the first NaN if there is one, as in
-  PyTorch and :func:`convpool.max_pool2d`.
-  An average's divisor is a product over the axes (PyTorch's rule), so the mean of the
-  planes' means is the 3-D mean.
+- 3-D max pooling with indices: one pass of the compiled kernel
+  (csrc/kernels/max_pool3d.cpp): each window's taps in row-major ``(d, h, w)`` order, so
+  the flat index ``d * H * W + h * W + w`` is the first maximum (the first NaN if there is
+  one), as in PyTorch and :func:`convpool.max_pool2d`.
+- 3-D pooling otherwise is separable. The 2-D kernels pool every ``H x W`` plane
+  (``(N, C * D, H, W)``, a view), then the depth window combines ``kd`` of those results:
+  a maximum over ``(d, h, w)`` is the maximum over ``d`` of the planes' maxima (NaN if any
+  is NaN). An average's divisor is a product over the axes (PyTorch's rule), so the mean
+  of the planes' means is the 3-D mean.
 
 Arguments, errors and results follow :mod:`convpool.pool` and ``torch.nn.functional``.
 """
