@@ -4,6 +4,9 @@
     python benchmarks/nd.py                  # every case, forward and forward + backward
     python benchmarks/nd.py --quick --json nd.json
 
+With ``--each-gradient`` the input and weight gradients of each convolution are also
+timed alone (PyTorch's through ``torch.nn.grad``).
+
 Cases: conv1d on long signals, conv3d 3x3x3 (2x32x16x32x32 -> 32, and a one-channel
 first layer), max and average pooling in 1-D and 3-D. Passes: the forward pass, and the
 forward pass with every gradient (convolution: input, weight, bias; pooling: input), as
@@ -79,6 +82,7 @@ CASES = [
 ]
 
 PASSES = ("fwd", "fwd+bwd")
+CONV_GRADIENTS = ("grad_input", "grad_weight")  # timed alone with --each-gradient
 
 
 def convpool_call(case: Case, pass_: str, arrays: dict) -> Callable[[], tuple]:
@@ -93,6 +97,10 @@ def convpool_call(case: Case, pass_: str, arrays: dict) -> Callable[[], tuple]:
         grad_bias = getattr(convpool, f"{case.op}_grad_bias")
         if pass_ == "fwd":
             return lambda: (op(x, w, b, **kwargs),)
+        if pass_ == "grad_input":
+            return lambda: (grad_input(gy, w, x.shape, **kwargs),)
+        if pass_ == "grad_weight":
+            return lambda: (grad_weight(x, gy, w.shape, **kwargs),)
         return lambda: (op(x, w, b, **kwargs), grad_input(gy, w, x.shape, **kwargs),
                         grad_weight(x, gy, w.shape, **kwargs), grad_bias(gy))
     grad_input = getattr(convpool, f"{case.op}_grad_input")
@@ -115,6 +123,14 @@ def torch_call(case: Case, pass_: str, arrays: dict) -> Callable[[], tuple]:
     leaves = (x, torch.from_numpy(arrays["weight"]), torch.from_numpy(arrays["bias"])) \
         if case.is_conv else (x,)
     kwargs = case.kwargs
+    if pass_ in CONV_GRADIENTS:
+        rank = case.op[4:]  # "1d", "3d"
+        w = torch.from_numpy(arrays["weight"])
+        if pass_ == "grad_input":
+            function = getattr(torch.nn.grad, f"conv{rank}_input")
+            return lambda: (function(x.shape, w, gy, **kwargs),)
+        function = getattr(torch.nn.grad, f"conv{rank}_weight")
+        return lambda: (function(x, w.shape, gy, **kwargs),)
     if pass_ == "fwd":
         def forward() -> tuple:
             with torch.no_grad():
@@ -172,8 +188,8 @@ def measure(case: Case, pass_: str, threads: int, plan: TimingPlan) -> dict:
                Runner("torch", threads, theirs, torch.set_num_threads)]
     timings = time_interleaved(runners, plan)
     spread = max((t.q3_s - t.q1_s) / t.median_s for t in timings.values())
-    output_shape = ours()[0].shape
-    flops = case.flops(output_shape) * (1 if pass_ == "fwd" else 3)
+    output_shape = arrays["grad_output"].shape  # the forward output's
+    flops = case.flops(output_shape) * (3 if pass_ == "fwd+bwd" else 1)
     return {
         "case": case.name, "pass": pass_, "threads": threads,
         "convpool_ms": timings["convpool"].median_s * 1e3,
@@ -208,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="0.2 s per case and pass")
     parser.add_argument("--cases", default="", help="only cases whose name contains this")
     parser.add_argument("--json", help="write every number here")
+    parser.add_argument("--each-gradient", action="store_true",
+                        help="also time each convolution gradient alone")
     args = parser.parse_args(argv)
     try:
         import torch  # noqa: F401
@@ -224,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     for case in CASES:
         if args.cases not in case.name:
             continue
-        for pass_ in PASSES:
+        passes = PASSES + (CONV_GRADIENTS if args.each_gradient and case.is_conv else ())
+        for pass_ in passes:
             record = measure(case, pass_, threads, plan)
             records.append(record)
             print(f"{case.name:62} {pass_:8} convpool {record['convpool_ms']:.2f} ms  "

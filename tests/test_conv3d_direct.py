@@ -92,6 +92,21 @@ def test_direct3d_every_pass_matches_oracle(rng, kernel_calls, c_out, options, l
         check_all_passes(rng, x, w, b, kernel_calls, **options)
 
 
+@pytest.mark.parametrize("threads", (1, 2))
+@pytest.mark.parametrize("level", available_simd_levels())
+@pytest.mark.parametrize("options", [dict(padding=1), dict(stride=(1, 1, 2), padding=(0, 1, 3))],
+                         ids=str)
+def test_direct3d_long_rows_and_many_input_channels(rng, kernel_calls, options, level, threads):
+    """Rows of several segments of tiles (and a tail) and more input channels than one
+    L1-sized block of packed weights: the partial sums carried across channel blocks."""
+    x = rng.standard_normal((1, 40, 3, 4, 233)).astype(np.float32)
+    w = rng.standard_normal((24, 40, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(24).astype(np.float32)
+    convpool.set_num_threads(threads)
+    with simd_level(level):
+        check_all_passes(rng, x, w, b, kernel_calls, **options)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_direct3d_reads_every_padding_mode(rng, kernel_calls, mode):
     x = rng.standard_normal((1, 3, 4, 6, 5)).astype(np.float32)

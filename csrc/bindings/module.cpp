@@ -10,6 +10,7 @@ void register_registry(pybind11::module_& m);
 void register_dtypes(pybind11::module_& m);
 void register_separable(pybind11::module_& m);
 void register_conv3d(pybind11::module_& m);
+void register_pool3d(pybind11::module_& m);
 void register_fft(pybind11::module_& m);
 }  // namespace convpool::bindings
 
@@ -23,5 +24,6 @@ PYBIND11_MODULE(_core, m) {
   convpool::bindings::register_dtypes(m);
   convpool::bindings::register_separable(m);
   convpool::bindings::register_conv3d(m);
+  convpool::bindings::register_pool3d(m);
   convpool::bindings::register_fft(m);
 }

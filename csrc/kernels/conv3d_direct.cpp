@@ -46,6 +46,12 @@ namespace {
 template <int CV>
 constexpr int kRowPixels = kVectorRegisters == 32 ? (CV == 1 ? 14 : 12) : (CV == 1 ? 12 : 6);
 
+// Tiles of one output row computed together, and the bytes of packed weights (a block of
+// input channels) they share while in L1 cache: the weights of all 32 input channels of
+// a 3x3x3 layer (110 KB) would otherwise stream from L2 once per tile.
+constexpr int kSegmentTiles = 8;
+constexpr int64_t kWeightBlockBytes = int64_t(24) << 10;
+
 // Taps of the weight gradient held in registers, CV vectors of channels each.
 template <int CV>
 constexpr int kGradTaps = kVectorRegisters == 32 ? (CV == 1 ? 27 : 12) : (CV == 1 ? 12 : 6);
@@ -113,11 +119,11 @@ Array<int64_t> tap_offsets(const Conv3dShape& s, const int64_t padded[3]) {
 template <int CV, int R, bool Unit>
 void forward_tile(const float* x, int64_t channels, int64_t channel_stride,
                   const int64_t* offsets, int64_t taps, int64_t stride, const float* w,
-                  float* result /* [R][CV * V] */) {
+                  float* result /* [R][CV * V] */, bool accumulate) {
   if constexpr (Unit) stride = 1;
   vec acc[R][CV];
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < CV; ++c) acc[r][c] = vec{};
+    for (int c = 0; c < CV; ++c) acc[r][c] = accumulate ? load(result + (r * CV + c) * V) : vec{};
   for (int64_t ci = 0; ci < channels; ++ci) {
     const float* xc = x + ci * channel_stride;
     for (int64_t t = 0; t < taps; ++t, w += CV * V) {
@@ -139,13 +145,14 @@ void forward_tile(const float* x, int64_t channels, int64_t channel_stride,
 template <int CV, int R, bool Unit>
 void forward_tail(int count, const float* x, int64_t channels, int64_t channel_stride,
                   const int64_t* offsets, int64_t taps, int64_t stride, const float* w,
-                  float* result) {
+                  float* result, bool accumulate) {
   if constexpr (R > 0) {
     if (count == R)
-      forward_tile<CV, R, Unit>(x, channels, channel_stride, offsets, taps, stride, w, result);
+      forward_tile<CV, R, Unit>(x, channels, channel_stride, offsets, taps, stride, w, result,
+                                accumulate);
     else
       forward_tail<CV, R - 1, Unit>(count, x, channels, channel_stride, offsets, taps, stride, w,
-                              result);
+                                    result, accumulate);
   }
 }
 
@@ -170,6 +177,29 @@ const float* pack_weights(const Conv3dShape& s, const float* w, int cv, int64_t 
   return packed;
 }
 
+// The tile `result` ([count][lanes]: the channels of a pixel contiguous) into the output,
+// where a channel's pixels are contiguous (channels `channel_stride` apart), plus the bias
+// (may be null): V x V blocks transposed in registers, each channel's pixels one (masked)
+// store, instead of a scalar copy per value (measured: a third of the time of a conv1d
+// with 12 input channels, whose tiles sum few products).
+void store_tile(const float* result, int64_t lanes, int count, int64_t channels,
+                const float* bias, float* out, int64_t channel_stride) {
+  for (int p0 = 0; p0 < count; p0 += V) {
+    const int pixels = std::min(V, count - p0);
+    for (int64_t c0 = 0; c0 < channels; c0 += V) {
+      vec block[V];
+      for (int r = 0; r < V; ++r)
+        block[r] = r < pixels ? load(result + (p0 + r) * lanes + c0) : vec{};
+      transpose(block);  // block[j]: channel c0 + j at pixels p0 ...
+      const int64_t count_c = std::min<int64_t>(V, channels - c0);
+      for (int64_t j = 0; j < count_c; ++j) {
+        const vec v = bias ? block[j] + broadcast(bias[c0 + j]) : block[j];
+        store_first(out + (c0 + j) * channel_stride + p0, v, pixels);
+      }
+    }
+  }
+}
+
 template <int CV, bool Unit>
 void forward(const Conv3dShape& s, const float* x, const float* w, const float* bias,
              float* y) {
@@ -186,7 +216,12 @@ void forward(const Conv3dShape& s, const float* x, const float* w, const float* 
   const int64_t plane = padded[0] * padded[1] * padded[2];
   const int64_t rows = s.batch * s.groups * blocks * od * oh;
   const int64_t work = rows * ow * lanes * cin_g * taps;
-#pragma omp parallel for num_threads(threads_for_tasks(rows, work)) schedule(static)
+  const int64_t channel_block =
+      std::max<int64_t>(1, kWeightBlockBytes / int64_t(taps * lanes * sizeof(float)));
+  // Rows handed out a few at a time, not in one static share per thread: on a machine
+  // shared with other processes, a thread that loses its core for a while would
+  // otherwise hold up the whole call (each row is its own sum: the result is the same).
+#pragma omp parallel for num_threads(threads_for_tasks(rows, work)) schedule(dynamic, 4)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t h = row % oh, d = row / oh % od, b = row / (oh * od) % blocks;
     const int64_t g = row / (oh * od * blocks) % s.groups, n = row / (oh * od * blocks * s.groups);
@@ -195,21 +230,29 @@ void forward(const Conv3dShape& s, const float* x, const float* w, const float* 
     const float* w_block = packed + (g * blocks + b) * cin_g * taps * lanes;
     const int64_t co0 = b * lanes, count_co = std::min(lanes, cout_g - co0);
     float* y_row = y + ((n * s.out_channels + g * cout_g + co0) * od + d) * oh * ow + h * ow;
-    alignas(64) float result[R * lanes];
-    for (int64_t x0 = 0; x0 < ow; x0 += R) {
-      const int count = int(std::min<int64_t>(R, ow - x0));
-      const float* x_seg = x_row + x0 * s.stride[2];
-      if (count == R)
-        forward_tile<CV, R, Unit>(x_seg, cin_g, plane, offsets.data(), taps, s.stride[2],
-                                  w_block, result);
-      else
-        forward_tail<CV, R - 1, Unit>(count, x_seg, cin_g, plane, offsets.data(), taps,
-                                s.stride[2], w_block, result);
-      for (int64_t c = 0; c < count_co; ++c) {
-        const float add = bias ? bias[g * cout_g + co0 + c] : 0.0f;
-        float* out = y_row + c * od * oh * ow + x0;
-        for (int r = 0; r < count; ++r) out[r] = result[r * lanes + c] + add;
+    // The row in segments of up to kSegmentTiles tiles; each block of input channels
+    // runs over every tile of the segment while its packed weights are in L1 cache.
+    alignas(64) float result[kSegmentTiles * R * lanes];
+    for (int64_t s0 = 0; s0 < ow; s0 += kSegmentTiles * R) {
+      const int64_t s1 = std::min(ow, s0 + kSegmentTiles * R);
+      for (int64_t c0 = 0; c0 < cin_g; c0 += channel_block) {
+        const int64_t channels = std::min(channel_block, cin_g - c0);
+        const float* w_channels = w_block + c0 * taps * lanes;
+        for (int64_t x0 = s0; x0 < s1; x0 += R) {
+          const int count = int(std::min<int64_t>(R, s1 - x0));
+          const float* x_seg = x_row + c0 * plane + x0 * s.stride[2];
+          float* tile = result + (x0 - s0) * lanes;
+          if (count == R)
+            forward_tile<CV, R, Unit>(x_seg, channels, plane, offsets.data(), taps, s.stride[2],
+                                      w_channels, tile, c0 > 0);
+          else
+            forward_tail<CV, R - 1, Unit>(count, x_seg, channels, plane, offsets.data(), taps,
+                                          s.stride[2], w_channels, tile, c0 > 0);
+        }
       }
+      for (int64_t x0 = s0; x0 < s1; x0 += R)
+        store_tile(result + (x0 - s0) * lanes, lanes, int(std::min<int64_t>(R, s1 - x0)),
+                   count_co, bias ? bias + g * cout_g + co0 : nullptr, y_row + x0, od * oh * ow);
     }
   }
 }

@@ -1,17 +1,17 @@
-"""1-D and 3-D pooling and their gradients, on the compiled 2-D kernels.
+"""1-D and 3-D pooling and their gradients, on the compiled 2-D kernels (and a 3-D kernel
+for max pooling with indices).
 
 - 1-D: ``(N, C, L)`` is pooled as ``(N, C, 1, L)`` with a ``(1, k)`` window (a view).
   Max-pooling indices into the 1-row plane are indices into ``L``.
-- 3-D: pooling is separable. The 2-D kernels pool every ``H x W`` plane (``(N, C * D, H,
-  W)``, a view), then the depth window combines ``kd`` of those results. A maximum over
-  ``(d, h, w)`` is the maximum over ``d`` of the planes' maxima (NaN if any is NaN). Its
-  index comes from the first depth whose plane maximum equals it (or is NaN, for a NaN),
-  and within that plane from the 2-D kernel's index, the plane's first maximum (first
-  NaN) in row-major order: so the flat index ``d * H * W + h * W + w`` is the first
-  maximum in row-major ``(d, h, w)`` order, and the first NaN if there is one, as in
-  PyTorch and :func:`convpool.max_pool2d`.
-  An average's divisor is a product over the axes (PyTorch's rule), so the mean of the
-  planes' means is the 3-D mean.
+- 3-D max pooling with indices: one pass of the compiled kernel
+  (csrc/kernels/max_pool3d.cpp): each window's taps in row-major ``(d, h, w)`` order, so
+  the flat index ``d * H * W + h * W + w`` is the first maximum (the first NaN if there is
+  one), as in PyTorch and :func:`convpool.max_pool2d`.
+- 3-D pooling otherwise is separable. The 2-D kernels pool every ``H x W`` plane
+  (``(N, C * D, H, W)``, a view), then the depth window combines ``kd`` of those results:
+  a maximum over ``(d, h, w)`` is the maximum over ``d`` of the planes' maxima (NaN if any
+  is NaN). An average's divisor is a product over the axes (PyTorch's rule), so the mean
+  of the planes' means is the 3-D mean.
 
 Arguments, errors and results follow :mod:`convpool.pool` and ``torch.nn.functional``.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _core
 from ._args import (
     as_array,
     check_grad_shape,
@@ -269,33 +270,33 @@ def max_pool3d(
     x = as_array(x, "x")
     geometry = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode, rank=3)
     return_indices = flag(return_indices, "return_indices")
+    if return_indices:
+        return _max_pool3d_with_indices(x, geometry)
     n, c, depth, h, w = geometry.input_shape
     _, _, od, oh, ow = geometry.output_shape
     pooled = max_pool2d(_planes(x, geometry), dilation=geometry.dilation[1:],
-                        return_indices=return_indices, **_pool_2d_of_3d(geometry, padding))
-    if return_indices:
-        pooled, plane_indices = pooled
-        plane_indices = plane_indices.reshape(n, c, depth, oh, ow)
-    pooled = pooled.reshape(n, c, depth, oh, ow)
+                        **_pool_2d_of_3d(geometry, padding)).reshape(n, c, depth, oh, ow)
     y = np.full((n, c, od, oh, ow), -np.inf, dtype=pooled.dtype)
-    windows = list(_depth_windows(geometry))
-    for outputs, inputs in windows:
+    for outputs, inputs in _depth_windows(geometry):
         target = y[:, :, outputs]
         np.maximum(target, pooled[:, :, inputs], out=target)  # NaN wins
-    if not return_indices:
-        return y.reshape(geometry.user_shape(geometry.output_shape))
-    # The index of the first depth whose plane maximum is the window's: the taps are
-    # visited last to first and each match overwrites, so the earliest depth stays.
-    has_nan = bool(np.isnan(y).any())
-    indices = np.empty(y.shape, dtype=np.int64)
-    for outputs, inputs in reversed(windows):
-        value, best = pooled[:, :, inputs], y[:, :, outputs]
-        match = value == best
-        if has_nan:
-            match |= np.isnan(value) & np.isnan(best)
-        depths = np.arange(inputs.start, inputs.stop, inputs.step).reshape(1, 1, -1, 1, 1)
-        np.copyto(indices[:, :, outputs], plane_indices[:, :, inputs] + depths * (h * w),
-                  where=match)
+    return y.reshape(geometry.user_shape(geometry.output_shape))
+
+
+def _max_pool3d_with_indices(x: np.ndarray, geometry: PoolGeometry
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Values and flat indices in one pass of the compiled 3-D kernel
+    (csrc/kernels/max_pool3d.cpp): pooling the planes in 2-D with indices and then
+    matching the depths' maxima took five passes over the data."""
+    dtype = compute_dtype(x)
+    x5 = np.ascontiguousarray(x, dtype=dtype).reshape(geometry.input_shape)
+    y = np.empty(geometry.output_shape, dtype=dtype)
+    indices = np.empty(geometry.output_shape, dtype=np.int64)
+    if y.size:
+        _core.max_pool3d_forward(x5, y, indices, tuple(geometry.kernel_size),
+                                 tuple(geometry.stride), tuple(geometry.dilation),
+                                 tuple(before for before, _ in geometry.sides),
+                                 tuple(after for _, after in geometry.sides))
     shape = geometry.user_shape(geometry.output_shape)
     return y.reshape(shape), indices.reshape(shape)
 
