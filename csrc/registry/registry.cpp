@@ -61,6 +61,7 @@ std::string describe(const ChannelPoolShape& s) {
   X("depthwise_rows", depthwise_rows_forward)       \
   X("depthwise_lanes", depthwise_lanes_forward)     \
   X("pointwise", pointwise_forward)                 \
+  X("small_planes", small_planes_forward)           \
   X("brgemm", brgemm_forward)                       \
   X("winograd", winograd_forward)                   \
   X("blocked", blocked_forward)                     \
@@ -73,6 +74,7 @@ std::string describe(const ChannelPoolShape& s) {
   X("depthwise_rows", depthwise_rows_grad_input)       \
   X("depthwise_lanes", depthwise_lanes_grad_input)     \
   X("pointwise", pointwise_grad_input)                 \
+  X("small_planes", small_planes_grad_input)           \
   X("few_channels", few_channels_grad_input)           \
   X("plane", plane_grad_input)                         \
   X("brgemm", brgemm_grad_input)                       \
@@ -82,6 +84,7 @@ std::string describe(const ChannelPoolShape& s) {
 #define CONV2D_GRAD_WEIGHT_FLOAT32(X)                     \
   X("depthwise_lanes", depthwise_lanes_grad_weight)       \
   X("pointwise", pointwise_grad_weight)                   \
+  X("small_planes", small_planes_grad_weight)             \
   X("winograd", winograd_grad_weight)                     \
   X("plane", plane_grad_weight)                           \
   X("depthwise_strided", depthwise_strided_grad_weight)   \
