@@ -70,13 +70,22 @@ double phased_input_floats(const Conv2dGeometry& g) {
 
 }  // namespace
 
+// Where the forward pass beat `brgemm`, `winograd` and `blocked` (CPU time per call, one
+// thread, 3x3 layers of 192-512 channels): at batch 1 on output planes up to 14x14 (7x7,
+// 13x13, 14x14, stride 2 from 14x14 and 28x28: 1.05-1.75x), and at batch 8 on 7x7 outputs
+// (1.1-1.3x). At batch 8 on 13x13-14x14 outputs Winograd (stride 1) and `brgemm` (stride
+// 2) stay ahead, and on 28x28 outputs Winograd does.
 bool small_planes_forward_supports(const Conv2dGeometry& g, int) {
-  return small_planes_case(g) && scratch_within_operands(g, phased_input_floats(g));
+  const int64_t plane = g.out_plane();
+  const bool wins = plane <= 14 * 14 && (g.batch == 1 || plane <= 8 * 8);
+  return wins && small_planes_case(g) && scratch_within_operands(g, phased_input_floats(g));
 }
 
 // One correlation per stride phase; each phase's output (a phase of the input gradient)
 // must be a small plane, and its input (the output gradient with the margins its taps
-// reach) is copied for the whole batch.
+// reach) is copied for the whole batch. It measured no faster than `winograd` and
+// `blocked` at stride 1 and 2-2.5x slower at stride 2 (four phases of few taps each), so
+// the registry lists it last: it runs only when forced.
 bool small_planes_grad_input_supports(const Conv2dGeometry& g, int) {
   const WindowAxis &R = g.rows, &C = g.cols;
   if (!(g.groups == 1 && g.zero_padded() && g.in_channels >= 16 && g.out_channels >= 16 &&
@@ -92,13 +101,18 @@ bool small_planes_grad_input_supports(const Conv2dGeometry& g, int) {
   return scratch_within_operands(g, double(g.batch) * double(g.out_channels) * plane + plane + 4096);
 }
 
-// The phased input of the whole batch and the output gradient transposed onto its pixel
-// grid (output channels rounded up to whole vectors of 16).
+// Where the weight gradient beat `blocked` and `winograd` (CPU time per call, one thread,
+// 3x3 layers of 192-512 channels): at batch 1 on 13x13 and 14x14 outputs (1.1-1.3x). On
+// 7x7 outputs (4 pixel vectors per picture, 20% of them on no output pixel) and on 28x28
+// outputs `blocked` or Winograd was ahead or level. Scratch: the phased input of the whole
+// batch and the output gradient transposed onto its pixel grid (output channels rounded up
+// to whole vectors of 16).
 bool small_planes_grad_weight_supports(const Conv2dGeometry& g, int) {
   const WindowAxis &R = g.rows, &C = g.cols;
+  const bool wins = g.batch == 1 && g.out_plane() > 8 * 8 && g.out_plane() <= 14 * 14;
   const double grid = double(R.out_size) * phased_extent(C, C.out_size);
   const double channels = std::ceil(double(g.out_channels) / 16.0) * 16.0;
-  return small_planes_case(g) &&
+  return wins && small_planes_case(g) &&
          scratch_within_operands(g, phased_input_floats(g) + double(g.batch) * grid * channels);
 }
 

@@ -74,12 +74,12 @@ std::string describe(const ChannelPoolShape& s) {
   X("depthwise_rows", depthwise_rows_grad_input)       \
   X("depthwise_lanes", depthwise_lanes_grad_input)     \
   X("pointwise", pointwise_grad_input)                 \
-  X("small_planes", small_planes_grad_input)           \
   X("few_channels", few_channels_grad_input)           \
   X("plane", plane_grad_input)                         \
   X("brgemm", brgemm_grad_input)                       \
   X("winograd", winograd_grad_input)                   \
-  X("blocked", blocked_grad_input)
+  X("blocked", blocked_grad_input)                     \
+  X("small_planes", small_planes_grad_input)
 
 #define CONV2D_GRAD_WEIGHT_FLOAT32(X)                     \
   X("depthwise_lanes", depthwise_lanes_grad_weight)       \
