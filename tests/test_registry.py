@@ -36,8 +36,8 @@ def test_every_public_operation_has_a_list_ending_in_an_implementation_for_every
 
 # (operation, arguments, keyword arguments, the implementation it runs at every SIMD level)
 CHOICES = [
-    ("conv2d", (f32(2, 16, 8, 8), f32(16, 16, 3, 3)), dict(padding=1), "winograd"),
-    ("conv2d", (f32(2, 16, 9, 9), f32(32, 16, 3, 3)), dict(padding=1, stride=2), "winograd"),
+    ("conv2d", (f32(2, 16, 12, 12), f32(16, 16, 3, 3)), dict(padding=1), "winograd"),
+    ("conv2d", (f32(2, 16, 19, 19), f32(32, 16, 3, 3)), dict(padding=1, stride=2), "winograd"),
     ("conv2d_grad_input", (f32(2, 16, 8, 8), f32(16, 16, 3, 3), (2, 16, 8, 8)), dict(padding=1),
      "winograd"),
     ("conv2d_grad_weight", (f32(2, 16, 8, 8), f32(2, 16, 8, 8), (16, 16, 3, 3)), dict(padding=1),
@@ -70,9 +70,9 @@ CHOICES = [
     ("conv2d_grad_input", (f32(1, 16, 8, 9), f32(16, 3, 11, 11), (1, 3, 35, 39)),
      dict(stride=4, padding=2), "few_channels"),
     ("conv2d", (np.ones((2, 16, 8, 8)), f32(16, 16, 3, 3)), dict(padding=1), "direct"),
-    ("conv2d", (f32(2, 64, 9, 9), f32(32, 64, 3, 3)), dict(stride=3), "brgemm"),
+    ("conv2d", (f32(2, 64, 30, 30), f32(32, 64, 3, 3)), dict(stride=3), "brgemm"),
     ("conv2d", (f32(2, 8, 9, 9), f32(32, 8, 3, 3)), dict(stride=3), "direct"),
-    ("conv2d", (f32(1, 64, 14, 14), f32(32, 64, 3, 3)), dict(padding=3, dilation=3), "brgemm"),
+    ("conv2d", (f32(1, 64, 16, 16), f32(32, 64, 3, 3)), dict(padding=3, dilation=3), "brgemm"),
     ("conv2d", (f32(1, 256, 7, 7), f32(256, 256, 1, 1)), {}, "pointwise"),
     ("conv2d_grad_input", (f32(1, 256, 7, 7), f32(256, 256, 1, 1), (1, 256, 7, 7)), {},
      "pointwise"),
@@ -127,10 +127,10 @@ def test_forcing_an_implementation_that_does_not_support_the_case_raises():
 
 
 def test_forcing_follows_the_operation_not_the_other_passes():
-    x, w = f32(2, 16, 8, 8), f32(16, 16, 5, 5)
+    x, w = f32(2, 16, 14, 14), f32(16, 16, 5, 5)
     with forced_implementation("conv2d_grad_weight", "blocked"):
         assert convpool.implementation("conv2d", x, w) == "blocked"  # the default choice
-        convpool.conv2d_grad_weight(x, f32(2, 16, 4, 4), w.shape)
+        convpool.conv2d_grad_weight(x, f32(2, 16, 10, 10), w.shape)
 
 
 def test_unknown_operations_and_implementations_are_refused():

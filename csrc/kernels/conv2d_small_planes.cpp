@@ -162,7 +162,12 @@ void plane_tile(const float* in, int64_t channels, int64_t channel_stride, const
     for (int r = 0; r < NR; ++r) acc[o][r] = vec{};
   const float* wo[NO];
   for (int o = 0; o < NO; ++o) wo[o] = w + o * w_out;
+  // At batch 1 each weight is read once per call, from memory: fetch each row's next
+  // lines a few channels ahead (the row's own floats when they are consecutive, the next
+  // channels' otherwise).
+  const int64_t ahead = w_channel < 16 ? 64 : 4 * w_channel;
   for (int64_t c = 0; c < channels; ++c) {
+    for (int o = 0; o < NO; ++o) __builtin_prefetch(wo[o] + ahead);
     for (int u = 0; u < ntaps; ++u) {
       const float* src = in + tap_at[u];
       const int64_t k = tap_k[u];
