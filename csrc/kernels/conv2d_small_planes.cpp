@@ -9,10 +9,10 @@
 // channels x up to 4 of these vectors; the weights are broadcast straight from the
 // caller's array (6 weight rows streamed side by side), so nothing is packed per call:
 // at batch 1 on a 7x7 map a 512 -> 512 3x3 layer has 9.4 MB of weights and only 231
-// MFLOP, and one pass over the weights is the cost floor. Work units are (output-channel
-// block, picture, pixel tile), output-channel blocks outermost, so that a block's weights
-// stay in L2 while every picture of the batch passes, and batch 1 splits the blocks
-// across the threads.
+// MFLOP, and one pass over the weights is the cost floor. Work units are (group of
+// output-channel blocks, picture, pixel tile, block), groups outermost, so that a group's
+// weights (1 MB) stay in L2 while every picture of the batch passes, and batch 1 splits
+// the blocks across the threads.
 //
 // The input gradient is the same correlation of the output gradient, one per stride
 // phase, with input and output channels swapped and the weights read in place in their
