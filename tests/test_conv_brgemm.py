@@ -332,10 +332,11 @@ def test_brgemm_whole_pictures_per_thread_match_split_pictures(rng, batch, group
 DEFAULT_CHOICES = {
     # (1x1 layers without padding run `pointwise`, faster still: test_conv_pointwise.py)
     "1x1-7x7-960-320-batch1": ((1, 960, 7, 7), (320, 960, 1, 1), {}, False),
+    # (7x7 outputs run `small_planes`, faster still: test_conv_small_planes.py)
     "3x3-stride2-14x14-512-batch1": ((1, 512, 14, 14), (512, 512, 3, 3),
-                                     dict(stride=2, padding=1), True),
+                                     dict(stride=2, padding=1), False),
     "3x3-stride2-14x14-512-batch8": ((8, 512, 14, 14), (512, 512, 3, 3),
-                                     dict(stride=2, padding=1), True),
+                                     dict(stride=2, padding=1), False),
     "3x3-dilation4-28x28-512": ((1, 512, 28, 28), (512, 512, 3, 3), dict(padding=4, dilation=4),
                                 True),
     "3x3-dilation2-28x28-512": ((1, 512, 28, 28), (512, 512, 3, 3), dict(padding=2, dilation=2),

@@ -69,11 +69,11 @@ def test_winograd_weight_gradient_spreads_a_nan_pixel_only_to_the_taps_that_read
 
 @pytest.mark.parametrize("magnitude", [2e38, 1e38])
 def test_winograd_forward_stays_finite_where_the_direct_sum_is_finite(magnitude):
-    x = np.full((1, 16, 8, 8), magnitude, np.float32)
+    x = np.full((1, 16, 16, 16), magnitude, np.float32)
     w = np.zeros((16, 16, 3, 3), np.float32)
     w[:, 0, 1, 0] = 1
     w[:, 0, 1, 1] = -1
-    expected = np.zeros((1, 16, 8, 8), np.float32)
+    expected = np.zeros((1, 16, 16, 16), np.float32)
     expected[..., 0] = -np.float32(magnitude)  # tap (1, 0) of the first column is padding
     assert "winograd" in convpool.implementations("conv2d", x, w, padding=1)
     for label in conv2d_variants("forward", x, w, None, padding=1):

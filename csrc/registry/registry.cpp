@@ -61,6 +61,7 @@ std::string describe(const ChannelPoolShape& s) {
   X("depthwise_rows", depthwise_rows_forward)       \
   X("depthwise_lanes", depthwise_lanes_forward)     \
   X("pointwise", pointwise_forward)                 \
+  X("small_planes", small_planes_forward)           \
   X("brgemm", brgemm_forward)                       \
   X("winograd", winograd_forward)                   \
   X("blocked", blocked_forward)                     \
@@ -77,11 +78,13 @@ std::string describe(const ChannelPoolShape& s) {
   X("plane", plane_grad_input)                         \
   X("brgemm", brgemm_grad_input)                       \
   X("winograd", winograd_grad_input)                   \
-  X("blocked", blocked_grad_input)
+  X("blocked", blocked_grad_input)                     \
+  X("small_planes", small_planes_grad_input)
 
 #define CONV2D_GRAD_WEIGHT_FLOAT32(X)                     \
   X("depthwise_lanes", depthwise_lanes_grad_weight)       \
   X("pointwise", pointwise_grad_weight)                   \
+  X("small_planes", small_planes_grad_weight)             \
   X("winograd", winograd_grad_weight)                     \
   X("plane", plane_grad_weight)                           \
   X("depthwise_strided", depthwise_strided_grad_weight)   \
@@ -91,9 +94,13 @@ std::string describe(const ChannelPoolShape& s) {
 // Where an implementation can run a case but a later one measured faster: its
 // `kernel_chosen` predicate (in its file's predicate section) says where the registry
 // picks it. A forced call ignores it, so the tests still run the kernel on every case.
-#define CONV2D_FORWARD_FLOAT32_CHOICES(X) X("winograd", winograd_forward)
+#define CONV2D_FORWARD_FLOAT32_CHOICES(X)            \
+  X("small_planes", small_planes_forward)            \
+  X("winograd", winograd_forward)
 #define CONV2D_GRAD_INPUT_FLOAT32_CHOICES(X) X("winograd", winograd_grad_input)
-#define CONV2D_GRAD_WEIGHT_FLOAT32_CHOICES(X) X("winograd", winograd_grad_weight)
+#define CONV2D_GRAD_WEIGHT_FLOAT32_CHOICES(X)        \
+  X("small_planes", small_planes_grad_weight)        \
+  X("winograd", winograd_grad_weight)
 
 // The channels-last (NHWC) implementations: lists of their own (every entry states its
 // layout once, through its list; implementation.h). The portable `nhwc_direct` loops
