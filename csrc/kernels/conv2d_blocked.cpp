@@ -840,18 +840,24 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
         const int64_t sub = std::min(chunks.sub_rows, rows - r0);
         for (int64_t ob = ob0; ob < ob1; ++ob) {
           const float* gy = gyc + ((ob - ob0) * chunks.rows + r0) * OW * B;
-          for (int64_t s = 0; s < R.kernel; ++s) {
-            const float* x_row_s = xc + (r0 * pr.step + s * pr.tap_step) * pc.size * channels;
-            for (int64_t t = 0; t < (merge_taps ? 1 : C.kernel); ++t) {
-              const float* x_tap = x_row_s + t * pc.tap_step * x_pixel;
-              float* tile = at(ob, s * C.kernel + t, merge_taps ? 0 : i0);
-              for (int64_t j = 0; j < tiles; ++j) {
-                int64_t j0, j1;
-                split_range(run, tiles, j, &j0, &j1);
-                weight_tile_rows(nb, int(j1 - j0), x_tap + j0, pr.step * pc.size * channels,
-                                 pc.step * x_pixel, gy, OW * B, sub, OW, tile + j0 * B);
-              }
-            }
+          // One tile of (taps x channels) accumulators over the sub-chunk's pixels.
+          auto tile = [&](int64_t s, int64_t t, int64_t j) {
+            int64_t j0, j1;
+            split_range(run, tiles, j, &j0, &j1);
+            const float* x_tap = xc + (r0 * pr.step + s * pr.tap_step) * pc.size * channels +
+                                 t * pc.tap_step * x_pixel + j0;
+            weight_tile_rows(nb, int(j1 - j0), x_tap, pr.step * pc.size * channels,
+                             pc.step * x_pixel, gy, OW * B, sub, OW,
+                             at(ob, s * C.kernel + t, merge_taps ? 0 : i0) + j0 * B);
+          };
+          if (merge_taps) {
+            for (int64_t s = 0; s < R.kernel; ++s)
+              for (int64_t j = 0; j < tiles; ++j) tile(s, 0, j);
+          } else {
+            // Channels outermost: a tile's channels of the sub-chunk stay in L1 for every tap.
+            for (int64_t j = 0; j < tiles; ++j)
+              for (int64_t s = 0; s < R.kernel; ++s)
+                for (int64_t t = 0; t < C.kernel; ++t) tile(s, t, j);
           }
         }
       }
@@ -859,18 +865,27 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
     }
   }
 
-  // Add the slices' partials in slice order and unpack to (C_out, C_in/groups, kh, kw).
+  // Add the slices' partials into the first in slice order (in runs along memory, one
+  // per task), then unpack it to (C_out, C_in/groups, kh, kw).
+  float* const total = partials.data();
+  if (plan.slices > 1) {
+    constexpr int64_t kRun = 4096;
 #pragma omp parallel for num_threads(threads_for(plan.slices * partial_size)) schedule(static)
+    for (int64_t r = 0; r < ceil_div(partial_size, kRun); ++r) {
+      const int64_t e0 = r * kRun, e1 = std::min(partial_size, e0 + kRun);
+      for (int64_t slice = 1; slice < plan.slices; ++slice) {
+        const float* part = total + slice * partial_size;
+        for (int64_t e = e0; e < e1; ++e) total[e] += part[e];
+      }
+    }
+  }
+#pragma omp parallel for num_threads(threads_for(partial_size)) schedule(static)
   for (int64_t co = 0; co < g.out_channels; ++co) {
     const int64_t grp = co / cout_g, o = co % cout_g, ob = o / B, lane = o % B;
     for (int64_t i = 0; i < cin_g; ++i)
-      for (int64_t k = 0; k < K; ++k) {
-        const int64_t at = (((grp * ob_count + ob) * K + k) * cin_g + i) * B + lane;
-        float total = partials[size_t(at)];
-        for (int64_t slice = 1; slice < plan.slices; ++slice)
-          total += partials[size_t(slice * partial_size + at)];
-        grad_w[(co * cin_g + i) * K + k] = total;
-      }
+      for (int64_t k = 0; k < K; ++k)
+        grad_w[(co * cin_g + i) * K + k] =
+            total[(((grp * ob_count + ob) * K + k) * cin_g + i) * B + lane];
   }
 }
 
