@@ -122,7 +122,7 @@ def blocked_configs(draw):
     groups = draw(st.sampled_from((1, 1, 2)))
     c_in = groups * draw(st.integers(1, 24))
     c_out = groups * draw(st.integers(4, 40))
-    extent = [(k - 1) * d + 1 - 2 * p for k, d, p in zip(kernel, dilation, padding)]
+    extent = [(k - 1) * d + 1 - 2 * p for k, d, p in zip(kernel, dilation, padding, strict=True)]
     size = tuple(max(1, e) + draw(st.integers(0, 20)) for e in extent)
     return dict(batch=draw(st.integers(1, 3)), c_in=c_in, c_out=c_out, size=size,
                 kernel=kernel, threads=draw(st.sampled_from((1, 2))),
