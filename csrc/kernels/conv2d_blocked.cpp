@@ -25,12 +25,41 @@ constexpr int64_t kBlockedMaxRowChannels = 8;
 // kernels ask the same (defined in the predicate section).
 bool blocked_rows_suit(int64_t out_channels, int64_t cols, int vector_floats);
 
+// How the blocked weight gradient divides its work. The gradient is cut into regions
+// (a group's run of output-channel blocks x a run of its input channels, every tap), each
+// small enough to stay in L2 while the pixels stream past; each region is summed over
+// `slices` contiguous shares of the (image, output row) pairs, one partial per share,
+// added in share order: the split depends on the shapes alone, never on the threads.
+// Asked by the predicate and the kernels alike (defined in the predicate section).
+struct BlockedWeightPlan {
+  int64_t block = 0;            // output channels per register tile (1 or 2 vectors)
+  int64_t out_blocks = 0;       // blocks of `block` output channels per group
+  int64_t region_blocks = 0;    // output blocks per region
+  int64_t region_channels = 0;  // input channels per region
+  int64_t regions = 0;          // regions in all groups
+  int64_t slices = 0;           // shares of the (image, output row) pairs
+  // The input packed channels-last with its zero padding: rows x columns per plane; an
+  // axis with a 1-wide kernel keeps only the pixels its windows read (its stride is 1).
+  int64_t packed_rows = 0, packed_cols = 0;
+  double scratch_floats = 0;    // the slices' partials
+};
+BlockedWeightPlan blocked_weight_plan(const Conv2dGeometry& g, int vector_floats);
+
+// The output rows a blocked weight-gradient task packs at a time (`rows`) and multiplies
+// at a time (`sub_rows`), and the floats of a thread's chunk buffers.
+struct BlockedWeightChunks {
+  int64_t rows = 0, sub_rows = 0;
+  double x_floats = 0, gy_floats = 0;
+};
+BlockedWeightChunks blocked_weight_chunks(const Conv2dGeometry& g, const BlockedWeightPlan& p);
+
 }  // namespace convpool
 
 #ifdef CONVPOOL_PREDICATES_ONLY
 // --- which cases it supports: this section alone is compiled once more, outside the
 // --- per-ISA builds (CMakeLists.txt), so that asking costs the same on every CPU -------
 #include <algorithm>
+#include <cmath>
 
 #include "common/threading.h"
 
@@ -61,7 +90,6 @@ double gradient_rows(const WindowAxis& a) {
   return double(-lowest) + double(std::max(a.out_size, in_phase_rows + highest));
 }
 
-constexpr double kBlockedChunkFloats = 384.0 * 1024 / sizeof(float);  // the weight gradient's chunks
 
 }  // namespace
 
@@ -107,15 +135,83 @@ bool blocked_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
                                         gradient_rows(g.rows) * gradient_rows(g.cols));
 }
 
-bool blocked_grad_weight_supports(const Conv2dGeometry& g, int) {
+// A region's share of the gradient (4 bytes a float) stays within half of a 2 MB L2,
+// beside the chunk of input rows and output gradient it is multiplied with.
+constexpr double kWeightRegionFloats = 256.0 * 1024;
+// Enough tasks (regions x slices) for two threads to end close together.
+constexpr int64_t kWeightTasks = 8;
+
+// The extent of axis `a` in the packed input: every padded pixel the windows read, or,
+// with a 1-wide kernel, only the pixels they read.
+int64_t packed_extent(const WindowAxis& a) {
+  return a.kernel == 1 ? a.out_size : int64_t(read_extent(a));
+}
+
+BlockedWeightPlan blocked_weight_plan(const Conv2dGeometry& g, int vector_floats) {
+  BlockedWeightPlan p;
+  const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
+  const int64_t K = g.kernel_plane();
+  p.block = (cout_g > vector_floats ? 2 : 1) * int64_t(vector_floats);
+  p.out_blocks = (cout_g + p.block - 1) / p.block;
+  const double per_block = double(p.block) * double(K) * double(cin_g);
+  if (per_block <= kWeightRegionFloats) {
+    // Every input channel, as many output blocks as fit, in runs of even length.
+    const int64_t most = int64_t(kWeightRegionFloats / per_block);
+    const int64_t runs = (p.out_blocks + most - 1) / most;
+    p.region_blocks = (p.out_blocks + runs - 1) / runs;
+    p.region_channels = cin_g;
+  } else {
+    // One output block, the input channels in runs of even length.
+    p.region_blocks = 1;
+    const int64_t most = std::max<int64_t>(
+        1, int64_t(kWeightRegionFloats / (double(p.block) * double(K))));
+    const int64_t runs = (cin_g + most - 1) / most;
+    p.region_channels = (cin_g + runs - 1) / runs;
+  }
+  p.regions = g.groups * ((p.out_blocks + p.region_blocks - 1) / p.region_blocks) *
+              ((cin_g + p.region_channels - 1) / p.region_channels);
+  p.packed_rows = packed_extent(g.rows);
+  p.packed_cols = packed_extent(g.cols);
+  const int64_t row_pairs = std::max<int64_t>(1, g.batch * g.rows.out_size);
+  p.slices = std::min(row_pairs, std::max<int64_t>(1, (kWeightTasks + p.regions - 1) / p.regions));
+  const double partial = double(g.groups) * double(p.out_blocks) * per_block;
+  // Fewer slices where their partials would take more than half the scratch bound (the
+  // threads' chunk buffers need the rest).
+  while (p.slices > 1 && !scratch_within_operands(g, 2 * double(p.slices) * partial)) --p.slices;
+  p.scratch_floats = double(p.slices) * partial;
+  return p;
+}
+
+// A task packs its input rows and output gradient a chunk of output rows at a time, the
+// chunk within a quarter of L2 (packing fewer rows repeats the window's extra rows more
+// often), and multiplies them a sub-chunk at a time, the sub-chunk's output gradient for
+// one block in L1 while every tap and input channel of the region passes over it.
+constexpr double kChunkFloats = 128.0 * 1024;
+constexpr double kSubChunkFloats = 4096;
+
+BlockedWeightChunks blocked_weight_chunks(const Conv2dGeometry& g, const BlockedWeightPlan& p) {
+  const WindowAxis& R = g.rows;
+  const double out_rows = double(std::max<int64_t>(1, R.out_size)), cols = double(g.cols.out_size);
+  const double step = R.kernel == 1 ? 1 : double(R.stride);
+  const double tap_step = R.kernel == 1 ? 0 : double(R.dilation);
+  const double x_row = double(p.packed_cols) * double(p.region_channels);
+  const double gy_row = double(p.region_blocks) * cols * double(p.block);
+  BlockedWeightChunks c;
+  c.rows = int64_t(std::clamp(std::floor(kChunkFloats / (step * x_row + gy_row)), 1.0, out_rows));
+  c.sub_rows = int64_t(std::clamp(std::floor(kSubChunkFloats / (double(p.block) * cols)), 1.0,
+                                  double(c.rows)));
+  c.x_floats = (double(c.rows - 1) * step + double(R.kernel - 1) * tap_step + 1) * x_row;
+  c.gy_floats = double(c.rows) * gy_row;
+  return c;
+}
+
+bool blocked_grad_weight_supports(const Conv2dGeometry& g, int vector_floats) {
   if (!g.zero_padded()) return false;  // its channels-last packing pads with zeros
   if (!(g.out_channels_per_group() >= 4 && g.batch > 0 && g.out_plane() > 0)) return false;
-  // Each thread packs chunks of padded input rows (at least the rows of one window, the
-  // rest within a chunk) channels-last.
-  const double window_rows = double(g.rows.kernel - 1) * double(g.rows.dilation) + 1;
+  const BlockedWeightPlan plan = blocked_weight_plan(g, vector_floats);
+  const BlockedWeightChunks chunks = blocked_weight_chunks(g, plan);
   return scratch_within_operands(
-      g, double(num_threads()) *
-             (double(g.in_channels) * window_rows * read_extent(g.cols) + kBlockedChunkFloats));
+      g, plan.scratch_floats + double(num_threads()) * (chunks.x_floats + chunks.gy_floats));
 }
 
 }  // namespace convpool
@@ -564,10 +660,6 @@ const std::array<WeightTileFn, kMaxTile[1] + 1> kWeightTiles1 =
 const std::array<WeightTileFn, kMaxTile[2] + 1> kWeightTiles2 =
     weight_tiles<2>(std::make_integer_sequence<int, kMaxTile[2]>{});
 
-// Output rows of work per chunk: enough to amortise the packing and tile loads, few
-// enough that the chunk's packed input and output gradient stay in L2.
-constexpr int64_t kChunkBytes = 384 * 1024;
-
 // dst[p * dst_stride + i] = src[i * src_stride + p] for i < channels, p < pixels:
 // planes to channels-last, in V x V blocks transposed in registers where V is 16.
 void to_channels_last(const float* src, int64_t src_stride, int64_t channels, int64_t pixels,
@@ -586,107 +678,186 @@ void to_channels_last(const float* src, int64_t src_stride, int64_t channels, in
         for (int64_t p = 0; p < V; ++p) store(dst + (p0 + p) * dst_stride + i0, block[p]);
         continue;
       }
+#if defined(CONVPOOL_ISA_avx512)
+      if (i1 - i0 == V) {
+        // A row's last pixels: masked loads read nothing past them.
+        const __mmask16 first = __mmask16((1u << (p1 - p0)) - 1);
+        vec block[V];
+        for (int64_t i = 0; i < V; ++i)
+          block[i] = _mm512_maskz_loadu_ps(first, src + (i0 + i) * src_stride + p0);
+        transpose(block);
+        for (int64_t p = 0; p < p1 - p0; ++p) store(dst + (p0 + p) * dst_stride + i0, block[p]);
+        continue;
+      }
+#endif
       for (int64_t i = i0; i < i1; ++i)
         for (int64_t p = p0; p < p1; ++p) dst[p * dst_stride + i] = src[i * src_stride + p];
     }
   }
 }
 
+// dst[p * dst_stride + i] = src[i * src_stride + p * step] for i < channels, p < pixels:
+// a strided row of planes to channels-last.
+void strided_to_channels_last(const float* src, int64_t src_stride, int64_t step,
+                              int64_t channels, int64_t pixels, float* dst, int64_t dst_stride) {
+  for (int64_t i = 0; i < channels; ++i)
+    for (int64_t p = 0; p < pixels; ++p) dst[p * dst_stride + i] = src[i * src_stride + p * step];
+}
+
+// How output position o of axis `a` maps into the packed input: the packed index of its
+// window's first tap is o * step; packed index q holds input pixel q * scale - a.pad_before
+// (zero outside the input). A 1-wide kernel keeps only the pixels it reads.
+struct PackedAxis {
+  int64_t size, step, scale, tap_step;
+};
+
+PackedAxis packed_axis(const WindowAxis& a, int64_t size) {
+  if (a.kernel == 1) return {size, 1, a.stride, 0};
+  return {size, a.stride, 1, a.dilation};
+}
+
+// One packed input row: input row `sr` of the planes at `src` (or zeros when it is outside
+// the `in_rows` rows) as `cols.size` pixels x `channels`.
+void pack_input_row(const float* src, int64_t plane, int64_t channels, int64_t sr,
+                    int64_t in_rows, const WindowAxis& C, const PackedAxis& cols, float* dst) {
+  const int64_t width = cols.size * channels;
+  if (sr < 0 || sr >= in_rows) {
+    std::fill(dst, dst + width, 0.0f);
+    return;
+  }
+  // Packed columns [lo, hi) read input column q * scale - pad_before inside the input.
+  const int64_t lo = std::min(cols.size, ceil_div(C.pad_before, cols.scale));
+  const int64_t hi =
+      std::max(lo, std::min(cols.size, ceil_div(C.pad_before + C.in_size, cols.scale)));
+  std::fill(dst, dst + lo * channels, 0.0f);
+  std::fill(dst + hi * channels, dst + width, 0.0f);
+  const float* first = src + sr * C.in_size + lo * cols.scale - C.pad_before;
+  if (cols.scale == 1)
+    to_channels_last(first, plane, channels, hi - lo, dst + lo * channels, channels);
+  else
+    strided_to_channels_last(first, plane, cols.scale, channels, hi - lo, dst + lo * channels,
+                             channels);
+}
+
+// `tile` for j < count (count <= the largest tile for nb): the weight tile with `count`
+// rows of broadcasts.
+void weight_tile_rows(int nb, int count, const float* x, int64_t x_row_step, int64_t x_col_step,
+                      const float* gy, int64_t gy_row_step, int64_t rows, int64_t cols,
+                      float* tile) {
+  const WeightTileFn fn = nb == 1 ? kWeightTiles1[size_t(count)] : kWeightTiles2[size_t(count)];
+  fn(x, x_row_step, x_col_step, gy, gy_row_step, rows, cols, tile);
+}
+
 }  // namespace
 
-// Weight gradient: pixels are the reduction axis. Each thread sums its own contiguous
-// share of (image, output row) pairs into a private copy of the gradient; the copies are
-// added in thread order at the end (deterministic, no atomics).
+// Weight gradient: pixels are the reduction axis, a GEMM grad_w = grad_y . x^T per tap
+// over the batch's pixels. The gradient is cut into regions that stay in L2
+// (BlockedWeightPlan); a task is one region summed over one slice of the (image, output
+// row) pairs. It packs a chunk of rows at a time, just before use and into L2: the input's
+// rows (channels-last, zero padded) for the region's input channels, and the output
+// gradient as pixels x block for its output blocks. Every task writes a partial of its
+// own; the slices' partials are added in slice order, so the bits do not depend on the
+// thread count.
 void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* grad_y,
                          float* grad_w) {
   const WindowAxis &R = g.rows, &C = g.cols;
+  const BlockedWeightPlan plan = blocked_weight_plan(g, V);
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
-  const int nb = weight_vectors(cout_g);
-  const int64_t B = int64_t(nb) * V, ob_count = ceil_div(cout_g, B);
-  const int64_t K = g.kernel_plane(), OH = R.out_size, OW = C.out_size;
-  const int64_t cols_read = read_extent(C);
-
-  // Chunks of output rows of one image; each is packed just before use, while it is in L2:
-  // x as [group][padded row][padded col][channel of group], zero padded, and grad_y as
-  // [group][output block][pixel][B], zero beyond the group's channels.
-  const int64_t x_row = R.stride * cols_read * g.in_channels, gy_row = OW * B * ob_count * g.groups;
-  const int64_t chunk_rows = std::clamp<int64_t>(
-      kChunkBytes / int64_t(sizeof(float)) / std::max<int64_t>(1, x_row + gy_row), 1, OH);
-  const int64_t x_rows_max = (chunk_rows - 1) * R.stride + R.dilation * (R.kernel - 1) + 1;
-
-  const int threads = threads_for(g.batch * OH * OW * cin_g * cout_g * K);
+  const int nb = int(plan.block / V);
+  const int64_t B = plan.block, ob_count = plan.out_blocks;
+  const int64_t K = g.kernel_plane(), OH = R.out_size, OW = C.out_size, P = OH * OW;
+  const PackedAxis pr = packed_axis(R, plan.packed_rows), pc = packed_axis(C, plan.packed_cols);
+  const int64_t IB = plan.region_channels, OBR = plan.region_blocks;
+  const BlockedWeightChunks chunks = blocked_weight_chunks(g, plan);
+  const size_t x_floats = size_t(chunks.x_floats), chunk_floats = x_floats + size_t(chunks.gy_floats);
   const int64_t partial_size = g.groups * ob_count * K * cin_g * B;
-  // Every thread's buffers, allocated here: an allocation failure inside the parallel
-  // region could not be reported.
-  Array<Array<float>> partials(static_cast<size_t>(threads));
-  for (Array<float>& partial : partials) partial.assign(size_t(partial_size), 0.0f);
-  const size_t xc_size = size_t(g.groups * x_rows_max * cols_read * cin_g);
-  const size_t gyc_size = size_t(g.groups * ob_count * chunk_rows * OW * B);
-  Array<float> xc_all(size_t(threads) * xc_size), gyc_all(size_t(threads) * gyc_size);
-  const int64_t total_rows = g.batch * OH;
+
+  const int64_t tasks = plan.slices * plan.regions;
+  const int64_t work = g.batch * P * cin_g * cout_g * K;
+  const int threads = threads_for_tasks(tasks, work);
+  // Every buffer, allocated here: an allocation failure inside the parallel region could
+  // not be reported.
+  Array<float> partials(size_t(plan.slices * partial_size));
+  Array<float> buffers(size_t(threads) * chunk_floats);
+
+  const int64_t region_obs = ceil_div(ob_count, OBR);
+  const int64_t region_ibs = ceil_div(cin_g, IB);
+  // With one run of input channels and undilated columns, a row of taps' channels lie
+  // side by side in the packed input as in the partial: one run of kw x cin_g broadcasts.
+  const bool merge_taps = region_ibs == 1 && (pc.tap_step == 1 || C.kernel == 1);
   const int ur_max = kMaxTile[nb];
-#pragma omp parallel num_threads(threads)
-  {
-    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
-    Array<float>& partial = partials[size_t(tid)];
-    float* const xc = xc_all.data() + size_t(tid) * xc_size;
-    float* const gyc = gyc_all.data() + size_t(tid) * gyc_size;
+  // Packed rows that are whole input rows, one after the other.
+  const bool whole_rows = pr.scale == 1 && pc.scale == 1 && C.pad_before == 0 &&
+                          pc.size == C.in_size;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t task = 0; task < tasks; ++task) {
+    float* const xc = buffers.data() + size_t(omp_get_thread_num()) * chunk_floats;
+    float* const gyc = xc + x_floats;
+    const int64_t slice = task / plan.regions, region = task % plan.regions;
+    const int64_t grp = region / (region_obs * region_ibs);
+    const int64_t ob0 = region / region_ibs % region_obs * OBR;
+    const int64_t ob1 = std::min(ob_count, ob0 + OBR);
+    const int64_t i0 = region % region_ibs * IB;
+    const int64_t i1 = std::min(cin_g, i0 + IB), channels = i1 - i0;
+    float* const partial = partials.data() + slice * partial_size;
+    // The partial's floats of (block ob, tap k, channel i): ((grp, ob, k), i, lane).
+    auto at = [&](int64_t ob, int64_t k, int64_t i) {
+      return partial + (((grp * ob_count + ob) * K + k) * cin_g + i) * B;
+    };
+    for (int64_t ob = ob0; ob < ob1; ++ob)
+      for (int64_t k = 0; k < K; ++k) std::fill(at(ob, k, i0), at(ob, k, i1), 0.0f);
+    // Runs of broadcasts along one tap row (merged) or one tap, split into even tiles.
+    const int64_t run = merge_taps ? C.kernel * channels : channels;
+    const int64_t tiles = ceil_div(run, ur_max);
+    const int64_t x_pixel = channels;  // the chunk's packed pixels hold the region's channels
     int64_t begin, end;
-    split_range(total_rows, team, tid, &begin, &end);
+    split_range(g.batch * OH, plan.slices, slice, &begin, &end);
     while (begin < end) {
       const int64_t n = begin / OH, oh = begin % OH;
-      const int64_t rows = std::min({chunk_rows, end - begin, OH - oh});
-      const int64_t x_rows = (rows - 1) * R.stride + R.dilation * (R.kernel - 1) + 1;
-      // Pack the chunk.
-      for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const float* src = x + (n * g.in_channels + grp * cin_g) * g.in_plane();
-        const int64_t first = oh * R.stride - R.pad_before;
-        const bool whole_rows =
-            C.pad_before == 0 && cols_read == C.in_size && first >= 0 && first + x_rows <= R.in_size;
-        if (whole_rows) {
-          // Whole rows, all inside: one run of each plane, the longest stream there is.
-          to_channels_last(src + first * C.in_size, g.in_plane(), cin_g, x_rows * cols_read,
-                           xc + grp * x_rows_max * cols_read * cin_g, cin_g);
-        }
-        for (int64_t r = 0; r < x_rows && !whole_rows; ++r) {
-          float* drow = xc + (grp * x_rows_max + r) * cols_read * cin_g;
-          const int64_t sr = oh * R.stride + r - R.pad_before;
-          if (sr < 0 || sr >= R.in_size) {
-            std::fill(drow, drow + cols_read * cin_g, 0.0f);
-            continue;
-          }
-          // Columns [c_lo, c_hi) come from the input, the others are padding.
-          const int64_t c_lo = std::min(cols_read, C.pad_before);
-          const int64_t c_hi = std::max(c_lo, std::min(cols_read, C.pad_before + C.in_size));
-          std::fill(drow, drow + c_lo * cin_g, 0.0f);
-          std::fill(drow + c_hi * cin_g, drow + cols_read * cin_g, 0.0f);
-          to_channels_last(src + sr * C.in_size + (c_lo - C.pad_before), g.in_plane(), cin_g,
-                           c_hi - c_lo, drow + c_lo * cin_g, cin_g);
-        }
-        for (int64_t ob = 0; ob < ob_count; ++ob) {
-          float* dst = gyc + (grp * ob_count + ob) * chunk_rows * OW * B;
-          const int64_t valid = std::min(B, cout_g - ob * B);
-          const float* gsrc = grad_y + ((n * g.out_channels + grp * cout_g + ob * B) * OH + oh) * OW;
-          if (valid < B) std::fill(dst, dst + rows * OW * B, 0.0f);
-          to_channels_last(gsrc, OH * OW, valid, rows * OW, dst, B);
-        }
+      const int64_t rows = std::min({chunks.rows, end - begin, OH - oh});
+      const int64_t x_rows = (rows - 1) * pr.step + (R.kernel - 1) * pr.tap_step + 1;
+      // Pack the chunk: x as [packed row][packed col][channel of the run], grad_y as
+      // [output block][pixel][B], zero beyond the group's channels.
+      const float* src = x + (n * g.in_channels + grp * cin_g + i0) * g.in_plane();
+      const int64_t first_row = oh * pr.step * pr.scale - R.pad_before;
+      if (whole_rows && first_row >= 0 && first_row + x_rows <= R.in_size) {
+        // Whole input rows, all inside: one run of each plane, the longest stream there is.
+        to_channels_last(src + first_row * C.in_size, g.in_plane(), channels,
+                         x_rows * C.in_size, xc, channels);
+      } else {
+        for (int64_t q = 0; q < x_rows; ++q)
+          pack_input_row(src, g.in_plane(), channels, first_row + q * pr.scale, R.in_size, C, pc,
+                         xc + q * pc.size * channels);
       }
-      // Accumulate every tile of the gradient over the chunk's pixels.
-      for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const float* x_chunk = xc + grp * x_rows_max * cols_read * cin_g;
-        for (int64_t ob = 0; ob < ob_count; ++ob) {
-          const float* gy = gyc + (grp * ob_count + ob) * chunk_rows * OW * B;
-          for (int64_t s = 0; s < R.kernel; ++s) {
-            for (int64_t t = 0; t < C.kernel; ++t) {
-              const float* x_tap = x_chunk + (s * R.dilation * cols_read + t * C.dilation) * cin_g;
-              float* tile_base = partial.data() + (((grp * ob_count + ob) * K + s * C.kernel + t) * cin_g) * B;
-              for (int64_t i0 = 0; i0 < cin_g; i0 += ur_max) {
-                const int ur = int(std::min<int64_t>(ur_max, cin_g - i0));
-                const WeightTileFn fn = nb == 1 ? kWeightTiles1[ur] : kWeightTiles2[ur];
-                fn(x_tap + i0, R.stride * cols_read * cin_g, C.stride * cin_g, gy, OW * B, rows, OW,
-                   tile_base + i0 * B);
-              }
-            }
+      for (int64_t ob = ob0; ob < ob1; ++ob) {
+        float* dst = gyc + (ob - ob0) * chunks.rows * OW * B;
+        const int64_t valid = std::min(B, cout_g - ob * B);
+        if (valid < B) std::fill(dst, dst + rows * OW * B, 0.0f);
+        to_channels_last(grad_y + ((n * g.out_channels + grp * cout_g + ob * B) * OH + oh) * OW,
+                         P, valid, rows * OW, dst, B);
+      }
+      for (int64_t r0 = 0; r0 < rows; r0 += chunks.sub_rows) {
+        const int64_t sub = std::min(chunks.sub_rows, rows - r0);
+        for (int64_t ob = ob0; ob < ob1; ++ob) {
+          const float* gy = gyc + ((ob - ob0) * chunks.rows + r0) * OW * B;
+          // One tile of (taps x channels) accumulators over the sub-chunk's pixels.
+          auto tile = [&](int64_t s, int64_t t, int64_t j) {
+            int64_t j0, j1;
+            split_range(run, tiles, j, &j0, &j1);
+            const float* x_tap = xc + (r0 * pr.step + s * pr.tap_step) * pc.size * channels +
+                                 t * pc.tap_step * x_pixel + j0;
+            weight_tile_rows(nb, int(j1 - j0), x_tap, pr.step * pc.size * channels,
+                             pc.step * x_pixel, gy, OW * B, sub, OW,
+                             at(ob, s * C.kernel + t, merge_taps ? 0 : i0) + j0 * B);
+          };
+          if (merge_taps) {
+            for (int64_t s = 0; s < R.kernel; ++s)
+              for (int64_t j = 0; j < tiles; ++j) tile(s, 0, j);
+          } else {
+            // Channels outermost: a tile's channels of the sub-chunk stay in L1 for every tap.
+            for (int64_t j = 0; j < tiles; ++j)
+              for (int64_t s = 0; s < R.kernel; ++s)
+                for (int64_t t = 0; t < C.kernel; ++t) tile(s, t, j);
           }
         }
       }
@@ -694,18 +865,27 @@ void blocked_grad_weight(const Conv2dGeometry& g, const float* x, const float* g
     }
   }
 
-  // Sum the private copies in thread order and unpack to (C_out, C_in/groups, kh, kw).
-#pragma omp parallel for num_threads(threads) schedule(static)
+  // Add the slices' partials into the first in slice order (in runs along memory, one
+  // per task), then unpack it to (C_out, C_in/groups, kh, kw).
+  float* const total = partials.data();
+  if (plan.slices > 1) {
+    constexpr int64_t kRun = 4096;
+#pragma omp parallel for num_threads(threads_for(plan.slices * partial_size)) schedule(static)
+    for (int64_t r = 0; r < ceil_div(partial_size, kRun); ++r) {
+      const int64_t e0 = r * kRun, e1 = std::min(partial_size, e0 + kRun);
+      for (int64_t slice = 1; slice < plan.slices; ++slice) {
+        const float* part = total + slice * partial_size;
+        for (int64_t e = e0; e < e1; ++e) total[e] += part[e];
+      }
+    }
+  }
+#pragma omp parallel for num_threads(threads_for(partial_size)) schedule(static)
   for (int64_t co = 0; co < g.out_channels; ++co) {
     const int64_t grp = co / cout_g, o = co % cout_g, ob = o / B, lane = o % B;
     for (int64_t i = 0; i < cin_g; ++i)
-      for (int64_t k = 0; k < K; ++k) {
-        const int64_t at = (((grp * ob_count + ob) * K + k) * cin_g + i) * B + lane;
-        float total = 0.0f;
-        for (const Array<float>& partial : partials)
-          if (!partial.empty()) total += partial[size_t(at)];
-        grad_w[(co * cin_g + i) * K + k] = total;
-      }
+      for (int64_t k = 0; k < K; ++k)
+        grad_w[(co * cin_g + i) * K + k] =
+            total[(((grp * ob_count + ob) * K + k) * cin_g + i) * B + lane];
   }
 }
 
