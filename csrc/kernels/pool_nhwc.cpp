@@ -190,15 +190,16 @@ constexpr int64_t kBandBytes = int64_t(256) << 10;
 // Images of more gradient than this run by bands; smaller ones stay in L2 as they are.
 constexpr int64_t kBandImageBytes = int64_t(1) << 20;
 
-// One output pixel's share of a band: for each channel c, its index t = idx[c] (a flat
-// position in the H*W plane) names the input pixel that receives gy[c]; targets in the
-// band's pixels [lo, hi) are added to buffer[(t - lo) * C + c], the others belong to other
-// bands. The lanes of a vector name distinct channels, so a vector scatter never writes a
-// slot twice.
+// One output pixel's share of a band: for each of its `width` channels c, its index
+// t = idx[c] (a flat position in the H*W plane) names the input pixel that receives gy[c];
+// targets in the band's pixels [lo, hi) are added to buffer[(t - lo) * C + c], the others
+// belong to other bands. Returns whether every target was in the band. The lanes of a
+// vector name distinct channels, so a vector scatter never writes a slot twice.
 template <typename T>
-void add_to_band(const int64_t* __restrict idx, const T* __restrict gy, int64_t C, int64_t lo,
-                 int64_t hi, T* __restrict buffer) {
+bool add_to_band(const int64_t* __restrict idx, const T* __restrict gy, int64_t width, int64_t C,
+                 int64_t lo, int64_t hi, T* __restrict buffer) {
   int64_t c = 0;
+  bool all_in = true;
 #if defined(CONVPOOL_ISA_avx512)
   const __m512i band_lo = _mm512_set1_epi64(lo), band_size = _mm512_set1_epi64(hi - lo);
   const __m512i channels = _mm512_set1_epi64(C);
@@ -210,11 +211,13 @@ void add_to_band(const int64_t* __restrict idx, const T* __restrict gy, int64_t 
     const __m512i rel = _mm512_sub_epi64(_mm512_maskz_loadu_epi64(valid, idx + c), band_lo);
     *at = _mm512_add_epi64(_mm512_mullo_epi64(rel, channels),
                            _mm512_add_epi64(_mm512_set1_epi64(c), lanes));
-    return _mm512_mask_cmplt_epu64_mask(valid, rel, band_size);
+    const __mmask8 own = _mm512_mask_cmplt_epu64_mask(valid, rel, band_size);
+    all_in = all_in && own == valid;
+    return own;
   };
   if constexpr (std::is_same_v<T, float>) {
-    for (; c < C; c += 16) {
-      const int n = int(std::min<int64_t>(16, C - c));
+    for (; c < width; c += 16) {
+      const int n = int(std::min<int64_t>(16, width - c));
       __m512i a0, a1 = _mm512_setzero_si512();
       const __mmask8 own0 = eight(c, std::min(n, 8), &a0);
       const __mmask8 own1 = n > 8 ? eight(c + 8, n - 8, &a1) : __mmask8(0);
@@ -228,9 +231,9 @@ void add_to_band(const int64_t* __restrict idx, const T* __restrict gy, int64_t 
       _mm512_mask_i32scatter_ps(buffer, own, at, sum, 4);
     }
   } else {
-    for (; c < C; c += 8) {
+    for (; c < width; c += 8) {
       __m512i at;
-      const __mmask8 own = eight(c, int(std::min<int64_t>(8, C - c)), &at);
+      const __mmask8 own = eight(c, int(std::min<int64_t>(8, width - c)), &at);
       if (!own) continue;
       const __m512d sum = _mm512_add_pd(_mm512_mask_i64gather_pd(_mm512_setzero_pd(), own, at, buffer, 8),
                                         _mm512_maskz_loadu_pd(own, gy + c));
@@ -238,10 +241,14 @@ void add_to_band(const int64_t* __restrict idx, const T* __restrict gy, int64_t 
     }
   }
 #endif
-  for (; c < C; ++c) {
+  for (; c < width; ++c) {
     const int64_t t = idx[c];
-    if (t >= lo && t < hi) buffer[(t - lo) * C + c] += gy[c];
+    if (t >= lo && t < hi)
+      buffer[(t - lo) * C + c] += gy[c];
+    else
+      all_in = false;
   }
+  return all_in;
 }
 
 // Input rows per band: about kBandBytes of gradient, at least one row, and few enough for
@@ -319,7 +326,7 @@ bool max_grad_input_bands(const PoolGeometry& g, const T* grad_y, const int64_t*
         if (!meets(n, i, r0, r1)) continue;
         const int64_t k0 = (n * out_plane + i * ow) * C;
         for (int64_t j = 0; j < ow; ++j)
-          add_to_band(indices + k0 + j * C, grad_y + k0 + j * C, C, r0 * W, r1 * W, buffer);
+          add_to_band(indices + k0 + j * C, grad_y + k0 + j * C, C, C, r0 * W, r1 * W, buffer);
       }
       pool::stream_copy(buffer, (r1 - r0) * W * C, grad_x + (n * in_plane + r0 * W) * C);
     }
@@ -329,11 +336,13 @@ bool max_grad_input_bands(const PoolGeometry& g, const T* grad_y, const int64_t*
 }
 
 // Any indices: each item zeroes its slice of channels of one image's gradient in place and
-// adds the slice's output gradients in output order.
+// adds the slice's output gradients in output order (add_to_band with the whole plane as
+// its band, where the offsets fit its 32-bit lanes).
 template <typename T>
 bool max_grad_input_in_place(const PoolGeometry& g, const T* grad_y, const int64_t* indices,
                              T* grad_x) {
   const int64_t C = g.channels, in_plane = g.in_plane(), out_plane = g.out_plane();
+  const bool lanes_fit = in_plane * C < (int64_t(1) << 31);
   return for_each_channel_slice(batch_of(g), C, g.planes * in_plane, [&](int64_t n, int64_t c0, int64_t c1) {
     bool in_range = true;
     T* gx = grad_x + n * in_plane * C;
@@ -341,6 +350,12 @@ bool max_grad_input_in_place(const PoolGeometry& g, const T* grad_y, const int64
       for (int64_t c = c0; c < c1; ++c) gx[k * C + c] = T(0);
     const int64_t* idx = indices + n * out_plane * C;
     const T* gy = grad_y + n * out_plane * C;
+    if (lanes_fit) {
+      for (int64_t k = 0; k < out_plane; ++k)
+        in_range = add_to_band(idx + k * C + c0, gy + k * C + c0, c1 - c0, C, 0, in_plane, gx + c0) &&
+                   in_range;
+      return in_range;
+    }
     for (int64_t k = 0; k < out_plane; ++k) {
       for (int64_t c = c0; c < c1; ++c) {
         const int64_t target = idx[k * C + c];
