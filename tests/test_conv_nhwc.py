@@ -332,6 +332,28 @@ def test_register_tiles_at_every_stride_and_padding_mode(rng, x_shape, w_shape, 
     assert "nhwc_blocked" in ran
 
 
+# Stems: fewer input channels than half a vector, each summing many output channels.
+STEM_LAYERS = [
+    ((2, 3, 23, 22), (32, 3, 7, 7), dict(stride=2, padding=3)),
+    ((1, 1, 9, 10), (20, 1, 3, 3), dict(padding=1, padding_mode="reflect")),
+    ((1, 6, 11, 9), (40, 3, 5, 5), dict(stride=(2, 3), padding=2, groups=2)),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", STEM_LAYERS)
+def test_stem_input_gradients_run_the_register_tiles(rng, x_shape, w_shape, kwargs, threads):
+    convpool.set_num_threads(threads)
+    x, w = random_array(rng, x_shape, np.float32), random_array(rng, w_shape, np.float32)
+    n, c, h, width = x_shape
+    out = ref.conv2d(x, w, **kwargs).shape
+    grad_y = np.zeros((out[0], out[2], out[3], out[1]), np.float32)
+    assert convpool.implementation("conv2d_grad_input", grad_y, w, (n, h, width, c),
+                                   layout="NHWC", **kwargs) == "nhwc_blocked"
+    # Every supporting implementation of each pass, forced in turn at every SIMD level.
+    check_nhwc_against_oracle(rng, x, w, where=f"{x_shape} {w_shape} {kwargs}", **kwargs)
+
+
 @st.composite
 def blocked_configs(draw):
     groups = draw(st.integers(1, 2))

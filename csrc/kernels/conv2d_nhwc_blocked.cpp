@@ -51,10 +51,12 @@ bool nhwc_blocked_forward_supports(const Conv2dGeometry& g, int vector_floats) {
 }
 
 // The input gradient runs the forward engine on grad_y, once per stride phase (stride 1
-// each), with the input channels of a group as its vectors.
+// each), with the input channels of a group as its vectors. Fewer than half a vector of
+// input channels (a stem's 3) still runs here when each sums a vector of output channels:
+// a partly filled vector beat the loop nests' scalar sums over taps.
 bool nhwc_blocked_grad_input_supports(const Conv2dGeometry& g, int vector_floats) {
   const int64_t cin_g = g.in_channels_per_group(), cout_g = g.out_channels_per_group();
-  return cout_g > 1 && 2 * cin_g >= vector_floats &&
+  return cout_g > 1 && (2 * cin_g >= vector_floats || cout_g >= vector_floats) &&
          packed_weights_fit(g, padded(cin_g, 4 * vector_floats), cout_g);
 }
 

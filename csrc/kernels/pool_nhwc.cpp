@@ -184,11 +184,165 @@ void max_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
   });
 }
 
-// Each item zeroes its slice of one image's gradient and adds the slice's output
-// gradients in output order: deterministic, without atomics.
+// The buffered max-pool gradient (below) cuts each image's input rows into bands: a band
+// of input rows [r0, r1) is gathered in a buffer of about this many bytes, in L2.
+constexpr int64_t kBandBytes = int64_t(256) << 10;
+// Images of more gradient than this run by bands; smaller ones stay in L2 as they are.
+constexpr int64_t kBandImageBytes = int64_t(1) << 20;
+
+// One output pixel's share of a band: for each of its `width` channels c, its index
+// t = idx[c] (a flat position in the H*W plane) names the input pixel that receives gy[c];
+// targets in the band's pixels [lo, hi) are added to buffer[(t - lo) * C + c], the others
+// belong to other bands. Returns whether every target was in the band. The lanes of a
+// vector name distinct channels, so a vector scatter never writes a slot twice.
 template <typename T>
-bool max_grad_input(const PoolGeometry& g, const T* grad_y, const int64_t* indices, T* grad_x) {
+bool add_to_band(const int64_t* __restrict idx, const T* __restrict gy, int64_t width, int64_t C,
+                 int64_t lo, int64_t hi, T* __restrict buffer) {
+  int64_t c = 0;
+  bool all_in = true;
+#if defined(CONVPOOL_ISA_avx512)
+  const __m512i band_lo = _mm512_set1_epi64(lo), band_size = _mm512_set1_epi64(hi - lo);
+  const __m512i channels = _mm512_set1_epi64(C);
+  const __m512i lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+  // Channels c .. c + n - 1 (n <= 8): their offsets in the buffer, and which of them the
+  // band owns.
+  auto eight = [&](int64_t c, int n, __m512i* at) {
+    const __mmask8 valid = __mmask8((1u << n) - 1);
+    const __m512i rel = _mm512_sub_epi64(_mm512_maskz_loadu_epi64(valid, idx + c), band_lo);
+    *at = _mm512_add_epi64(_mm512_mullo_epi64(rel, channels),
+                           _mm512_add_epi64(_mm512_set1_epi64(c), lanes));
+    const __mmask8 own = _mm512_mask_cmplt_epu64_mask(valid, rel, band_size);
+    all_in = all_in && own == valid;
+    return own;
+  };
+  if constexpr (std::is_same_v<T, float>) {
+    for (; c < width; c += 16) {
+      const int n = int(std::min<int64_t>(16, width - c));
+      __m512i a0, a1 = _mm512_setzero_si512();
+      const __mmask8 own0 = eight(c, std::min(n, 8), &a0);
+      const __mmask8 own1 = n > 8 ? eight(c + 8, n - 8, &a1) : __mmask8(0);
+      const __mmask16 own = __mmask16(own0 | (unsigned(own1) << 8));
+      if (!own) continue;
+      // Offsets below the buffer's size, which the caller keeps below 2^31 elements.
+      const __m512i at = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(a0)),
+                                            _mm512_cvtepi64_epi32(a1), 1);
+      const __m512 sum = _mm512_add_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), own, at, buffer, 4),
+                                       _mm512_maskz_loadu_ps(own, gy + c));
+      _mm512_mask_i32scatter_ps(buffer, own, at, sum, 4);
+    }
+  } else {
+    for (; c < width; c += 8) {
+      __m512i at;
+      const __mmask8 own = eight(c, int(std::min<int64_t>(8, width - c)), &at);
+      if (!own) continue;
+      const __m512d sum = _mm512_add_pd(_mm512_mask_i64gather_pd(_mm512_setzero_pd(), own, at, buffer, 8),
+                                        _mm512_maskz_loadu_pd(own, gy + c));
+      _mm512_mask_i64scatter_pd(buffer, own, at, sum, 8);
+    }
+  }
+#endif
+  for (; c < width; ++c) {
+    const int64_t t = idx[c];
+    if (t >= lo && t < hi)
+      buffer[(t - lo) * C + c] += gy[c];
+    else
+      all_in = false;
+  }
+  return all_in;
+}
+
+// Input rows per band: about kBandBytes of gradient, at least one row, and few enough for
+// a few bands per thread.
+int64_t band_rows(const PoolGeometry& g, int64_t batch, int64_t sizeof_t) {
+  const int64_t row_bytes = std::max<int64_t>(g.cols.in_size * g.channels * sizeof_t, 1);
+  int64_t rows = std::clamp<int64_t>(kBandBytes / row_bytes, 1, g.rows.in_size);
+  const int64_t wanted = 4 * int64_t(num_threads());
+  while (rows > 1 && batch * ((g.rows.in_size + rows - 1) / rows) < wanted) rows = (rows + 1) / 2;
+  return rows;
+}
+
+// The smallest and largest index of each output row (all pixels and channels of the row),
+// as reach[2 * (n * OH + i)], reach[2 * (n * OH + i) + 1]; false if an index lies outside
+// the plane.
+bool index_reach(const PoolGeometry& g, const int64_t* indices, int64_t* reach) {
+  const int64_t rows = batch_of(g) * g.rows.out_size, row_size = g.cols.out_size * g.channels;
+  const int64_t in_plane = g.in_plane();
+  bool in_range = true;
+#pragma omp parallel for num_threads(pool::threads_for(rows * row_size)) \
+    schedule(dynamic, pool::chunk_for(row_size)) reduction(&& : in_range)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t* __restrict idx = indices + r * row_size;
+    int64_t low = in_plane, high = -1;
+    for (int64_t k = 0; k < row_size; ++k) {
+      low = std::min(low, idx[k]);
+      high = std::max(high, idx[k]);
+    }
+    reach[2 * r] = low;
+    reach[2 * r + 1] = high;
+    in_range = in_range && (row_size == 0 || (low >= 0 && high < in_plane));
+  }
+  return in_range;
+}
+
+// The max-pool gradient by bands of input rows: an item owns input rows [r0, r1) of one
+// image, every channel, in a buffer in L2. It zeroes the buffer, walks (in output order,
+// all channels contiguous) the output rows whose indices reach into its rows, adds the
+// gradients whose indices land there, and streams the buffer out to grad_x: deterministic
+// (each sum in output order, as in NCHW), without atomics, grad_x written once and never
+// read. The gradient takes no window, so the rows an output row reaches are read off its
+// indices (index_reach): with max_pool2d's indices, an output row reaches the rows of its
+// windows. False (nothing written) where that does not pay: an index outside the plane,
+// or indices so scattered that the bands would read the output rows many times over.
+template <typename T>
+bool max_grad_input_bands(const PoolGeometry& g, const T* grad_y, const int64_t* indices,
+                          T* grad_x) {
+  const int64_t C = g.channels, W = g.cols.in_size, in_plane = g.in_plane();
+  const int64_t oh = g.rows.out_size, ow = g.cols.out_size, out_plane = g.out_plane();
+  const int64_t batch = batch_of(g);
+  const int64_t rows = band_rows(g, batch, sizeof(T));
+  const int64_t bands = (g.rows.in_size + rows - 1) / rows, items = batch * bands;
+  pool::Scratch<int64_t> reach(2 * batch * oh);
+  if (!index_reach(g, indices, reach.get())) return false;
+  auto meets = [&](int64_t n, int64_t i, int64_t r0, int64_t r1) {
+    const int64_t* span = reach.get() + 2 * (n * oh + i);
+    return span[0] < r1 * W && span[1] >= r0 * W;
+  };
+  int64_t visits = 0;  // (band, output row) pairs to walk
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t b = 0; b < bands; ++b)
+      for (int64_t i = 0; i < oh; ++i) visits += meets(n, i, b * rows, std::min(g.rows.in_size, (b + 1) * rows));
+  if (visits > 4 * batch * oh + items) return false;
+  const int team = pool::threads_for(g.planes * in_plane);
+  pool::TeamScratch<T> buffers(team, rows * W * C);
+#pragma omp parallel num_threads(team)
+  {
+    T* const buffer = buffers.get();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t n = item / bands, r0 = (item % bands) * rows;
+      const int64_t r1 = std::min(g.rows.in_size, r0 + rows);
+      std::fill(buffer, buffer + (r1 - r0) * W * C, T(0));
+      for (int64_t i = 0; i < oh; ++i) {
+        if (!meets(n, i, r0, r1)) continue;
+        const int64_t k0 = (n * out_plane + i * ow) * C;
+        for (int64_t j = 0; j < ow; ++j)
+          add_to_band(indices + k0 + j * C, grad_y + k0 + j * C, C, C, r0 * W, r1 * W, buffer);
+      }
+      pool::stream_copy(buffer, (r1 - r0) * W * C, grad_x + (n * in_plane + r0 * W) * C);
+    }
+    _mm_sfence();
+  }
+  return true;
+}
+
+// Any indices: each item zeroes its slice of channels of one image's gradient in place and
+// adds the slice's output gradients in output order (add_to_band with the whole plane as
+// its band, where the offsets fit its 32-bit lanes).
+template <typename T>
+bool max_grad_input_in_place(const PoolGeometry& g, const T* grad_y, const int64_t* indices,
+                             T* grad_x) {
   const int64_t C = g.channels, in_plane = g.in_plane(), out_plane = g.out_plane();
+  const bool lanes_fit = in_plane * C < (int64_t(1) << 31);
   return for_each_channel_slice(batch_of(g), C, g.planes * in_plane, [&](int64_t n, int64_t c0, int64_t c1) {
     bool in_range = true;
     T* gx = grad_x + n * in_plane * C;
@@ -196,6 +350,12 @@ bool max_grad_input(const PoolGeometry& g, const T* grad_y, const int64_t* indic
       for (int64_t c = c0; c < c1; ++c) gx[k * C + c] = T(0);
     const int64_t* idx = indices + n * out_plane * C;
     const T* gy = grad_y + n * out_plane * C;
+    if (lanes_fit) {
+      for (int64_t k = 0; k < out_plane; ++k)
+        in_range = add_to_band(idx + k * C + c0, gy + k * C + c0, c1 - c0, C, 0, in_plane, gx + c0) &&
+                   in_range;
+      return in_range;
+    }
     for (int64_t k = 0; k < out_plane; ++k) {
       for (int64_t c = c0; c < c1; ++c) {
         const int64_t target = idx[k * C + c];
@@ -208,6 +368,19 @@ bool max_grad_input(const PoolGeometry& g, const T* grad_y, const int64_t* indic
     }
     return in_range;
   });
+}
+
+template <typename T>
+bool max_grad_input(const PoolGeometry& g, const T* grad_y, const int64_t* indices, T* grad_x) {
+  if (g.planes == 0) return true;
+  // An image's gradient that fits in L2 stays there while the general path scatters into
+  // it (measured faster than the bands there). Offsets into a band's buffer are 32-bit
+  // lanes; a row that alone exceeds them (never in practice) takes the general path, and
+  // so do indices the bands refuse.
+  const int64_t image_bytes = g.in_plane() * g.channels * int64_t(sizeof(T));
+  const bool bands_fit = g.cols.in_size * g.channels < (int64_t(1) << 30);
+  if (bands_fit && image_bytes > kBandImageBytes && max_grad_input_bands(g, grad_y, indices, grad_x)) return true;
+  return max_grad_input_in_place(g, grad_y, indices, grad_x);
 }
 
 template <typename T>
