@@ -23,6 +23,7 @@ bool global_max_pool2d_grad_input_supports(const GlobalPoolShape&, int) { return
 
 #else
 // --- the kernels: compiled once per instruction set -----------------------------------
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
@@ -208,12 +209,19 @@ int64_t plane_argmax(const T* x, int64_t n) {
   return 0;  // not reached for n >= 1: m is one of the values
 }
 
+// Threads for `elements` input elements: one per 256K (1 MiB of float32). A plane is one
+// pass in vectors (the small planes of the last stages too), so a team pays off only for
+// more elements than the other pooling kernels' grain (pool::threads_for, 64K).
+inline int team_for(int64_t elements) {
+  return static_cast<int>(std::min<int64_t>(num_threads(), elements / (int64_t(1) << 18) + 1));
+}
+
 }  // namespace
 
 template <typename T>
 void global_avg_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y) {
   const int64_t planes = s.planes, plane_size = s.plane_size;
-#pragma omp parallel for num_threads(pool::threads_for(planes * plane_size)) \
+#pragma omp parallel for num_threads(team_for(planes * plane_size)) \
     schedule(dynamic, pool::chunk_for(plane_size))
   for (int64_t p = 0; p < planes; ++p)
     y[p] = static_cast<T>(plane_sum(x + p * plane_size, plane_size) / static_cast<double>(plane_size));
@@ -222,7 +230,7 @@ void global_avg_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y) {
 template <typename T>
 void global_avg_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, T* grad_x) {
   const int64_t planes = s.planes, plane_size = s.plane_size;
-#pragma omp parallel for num_threads(pool::threads_for(planes * plane_size)) \
+#pragma omp parallel for num_threads(team_for(planes * plane_size)) \
     schedule(dynamic, pool::chunk_for(plane_size))
   for (int64_t p = 0; p < planes; ++p) {
     const T share = grad_y[p] / static_cast<T>(plane_size);
@@ -234,7 +242,7 @@ void global_avg_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, T* 
 template <typename T>
 void global_max_pool2d_forward(const GlobalPoolShape& s, const T* x, T* y, int64_t* indices) {
   const int64_t planes = s.planes, plane_size = s.plane_size;
-#pragma omp parallel for num_threads(pool::threads_for(planes * plane_size)) \
+#pragma omp parallel for num_threads(team_for(planes * plane_size)) \
     schedule(dynamic, pool::chunk_for(plane_size))
   for (int64_t p = 0; p < planes; ++p) {
     const T* in = x + p * plane_size;
@@ -252,7 +260,7 @@ template <typename T>
 void global_max_pool2d_grad_input(const GlobalPoolShape& s, const T* grad_y, const T* x,
                                   T* grad_x) {
   const int64_t planes = s.planes, plane_size = s.plane_size;
-#pragma omp parallel for num_threads(pool::threads_for(planes * plane_size)) \
+#pragma omp parallel for num_threads(team_for(planes * plane_size)) \
     schedule(dynamic, pool::chunk_for(plane_size))
   for (int64_t p = 0; p < planes; ++p) {
     const int64_t at = plane_argmax(x + p * plane_size, plane_size);
