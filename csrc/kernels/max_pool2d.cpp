@@ -54,6 +54,9 @@ namespace convpool::CONVPOOL_ISA {
 namespace {
 
 using pool::max_propagating_nan;
+
+// An input up to this size is taken to stay in cache between two passes over it (L2).
+constexpr int64_t kCacheResidentBytes = int64_t(1) << 20;
 using pool::replaces;
 using pool::TapRange;
 
@@ -188,6 +191,7 @@ void forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
   const bool fits_int32 = g.in_plane() <= std::numeric_limits<int32_t>::max();
   const int64_t item_size = g.planes * g.in_plane() / std::max<int64_t>(work.items(), 1);
   const int team = pool::threads_for(g.planes * g.in_plane());
+  const bool in_cache = g.planes * g.in_plane() * int64_t(sizeof(T)) <= kCacheResidentBytes;
   pool::TeamScratch<int32_t> offsets(team, g.cols.out_size);  // where one output row's maxima are
   pool::TeamScratch<T> column_maxima(team, g.cols.in_size);    // one input row's worth
   pool::TeamScratch<T> row_maxima(team, g.cols.out_size);      // one output row with its indices
@@ -209,8 +213,10 @@ void forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
                         pool::with_fast_row_shape(g.cols, [&](auto kw, auto sx) {
         constexpr int KW = decltype(kw)::value, SX = decltype(sx)::value;
         // The check is a pass over the rows: it pays where the window has 3 taps a row,
-        // not for 2x2 windows, whose pass is memory-bound (measured).
-        const bool may_hold_nan = (idx || KW >= 3) ? rows_hold_nan(g, in, i0, i1) : true;
+        // and where the input is cache-resident (small planes, the last stages of a
+        // network), not for 2x2 windows streaming from memory (measured).
+        const bool may_hold_nan = (idx || KW >= 3 || in_cache) ? rows_hold_nan(g, in, i0, i1)
+                                                                : true;
         if (!idx && may_hold_nan)
           forward_rows_values<T, KW, SX, false>(g, in, out, i0, i1, column_max);
         else if (!idx)

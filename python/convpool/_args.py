@@ -49,6 +49,12 @@ def contiguous(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def check_shape_tuple(shape: object, name: str, ndims: Sequence[int]) -> tuple[int, ...]:
     """A shape given as a sequence of non-negative ints with one of the allowed lengths."""
+    if type(shape) is tuple and len(shape) in ndims:  # the common case, without the generator
+        for size in shape:  # and the isinstance checks against numbers.Integral (5 us)
+            if type(size) is not int or size < 0:
+                break
+        else:
+            return shape
     if not isinstance(shape, (tuple, list)) or any(
         isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in shape
     ):

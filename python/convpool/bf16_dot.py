@@ -15,10 +15,8 @@ treats bfloat16 subnormals (below 1.2e-38) as zero.
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -130,25 +128,22 @@ def forward(x: np.ndarray, weight: np.ndarray, bias: object, geometry: ConvGeome
     return y.reshape(geometry.output_shape).astype(x.dtype)  # rounded once
 
 
-def bfloat16_dot(rank: int) -> Callable:
-    """Route a ``conv2d`` / ``conv3d`` call with bfloat16 ``x`` and ``weight`` (batched,
-    channels first, no ``out=``) to :func:`forward`; every other call, and any the
-    kernel does not serve, runs the decorated function."""
+def bfloat16_route(rank: int) -> Callable[[Callable, tuple, dict], np.ndarray | None]:
+    """The ``route`` of :func:`convpool.dtypes.half_precision` for ``conv2d`` / ``conv3d``:
+    a call with bfloat16 ``x`` and ``weight`` (batched, channels first, no ``out=``) runs
+    :func:`forward`; None for every other call, and any the kernel does not serve (which
+    then run the float32 path)."""
+    signatures: dict[Callable, inspect.Signature] = {}
 
-    def decorate(function: Callable) -> Callable:
-        signature = inspect.signature(function)
+    def route(function: Callable, args: tuple, kwargs: dict) -> np.ndarray | None:
+        if len(args) >= 2 and _is_bfloat16(args[0]) and _is_bfloat16(args[1]):
+            signature = signatures.get(function)
+            if signature is None:
+                signature = signatures[function] = inspect.signature(function)
+            return _try(signature, rank, args, kwargs)
+        return None
 
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if len(args) >= 2 and _is_bfloat16(args[0]) and _is_bfloat16(args[1]):
-                result = _try(signature, rank, args, kwargs)
-                if result is not None:
-                    return result
-            return function(*args, **kwargs)
-
-        return wrapper
-
-    return decorate
+    return route
 
 
 def _try(signature: inspect.Signature, rank: int, args: tuple, kwargs: dict

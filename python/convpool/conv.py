@@ -12,7 +12,7 @@ import numpy as np
 from . import _buffers, _conv_channels_last, _core, python_kernels
 from . import _picture_filter as picture_filter
 from ._args import as_array, check_shape_tuple, computed_into, contiguous, output_array
-from .bf16_dot import bfloat16_dot
+from .bf16_dot import bfloat16_route
 from .dtypes import half_precision
 from .geometry import ConvGeometry, as_4d, check_index_range, compute_dtype, conv_geometry
 from .layout import check_layout, from_nchw_shape, nchw_shape, stored_channels_last
@@ -166,8 +166,7 @@ def _filter_picture(x: np.ndarray, weight: np.ndarray, bias, stride, padding, di
     return out
 
 
-@bfloat16_dot(rank=2)
-@half_precision("x", "weight", also=("bias",))
+@half_precision("x", "weight", also=("bias",), route=bfloat16_route(rank=2))
 def conv2d(
     x: np.ndarray,
     weight: np.ndarray,

@@ -290,14 +290,19 @@ def runs(op: str, g: GeometryLike, float64: bool,
 def runs_setup(op: str, setup, float64: bool, operands: Sequence[np.ndarray]) -> bool:
     """:func:`runs` for a :class:`convpool.geometry.ConvGeometry`: the common small or
     strided layer is turned away from its plain tuples, before anything is built."""
-    if op not in _forced:
-        n, c_out, oh, ow = setup.output_shape
-        _, c_in_g, kh, kw = setup.weight_shape
-        if (setup.stride != (1, 1) or setup.dilation[0] != 1
-                or n * c_out * oh * ow * c_in_g * kh * kw * _direct_mac_seconds()
-                <= CALL_SECONDS):
-            return False
+    if op not in _forced and declines(op, setup):
+        return False
     return runs(op, Problem.of_setup(setup), float64, operands)
+
+
+def declines(op: str, setup) -> bool:
+    """Whether the geometry alone turns this path away when it is not forced: strided or
+    row-dilated layers, and calls the direct kernels finish within this path's fixed cost
+    (the operands' values are not looked at)."""
+    n, c_out, oh, ow = setup.output_shape
+    _, c_in_g, kh, kw = setup.weight_shape
+    return (setup.stride != (1, 1) or setup.dilation[0] != 1
+            or n * c_out * oh * ow * c_in_g * kh * kw * _direct_mac_seconds() <= CALL_SECONDS)
 
 
 # --- the passes, with the compiled kernels' signatures --------------------------------

@@ -30,7 +30,7 @@ from ._args import (
     contiguous,
 )
 from ._ieee import ieee
-from .bf16_dot import bfloat16_dot
+from .bf16_dot import bfloat16_route
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
 from .dtypes import half_precision
 from .geometry import ConvGeometry, conv_geometry
@@ -462,8 +462,7 @@ class _Depth:
         grad[where] = part.reshape(n, len(positions), g * self.c_in_g, self.h, self.w)
 
 
-@bfloat16_dot(rank=3)
-@half_precision("x", "weight", also=("bias",))
+@half_precision("x", "weight", also=("bias",), route=bfloat16_route(rank=3))
 @ieee
 def conv3d(
     x: np.ndarray,

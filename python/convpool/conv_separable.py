@@ -297,19 +297,25 @@ def runs(op: str, g, float64: bool, operands: Sequence) -> bool:
 def runs_setup(op: str, setup, float64: bool, operands: Sequence) -> bool:
     """:func:`runs` for a :class:`convpool.geometry.ConvGeometry`: layers with several
     input channels per group or small kernels leave from its plain tuples."""
-    if op not in OPERANDS:
+    if op not in OPERANDS or (op not in _forced and declines(op, setup)):
         return False
-    if op not in _forced:
-        c_out, c_in_g, kh, kw = setup.weight_shape
-        if c_in_g != 1 or kh + kw >= kh * kw:
-            return False
-        # The path costs at least CALL_SECONDS: a call the direct kernels finish sooner
-        # leaves here, before the cost model builds anything (small calls' overhead).
-        n, _, oh, ow = setup.output_shape
-        per_output = DIRECT_OUTPUT_SECONDS + kh * kw * DIRECT_MAC_SECONDS
-        if n * c_out * oh * ow * per_output <= CALL_SECONDS:
-            return False
     return runs(op, Problem.of_setup(setup), float64, operands)
+
+
+def declines(op: str, setup) -> bool:
+    """Whether the geometry alone turns this path away when it is not forced: several
+    input channels per group, small kernels, or calls the direct kernels finish sooner
+    than this path's fixed cost (the operands' values are not looked at)."""
+    if op not in OPERANDS:
+        return True
+    c_out, c_in_g, kh, kw = setup.weight_shape
+    if c_in_g != 1 or kh + kw >= kh * kw:
+        return True
+    # The path costs at least CALL_SECONDS: a call the direct kernels finish sooner
+    # leaves here, before the cost model builds anything (small calls' overhead).
+    n, _, oh, ow = setup.output_shape
+    per_output = DIRECT_OUTPUT_SECONDS + kh * kw * DIRECT_MAC_SECONDS
+    return n * c_out * oh * ow * per_output <= CALL_SECONDS
 
 
 # --- the sweep ---------------------------------------------------------------------------

@@ -103,7 +103,8 @@ def _stored(result: object, dtype: np.dtype) -> object:
     return result
 
 
-def half_precision(*data: str, also: Sequence[str] = (), native_float16: bool = False
+def half_precision(*data: str, also: Sequence[str] = (), native_float16: bool = False,
+                   route: Callable[[Callable, tuple, dict], Any] | None = None
                    ) -> Callable[[F], F]:
     """Give a float32/float64 function float16 and bfloat16 storage (see the module).
 
@@ -115,6 +116,11 @@ def half_precision(*data: str, also: Sequence[str] = (), native_float16: bool = 
         native_float16: the function itself accepts float16 arrays (its kernels read
             them); float16 operands are then passed unchanged and its float32 results,
             if any, rounded to float16.
+        route: asked first for a call with a 16-bit float operand, as
+            ``route(function, args, kwargs)``: its result unless None (a kernel that
+            computes in the 16-bit type itself, :func:`convpool.bf16_dot.bfloat16_route`).
+            A hook here rather than one more decorator: a wrapper layer costs a
+            microsecond on every call, 16-bit or not.
 
     A call without a 16-bit float operand runs the function unchanged. A function with
     an ``out=`` parameter writes the rounded result into the user's array, which must
@@ -139,6 +145,10 @@ def half_precision(*data: str, also: Sequence[str] = (), native_float16: bool = 
                     break
             else:
                 return function(*args, **kwargs)  # no 16-bit float: the common case
+            if route is not None:
+                result = route(function, args, kwargs)
+                if result is not None:
+                    return result
             return _call_half(function, args, kwargs, watched, deciding, native_float16,
                               out_position)
 

@@ -80,6 +80,8 @@ class _Stored:
 
     def kernel_shape(self, shape4: tuple[int, ...]) -> tuple[int, ...]:
         """A 4-D NCHW shape in the kernels' layout."""
+        if self.layout == "NCHW" and type(shape4) is tuple:  # the common case, kept short
+            return shape4
         return from_nchw_shape(tuple(shape4), self.layout)
 
     def result(self, array4: np.ndarray) -> np.ndarray:
@@ -89,16 +91,22 @@ class _Stored:
         return array4.reshape(array4.shape[4 - self.ndim :])
 
 
+# Every _Stored a call can have, made once: building one costs a microsecond per call.
+_STORED = {(layout, view, ndim): _Stored(layout, view, ndim)
+           for layout in ("NCHW", "NHWC") for view in (False, True) for ndim in (3, 4)}
+
+
 def _stored(array: np.ndarray, layout: object, name: str) -> _Stored:
     """The layout ``array`` (a pooling input, 3-D or 4-D in ``layout``) is read in."""
     layout = check_layout(layout)
-    if array.ndim not in (3, 4):
+    ndim = array.ndim
+    if ndim != 3 and ndim != 4:
         expected = "(N, C, H, W) or (C, H, W)" if layout == "NCHW" else "(N, H, W, C) or (H, W, C)"
         raise ValueError(f"{name}: expected {expected} for layout {layout!r}, got shape "
                          f"{array.shape}")
-    if layout == "NCHW" and stored_channels_last(array):
-        return _Stored("NHWC", True, 4)
-    return _Stored(layout, False, array.ndim)
+    if layout == "NCHW" and ndim == 4 and stored_channels_last(array):
+        return _STORED["NHWC", True, 4]
+    return _STORED[layout, False, ndim]
 
 
 def _shape_stored(shape: tuple[int, ...], layout: object, name: str) -> _Stored:
@@ -108,7 +116,7 @@ def _shape_stored(shape: tuple[int, ...], layout: object, name: str) -> _Stored:
     if len(shape) not in (3, 4):
         expected = "(N, C, H, W) or (C, H, W)" if layout == "NCHW" else "(N, H, W, C) or (H, W, C)"
         raise ValueError(f"{name}: expected {expected} for layout {layout!r}, got {shape}")
-    return _Stored(layout, False, len(shape))
+    return _STORED[layout, False, len(shape)]
 
 
 def _kernel_geometry(setup, stored: _Stored) -> _core.PoolGeometry:
@@ -263,7 +271,7 @@ def _max_pool2d_grad_input_arguments(grad_output, indices, input_shape, layout):
     grad_output = as_array(grad_output, "grad_output")
     stored = _shape_stored(input_shape, layout, "input_shape")
     if stored.layout == "NCHW" and grad_output.ndim == 4 and stored_channels_last(grad_output):
-        stored = _Stored("NHWC", True, 4)
+        stored = _STORED["NHWC", True, 4]
     layout = check_layout(layout)  # the caller's: checked in NCHW terms below
     input_shape_given = input_shape
     input_shape = nchw_shape(input_shape, layout)
@@ -568,7 +576,7 @@ def _avg_pool2d_grad_input_arguments(grad_output, input_shape, kernel_size, stri
     grad_output = as_array(grad_output, "grad_output")
     stored = _shape_stored(input_shape, layout, "input_shape")
     if stored.layout == "NCHW" and grad_output.ndim == 4 and stored_channels_last(grad_output):
-        stored = _Stored("NHWC", True, 4)
+        stored = _STORED["NHWC", True, 4]
     setup = pool_geometry(nchw_shape(input_shape, layout), kernel_size, stride, padding, 1,
                           ceil_mode, "input_shape")
     count_include_pad = check_flag(count_include_pad, "count_include_pad")

@@ -10,7 +10,9 @@ Every entry has the same interface: ``NAME``; ``OPERANDS`` (operation -> the nam
 its two array operands, the operations it serves); ``KERNELS`` (operation -> a function
 with the compiled kernel's signature); ``runs(op, geometry, float64, operands)`` and
 ``runs_setup`` (the same from a :class:`convpool.geometry.ConvGeometry`, turning the
-common case away from plain tuples); ``supports`` and ``cheaper`` (same arguments);
+common case away from plain tuples); ``declines(op, setup)`` (whether the geometry alone
+turns the entry away, unforced: calls :func:`kernel` need not ask again for that
+geometry); ``supports`` and ``cheaper`` (same arguments);
 ``force(op, on)``, ``forced(op)`` and ``run_count(op)``. ``convpool.conv``,
 ``convpool.implementation`` and the tests' ``forced_implementation`` use this list.
 """
@@ -54,12 +56,38 @@ def _candidates(op: str) -> tuple[ModuleType, ...]:
     return serving
 
 
+# Geometries that every entry turned away by their shape alone (``declines``), keyed by
+# (op, id): the value keeps the geometry alive, so its id cannot be reused by another.
+# Geometries come from conv_geometry's cache, so a loop over the same layers asks the
+# entries once per layer instead of on every call (about 1.5 us of a tiny call).
+_DECLINED: dict[tuple[str, int], object] = {}
+_DECLINED_LIMIT = 4096
+
+
+def _entry_forced(op: str) -> bool:
+    for entry in _SERVING.get(op, ()):
+        if entry.forced(op):
+            return True
+    return False
+
+
 def kernel(op: str, setup, float64: bool, operands: Sequence) -> Callable | None:
     """The kernel function of the entry that runs this call of ``op``, or None for the
     compiled registry; a forced entry that cannot serve the call raises ValueError."""
-    for entry in _candidates(op):
+    key = (op, id(setup))
+    if _DECLINED.get(key) is setup and not _entry_forced(op):
+        return None
+    candidates = _candidates(op)
+    for entry in candidates:
         if entry.runs_setup(op, setup, float64, operands):
             return entry.KERNELS[op]
+    if candidates and candidates is _SERVING[op]:  # nothing forced: every entry was asked
+        for entry in candidates:
+            if not entry.declines(op, setup):
+                return None
+        if len(_DECLINED) >= _DECLINED_LIMIT:
+            _DECLINED.clear()
+        _DECLINED[key] = setup
     return None
 
 
