@@ -215,26 +215,16 @@ bool add_to_band(const int64_t* __restrict idx, const T* __restrict gy, int64_t 
     all_in = all_in && own == valid;
     return own;
   };
-  if constexpr (std::is_same_v<T, float>) {
-    for (; c < width; c += 16) {
-      const int n = int(std::min<int64_t>(16, width - c));
-      __m512i a0, a1 = _mm512_setzero_si512();
-      const __mmask8 own0 = eight(c, std::min(n, 8), &a0);
-      const __mmask8 own1 = n > 8 ? eight(c + 8, n - 8, &a1) : __mmask8(0);
-      const __mmask16 own = __mmask16(own0 | (unsigned(own1) << 8));
-      if (!own) continue;
-      // Offsets below the buffer's size, which the caller keeps below 2^31 elements.
-      const __m512i at = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(a0)),
-                                            _mm512_cvtepi64_epi32(a1), 1);
-      const __m512 sum = _mm512_add_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), own, at, buffer, 4),
-                                       _mm512_maskz_loadu_ps(own, gy + c));
-      _mm512_mask_i32scatter_ps(buffer, own, at, sum, 4);
-    }
-  } else {
-    for (; c < width; c += 8) {
-      __m512i at;
-      const __mmask8 own = eight(c, int(std::min<int64_t>(8, width - c)), &at);
-      if (!own) continue;
+  // Eight channels at a time, their 64-bit offsets indexing the gather and the scatter.
+  for (; c < width; c += 8) {
+    __m512i at;
+    const __mmask8 own = eight(c, int(std::min<int64_t>(8, width - c)), &at);
+    if (!own) continue;
+    if constexpr (std::is_same_v<T, float>) {
+      const __m256 sum = _mm256_add_ps(_mm512_mask_i64gather_ps(_mm256_setzero_ps(), own, at, buffer, 4),
+                                       _mm256_maskz_loadu_ps(own, gy + c));
+      _mm512_mask_i64scatter_ps(buffer, own, at, sum, 4);
+    } else {
       const __m512d sum = _mm512_add_pd(_mm512_mask_i64gather_pd(_mm512_setzero_pd(), own, at, buffer, 8),
                                         _mm512_maskz_loadu_pd(own, gy + c));
       _mm512_mask_i64scatter_pd(buffer, own, at, sum, 8);
