@@ -37,7 +37,8 @@ def test_every_public_operation_has_a_list_ending_in_an_implementation_for_every
 # (operation, arguments, keyword arguments, the implementation it runs at every SIMD level)
 CHOICES = [
     ("conv2d", (f32(2, 48, 12, 12), f32(48, 48, 3, 3)), dict(padding=1), "winograd"),
-    ("conv2d", (f32(2, 16, 19, 19), f32(32, 16, 3, 3)), dict(padding=1, stride=2), "winograd"),
+    ("conv2d", (f32(2, 96, 29, 29), f32(96, 96, 3, 3)), dict(padding=1, stride=2), "winograd"),
+    ("conv2d", (f32(2, 64, 29, 29), f32(64, 64, 3, 3)), dict(padding=1, stride=2), "blocked"),
     ("conv2d_grad_input", (f32(2, 48, 8, 8), f32(48, 48, 3, 3), (2, 48, 8, 8)), dict(padding=1),
      "winograd"),
     # Below 48 channels a side, Winograd can run a stride-1 layer but `blocked` is chosen.

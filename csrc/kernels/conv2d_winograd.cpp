@@ -57,9 +57,11 @@ bool winograd_grad_weight_supports(const Conv2dGeometry& g, int vector_floats) {
 // Below 48 channels on either side the transforms outweigh the saved multiplications:
 // `blocked` measured 1.2-1.4x faster at stride 1 with 32 channels and 2.3x with 16, at every
 // map size from 28x28 to 256x256, forward and input gradient; from 48 they tie or Winograd
-// wins.
+// wins. Stride 2 saves less (25 multiplies of 36): `blocked` was 1.1-1.45x faster with 64
+// channels (56x56 and 112x112 inputs, batch 1 and 8), level at 80-96, and Winograd 1.15-1.4x
+// faster from 128.
 bool winograd_forward_chosen(const Conv2dGeometry& g, int) {
-  return g.rows.stride == 2 || std::min(g.in_channels, g.out_channels) >= 48;
+  return std::min(g.in_channels, g.out_channels) >= (g.rows.stride == 2 ? 96 : 48);
 }
 
 bool winograd_grad_input_chosen(const Conv2dGeometry& g, int) {
